@@ -1,0 +1,36 @@
+"""The back office of the current shop (the master's is the root shop's)."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask_login import current_user
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+
+def staff_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        if not current_user.is_staff or current_user.tenant_id != g.tenant.id:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def owner_required(view):
+    @wraps(view)
+    @staff_required
+    def wrapper(*args, **kwargs):
+        if current_user.role != "owner":
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.route("/")
+@staff_required
+def dashboard():
+    return render_template("admin/dashboard.html")

@@ -1,0 +1,103 @@
+"""Configuration from ``KAMENG_*`` environment variables.
+
+Defaults need no setup: a SQLite file and an embedded Redis in the instance
+folder, a secret key generated on first start and kept there.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+ENV_PREFIX = "KAMENG_"
+
+# name -> (default, parser); documented in README.md ("Configuration")
+_SETTINGS: dict[str, tuple[object, type]] = {
+    "DATABASE_URL": (None, str),
+    "REDIS_URL": (None, str),
+    "SECRET_KEY": (None, str),
+    "BASE_DOMAIN": ("localhost", str),
+    "DEFAULT_LOCALE": ("zh_CN", str),
+    "DEFAULT_CURRENCY": ("CNY", str),
+    "CODE_KEYS": (None, str),
+    "LOGIN_RATE_LIMIT": ("10 per minute", str),
+    "SMTP_URL": (None, str),
+    "MAIL_FROM": ("kameng@localhost", str),
+    "STRIPE_SECRET_KEY": (None, str),
+    "STRIPE_PUBLISHABLE_KEY": (None, str),
+    "STRIPE_WEBHOOK_SECRET": (None, str),
+    "STRIPE_API_BASE": (None, str),
+    "STRIPE_JS_URL": ("https://js.stripe.com/v3/", str),
+    "RESERVATION_MINUTES": (15, int),
+    "REDELIVER_AFTER_SECONDS": (60, int),
+    "HOLD_DAYS": (3, int),
+    "PREFERRED_URL_SCHEME": ("http", str),
+    "SERVER_PORT": (None, int),
+}
+
+
+def instance_path_from_env() -> str:
+    return os.path.abspath(os.environ.get(ENV_PREFIX + "INSTANCE_PATH", "instance"))
+
+
+def _persisted_secret(instance: Path, name: str, make) -> str:
+    """A random secret generated once and kept in the instance folder."""
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def load_config(overrides: dict | None = None, environ: dict | None = None) -> dict:
+    """Build the Flask config mapping: defaults, then environment, then overrides."""
+    env = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    instance = Path(overrides.get("INSTANCE_PATH") or env.get(ENV_PREFIX + "INSTANCE_PATH")
+                    or "instance").absolute()
+    cfg: dict = {"INSTANCE_PATH": str(instance)}
+    for name, (default, parser) in _SETTINGS.items():
+        raw = env.get(ENV_PREFIX + name)
+        cfg[name] = parser(raw) if raw not in (None, "") else default
+    cfg.update(overrides)
+
+    if not cfg["DATABASE_URL"]:
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'kameng.db'}"
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = _persisted_secret(instance, "secret_key",
+                                              lambda: secrets.token_urlsafe(48))
+    if not cfg["CODE_KEYS"]:
+        # "kid:base64key[,kid:base64key…]": the first key encrypts, every key decrypts
+        cfg["CODE_KEYS"] = _persisted_secret(
+            instance, "code_keys",
+            lambda: "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+
+    cfg["SQLALCHEMY_DATABASE_URI"] = normalise_db_url(cfg["DATABASE_URL"])
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(cfg["SQLALCHEMY_DATABASE_URI"])
+    cfg.setdefault("SQLALCHEMY_TRACK_MODIFICATIONS", False)
+    cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    cfg.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    cfg.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    cfg.setdefault("BABEL_DEFAULT_LOCALE", cfg["DEFAULT_LOCALE"])
+    cfg.setdefault("MAX_CONTENT_LENGTH", 256 * 1024 * 1024)
+    return cfg
+
+
+def normalise_db_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator used."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}

@@ -1,0 +1,37 @@
+"""Errors a service raises for bad input or a refused operation.
+
+Views turn them into a form message or a JSON problem detail, the CLI into one
+line on stderr and a non-zero exit. A service raises before it writes, or its
+transaction is rolled back, so nothing is half-written.
+"""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "invalid"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.field = field
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+    status = 409
+
+
+class InvalidInput(ServiceError):
+    code = "invalid_field"
+    status = 422

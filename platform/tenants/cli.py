@@ -1,0 +1,79 @@
+"""``kameng tenants …`` and ``kameng users …``."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from kameng.tenants import services
+from kameng.tenants.models import ROLES
+
+tenants_cli = AppGroup("tenants", help="Shops (tenants) and their hostnames.")
+users_cli = AppGroup("users", help="Accounts: owners, staff and customers of a shop.")
+
+
+@tenants_cli.command("create")
+@click.option("--slug", required=True, help="Short unique name, e.g. 'acme'.")
+@click.option("--name", required=True, help="The shop's display name.")
+@click.option("--parent", "parent", help="Slug of the parent shop; omit to create the master.")
+@click.option("--domain", "domains", multiple=True,
+              help="Hostname (repeatable); default <slug>.<base domain>.")
+@click.option("--theme", help="Theme name (default: the parent's).")
+@click.option("--locale", type=click.Choice(["zh_CN", "en"]), help="Default language.")
+@click.option("--currency", help="ISO currency code (default: the parent's).")
+def create_tenant(slug, name, parent, domains, theme, locale, currency):
+    """Create a shop: the master (no --parent) or a sub-shop under PARENT."""
+    tenant = services.create_tenant(slug, name, parent, list(domains), theme=theme,
+                                    locale=locale, currency=currency)
+    click.echo(f"created {tenant.slug} (depth {tenant.depth}) at "
+               + ", ".join(d.hostname for d in tenant.domains))
+
+
+@tenants_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_tenants(as_json):
+    """List every shop in the tree."""
+    rows = [{
+        "slug": t.slug, "name": t.name, "parent": t.parent.slug if t.parent else None,
+        "depth": t.depth, "theme": t.theme, "status": t.status,
+        "domains": [d.hostname for d in t.domains],
+    } for t in services.list_tenants()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{'  ' * r['depth']}{r['slug']:<20} {r['name']:<24} "
+                   f"{' '.join(r['domains'])}")
+
+
+@tenants_cli.command("domain-add")
+@click.argument("slug")
+@click.argument("host")
+@click.option("--verified", is_flag=True, help="Mark a custom domain verified now.")
+def domain_add(slug, host, verified):
+    """Bind HOST to the shop SLUG (custom domains start unverified)."""
+    domain = services.add_domain(slug, host, verified=verified)
+    state = "verified" if domain.verified_at else f"unverified (token {domain.token})"
+    click.echo(f"{domain.hostname} → {slug}: {domain.kind}, {state}")
+
+
+@tenants_cli.command("domain-verify")
+@click.argument("host")
+def domain_verify(host):
+    """Mark a custom domain as verified, so it starts serving its shop."""
+    domain = services.verify_domain(host)
+    click.echo(f"{domain.hostname} verified")
+
+
+@users_cli.command("create")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password", help="At least 8 characters; omit for an API-only account.")
+@click.option("--name", "display_name", help="Display name.")
+def create_user(slug, email, role, password, display_name):
+    """Create an account on one shop."""
+    tenant = services.tenant_by_slug(slug)
+    user = services.create_user(tenant, email, role, password, display_name)
+    click.echo(f"created {role} {user.email} on {tenant.slug}")

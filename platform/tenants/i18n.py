@@ -1,0 +1,34 @@
+"""Locale selection: the visitor's choice, then the account's, then the shop's default."""
+from __future__ import annotations
+
+from flask import g, request
+from flask_login import current_user
+
+SUPPORTED = ("zh_CN", "en")
+LANGUAGE_NAMES = {"zh_CN": "简体中文", "en": "English"}
+COOKIE = "lang"
+
+
+def normalise(code: str | None) -> str | None:
+    if not code:
+        return None
+    code = code.replace("-", "_")
+    for supported in SUPPORTED:
+        if code.lower() == supported.lower() or code.lower().split("_")[0] == supported.lower():
+            return supported
+    if code.lower().startswith("zh"):
+        return "zh_CN"
+    return None
+
+
+def select_locale() -> str:
+    chosen = normalise(request.cookies.get(COOKIE))
+    if chosen:
+        return chosen
+    if getattr(current_user, "is_authenticated", False) and current_user.locale:
+        return normalise(current_user.locale) or SUPPORTED[0]
+    tenant = g.get("tenant")
+    if tenant is not None and normalise(tenant.locale):
+        return normalise(tenant.locale)
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    return normalise(best) or SUPPORTED[0]

@@ -1,0 +1,100 @@
+"""The tenant tree, the hostnames that route to it, and the people who log in."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kameng.core.extensions import db
+from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
+
+TENANT_ACTIVE = "active"
+TENANT_STATUSES = ("active", "suspended", "closed")
+ROLES = ("owner", "staff", "customer")
+
+
+class Tenant(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended', 'closed')", name="status"),
+    )
+
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"), index=True)
+    # materialized path "/1/7/42/": ancestors and descendants in one indexed query
+    path: Mapped[str] = mapped_column(String(512), index=True, default="")
+    depth: Mapped[int] = mapped_column(default=0)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default=TENANT_ACTIVE)
+    theme: Mapped[str] = mapped_column(String(63), default="default")
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    locale: Mapped[str] = mapped_column(String(16), default="zh_CN")
+
+    parent: Mapped[Tenant | None] = relationship(remote_side="Tenant.id", lazy="joined",
+                                                 join_depth=1)
+    domains: Mapped[list[Domain]] = relationship(back_populates="tenant",
+                                                 order_by="Domain.id")
+
+    @property
+    def is_master(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def ancestor_ids(self) -> list[int]:
+        """From the root down to (not including) this tenant."""
+        return [int(p) for p in self.path.strip("/").split("/")[:-1] if p]
+
+    @property
+    def theme_settings(self) -> dict:
+        return dict((self.settings or {}).get("theme", {}))
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.slug}>"
+
+
+class Domain(IdMixin, TimestampMixin, db.Model):
+    __tablename__ = "domains"
+    __table_args__ = (CheckConstraint("kind IN ('subdomain', 'custom')", name="kind"),)
+
+    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="subdomain")
+    verified_at: Mapped[datetime | None]
+    token: Mapped[str] = mapped_column(String(64))
+    is_primary: Mapped[bool] = mapped_column(default=False)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="domains")
+
+
+class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
+    """An account on one shop: its owner or staff, or one of its customers."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email"),
+        CheckConstraint("role IN ('owner', 'staff', 'customer')", name="role"),
+    )
+
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="customer")
+    display_name: Mapped[str | None] = mapped_column(String(120))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    is_active_flag: Mapped[bool] = mapped_column("is_active", default=True)
+    session_version: Mapped[int] = mapped_column(default=1)
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_flag
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("owner", "staff")
+
+    def get_id(self) -> str:
+        # the session binds the login to this tenant and this password generation
+        return f"{self.tenant_id}:{self.id}:{self.session_version}"

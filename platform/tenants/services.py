@@ -1,0 +1,222 @@
+"""Operations on tenants, domains and users. Each owns its transaction."""
+from __future__ import annotations
+
+import re
+import secrets
+
+from flask import current_app
+from sqlalchemy import select
+
+from kameng.core.errors import Conflict, InvalidInput, NotFound
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.core.passwords import hash_password, needs_rehash, verify_password
+from kameng.core.scoping import all_tenants
+from kameng.tenants.models import ROLES, Domain, Tenant, User
+from kameng.tenants.themes import available_themes
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+HOST_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                     r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
+RESERVED_SLUGS = {"www", "api", "admin", "static", "mail"}
+
+
+def normalise_host(host: str) -> str:
+    """'Shop.Example.com:8080' -> 'shop.example.com' (case and port do not matter)."""
+    host = (host or "").strip().lower().rstrip(".")
+    if host.startswith("["):  # IPv6 literal
+        return host.split("]")[0] + "]"
+    return host.split(":", 1)[0]
+
+
+def validate_hostname(host: str) -> str:
+    norm = normalise_host(host)
+    if not HOST_RE.match(norm):
+        raise InvalidInput(f"not a valid hostname: {host!r}", field="domain")
+    return norm
+
+
+def validate_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise InvalidInput(f"not a valid e-mail address: {email!r}", field="email")
+    return email
+
+
+def tenant_by_slug(slug: str) -> Tenant:
+    tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"no shop with slug {slug!r}")
+    return tenant
+
+
+def master() -> Tenant | None:
+    return db.session.scalar(select(Tenant).where(Tenant.parent_id.is_(None)))
+
+
+def _check_host_free(host: str) -> None:
+    if db.session.scalar(select(Domain.id).where(Domain.hostname == host)):
+        raise Conflict(f"hostname {host!r} is already bound to a shop", field="domain")
+
+
+def create_tenant(slug: str, name: str, parent_slug: str | None = None,
+                  domains: list[str] | tuple[str, ...] = (), theme: str | None = None,
+                  locale: str | None = None, currency: str | None = None) -> Tenant:
+    """Create a shop (the master when no parent is given) with its hostnames."""
+    slug = (slug or "").strip().lower()
+    name = (name or "").strip()
+    if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
+        raise InvalidInput(f"slug {slug!r} must be 1–63 lowercase letters, digits or '-'"
+                           " and not a reserved word", field="slug")
+    if not name or len(name) > 120:
+        raise InvalidInput("name is required (at most 120 characters)", field="name")
+    if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
+        raise Conflict(f"a shop with slug {slug!r} already exists", field="slug")
+    if theme is not None and theme not in available_themes():
+        raise InvalidInput(f"unknown theme {theme!r}", field="theme")
+
+    parent = None
+    if parent_slug:
+        parent = db.session.scalar(select(Tenant).where(Tenant.slug == parent_slug))
+        if parent is None:
+            raise NotFound(f"no parent shop with slug {parent_slug!r}", field="parent")
+    elif master() is not None:
+        raise Conflict("a master shop already exists; give --parent to open a sub-shop",
+                       field="parent")
+
+    base = current_app.config["BASE_DOMAIN"]
+    hosts = [validate_hostname(h) for h in domains] or [f"{slug}.{base}"]
+    if len(set(hosts)) != len(hosts):
+        raise InvalidInput("the same hostname was given twice", field="domain")
+    for host in hosts:
+        _check_host_free(host)
+
+    tenant = Tenant(
+        slug=slug, name=name, parent=parent, depth=(parent.depth + 1) if parent else 0,
+        theme=theme or (parent.theme if parent else "default"),
+        locale=locale or (parent.locale if parent else current_app.config["DEFAULT_LOCALE"]),
+        currency=currency or (parent.currency if parent else
+                              current_app.config["DEFAULT_CURRENCY"]),
+        settings={},
+    )
+    db.session.add(tenant)
+    db.session.flush()
+    tenant.path = f"{parent.path if parent else '/'}{tenant.id}/"
+    for i, host in enumerate(hosts):
+        db.session.add(_new_domain(tenant, host, base, primary=(i == 0)))
+    db.session.commit()
+    return tenant
+
+
+def _new_domain(tenant: Tenant, host: str, base: str, primary: bool = False) -> Domain:
+    subdomain = host == base or host.endswith("." + base)
+    return Domain(
+        hostname=host, tenant_id=tenant.id, kind="subdomain" if subdomain else "custom",
+        # subdomains of our own base domain need no proof of ownership
+        verified_at=utcnow() if subdomain else None,
+        token=secrets.token_hex(16), is_primary=primary,
+    )
+
+
+def add_domain(slug: str, host: str, verified: bool = False) -> Domain:
+    tenant = tenant_by_slug(slug)
+    host = validate_hostname(host)
+    _check_host_free(host)
+    domain = _new_domain(tenant, host, current_app.config["BASE_DOMAIN"],
+                         primary=not tenant.domains)
+    if verified and domain.verified_at is None:
+        domain.verified_at = utcnow()
+    db.session.add(domain)
+    db.session.commit()
+    return domain
+
+
+def verify_domain(hostname: str) -> Domain:
+    domain = db.session.scalar(select(Domain).where(Domain.hostname == normalise_host(hostname)))
+    if domain is None:
+        raise NotFound(f"no such domain {hostname!r}")
+    if domain.verified_at is None:
+        domain.verified_at = utcnow()
+        db.session.commit()
+    return domain
+
+
+def list_tenants() -> list[Tenant]:
+    return list(db.session.scalars(select(Tenant).order_by(Tenant.path)))
+
+
+def resolve_host(host: str) -> Tenant | None:
+    """The one active tenant a Host header routes to, or None."""
+    row = db.session.execute(
+        select(Tenant)
+        .join(Domain, Domain.tenant_id == Tenant.id)
+        .where(Domain.hostname == normalise_host(host), Domain.verified_at.is_not(None))
+    ).scalar_one_or_none()
+    if row is None or row.status == "closed":
+        return None
+    return row
+
+
+def primary_host(tenant: Tenant) -> str:
+    for d in tenant.domains:
+        if d.is_primary and d.verified_at is not None:
+            return d.hostname
+    verified = [d.hostname for d in tenant.domains if d.verified_at is not None]
+    return verified[0] if verified else ""
+
+
+# ----- users ---------------------------------------------------------------
+
+def create_user(tenant: Tenant, email: str, role: str, password: str | None = None,
+                display_name: str | None = None, commit: bool = True) -> User:
+    email = validate_email(email)
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    if password is not None and len(password) < 8:
+        raise InvalidInput("password must have at least 8 characters", field="password")
+    with all_tenants():
+        taken = db.session.scalar(select(User.id).where(User.tenant_id == tenant.id,
+                                                         User.email == email))
+    if taken:
+        raise Conflict(f"{email} already has an account on {tenant.slug}", field="email")
+    user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
+                password_hash=hash_password(password) if password else None)
+    db.session.add(user)
+    if commit:
+        db.session.commit()
+    return user
+
+
+def authenticate(tenant: Tenant, email: str, password: str) -> User | None:
+    """The user of *this* shop with that e-mail and password, else None."""
+    with all_tenants():
+        user = db.session.scalar(select(User).where(User.tenant_id == tenant.id,
+                                                    User.email == (email or "").strip().lower()))
+    ok = verify_password(user.password_hash if user else None, password or "")
+    if not ok or not user.is_active:
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        db.session.commit()
+    return user
+
+
+def load_session_user(tenant: Tenant | None, session_id: str) -> User | None:
+    """Flask-Login's user loader: the session must belong to this host's tenant."""
+    try:
+        tid, uid, version = (int(x) for x in session_id.split(":"))
+    except (ValueError, AttributeError):
+        return None
+    if tenant is None or tid != tenant.id:
+        return None
+    with all_tenants():
+        user = db.session.get(User, uid)
+    if user is None or user.tenant_id != tid or user.session_version != version:
+        return None
+    return user
+
+
+def set_user_locale(user: User, code: str) -> None:
+    user.locale = code
+    db.session.commit()

@@ -1,0 +1,88 @@
+"""Signing in and out, signing up as a customer, language switch, theme assets."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, g, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from kameng.core.errors import ServiceError
+from kameng.core.extensions import limiter
+from kameng.tenants import services
+from kameng.tenants.forms import LoginForm, RegisterForm
+from kameng.tenants.i18n import COOKIE, SUPPORTED
+from kameng.tenants.themes import current_theme, find_static, render
+
+bp = Blueprint("auth", __name__)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _per_host_ip() -> str:
+    return f"{g.tenant.id}:{request.remote_addr}"
+
+
+def _safe_next(default: str) -> str:
+    target = request.args.get("next") or request.form.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        return target
+    return default
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_per_host_ip)
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(g.tenant, form.email.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            default = url_for("admin.dashboard") if user.is_staff else url_for("shop.index")
+            return redirect(_safe_next(default))
+        form.password.errors.append(_("Wrong e-mail or password."))
+    return render("login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    return redirect(url_for("shop.index"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_per_host_ip)
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(g.tenant, form.email.data, "customer",
+                                        form.password.data, form.display_name.data or None)
+        except ServiceError as err:
+            getattr(form, err.field or "email").errors.append(err.message)
+        else:
+            login_user(user)
+            return redirect(url_for("shop.index"))
+    return render("register.html", form=form)
+
+
+@bp.route("/lang/<code>", methods=["GET", "POST"])
+def set_language(code: str):
+    if code not in SUPPORTED:
+        abort(404)
+    response = redirect(_safe_next(url_for("shop.index")))
+    response.set_cookie(COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True)
+    if current_user.is_authenticated:
+        services.set_user_locale(current_user, code)
+    return response
+
+
+@bp.route("/_theme/<path:filename>")
+def theme_static(filename: str):
+    path = find_static(current_theme(), filename)
+    if path is None:
+        abort(404)
+    return send_file(path, max_age=3600)

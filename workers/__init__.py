@@ -1,0 +1,1 @@
+"""Background work: RQ workers, job entry points and periodic sweeps."""

@@ -1,0 +1,61 @@
+"""``kameng scheduler``: periodic sweeps, declared as data.
+
+Each entry is enqueued at most once per period across any number of scheduler
+processes (a Redis ``SET NX`` claims the slot).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+
+from kameng.core.extensions import redis_conn
+from kameng.core.jobs import enqueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: str
+    every: int  # seconds
+    queue: str = "default"
+
+
+# later issues add their sweeps here (outbox, stuck orders, holds, reconciliation …)
+PERIODIC: list[Periodic] = [
+    Periodic("kameng.workers.jobs.heartbeat", every=60),
+]
+
+
+def due(entries: list[Periodic], now: float, connection) -> list[Periodic]:
+    claimed = []
+    for entry in entries:
+        slot = int(now // entry.every)
+        key = f"kameng:schedule:{entry.func}:{slot}"
+        if connection.set(key, "1", nx=True, ex=entry.every * 2):
+            claimed.append(entry)
+    return claimed
+
+
+def tick(app, entries: list[Periodic] | None = None, now: float | None = None) -> list[str]:
+    connection = redis_conn.get(app)
+    fired = []
+    with app.app_context():
+        for entry in due(entries if entries is not None else PERIODIC,
+                         now if now is not None else time.time(), connection):
+            enqueue(entry.queue, entry.func, connection=connection)
+            fired.append(entry.func)
+    return fired
+
+
+def run_scheduler(app, interval: float = 1.0) -> None:
+    stopping = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    log.info("scheduler started with %d periodic jobs", len(PERIODIC))
+    while not stopping:
+        for func in tick(app):
+            log.info("enqueued %s", func)
+        time.sleep(interval)
