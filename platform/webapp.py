@@ -53,6 +53,8 @@ def create_app(config: dict | None = None) -> Flask:
 # every package's models, so metadata (and Alembic) sees all tables
 MODEL_MODULES = (
     "kameng.tenants.models",
+    "kameng.shop.suppliers.models",
+    "kameng.shop.catalog.models",
 )
 
 
@@ -93,7 +95,7 @@ def _migrations_dir() -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from kameng.admin.views import bp as admin_bp
-    from kameng.shop.views import bp as shop_bp
+    from kameng.shop.storefront.views import bp as shop_bp
     from kameng.tenants.views import bp as auth_bp
 
     for bp in (auth_bp, shop_bp, admin_bp):

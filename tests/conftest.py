@@ -64,6 +64,7 @@ def app(request, backend, tmp_path, redis_client, redis_url):
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "SECRET_KEY": "test-secret",
+        "ARGON2_PROFILE": "CHEAPEST",
         "WTF_CSRF_ENABLED": False,
         "BASE_DOMAIN": "localhost",
         "SERVER_NAME": None,

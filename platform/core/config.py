@@ -34,6 +34,7 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "HOLD_DAYS": (3, int),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
+    "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),
 }
 
 
