@@ -15,6 +15,10 @@ def _create_app():
 
 
 class KamengGroup(FlaskGroup):
+    def _load_plugin_commands(self):
+        # only our own commands: third-party "flask.commands" plugins are not kameng's
+        self._loaded_plugin_commands = True
+
     def invoke(self, ctx):
         # operator commands act across tenants on purpose
         set_scope(ALL)

@@ -1,10 +1,12 @@
 """Fixtures: a real app on real PostgreSQL (and SQLite), a real Redis."""
 from __future__ import annotations
 
+import contextvars
 import os
 
 import pytest
 import redis as redis_lib
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -120,13 +122,24 @@ def _mix_stderr_supported() -> bool:
 
 
 class HostClient(FlaskClient):
-    """A test client whose every request goes to one Host."""
+    """A test client whose every request goes to one Host.
+
+    Each request runs as in production: in its own app context (so its own
+    ``g``, DB session and tenant scope), after the test's own session has
+    committed — otherwise the test's open SQLite write transaction would block
+    the request, and ``g`` would leak between requests.
+    """
 
     host = "localhost"
 
     def open(self, *args, **kwargs):
         if not (args and not isinstance(args[0], str)):
             kwargs.setdefault("base_url", f"http://{self.host}")
+        db.session.commit()
+        return contextvars.copy_context().run(self._open_fresh, *args, **kwargs)
+
+    def _open_fresh(self, *args, **kwargs):
+        _cv_app.set(None)
         return super().open(*args, **kwargs)
 
 

@@ -1,13 +1,109 @@
 """The storefront, rendered through the tenant's theme."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, g, request
+from flask_babel import get_locale
+from flask_login import current_user
 
+from kameng.core.errors import NotFound
+from kameng.shop.storefront import queries
 from kameng.tenants.themes import render
 
 bp = Blueprint("shop", __name__)
 
 
+@bp.before_request
+def closed_when_suspended():
+    # a suspended shop keeps its host but sells nothing until reinstated
+    if g.tenant.status == "suspended":
+        return render("closed.html"), 503
+    return None
+
+
+def _locale() -> str:
+    return str(get_locale() or "zh_CN")
+
+
+def _customer():
+    if current_user.is_authenticated and current_user.tenant_id == g.tenant.id:
+        return current_user._get_current_object()
+    return None
+
+
+def _prices() -> dict[int, int]:
+    # imported here: the pricing engine is a sibling package loaded on first use
+    from kameng.shop.pricing.services import price_list
+
+    return price_list(g.tenant, _customer())
+
+
+def _show_stock_count() -> bool:
+    tenant = g.tenant
+    return bool((tenant.settings or {}).get("show_stock_count")
+                or tenant.theme_settings.get("show_stock_count"))
+
+
+def _page(template: str, tree: queries.CategoryTree, **context):
+    return render(template, categories=tree.roots, show_stock_count=_show_stock_count(),
+                  **context)
+
+
 @bp.route("/")
 def index():
-    return render("index.html")
+    locale = _locale()
+    tree = queries.category_tree(locale)
+    items = queries.list_items(g.tenant, _prices(), locale)
+    # group by top-level category, in the shop's category order
+    top_of = {}
+    for root in tree.roots:
+        for cid in tree.descendants(root.id):
+            top_of[cid] = root.id
+    groups: dict[int | None, list] = {root.id: [] for root in tree.roots}
+    groups[None] = []
+    for item in items:
+        groups[top_of.get(item.category_id)].append(item)
+    sections = [(root, groups[root.id]) for root in tree.roots if groups[root.id]]
+    return _page("index.html", tree, items=items, sections=sections, uncategorised=groups[None],
+                 featured=[i for i in items if i.featured])
+
+
+@bp.route("/c/<int:category_id>")
+def category(category_id: int):
+    locale = _locale()
+    tree = queries.category_tree(locale)
+    if category_id not in tree.by_id:
+        abort(404)
+    items = queries.list_items(g.tenant, _prices(), locale,
+                               category_ids=tree.descendants(category_id))
+    return _page("category.html", tree, category=tree.by_id[category_id],
+                 trail=tree.trail(category_id), items=items, current_category_id=category_id)
+
+
+@bp.route("/search")
+def search():
+    locale = _locale()
+    q = (request.args.get("q") or "").strip()[:100]
+    tree = queries.category_tree(locale)
+    items = (queries.list_items(g.tenant, _prices(), locale, search=q,
+                                limit=queries.SEARCH_LIMIT) if q else [])
+    return _page("search.html", tree, q=q, items=items)
+
+
+@bp.route("/p/<sku>")
+def product(sku: str):
+    from kameng.shop.pricing.services import price_for
+
+    locale = _locale()
+    page = queries.product_page(g.tenant, sku, locale)
+    if page is None:
+        abort(404)
+    try:
+        price = price_for(g.tenant, page.product, customer=_customer(), quantity=1)
+    except NotFound:
+        abort(404)  # this shop does not sell it
+    if price is None:
+        abort(404)
+    tree = queries.category_tree(locale)
+    trail = tree.trail(page.product.category_id) if page.product.category_id else []
+    return _page("product.html", tree, page=page, product=page.product, price=price,
+                 trail=trail, current_category_id=page.product.category_id)

@@ -1,0 +1,148 @@
+"""Card codes encrypted at rest, and a keyed fingerprint to deduplicate them.
+
+Key ring: config ``CODE_KEYS`` = ``"kid:base64key[,kid:base64key…]"``. The FIRST
+key encrypts; every key decrypts. Each ciphertext is stored with the id of the
+key that made it, so rotating is: prepend a new key, restart, and (optionally)
+re-encrypt old rows with ``kameng stock rekey``.
+
+Ciphertext: AES-256-GCM (or 128/192 by key length), ``nonce(12) || ct || tag``,
+with associated data chosen by the caller (the stock service binds a code to its
+product, so a ciphertext moved to another product no longer decrypts).
+
+Fingerprint: HMAC-SHA256 of the code under a key derived (HKDF-SHA256) from
+  * config ``CODE_FINGERPRINT_KEY`` (base64) when set, else
+  * the LAST key of the ring — the oldest one, the "first-ever" key, since new
+    keys are prepended.
+Either way the fingerprint key does not change when a new key is added, so
+fingerprints (and dedupe) stay stable across rotation. To retire the oldest key
+altogether, first pin ``CODE_FINGERPRINT_KEY`` to that key's base64 value.
+
+Nothing here ever puts a plaintext code into an exception message.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+NONCE_BYTES = 12
+KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+_FP_INFO = b"kameng card-code fingerprint v1"
+
+
+class CryptoError(Exception):
+    """A key ring that cannot be used, or a ciphertext that does not decrypt."""
+
+
+def _b64(text: str) -> bytes:
+    text = text.strip()
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        if "-" in text or "_" in text:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        raise CryptoError("a code key is not valid base64") from None
+
+
+def parse_keys(spec: str) -> list[tuple[str, bytes]]:
+    """'k2:…,k1:…' -> [('k2', key), ('k1', key)], newest first."""
+    keys: list[tuple[str, bytes]] = []
+    for item in (spec or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kid, sep, raw = item.partition(":")
+        kid = kid.strip()
+        if not sep or not KID_RE.match(kid):
+            raise CryptoError("CODE_KEYS entries look like 'kid:base64key' "
+                              "(kid: 1-16 letters, digits, '-' or '_')")
+        key = _b64(raw)
+        if len(key) not in (16, 24, 32):
+            raise CryptoError(f"code key {kid!r} must be 16, 24 or 32 bytes")
+        if any(k == kid for k, _ in keys):
+            raise CryptoError(f"code key id {kid!r} appears twice")
+        keys.append((kid, key))
+    if not keys:
+        raise CryptoError("CODE_KEYS holds no key")
+    return keys
+
+
+class KeyRing:
+    def __init__(self, spec: str, fingerprint_key: str | None = None):
+        keys = parse_keys(spec)
+        self.primary_id = keys[0][0]
+        self._aead = {kid: AESGCM(key) for kid, key in keys}
+        seed = _b64(fingerprint_key) if fingerprint_key else keys[-1][1]
+        self._fp_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                            info=_FP_INFO).derive(seed)
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._aead)
+
+    def fingerprint(self, code: str | bytes) -> bytes:
+        data = code.encode() if isinstance(code, str) else code
+        return hmac.digest(self._fp_key, data, hashlib.sha256)
+
+    def encrypt(self, code: str | bytes, aad: bytes | None = None) -> tuple[str, bytes]:
+        data = code.encode() if isinstance(code, str) else code
+        nonce = os.urandom(NONCE_BYTES)
+        return self.primary_id, nonce + self._aead[self.primary_id].encrypt(nonce, data, aad)
+
+    def sealer(self):
+        """A fast ``seal(data: bytes, aad) -> (fingerprint, blob)`` for bulk imports."""
+        aead = self._aead[self.primary_id].encrypt
+        fp_key = self._fp_key
+        digest = hmac.digest
+        sha256 = hashlib.sha256
+        urandom = os.urandom
+        pool = b""
+        pos = 0
+
+        def seal(data: bytes, aad: bytes | None) -> tuple[bytes, bytes]:
+            nonlocal pool, pos
+            if pos >= len(pool):  # one urandom call per 4096 nonces
+                pool, pos = urandom(NONCE_BYTES * 4096), 0
+            nonce = pool[pos:pos + NONCE_BYTES]
+            pos += NONCE_BYTES
+            return digest(fp_key, data, sha256), nonce + aead(nonce, data, aad)
+
+        return seal
+
+    def decrypt(self, key_id: str, blob: bytes, aad: bytes | None = None) -> str:
+        aead = self._aead.get(key_id)
+        if aead is None:
+            raise CryptoError(f"code key {key_id!r} is not in CODE_KEYS")
+        blob = bytes(blob)
+        try:
+            return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad).decode()
+        except (InvalidTag, ValueError):
+            raise CryptoError(f"a code does not decrypt with key {key_id!r}") from None
+
+
+@lru_cache(maxsize=8)
+def _ring(spec: str, fingerprint_key: str | None) -> KeyRing:
+    return KeyRing(spec, fingerprint_key)
+
+
+def keyring(app=None) -> KeyRing:
+    """The app's key ring (built once per configuration value)."""
+    from flask import current_app
+
+    cfg = (app or current_app).config
+    return _ring(cfg["CODE_KEYS"], cfg.get("CODE_FINGERPRINT_KEY") or None)
+
+
+def new_key() -> str:
+    """A fresh base64 key for CODE_KEYS."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()

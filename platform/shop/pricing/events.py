@@ -1,0 +1,84 @@
+"""Session hooks that invalidate price tables when what they depend on changes.
+
+Whoever changes a markup rule, a cap, a tier, a quantity discount, a
+product's prices or category, the category tree or a shop's place in the
+tree, the affected tables are forgotten once the transaction commits (never
+before: a rolled-back change must not leave the cache colder or, worse, let a
+reader cache the uncommitted state).
+"""
+from __future__ import annotations
+
+from itertools import chain
+
+from flask import has_app_context
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from kameng.shop.catalog.models import Category, Product
+from kameng.shop.pricing.models import CustomerTier, MarkupRule, QuantityDiscount, ShopPricing
+from kameng.tenants.models import Tenant
+
+PENDING = "kameng_prices_pending"
+CATALOG = "catalog"
+SHOP_MODELS = (MarkupRule, ShopPricing, CustomerTier, QuantityDiscount)
+PRODUCT_PRICE_ATTRS = ("supplier_cost", "wholesale_price", "retail_price", "category_id",
+                       "currency")
+TENANT_ATTRS = ("parent_id", "path")
+
+
+def _changed(obj, attrs) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[a].history.has_changes() for a in attrs)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session, _ctx):
+    pending = session.info.setdefault(PENDING, set())
+    for obj in chain(session.new, session.dirty, session.deleted):
+        is_dirty = obj not in session.new and obj not in session.deleted
+        if isinstance(obj, SHOP_MODELS):
+            if not is_dirty or session.is_modified(obj):
+                pending.add(obj.tenant_id)
+        elif isinstance(obj, Product):
+            if not is_dirty or _changed(obj, PRODUCT_PRICE_ATTRS):
+                pending.add(CATALOG)
+        elif isinstance(obj, Category):
+            if obj in session.deleted or (is_dirty and _changed(obj, ("parent_id",))):
+                pending.add(CATALOG)
+        elif isinstance(obj, Tenant):
+            if is_dirty and _changed(obj, TENANT_ATTRS) and obj.id is not None:
+                pending.add(obj.id)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk(state):
+    # bulk UPDATE/DELETE statements bypass the flush; be safe and forget everything
+    # when they touch prices (a stock-count update of products does not)
+    if not (state.is_update or state.is_delete):
+        return
+    mappers = {m.class_ for m in state.all_mappers}
+    if mappers & {MarkupRule, ShopPricing, CustomerTier, QuantityDiscount, Category}:
+        state.session.info.setdefault(PENDING, set()).add(CATALOG)
+    elif Product in mappers:
+        values = getattr(state.statement, "_values", None)
+        names = {getattr(k, "key", getattr(k, "name", k)) for k in (values or {})}
+        if state.is_delete or not names or names & set(PRODUCT_PRICE_ATTRS):
+            state.session.info.setdefault(PENDING, set()).add(CATALOG)
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_pending(session):
+    pending = session.info.pop(PENDING, None)
+    if not pending or not has_app_context():
+        return
+    from kameng.shop.pricing import cache
+
+    if CATALOG in pending:
+        cache.invalidate_catalog()
+        pending.discard(CATALOG)
+    cache.invalidate(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session):
+    session.info.pop(PENDING, None)

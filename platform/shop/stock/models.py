@@ -1,0 +1,103 @@
+"""Card-code stock: import batches, the encrypted codes, loop-code deliveries.
+
+A code is never stored in plaintext: ``secret_ciphertext`` is AES-GCM under the
+key named by ``key_id`` (see ``kameng.core.crypto``) and ``fingerprint`` is a
+keyed hash, unique per product, so imports deduplicate without decrypting.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kameng.core.extensions import db
+from kameng.core.models import BigId, IdMixin, TimestampMixin
+
+CODE_STATUSES = ("available", "reserved", "sold", "void")
+BATCH_STATUSES = ("queued", "running", "done", "failed")
+
+
+class StockBatch(IdMixin, TimestampMixin, db.Model):
+    """One import: who, when, what it cost, and what came of it."""
+
+    __tablename__ = "stock_batches"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(255))           # "user:3 a@b.c", "cli"
+    user_id: Mapped[int | None] = mapped_column(BigInteger)   # the staff account, if any
+    cost_note: Mapped[str] = mapped_column(String(255), default="")
+    source_name: Mapped[str] = mapped_column(String(255), default="")
+    separator: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    total_lines: Mapped[int] = mapped_column(default=0)       # non-blank lines
+    imported: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    voided: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)           # never contains a code
+    finished_at: Mapped[datetime | None]
+
+    product = relationship("Product")
+
+
+class CardCode(IdMixin, db.Model):
+    __tablename__ = "card_codes"
+    __table_args__ = (
+        UniqueConstraint("product_id", "fingerprint"),
+        CheckConstraint("status IN ('available', 'reserved', 'sold', 'void')", name="status"),
+        # allocation reads only available rows of one product, oldest first
+        Index("ix_card_codes_available", "product_id", "id",
+              postgresql_where=text("status = 'available'"),
+              sqlite_where=text("status = 'available'")),
+        Index("ix_card_codes_order_line_id", "order_line_id",
+              postgresql_where=text("order_line_id IS NOT NULL"),
+              sqlite_where=text("order_line_id IS NOT NULL")),
+        Index("ix_card_codes_sold", "product_id", "sold_at",
+              postgresql_where=text("sold_at IS NOT NULL"),
+              sqlite_where=text("sold_at IS NOT NULL")),
+        Index("ix_card_codes_reserved_until", "reserved_until",
+              postgresql_where=text("status = 'reserved'"),
+              sqlite_where=text("status = 'reserved'")),
+    )
+
+    # no FK constraints here: a per-row RI check would double the cost of a
+    # million-row import; the stock service is the only writer and checks both
+    product_id: Mapped[int] = mapped_column(BigId)
+    batch_id: Mapped[int] = mapped_column(BigId, index=True)
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
+    status: Mapped[str] = mapped_column(String(16), default="available")
+    order_line_id: Mapped[int | None] = mapped_column(BigInteger)
+    reserved_until: Mapped[datetime | None]
+    sold_at: Mapped[datetime | None]
+
+
+class LoopDelivery(IdMixin, TimestampMixin, db.Model):
+    """A loop ("reusable") code handed to one order line: the code row stays available."""
+
+    __tablename__ = "loop_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('reserved', 'sold')", name="status"),
+    )
+
+    code_id: Mapped[int] = mapped_column(BigId, ForeignKey("card_codes.id"), index=True)
+    product_id: Mapped[int] = mapped_column(BigId, index=True)
+    order_line_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    quantity: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(16), default="reserved")
+    reserved_until: Mapped[datetime | None]
+    sold_at: Mapped[datetime | None]
