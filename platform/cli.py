@@ -45,6 +45,27 @@ def _register():
     cli.add_command(users_cli)
     for command in commands.COMMANDS:
         cli.add_command(command)
+    from kameng.billing.ledger.cli import balance_cli, ledger_cli
+
+    cli.add_command(ledger_cli)
+    cli.add_command(balance_cli)
+    from kameng.shop.pricing.cli import COMMANDS as pricing_commands
+
+    for command in pricing_commands:
+        cli.add_command(command)
+
+    from kameng.bench_cli import bench
+    from kameng.shop.catalog.cli import products_cli
+    from kameng.shop.stock.bench import bench_import
+    from kameng.shop.stock.cli import stock_cli
+
+    cli.add_command(products_cli)
+    cli.add_command(stock_cli)
+    bench.add_command(bench_import)
+    cli.add_command(bench)
+    from kameng.shop.suppliers.cli import suppliers_cli
+
+    cli.add_command(suppliers_cli)
 
 
 _register()

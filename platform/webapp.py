@@ -55,6 +55,11 @@ MODEL_MODULES = (
     "kameng.tenants.models",
     "kameng.shop.suppliers.models",
     "kameng.shop.catalog.models",
+    "kameng.core.audit",
+    "kameng.shop.stock.models",
+    "kameng.billing.ledger.models",
+    "kameng.shop.pricing.models",
+    "kameng.billing.payments.models",
 )
 
 
@@ -94,11 +99,20 @@ def _migrations_dir() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from kameng.admin import catalog as _admin_catalog  # noqa: F401  (routes on admin bp)
+    from kameng.admin import stock as _admin_stock  # noqa: F401  (routes on admin bp)
+    from kameng.admin import pricing as _admin_pricing  # noqa: F401  (routes on admin bp)
+    from kameng.admin import suppliers as _admin_suppliers  # noqa: F401  (routes on admin bp)
+    from kameng.admin import wallets as _admin_wallets  # noqa: F401  (routes on admin bp)
+    from kameng.admin import payments as _admin_payments  # noqa: F401  (routes on admin bp)
+    from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
     from kameng.admin.views import bp as admin_bp
+    from kameng.billing.views import bp as billing_bp
+    from kameng.billing.payments.views import bp as payments_bp
     from kameng.shop.storefront.views import bp as shop_bp
     from kameng.tenants.views import bp as auth_bp
 
-    for bp in (auth_bp, shop_bp, admin_bp):
+    for bp in (auth_bp, shop_bp, admin_bp, billing_bp, payments_bp):
         app.register_blueprint(bp)
 
 

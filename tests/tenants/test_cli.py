@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from kameng.core.extensions import db
 from kameng.tenants.models import Domain, Tenant, User
 
-pytestmark = pytest.mark.both
+pytestmark = [pytest.mark.both, pytest.mark.smoke]
 
 
 def counts():

@@ -5,7 +5,7 @@ import pytest
 
 from kameng.tenants import services
 
-pytestmark = pytest.mark.both
+pytestmark = [pytest.mark.both, pytest.mark.smoke]
 
 
 def test_each_host_serves_its_own_shop(app, tree, client_for):

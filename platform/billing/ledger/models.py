@@ -19,6 +19,7 @@ commit and any UPDATE or DELETE of posted rows.
 from __future__ import annotations
 
 import re
+
 from sqlalchemy import (
     DDL,
     BigInteger,

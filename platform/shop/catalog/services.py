@@ -308,6 +308,11 @@ def _category_arg(category) -> int | None:
         return None
     if isinstance(category, Category):
         return category.id
+    if isinstance(category, str) and not category.strip().isdigit():
+        found = category_by_name(category)
+        if found is None:
+            raise NotFound(f"no category named {category!r}", field="category")
+        return found.id
     return get_category(int(category)).id
 
 
@@ -381,7 +386,8 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
                    retail_price: int, category=None, **extra) -> Product:
     """Create a master product. Amounts are integer minor units of the master's currency.
 
-    ``category`` may be a Category, its id, or None. Other keyword arguments:
+    ``category`` may be a Category, its id, a name (created when missing, in the same
+    transaction), or None. Other keyword arguments:
     name_en, description, description_en, images, min_quantity, max_quantity,
     fields, status, currency, loop_code, low_stock_threshold, position,
     supplier_id, supplier_sku.
@@ -396,10 +402,19 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
     unknown = set(values) - allowed
     if unknown:
         raise InvalidInput(f"unknown product attribute(s): {', '.join(sorted(unknown))}")
+    new_category = None
+    if isinstance(category, str) and category.strip() and not category.strip().isdigit() \
+            and category_by_name(category) is None:
+        new_category = Category(name=_text(category, "category", required=True, max_len=120),
+                                position=0)
+        values["category"] = None
     cleaned = _clean_product(values, None)
     cleaned.setdefault("currency", master_currency())
     product = Product(**cleaned)
     product.stock_available = 0
+    if new_category is not None:
+        db.session.add(new_category)
+        product.category = new_category
     db.session.add(product)
     db.session.commit()
     return product

@@ -537,3 +537,7 @@ def _commit(conflict_message: str) -> None:
     except IntegrityError:
         db.session.rollback()
         raise Conflict(conflict_message) from None
+
+
+def product_sku(product_id: int) -> str:
+    return db.session.scalar(select(Product.sku).where(Product.id == product_id)) or "?"

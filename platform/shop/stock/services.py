@@ -238,10 +238,10 @@ def get_batch(batch_id: int) -> StockBatch:
     return batch
 
 
-def void_code(code_id: int, actor=None) -> CardCode:
+def void_code(code_id: int, actor=None, product_id: int | None = None) -> CardCode:
     """Void one available code (a reserved or sold one is the order's to settle)."""
     code = db.session.get(CardCode, code_id)
-    if code is None:
+    if code is None or (product_id is not None and code.product_id != product_id):
         raise NotFound(f"no code {code_id}")
     changed = db.session.execute(
         update(_codes).where(_codes.c.id == code_id, _codes.c.status == "available")

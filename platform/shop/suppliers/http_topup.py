@@ -18,7 +18,10 @@ Protocol (what a supplier has to implement; signing in ``signing.py``):
 Webhook (supplier → us)
     ``POST`` of an order object (as above) to the URL we gave the supplier, signed.
 
-How answers map: a timeout, a connection error, a 5xx, a 401/403/408/409/429
+Idempotency keys are 1-128 characters of ``A-Z a-z 0-9 . _ : -`` (no URL
+quoting, so the signed path is exactly the path the supplier sees).
+
+How answers map: a timeout, a connection error, a 5xx, a 3xx, a 401/403/408/409/429
 or a garbled body is UNKNOWN (the order may have been processed; ask again by
 the same key). Only an explicit ``failed`` or a plain refusal (other 4xx) is
 FAILED.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -55,6 +59,7 @@ _STATUSES = {"success": SUCCESS, "succeeded": SUCCESS, "failed": FAILED,
              "pending": PENDING, "processing": PENDING}
 # answers that do not prove the order was refused: ask again by key
 _UNSURE_4XX = {401, 403, 408, 409, 425, 429}
+_KEY_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class HttpTopupAdapter(Adapter):
@@ -130,7 +135,7 @@ class HttpTopupAdapter(Adapter):
         data = self._json(response)
         detail = data.get("message") if isinstance(data, Mapping) else None
         code = response.status_code
-        if code >= 500 or code in _UNSURE_4XX or (code == 404 and not_found_is_unknown):
+        if not 400 <= code < 500 or code in _UNSURE_4XX or (code == 404 and not_found_is_unknown):
             hint = {401: "the supplier refused our credentials (key id, secret, clock)",
                     403: "the supplier refused our credentials (key id, secret, clock)",
                     404: "the supplier has no order with this key yet"}.get(code)
@@ -142,8 +147,9 @@ class HttpTopupAdapter(Adapter):
 
     def place_order(self, supplier_sku: str, quantity: int, account: str | None,
                     idempotency_key: str, amount: int | None = None) -> OrderResult:
-        if not idempotency_key:
-            raise ValueError("an idempotency key is required")
+        _check_key(idempotency_key)
+        if int(quantity) < 1:
+            raise ValueError("quantity must be at least 1")
         payload = {"idempotency_key": idempotency_key, "sku": supplier_sku,
                    "quantity": int(quantity), "account": account}
         if amount is not None:
@@ -154,7 +160,8 @@ class HttpTopupAdapter(Adapter):
         return result
 
     def get_status(self, idempotency_key: str) -> OrderResult:
-        path = "/orders/" + requests.utils.quote(idempotency_key, safe="")
+        _check_key(idempotency_key)
+        path = "/orders/" + idempotency_key
         return self._call("GET", path, None, idempotency_key, not_found_is_unknown=True)
 
     def _call(self, method, path, payload, key, not_found_is_unknown=False) -> OrderResult:
@@ -275,6 +282,12 @@ class HttpTopupAdapter(Adapter):
                                face_value=row.face_value, min_amount=row.min_amount,
                                max_amount=row.max_amount, price=row.price,
                                account_regex=row.account_regex, available=row.available)
+
+
+def _check_key(key: str) -> None:
+    # a plain key needs no URL quoting, so the signed path is the path the supplier sees
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        raise ValueError("an idempotency key is 1-128 letters, digits or . _ : -")
 
 
 def _int_or_none(value) -> int | None:

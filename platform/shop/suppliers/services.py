@@ -314,6 +314,13 @@ class MarginRow:
     upstream_price: int | None  # the supplier's price at the last sync, if known
 
     @property
+    def margin_percent(self) -> str | None:
+        """'12.34' (of the wholesale price), for display."""
+        if self.margin_bp is None:
+            return None
+        return f"{Decimal(self.margin_bp) / 100:.2f}"
+
+    @property
     def cost_drift(self) -> bool:
         """The upstream now charges something other than our recorded cost."""
         return self.upstream_price is not None and self.upstream_price != self.supplier_cost
@@ -339,7 +346,7 @@ def supplier_margin_report(supplier_id: int | None = None) -> list[MarginRow]:
             supplier=sname, adapter=adapter or "local", supplier_sku=product.supplier_sku,
             supplier_cost=product.supplier_cost, wholesale_price=product.wholesale_price,
             retail_price=product.retail_price, margin=margin,
-            margin_bp=(margin * 10000 // product.wholesale_price)
+            margin_bp=int(Decimal(margin * 10000) / product.wholesale_price)
             if product.wholesale_price else None,
             upstream_price=up_price if up_currency == product.currency else None))
     return rows

@@ -1,0 +1,167 @@
+"""The master's back office for suppliers: settings, connection test, catalog sync, margins.
+
+Only the master shop's staff see these pages (a sub-shop has no suppliers);
+changing settings, mapping products and syncing is for the master's owner.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from kameng.admin.views import bp, staff_required
+from kameng.core.errors import ServiceError
+from kameng.shop.suppliers import services
+from kameng.shop.suppliers.forms import ActionForm, MapForm, SupplierForm, SyncForm
+
+
+def master_staff_required(view):
+    @wraps(view)
+    @staff_required
+    def wrapper(*args, **kwargs):
+        if not g.tenant.is_master:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def master_owner_required(view):
+    @wraps(view)
+    @master_staff_required
+    def wrapper(*args, **kwargs):
+        if current_user.role != "owner":
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _settings_from(form: SupplierForm) -> dict:
+    return {"base_url": form.base_url.data, "key_id": form.key_id.data,
+            "secret": form.secret.data or None,
+            "connect_timeout": form.connect_timeout.data,
+            "read_timeout": form.read_timeout.data, "enabled": form.enabled.data}
+
+
+def _show_error(form, err: ServiceError) -> None:
+    target = getattr(form, err.field, None) if err.field else None
+    if target is not None and hasattr(target, "errors"):
+        target.errors = [*target.errors, err.message]
+    else:
+        form.form_errors.append(err.message)
+
+
+@bp.route("/suppliers")
+@master_staff_required
+def suppliers():
+    return render_template("admin/suppliers.html", suppliers=services.list_suppliers(),
+                           action=ActionForm())
+
+
+@bp.route("/suppliers/new", methods=["GET", "POST"])
+@master_owner_required
+def supplier_new():
+    form = SupplierForm()
+    if form.validate_on_submit():
+        try:
+            supplier = services.create_supplier(form.name.data, form.adapter.data,
+                                                **_settings_from(form))
+        except ServiceError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Supplier %(name)s created.", name=supplier.name), "success")
+            return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+    return render_template("admin/suppliers_form.html", form=form, supplier=None)
+
+
+@bp.route("/suppliers/<int:supplier_id>/edit", methods=["GET", "POST"])
+@master_owner_required
+def supplier_edit(supplier_id: int):
+    supplier = services.get_supplier(supplier_id)
+    cfg = supplier.config or {}
+    form = SupplierForm(data={
+        "name": supplier.name, "adapter": supplier.adapter, "base_url": cfg.get("base_url"),
+        "key_id": cfg.get("key_id"), "connect_timeout": cfg.get("connect_timeout"),
+        "read_timeout": cfg.get("read_timeout"), "enabled": supplier.enabled,
+    })
+    if form.validate_on_submit():
+        try:
+            services.update_supplier(supplier.id, name=form.name.data,
+                                     adapter=form.adapter.data, **_settings_from(form))
+        except ServiceError as err:
+            _show_error(form, err)
+        else:
+            flash(_("Supplier %(name)s saved.", name=supplier.name), "success")
+            return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+    return render_template("admin/suppliers_form.html", form=form, supplier=supplier)
+
+
+@bp.route("/suppliers/<int:supplier_id>")
+@master_staff_required
+def supplier_detail(supplier_id: int):
+    supplier = services.get_supplier(supplier_id)
+    return render_template("admin/suppliers_detail.html", supplier=supplier,
+                           rows=services.catalog(supplier.id), action=ActionForm(),
+                           sync_form=SyncForm(), map_form=MapForm(),
+                           is_owner=current_user.role == "owner")
+
+
+@bp.route("/suppliers/<int:supplier_id>/test", methods=["POST"])
+@master_staff_required
+def supplier_test(supplier_id: int):
+    supplier = services.get_supplier(supplier_id)
+    if ActionForm().validate_on_submit():
+        try:
+            balance = services.check_balance(supplier.id)
+        except ServiceError as err:
+            flash(_("Connection to %(name)s failed: %(error)s", name=supplier.name,
+                    error=err.message), "error")
+        else:
+            flash(_("Connected to %(name)s. Balance: %(balance)s", name=supplier.name,
+                    balance=balance), "success")
+    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+
+
+@bp.route("/suppliers/<int:supplier_id>/sync", methods=["POST"])
+@master_owner_required
+def supplier_sync(supplier_id: int):
+    supplier = services.get_supplier(supplier_id)
+    form = SyncForm()
+    if form.validate_on_submit():
+        try:
+            report = services.sync_catalog(supplier.id, update_costs=form.update_costs.data)
+        except ServiceError as err:
+            flash(_("Sync of %(name)s failed: %(error)s", name=supplier.name,
+                    error=err.message), "error")
+        else:
+            flash(_("Synced %(total)d upstream products: %(added)d new, %(gone)d gone, "
+                    "%(costs)d costs updated.", total=report.total, added=len(report.added),
+                    gone=len(report.gone), costs=len(report.costs_updated)), "success")
+    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+
+
+@bp.route("/suppliers/<int:supplier_id>/map", methods=["POST"])
+@master_owner_required
+def supplier_map(supplier_id: int):
+    supplier = services.get_supplier(supplier_id)
+    form = MapForm()
+    if form.validate_on_submit():
+        try:
+            product = services.map_product(supplier.id, form.supplier_sku.data,
+                                           form.product_sku.data, take_cost=form.take_cost.data)
+        except ServiceError as err:
+            flash(err.message, "error")
+        else:
+            flash(_("%(sku)s now comes from %(name)s (%(upstream)s).", sku=product.sku,
+                    name=supplier.name, upstream=product.supplier_sku), "success")
+    else:
+        flash(_("Give our product's SKU."), "error")
+    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+
+
+@bp.route("/suppliers/margins")
+@master_staff_required
+def supplier_margins():
+    return render_template("admin/suppliers_margins.html",
+                           rows=services.supplier_margin_report())

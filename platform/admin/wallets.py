@@ -1,0 +1,123 @@
+"""Back office: customers' wallets — find by e-mail, see the history, credit (owners).
+
+A shop sees and credits its own customers only; the master (the root shop)
+may pick any shop, since every shop is below it.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from kameng.admin.views import bp, owner_required, staff_required
+from kameng.billing import wallets
+from kameng.billing.ledger.services import find_user_account
+from kameng.core.errors import ServiceError
+from kameng.core.extensions import db
+from kameng.core.money import format_money
+from kameng.core.scoping import all_tenants
+from kameng.tenants.models import Tenant, User
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+PAGE = 50
+
+
+class CreditForm(FlaskForm):
+    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=24)])
+    note = TextAreaField(_l("Note"), validators=[Length(max=wallets.NOTE_LIMIT)])
+    # a one-time token: submitting the same form twice credits once
+    token = HiddenField(validators=[DataRequired()])
+
+
+def _shop_for_listing() -> Tenant:
+    slug = (request.args.get("shop") or "").strip()
+    if not slug or not g.tenant.is_master:
+        return g.tenant
+    shop = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if shop is None:
+        abort(404)
+    return shop
+
+
+def _visible_user(user_id: int) -> User:
+    with all_tenants():
+        user = db.session.get(User, user_id)
+    if user is None or (user.tenant_id != g.tenant.id and not g.tenant.is_master):
+        abort(404)  # another shop's customer: as if it did not exist
+    return user
+
+
+@bp.route("/wallets")
+@staff_required
+def wallets_index():
+    shop = _shop_for_listing()
+    email = (request.args.get("email") or "").strip()
+    if email:
+        try:
+            user = wallets.find_user(shop, email)
+        except ServiceError:
+            flash(_("No account with that e-mail on %(shop)s.", shop=shop.name), "error")
+        else:
+            return redirect(url_for("admin.wallet_detail", user_id=user.id))
+    with all_tenants():
+        shops = (list(db.session.scalars(select(Tenant).order_by(Tenant.path)))
+                 if g.tenant.is_master else [])
+    return render_template("admin/wallets.html", shop=shop, shops=shops, email=email,
+                           rows=wallets.list_wallets(shop))
+
+
+def _detail(user: User, form: CreditForm, status: int = 200):
+    with all_tenants():
+        shop = db.session.get(Tenant, user.tenant_id)
+    before = request.args.get("before", type=int)
+    account = find_user_account(user, "wallet")
+    rows = wallets.wallet_history(user, limit=PAGE + 1, before_id=before)
+    older = rows[PAGE - 1].entry.id if len(rows) > PAGE else None
+    # a failed POST wrote nothing, so its token may be used again
+    form.token.data = form.token.data or secrets.token_urlsafe(24)
+    return render_template(
+        "admin/wallet_detail.html", user=user, shop=shop, form=form, rows=rows[:PAGE],
+        older=older, balance=account.balance if account else 0,
+        currency=account.currency if account else shop.currency,
+        can_credit=current_user.role == "owner"), status
+
+
+@bp.route("/wallets/<int:user_id>")
+@staff_required
+def wallet_detail(user_id: int):
+    return _detail(_visible_user(user_id), CreditForm(formdata=None))
+
+
+@bp.route("/wallets/<int:user_id>/credit", methods=["POST"])
+@owner_required
+def wallet_credit(user_id: int):
+    user = _visible_user(user_id)
+    form = CreditForm()
+    if not form.validate_on_submit() or not TOKEN_RE.match(form.token.data or ""):
+        if not form.errors:
+            form.amount.errors = [_("Please reload the page and try again.")]
+        return _detail(user, form, 422)
+    with all_tenants():
+        shop = db.session.get(Tenant, user.tenant_id)
+    try:
+        amount = wallets.parse_credit_amount(form.amount.data, shop.currency)
+        tx = wallets.credit_wallet(
+            user, amount, note=form.note.data, created_by=current_user,
+            idempotency_key=f"wallet_credit:{user.tenant_id}:{form.token.data}")
+    except ServiceError as err:
+        field = form.note if err.field == "note" else form.amount
+        field.errors = [err.message]
+        return _detail(user, form, 422)
+    if not getattr(tx, "replayed", False):
+        flash(_("Credited %(amount)s to %(email)s.",
+                amount=format_money(amount, shop.currency), email=user.email), "success")
+    return redirect(url_for("admin.wallet_detail", user_id=user.id))
+

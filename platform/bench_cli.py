@@ -1,0 +1,6 @@
+"""``kameng bench …``: the performance harness (each area adds its own command)."""
+from __future__ import annotations
+
+from flask.cli import AppGroup
+
+bench = AppGroup("bench", help="Benchmarks: run them on the machine you mean to measure.")

@@ -1,0 +1,59 @@
+"""``kameng ledger …`` (checking the books) and ``kameng balance …`` (customer wallets)."""
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from kameng.billing import wallets
+from kameng.billing.ledger import services as ledger
+from kameng.core.money import format_money
+from kameng.tenants.services import tenant_by_slug
+
+ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+balance_cli = AppGroup("balance", help="Customer wallet balances.")
+
+
+@ledger_cli.command("check")
+def check():
+    """Verify every transaction balances and every cached balance equals its entries."""
+    result = ledger.check_ledger()
+    for problem in result.problems:
+        click.echo(problem)
+    if not result.ok:
+        raise click.ClickException(f"ledger check failed: {len(result.problems)} problem(s)")
+    click.echo(f"ledger ok: {result.transactions} transactions, {result.accounts} accounts")
+
+
+@balance_cli.command("credit")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--email", required=True, help="The account's e-mail on that shop.")
+@click.option("--amount", required=True, help="Amount in the shop's currency, e.g. 100.00.")
+@click.option("--note", help="Why (shown in the wallet's history).")
+def credit(slug, email, amount, note):
+    """Credit a customer's wallet on a shop."""
+    user, minor, tx = wallets.credit_by_email(slug, email, amount, note)
+    balance = wallets.wallet_balance(user)
+    currency = tx.entries[0].account.currency
+    click.echo(f"credited {format_money(minor, currency)} to {user.email} on {slug} "
+               f"(transaction {tx.id}); balance {format_money(balance, currency)}")
+
+
+@balance_cli.command("show")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--email", required=True, help="The account's e-mail on that shop.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(0, 1000),
+              help="How many history lines.")
+def show(slug, email, limit):
+    """Show a wallet's balance and latest movements."""
+    tenant = tenant_by_slug(slug)
+    user = wallets.find_user(tenant, email)
+    account = ledger.find_user_account(user, "wallet")
+    currency = account.currency if account else tenant.currency
+    click.echo(f"{user.email} on {slug}: {format_money(wallets.wallet_balance(user), currency)}")
+    for row in wallets.wallet_history(user, limit=limit) if limit else []:
+        tx = row.transaction
+        click.echo(f"  {tx.created_at:%Y-%m-%d %H:%M}  {tx.kind:<14} "
+                   f"{format_money(row.entry.amount, currency):>14}  "
+                   f"→ {format_money(row.balance_after, currency):>14}"
+                   f"{'  ' + tx.reference if tx.reference else ''}"
+                   f"{'  ' + tx.memo if tx.memo else ''}")

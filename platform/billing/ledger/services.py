@@ -1,0 +1,424 @@
+"""Posting to the ledger, finding accounts, and checking the books.
+
+``post()`` is the only way money moves. It validates everything first (at least
+two non-zero integer entries, summing to zero per currency), then, inside a
+SAVEPOINT, inserts the transaction row (its unique ``idempotency_key`` decides
+races), moves each account's cached balance with one guarded UPDATE::
+
+    UPDATE ledger_accounts SET balance = balance + :amount
+     WHERE id = :id AND (allow_negative OR balance + :amount >= 0)
+
+and inserts the entries. An UPDATE that matches no row means the account would
+go below zero: everything of this posting is rolled back and
+``InsufficientBalance`` (HTTP 402, code ``insufficient_balance``) raised.
+
+Using it inside the caller's transaction
+----------------------------------------
+Every writing function takes ``commit``:
+
+- ``commit=True`` (the default): the posting owns the transaction. It commits
+  on success; on an error it rolls the whole session back.
+- ``commit=False``: the posting is written inside a SAVEPOINT of the caller's
+  session and flushed, not committed. The caller's other writes (the order's
+  status change, an outbox row) and these postings then commit — or roll back —
+  together with the caller's ``db.session.commit()``. On an error only the
+  posting's own savepoint is undone; the caller decides about the rest
+  (usually: roll back and report the error).
+
+Account rows are updated in ascending id order, so two postings touching the
+same accounts cannot deadlock on PostgreSQL; on SQLite every transaction starts
+with ``BEGIN IMMEDIATE`` and writers are serialised. An account's entries are
+inserted while its row is locked, so entry ids of one account follow the order
+of its balance changes (the running balance in ``account_history`` relies on it).
+
+The account helpers (``wallet_account``, ``shop_account``, ``user_account``,
+``platform_account``) get or create, race-safely, and never commit: a new
+account is committed with the posting (or the caller's transaction) that uses it.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kameng.billing.ledger.models import Account, Entry, Transaction, kind_allows_negative
+from kameng.core.errors import Conflict, InvalidInput, ServiceError
+from kameng.core.extensions import db
+from kameng.core.money import MoneyError, exponent
+from kameng.tenants.models import Tenant, User
+
+# far beyond any real amount, far inside a signed 64-bit integer
+MAX_AMOUNT = 10**15
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,160}$")   # printable ASCII, no spaces
+TX_KIND_RE = re.compile(r"^[a-z][a-z0-9_.]{0,47}$")
+
+
+class InsufficientBalance(ServiceError):
+    code = "insufficient_balance"
+    status = 402
+
+    def __init__(self, message: str = "insufficient balance", *, account_id: int | None = None):
+        super().__init__(message)
+        self.account_id = account_id
+
+
+class IdempotencyConflict(Conflict):
+    """The key was already used for a different posting (a caller bug, never retried away)."""
+
+    code = "idempotency_conflict"
+
+
+# ----- accounts --------------------------------------------------------------
+
+def _currency(code: str | None) -> str:
+    code = (code or "").strip().upper()
+    try:
+        exponent(code)
+    except MoneyError:
+        raise InvalidInput(f"unknown currency {code!r}", field="currency") from None
+    return code
+
+
+def _allow_negative(owner_type: str, kind: str) -> bool:
+    allowed = kind_allows_negative(owner_type, kind)
+    if allowed is None:
+        raise InvalidInput(f"unknown {owner_type} account kind {kind!r}", field="kind")
+    return allowed
+
+
+def _get_or_create(owner_type: str, owner_key: str, kind: str, currency: str, *,
+                   tenant_id: int | None = None, user_id: int | None = None) -> Account:
+    allow_negative = _allow_negative(owner_type, kind)
+    currency = _currency(currency)
+    stmt = select(Account).where(Account.owner_key == owner_key, Account.kind == kind,
+                                 Account.currency == currency)
+    account = db.session.scalar(stmt)
+    if account is not None:
+        return account
+    account = Account(owner_type=owner_type, owner_key=owner_key, tenant_id=tenant_id,
+                      user_id=user_id, kind=kind, currency=currency, balance=0,
+                      allow_negative=allow_negative)
+    try:
+        with db.session.begin_nested():
+            db.session.add(account)
+    except IntegrityError:
+        # someone else created it first (unique owner_key/kind/currency): use theirs
+        account = db.session.scalar(stmt)
+        if account is None:
+            raise
+    return account
+
+
+def _tenant_of(user: User) -> Tenant:
+    return db.session.get(Tenant, user.tenant_id)
+
+
+def wallet_account(user: User, currency: str | None = None) -> Account:
+    """The user's prepaid wallet on their shop (in the shop's currency by default)."""
+    return user_account(user, "wallet", currency)
+
+
+def user_account(user: User, kind: str, currency: str | None = None) -> Account:
+    """An account a user owns on their shop: ``wallet``, promoter ``earnings_*`` …"""
+    if user is None or user.id is None:
+        raise InvalidInput("no such user", field="user")
+    return _get_or_create("user", f"user:{user.id}", kind,
+                          currency or _tenant_of(user).currency,
+                          tenant_id=user.tenant_id, user_id=user.id)
+
+
+def shop_account(tenant: Tenant, kind: str, currency: str | None = None) -> Account:
+    """A shop's own account: ``earnings_pending``, ``earnings_available``, ``credits_issued`` …"""
+    if tenant is None or tenant.id is None:
+        raise InvalidInput("no such shop", field="tenant")
+    return _get_or_create("tenant", f"tenant:{tenant.id}", kind,
+                          currency or tenant.currency, tenant_id=tenant.id)
+
+
+def platform_account(kind: str, currency: str) -> Account:
+    """A system account of the platform: ``sales_clearing``, ``clearing_stripe``, ``fees`` …"""
+    return _get_or_create("platform", "platform", kind, currency)
+
+
+def find_user_account(user: User, kind: str = "wallet", currency: str | None = None
+                      ) -> Account | None:
+    """The account if it exists (reading pages should not create rows)."""
+    return db.session.scalar(select(Account).where(
+        Account.owner_key == f"user:{user.id}", Account.kind == kind,
+        Account.currency == (currency or _tenant_of(user).currency)))
+
+
+def balance_of(account: Account) -> int:
+    """The committed cached balance, read fresh from the database."""
+    return db.session.scalar(select(Account.balance).where(Account.id == account.id))
+
+
+# ----- posting ---------------------------------------------------------------
+
+def _clean_text(value: str | None, name: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = str(value).strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters", field=name)
+    return value or None
+
+
+def _clean_entries(entries) -> list[tuple[Account, int]]:
+    lines: list[tuple[Account, int]] = []
+    for item in entries:
+        try:
+            account, amount = item
+        except (TypeError, ValueError):
+            raise InvalidInput("each entry is an (account, amount) pair") from None
+        if not isinstance(account, Account) or account.id is None:
+            raise InvalidInput("entries need saved ledger accounts", field="entries")
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidInput(f"amounts are integers in minor units, not {amount!r}",
+                               field="amount")
+        if abs(amount) > MAX_AMOUNT:
+            raise InvalidInput("amount out of range", field="amount")
+        if amount:  # a zero line moves nothing; it is left out
+            lines.append((account, amount))
+    if len(lines) < 2:
+        raise InvalidInput("a ledger transaction needs at least two non-zero entries",
+                           field="entries")
+    totals: dict[str, int] = defaultdict(int)
+    for account, amount in lines:
+        totals[account.currency] += amount
+    off = {cur: total for cur, total in totals.items() if total}
+    if off:
+        detail = ", ".join(f"{cur} {total:+d}" for cur, total in sorted(off.items()))
+        raise InvalidInput(f"entries do not balance ({detail})", field="entries")
+    return lines
+
+
+def transaction_by_key(idempotency_key: str) -> Transaction | None:
+    return db.session.scalar(select(Transaction)
+                             .where(Transaction.idempotency_key == idempotency_key))
+
+
+def _same_postings(tx: Transaction, kind: str, lines) -> bool:
+    posted = sorted((e.account_id, e.amount) for e in tx.entries)
+    return tx.kind == kind and posted == sorted((a.id, amt) for a, amt in lines)
+
+
+def _replay(tx: Transaction, kind: str, lines, commit: bool) -> Transaction:
+    if not _same_postings(tx, kind, lines):
+        if commit:
+            db.session.rollback()
+        raise IdempotencyConflict(
+            f"idempotency key {tx.idempotency_key!r} was already used for other postings")
+    if commit:
+        db.session.commit()  # ends the read (on SQLite it holds the write lock)
+    tx.replayed = True
+    return tx
+
+
+def _move_balances(lines, guard_ids: set[int]) -> None:
+    net: dict[int, int] = defaultdict(int)
+    for account, amount in lines:
+        net[account.id] += amount
+    for account_id in sorted(net):  # one lock order for everyone: no deadlocks
+        amount = net[account_id]
+        if not amount:
+            continue
+        stmt = (update(Account).where(Account.id == account_id)
+                .values(balance=Account.balance + amount)
+                .execution_options(synchronize_session=False))
+        if amount < 0:
+            covered = Account.balance + amount >= 0
+            stmt = stmt.where(covered if account_id in guard_ids
+                              else or_(Account.allow_negative, covered))
+        if db.session.execute(stmt).rowcount != 1:
+            raise InsufficientBalance(account_id=account_id)
+
+
+def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
+         reference: str | None = None, memo: str | None = None,
+         created_by: User | None = None, guard: Iterable[Account] = (),
+         commit: bool = True, _reversal_of: Transaction | None = None) -> Transaction:
+    """Post one balanced transaction; the same key again returns it and changes nothing.
+
+    ``entries``: ``[(account, amount), …]``, amounts signed integers in minor
+    units (positive raises the owner's balance); zero lines are dropped; at
+    least two must remain, summing to zero per currency.
+    ``guard``: accounts that must stay at or above zero in this posting even if
+    they may go negative otherwise (a withdrawal request from earnings that a
+    late refund is allowed to overdraw).
+    ``commit``: see the module docstring. The returned transaction has a
+    non-persistent attribute ``replayed`` (True when the key had been posted).
+
+    Raises ``InvalidInput`` before writing anything, ``InsufficientBalance``
+    when a guarded account would go below zero, ``IdempotencyConflict`` when the
+    key was used for different postings.
+    """
+    key = (idempotency_key or "").strip()
+    if not KEY_RE.match(key):
+        raise InvalidInput("idempotency key must be 1–160 printable ASCII characters",
+                           field="idempotency_key")
+    if not TX_KIND_RE.match(kind or ""):
+        raise InvalidInput(f"bad transaction kind {kind!r}", field="kind")
+    lines = _clean_entries(entries)
+    reference = _clean_text(reference, "reference", 80)
+    memo = _clean_text(memo, "memo", 500)
+    guard_ids = {a.id for a in guard}
+
+    existing = transaction_by_key(key)
+    if existing is not None:
+        return _replay(existing, kind, lines, commit)
+
+    savepoint = db.session.begin_nested()
+    tx = Transaction(idempotency_key=key, kind=kind, reference=reference, memo=memo,
+                     created_by_id=created_by.id if created_by is not None else None,
+                     reversal_of_id=_reversal_of.id if _reversal_of is not None else None)
+    db.session.add(tx)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # a concurrent post of the same key (or reversal) committed first
+        savepoint.rollback()
+        existing = transaction_by_key(key)
+        if existing is None and _reversal_of is not None:
+            existing = reversal_of(_reversal_of)
+        if existing is None:
+            if commit:
+                db.session.rollback()
+            raise
+        return _replay(existing, kind, lines, commit)
+
+    try:
+        _move_balances(lines, guard_ids)
+        for account, amount in lines:
+            db.session.add(Entry(transaction=tx, account_id=account.id, amount=amount))
+        db.session.flush()
+    except BaseException:
+        savepoint.rollback()
+        if commit:
+            db.session.rollback()
+        raise
+    savepoint.commit()
+    for account, _amount in lines:
+        if account in db.session:
+            db.session.expire(account, ["balance"])  # the UPDATE bypassed the identity map
+    if commit:
+        db.session.commit()
+    tx.replayed = False
+    return tx
+
+
+def reversal_of(tx: Transaction) -> Transaction | None:
+    return db.session.scalar(select(Transaction).where(Transaction.reversal_of_id == tx.id))
+
+
+def reverse(tx: Transaction, idempotency_key: str, *, kind: str = "reversal",
+            memo: str | None = None, created_by: User | None = None,
+            guard: Iterable[Account] = (), commit: bool = True) -> Transaction:
+    """Post the exact opposite of ``tx`` (a refund). A transaction is reversed once:
+    a second call, with any key, returns the first reversal.
+
+    The reversal is guarded like any posting: taking back a wallet credit the
+    customer has already spent raises ``InsufficientBalance``, while accounts
+    that may run negative (earnings after the hold) simply do.
+    """
+    if tx.reversal_of_id is not None:
+        raise Conflict(f"transaction {tx.id} is itself a reversal; post a new transaction")
+    done = reversal_of(tx)
+    if done is not None:
+        if commit:
+            db.session.commit()
+        done.replayed = True
+        return done
+    lines = [(e.account, -e.amount) for e in tx.entries]
+    return post(idempotency_key, kind, lines, reference=tx.reference,
+                memo=memo or f"reversal of transaction {tx.id}", created_by=created_by,
+                guard=guard, commit=commit, _reversal_of=tx)
+
+
+# ----- reading ---------------------------------------------------------------
+
+@dataclass
+class HistoryRow:
+    entry: Entry
+    transaction: Transaction
+    balance_after: int
+
+
+def account_history(account: Account, limit: int = 50, before_id: int | None = None
+                    ) -> list[HistoryRow]:
+    """An account's entries, newest first, with the balance after each."""
+    stmt = (select(Entry, Transaction).join(Transaction, Entry.transaction_id == Transaction.id)
+            .where(Entry.account_id == account.id))
+    if before_id is not None:
+        stmt = stmt.where(Entry.id < before_id)
+    rows = db.session.execute(stmt.order_by(Entry.id.desc()).limit(limit)).all()
+    if not rows:
+        return []
+    running = db.session.scalar(select(func.coalesce(func.sum(Entry.amount), 0)).where(
+        Entry.account_id == account.id, Entry.id <= rows[0][0].id))
+    history = []
+    for entry, tx in rows:
+        history.append(HistoryRow(entry, tx, int(running)))
+        running -= entry.amount
+    return history
+
+
+def transaction_entries(tx: Transaction) -> list[Entry]:
+    return list(db.session.scalars(select(Entry).where(Entry.transaction_id == tx.id)
+                                   .order_by(Entry.id)))
+
+
+# ----- checking --------------------------------------------------------------
+
+@dataclass
+class CheckResult:
+    transactions: int
+    accounts: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_ledger() -> CheckResult:
+    """Every transaction balances per currency with ≥2 entries; every cached
+    balance equals the sum of its entries; no account is negative that may not be."""
+    problems: list[str] = []
+    total = func.sum(Entry.amount)
+    unbalanced = db.session.execute(
+        select(Entry.transaction_id, Account.currency, total)
+        .join(Account, Account.id == Entry.account_id)
+        .group_by(Entry.transaction_id, Account.currency).having(total != 0)
+        .order_by(Entry.transaction_id))
+    for tx_id, currency, amount in unbalanced:
+        problems.append(f"transaction {tx_id} does not balance: {currency} {int(amount):+d}")
+
+    count = func.count(Entry.id)
+    thin = db.session.execute(
+        select(Transaction.id, count).outerjoin(Entry, Entry.transaction_id == Transaction.id)
+        .group_by(Transaction.id).having(count < 2).order_by(Transaction.id))
+    for tx_id, n in thin:
+        problems.append(f"transaction {tx_id} has {n} entr{'y' if n == 1 else 'ies'}")
+
+    summed = func.coalesce(func.sum(Entry.amount), 0)
+    drift = db.session.execute(
+        select(Account, summed).outerjoin(Entry, Entry.account_id == Account.id)
+        .group_by(Account.id).having(Account.balance != summed).order_by(Account.id))
+    for account, amount in drift:
+        problems.append(f"{account.label}: cached balance {account.balance} "
+                        f"!= sum of entries {int(amount)}")
+
+    negative = db.session.scalars(select(Account).where(
+        Account.allow_negative.is_(False), Account.balance < 0).order_by(Account.id))
+    for account in negative:
+        problems.append(f"{account.label}: negative balance {account.balance} not allowed")
+
+    return CheckResult(
+        transactions=db.session.scalar(select(func.count(Transaction.id))),
+        accounts=db.session.scalar(select(func.count(Account.id))),
+        problems=problems)

@@ -1,0 +1,81 @@
+"""Provider names → classes, and building a provider for one shop.
+
+``epay`` and ``stripe`` are built in; ``balance`` is registered by the orders
+work (``register_provider("balance", BalanceProvider)``) because it spends the
+ledger's wallet. A factory is called as ``factory(tenant, ProviderConfig)``.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from kameng.billing.payments.base import PaymentProvider, ProviderConfig, ProviderUnavailable
+from kameng.billing.payments.epay import EpayProvider
+from kameng.billing.payments.models import PROVIDER_NAMES, PaymentMethodConfig
+from kameng.billing.payments.secrets import unseal
+from kameng.billing.payments.stripe_provider import StripeProvider
+from kameng.billing.payments.stripe_provider import is_configured as stripe_configured
+from kameng.core.errors import NotFound
+from kameng.core.extensions import db
+from kameng.core.scoping import all_tenants
+
+Factory = Callable[..., PaymentProvider]
+
+_FACTORIES: dict[str, Factory] = {"epay": EpayProvider, "stripe": StripeProvider}
+
+
+def register_provider(name: str, factory: Factory) -> None:
+    if name not in PROVIDER_NAMES:
+        raise ValueError(f"unknown provider name {name!r}; add it to PROVIDER_NAMES")
+    _FACTORIES[name] = factory
+
+
+def is_registered(name: str) -> bool:
+    return name in _FACTORIES
+
+
+def config_row(tenant, name: str) -> PaymentMethodConfig | None:
+    # explicit tenant filter: this also runs from the Stripe webhook, whose host
+    # may be another shop's
+    with all_tenants():
+        return db.session.scalar(select(PaymentMethodConfig).where(
+            PaymentMethodConfig.tenant_id == tenant.id, PaymentMethodConfig.provider == name))
+
+
+def load_config(tenant, name: str) -> ProviderConfig:
+    """The shop's settings for ``name`` with secrets opened (defaults if never saved)."""
+    row = config_row(tenant, name)
+    if row is None:
+        return ProviderConfig(tenant_id=tenant.id, name=name)
+    secrets = {field: unseal(token, tenant_id=tenant.id, provider=name, name=field)
+               for field, token in (row.secrets or {}).items()}
+    return ProviderConfig(tenant_id=tenant.id, name=name, enabled=row.enabled,
+                          settings=dict(row.settings or {}), secrets=secrets)
+
+
+def get_provider(tenant, name: str, *, enabled_only: bool = True) -> PaymentProvider:
+    """The provider ``name`` set up for ``tenant``.
+
+    Checkout uses the default (the owner must have enabled it). Callbacks and
+    refunds pass ``enabled_only=False``: a payment started before the owner
+    switched the method off must still be verified and refundable.
+    """
+    if name not in PROVIDER_NAMES:
+        raise NotFound(f"no payment provider {name!r}")
+    if name not in _FACTORIES:
+        raise ProviderUnavailable(f"the {name} payment method is not available yet")
+    config = load_config(tenant, name)
+    if enabled_only and not config.enabled:
+        raise ProviderUnavailable(f"this shop does not take {name} payments")
+    return _FACTORIES[name](tenant, config)
+
+
+def enabled_providers(tenant) -> list[str]:
+    """Names of the methods the shop has switched on and this platform can serve."""
+    with all_tenants():
+        names = set(db.session.scalars(select(PaymentMethodConfig.provider).where(
+            PaymentMethodConfig.tenant_id == tenant.id, PaymentMethodConfig.enabled)))
+    if not stripe_configured():
+        names.discard("stripe")
+    return [n for n in PROVIDER_NAMES if n in names and n in _FACTORIES]

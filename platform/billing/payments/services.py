@@ -1,0 +1,183 @@
+"""Payment operations: a shop's provider settings, handing verified notices on, 补单.
+
+The payment handler
+-------------------
+This package verifies callbacks; it does not know orders. The orders work
+registers one callable at app start::
+
+    app.extensions["kameng.payment_handler"] = handler   # (tenant, notice) -> bool
+
+It is called inside ``tenant_scope(tenant.id)`` with a verified
+``PaymentNotice`` and returns
+
+- ``True``: recorded, or a harmless repeat / out-of-order event that changed
+  nothing (the gateway is told ``success`` / 200 and stops retrying);
+- ``False``: refused for good (unknown order, ``notice.amount`` or
+  ``notice.currency`` not the order's: the handler MUST compare them, as
+  integers, with ``notice.matches(order.amount, order.currency)``);
+
+and raises for a transient failure (database down …): the gateway retries.
+The same callback may arrive many times and out of order (a ``failed`` after a
+``paid``); the handler's conditional updates make repeats no-ops.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlsplit
+
+from flask import current_app, g, has_request_context, url_for
+
+from kameng.billing.payments import registry
+from kameng.billing.payments.base import PaymentNotice
+from kameng.billing.payments.epay import CHANNELS
+from kameng.billing.payments.models import PROVIDER_NAMES, PaymentMethodConfig
+from kameng.billing.payments.secrets import seal
+from kameng.billing.payments.stripe_provider import is_configured as stripe_configured
+from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.extensions import db
+from kameng.core.scoping import tenant_scope
+
+HANDLER_KEY = "kameng.payment_handler"
+SECRET_FIELDS = {"epay": ("key",)}
+_PID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class NoPaymentHandler(RuntimeError):
+    """No orders code is registered to take payment notices (the endpoint answers 503)."""
+
+
+# ----- handing notices to the orders work -----------------------------------
+
+def payment_handler():
+    return current_app.extensions.get(HANDLER_KEY)
+
+
+def dispatch_notice(tenant, notice: PaymentNotice) -> bool:
+    """Give a verified notice to the registered handler, in the shop's scope."""
+    handler = payment_handler()
+    if handler is None:
+        raise NoPaymentHandler("no payment handler is registered")
+    with tenant_scope(tenant.id):
+        return bool(handler(tenant, notice))
+
+
+def reconcile(tenant, provider_name: str, order_no: str,
+              provider_ref: str | None = None) -> PaymentNotice | None:
+    """补单: ask the gateway about an unpaid order; a paid answer goes to the handler.
+
+    For the periodic sweep over unpaid, unexpired orders. Returns the gateway's
+    notice (None if it does not know the order). Gateway errors raise
+    ``PaymentError``: try again on the next sweep.
+    """
+    provider = registry.get_provider(tenant, provider_name, enabled_only=False)
+    notice = provider.query(order_no, provider_ref=provider_ref)
+    if notice is not None and notice.paid:
+        dispatch_notice(tenant, notice)
+    return notice
+
+
+def epay_notify_url(tenant, order_no: str) -> str:
+    """The notify URL to give epay for an order: this shop's host, order number in the path."""
+    path = f"/pay/epay/notify/{quote(order_no, safe='')}"
+    if has_request_context() and getattr(g.get("tenant"), "id", None) == tenant.id:
+        return url_for("payments.epay_notify", order_no=order_no, _external=True)
+    from kameng.tenants.services import primary_host
+
+    cfg = current_app.config
+    port = cfg.get("SERVER_PORT")
+    host = primary_host(tenant) + (f":{port}" if port and port not in (80, 443) else "")
+    return f"{cfg.get('PREFERRED_URL_SCHEME') or 'http'}://{host}{path}"
+
+
+# ----- the owner's settings ---------------------------------------------------
+
+def provider_settings(tenant) -> dict[str, dict]:
+    """What the back office shows: per provider, enabled, plain settings, which secrets are set."""
+    out = {}
+    for name in PROVIDER_NAMES:
+        row = registry.config_row(tenant, name)
+        out[name] = {
+            "enabled": bool(row and row.enabled),
+            "settings": dict(row.settings or {}) if row else {},
+            "secrets_set": sorted((row.secrets or {}).keys()) if row else [],
+            "available": registry.is_registered(name)
+            and (name != "stripe" or stripe_configured()),
+        }
+    return out
+
+
+def save_provider_config(tenant, name: str, *, enabled: bool, settings: dict | None = None,
+                         secrets: dict | None = None) -> PaymentMethodConfig:
+    """Enable/disable a provider for a shop and store its settings.
+
+    A blank secret keeps the stored one (the form never shows it back).
+    Everything is validated before anything is written.
+    """
+    if name not in PROVIDER_NAMES:
+        raise NotFound(f"no payment provider {name!r}")
+    row = registry.config_row(tenant, name)
+    stored_secrets = dict(row.secrets or {}) if row else {}
+    new_secrets = {k: (v or "").strip() for k, v in (secrets or {}).items()}
+    for field in new_secrets:
+        if field not in SECRET_FIELDS.get(name, ()):
+            raise InvalidInput(f"{name} has no secret {field!r}", field=field)
+    clean = _validate(name, dict(settings or {}), enabled,
+                      has_secret={f: bool(new_secrets.get(f) or f in stored_secrets)
+                                  for f in SECRET_FIELDS.get(name, ())})
+
+    for field, value in new_secrets.items():
+        if value:
+            stored_secrets[field] = seal(value, tenant_id=tenant.id, provider=name, name=field)
+    if row is None:
+        row = PaymentMethodConfig(tenant_id=tenant.id, provider=name)
+        db.session.add(row)
+    row.enabled = bool(enabled)
+    row.settings = clean
+    row.secrets = stored_secrets
+    db.session.commit()
+    return row
+
+
+def _validate(name: str, settings: dict, enabled: bool, has_secret: dict) -> dict:
+    if name == "epay":
+        return _validate_epay(settings, enabled, has_secret)
+    if name == "stripe" and enabled and not stripe_configured():
+        raise InvalidInput("Stripe is not configured on this platform (STRIPE_SECRET_KEY, "
+                           "STRIPE_PUBLISHABLE_KEY)", field="enabled")
+    if enabled and not registry.is_registered(name):
+        raise InvalidInput(f"the {name} payment method is not available yet", field="enabled")
+    if settings:
+        raise InvalidInput(f"{name} takes no settings", field=next(iter(settings)))
+    return {}
+
+
+def _validate_epay(settings: dict, enabled: bool, has_secret: dict) -> dict:
+    apiurl = str(settings.get("apiurl") or "").strip()
+    pid = str(settings.get("pid") or "").strip()
+    types = settings.get("types") or []
+    if isinstance(types, str):
+        types = [t.strip() for t in types.split(",") if t.strip()]
+    if apiurl:
+        parts = urlsplit(apiurl)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+                or parts.fragment:
+            raise InvalidInput("the gateway address must be an http(s) URL like "
+                               "https://pay.example.com/", field="apiurl")
+        if not apiurl.endswith("/"):
+            apiurl += "/"
+    if pid and not _PID_RE.match(pid):
+        raise InvalidInput("the merchant id (pid) is letters and digits only", field="pid")
+    unknown = [t for t in types if t not in CHANNELS]
+    if unknown:
+        raise InvalidInput(f"unknown channel(s): {', '.join(map(str, unknown))}",
+                           field="types")
+    if enabled:
+        if not apiurl:
+            raise InvalidInput("the gateway address is required", field="apiurl")
+        if not pid:
+            raise InvalidInput("the merchant id (pid) is required", field="pid")
+        if not has_secret.get("key"):
+            raise InvalidInput("the merchant key is required", field="key")
+        if not types:
+            raise InvalidInput("choose at least one channel", field="types")
+    return {"apiurl": apiurl, "pid": pid, "types": [t for t in CHANNELS if t in types]}

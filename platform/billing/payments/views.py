@@ -1,0 +1,93 @@
+"""Gateway callbacks: the epay notify and the Stripe webhook (CSRF-exempt).
+
+``GET|POST /pay/epay/notify/<order_no>`` on the shop's own host: verified with
+that shop's epay settings (signature, pid, TRADE_SUCCESS, order number equal to
+the one in the path, money parsed exactly), then handed to the payment
+handler. Answers the plain text ``success`` only once the handler accepted the
+notice; otherwise ``fail`` (the gateway retries).
+
+``POST /pay/stripe/webhook`` on any shop host (configure the master's): the
+shop is taken from the verified event's ``metadata.tenant_id``, not from the
+host. 200 once accepted (or for events we do not act on), 400 for a bad
+signature or a refused notice.
+
+Both answer 503 when no payment handler is registered, so nothing is lost:
+the gateway retries later. The handler contract is in
+``kameng.billing.payments.services``.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, g, jsonify, request
+
+from kameng.billing.payments import registry
+from kameng.billing.payments.base import (
+    IgnoredNotification,
+    InvalidNotification,
+    NotificationRequest,
+    ProviderUnavailable,
+)
+from kameng.billing.payments.services import NoPaymentHandler, dispatch_notice
+from kameng.billing.payments.stripe_provider import webhook_tenant_id
+from kameng.core.errors import ServiceError
+from kameng.core.extensions import csrf, db
+
+log = logging.getLogger(__name__)
+bp = Blueprint("payments", __name__)
+csrf.exempt(bp)
+
+
+def _text(body: str, status: int):
+    return body, status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _dispatch(tenant, notice) -> tuple[bool | None, int]:
+    """(accepted, status) — accepted is None when it could not be decided now."""
+    try:
+        accepted = dispatch_notice(tenant, notice)
+    except NoPaymentHandler:
+        log.error("payment notice for %s/%s but no payment handler is registered",
+                  tenant.id, notice.order_no)
+        return None, 503
+    except Exception:
+        db.session.rollback()
+        log.exception("payment handler failed for %s/%s", tenant.id, notice.order_no)
+        return None, 500
+    return accepted, (200 if accepted else 400)
+
+
+@bp.route("/pay/epay/notify/<order_no>", methods=["GET", "POST"])
+def epay_notify(order_no: str):
+    tenant = g.tenant
+    try:
+        provider = registry.get_provider(tenant, "epay", enabled_only=False)
+        notice = provider.parse_notification(NotificationRequest.from_flask(request),
+                                             url_order_no=order_no)
+    except (InvalidNotification, ProviderUnavailable, ServiceError) as err:
+        log.warning("epay notify refused for shop %s order %r: %s", tenant.id, order_no, err)
+        return _text("fail", 400)
+    accepted, status = _dispatch(tenant, notice)
+    return _text("success" if accepted else "fail", status)
+
+
+@bp.route("/pay/stripe/webhook", methods=["POST"])
+def stripe_webhook():
+    from kameng.tenants.models import Tenant
+
+    req = NotificationRequest.from_flask(request)
+    try:
+        tenant_id = webhook_tenant_id(req)
+        tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
+        if tenant is None:
+            # genuine, but not about one of our shops' orders: acknowledge, do nothing
+            return jsonify(received=True, ignored=True)
+        provider = registry.get_provider(tenant, "stripe", enabled_only=False)
+        notice = provider.parse_notification(req)
+    except IgnoredNotification:
+        return jsonify(received=True, ignored=True)
+    except (InvalidNotification, ServiceError) as err:
+        log.warning("stripe webhook refused: %s", err)
+        return jsonify(received=False, error="invalid"), 400
+    accepted, status = _dispatch(tenant, notice)
+    return jsonify(received=bool(accepted)), status

@@ -1,0 +1,205 @@
+"""``kameng markup …``, ``kameng prices show``, ``kameng tiers …``, ``kameng qty-discount …``.
+
+Amounts are given and shown in major units of the shop's currency
+(``--fixed 2.50``); ``prices show --json`` prints integer minor units.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from kameng.core.errors import InvalidInput
+from kameng.core.money import format_plain
+from kameng.shop.pricing import services
+from kameng.shop.pricing.models import ROUNDINGS
+from kameng.tenants.services import tenant_by_slug
+
+markup_cli = AppGroup("markup", help="Markup rules: how a shop prices what it sells.")
+prices_cli = AppGroup("prices", help="The resulting prices of a shop.")
+tiers_cli = AppGroup("tiers", help="Customer tiers (会员等级) of a shop.")
+qty_cli = AppGroup("qty-discount", help="Quantity discounts (批发价) of a shop.")
+
+JSON_KEYS = ("sku", "name", "currency", "cost", "wholesale", "price", "margin")
+
+
+@markup_cli.command("set")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--percent", help="Markup in percent of the cost, e.g. 12.5.")
+@click.option("--fixed", help="Markup as an amount in the shop's currency, e.g. 2.00.")
+@click.option("--sku", help="Only this product.")
+@click.option("--category", help="Only this category (and its sub-categories).")
+@click.option("--wholesale", is_flag=True,
+              help="Set the shop's price to its own sub-shops instead of its retail price.")
+@click.option("--rounding", type=click.Choice(ROUNDINGS), default="fen", show_default=True,
+              help="fen: 0.01 half up; jiao: 0.1 half up; yuan: 1 half up; x9: up to .x9.")
+def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
+    """Create or replace the markup rule of a shop (product > category > shop wins)."""
+    tenant = tenant_by_slug(slug)
+    if (percent is None) == (fixed is None):
+        raise InvalidInput("give exactly one of --percent or --fixed")
+    if sku and category:
+        raise InvalidInput("give --sku or --category, not both")
+    if percent is not None:
+        kind, value = "percent", services.parse_percent(percent, "--percent")
+    else:
+        kind, value = "fixed", services.parse_money(fixed, tenant.currency, "--fixed")
+    level, category_id, product_id = "shop", None, None
+    if sku:
+        level, product_id = "product", services.product_by_sku(sku).id
+    elif category:
+        level, category_id = "category", services.category_by_name(category).id
+    rule = services.set_markup(tenant, kind=kind, value=value, level=level,
+                               category_id=category_id, product_id=product_id,
+                               wholesale=wholesale, rounding=rounding)
+    purpose = "wholesale (to sub-shops)" if rule.wholesale else "retail"
+    note = ""
+    cap = services.cap_on(tenant)
+    if cap is not None and (kind == "percent" and value > cap):
+        note = f"; capped at {services.format_percent(cap)}% by the parent shop"
+    click.echo(f"{tenant.slug}: {purpose} markup for {services.rule_target_label(rule)} "
+               f"{services.describe_rule(rule)} (rule {rule.id}){note}")
+
+
+@markup_cli.command("list")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+def markup_list(slug):
+    """List a shop's markup rules and caps."""
+    tenant = tenant_by_slug(slug)
+    rules = services.list_markups(tenant)
+    if not rules:
+        click.echo(f"{tenant.slug}: no markup rules (sells at cost"
+                   f"{'' if tenant.parent_id else ' / the set prices'})")
+    for rule in rules:
+        purpose = "wholesale" if rule.wholesale else "retail"
+        click.echo(f"{rule.id:>6}  {purpose:<9}  {services.rule_target_label(rule):<32}  "
+                   f"{services.describe_rule(rule)}")
+    cap = services.cap_on(tenant)
+    if cap is not None:
+        click.echo(f"cap from the parent shop: at most {services.format_percent(cap)}% markup")
+    own = services.child_cap(tenant)
+    if own is not None:
+        click.echo(f"cap on sub-shops: at most {services.format_percent(own)}% markup")
+
+
+@markup_cli.command("delete")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.argument("rule_id", type=int)
+def markup_delete(slug, rule_id):
+    """Delete one markup rule (by the id ``markup list`` shows)."""
+    tenant = tenant_by_slug(slug)
+    services.delete_markup(tenant, rule_id)
+    click.echo(f"{tenant.slug}: deleted rule {rule_id}")
+
+
+@markup_cli.command("cap")
+@click.option("--tenant", "slug", required=True, help="Slug of the parent shop.")
+@click.option("--max-percent", help="Highest markup its direct sub-shops may add, in percent.")
+@click.option("--clear", is_flag=True, help="Remove the cap.")
+def markup_cap(slug, max_percent, clear):
+    """Cap the markup of the direct sub-shops of SLUG."""
+    tenant = tenant_by_slug(slug)
+    if (max_percent is None) == (not clear):
+        raise InvalidInput("give --max-percent P or --clear")
+    bp = None if clear else services.parse_percent(max_percent, "--max-percent")
+    services.set_child_cap(tenant, bp)
+    if bp is None:
+        click.echo(f"{tenant.slug}: sub-shops' markup is not capped")
+    else:
+        click.echo(f"{tenant.slug}: sub-shops may add at most {services.format_percent(bp)}%")
+
+
+@prices_cli.command("show")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--sku", help="Only this product.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (integer minor units).")
+def prices_show(slug, sku, as_json):
+    """Per product: cost, wholesale price (to sub-shops), retail price and margin."""
+    tenant = tenant_by_slug(slug)
+    rows = services.price_rows(tenant, sku)
+    if as_json:
+        click.echo(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows],
+                              ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'SKU':<20} {'NAME':<28} {'COST':>10} {'WHOLESALE':>10} {'PRICE':>10} "
+               f"{'MARGIN':>10}")
+    for r in rows:
+        cur = r["currency"]
+        click.echo(f"{r['sku']:<20} {r['name'][:28]:<28} {format_plain(r['cost'], cur):>10} "
+                   f"{format_plain(r['wholesale'], cur):>10} {format_plain(r['price'], cur):>10} "
+                   f"{format_plain(r['margin'], cur):>10}")
+
+
+@tiers_cli.command("set")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--name", required=True, help="Tier name, e.g. VIP.")
+@click.option("--discount", required=True, help="Discount in percent, e.g. 5.")
+@click.option("--min-spend", required=True, help="Total spend that reaches it, e.g. 100.00.")
+def tiers_set(slug, name, discount, min_spend):
+    """Create or change a customer tier."""
+    tenant = tenant_by_slug(slug)
+    bp = services.parse_percent(discount, "--discount", maximum_bp=10000)
+    spend = services.parse_money(min_spend, tenant.currency, "--min-spend")
+    tier = services.set_tier(tenant, name, bp, spend)
+    click.echo(f"{tenant.slug}: tier {tier.name} -{services.format_percent(bp)}% from "
+               f"{format_plain(spend, tenant.currency)} spent")
+
+
+@tiers_cli.command("list")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+def tiers_list(slug):
+    """List a shop's customer tiers."""
+    tenant = tenant_by_slug(slug)
+    for tier in services.list_tiers(tenant):
+        click.echo(f"{tier.name:<20} -{services.format_percent(tier.discount_bp):>6}%  from "
+                   f"{format_plain(tier.min_spend, tenant.currency)}")
+
+
+@tiers_cli.command("delete")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--name", required=True)
+def tiers_delete(slug, name):
+    """Delete a customer tier."""
+    tenant = tenant_by_slug(slug)
+    services.delete_tier(tenant, name)
+    click.echo(f"{tenant.slug}: deleted tier {name}")
+
+
+@qty_cli.command("set")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--sku", help="Only this product (default: every product).")
+@click.option("--from", "from_quantity", required=True, type=int, help="From this many units.")
+@click.option("--percent", required=True, help="Discount in percent.")
+def qty_set(slug, sku, from_quantity, percent):
+    """From N units, X% off."""
+    tenant = tenant_by_slug(slug)
+    bp = services.parse_percent(percent, "--percent", maximum_bp=10000)
+    product_id = services.product_by_sku(sku).id if sku else None
+    row = services.set_quantity_discount(tenant, from_quantity, bp, product_id)
+    click.echo(f"{tenant.slug}: from {row.min_quantity} units -{services.format_percent(bp)}% "
+               f"on {sku or 'every product'} (discount {row.id})")
+
+
+@qty_cli.command("list")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+def qty_list(slug):
+    """List a shop's quantity discounts."""
+    tenant = tenant_by_slug(slug)
+    for row in services.list_quantity_discounts(tenant):
+        target = services.product_sku(row.product_id) if row.product_id else "every product"
+        click.echo(f"{row.id:>6}  {target:<24} from {row.min_quantity:>5} units  "
+                   f"-{services.format_percent(row.discount_bp)}%")
+
+
+@qty_cli.command("delete")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.argument("discount_id", type=int)
+def qty_delete(slug, discount_id):
+    """Delete a quantity discount (by the id ``qty-discount list`` shows)."""
+    tenant = tenant_by_slug(slug)
+    services.delete_quantity_discount(tenant, discount_id)
+    click.echo(f"{tenant.slug}: deleted quantity discount {discount_id}")
+
+
+COMMANDS = [markup_cli, prices_cli, tiers_cli, qty_cli]

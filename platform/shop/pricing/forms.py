@@ -1,0 +1,78 @@
+"""Back-office forms for markup rules and the sub-shop cap."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Optional
+
+from kameng.core.errors import InvalidInput
+from kameng.core.extensions import db
+from kameng.shop.catalog.models import Category, Product
+from kameng.shop.pricing import services
+from kameng.shop.pricing.models import ROUNDINGS
+
+ROUNDING_LABELS = {"fen": "0.01 (half up)", "jiao": "0.1 (half up)", "yuan": "1 (half up)",
+                   "x9": "up to .x9"}
+
+
+class MarkupForm(FlaskForm):
+    target = SelectField("Applies to", default="shop")
+    purpose = SelectField("Price", choices=[SelectChoice("retail", "Retail (my storefront)"),
+                                            SelectChoice("wholesale",
+                                                         "Wholesale (to my sub-shops)")],
+                          default="retail")
+    kind = SelectField("Markup", choices=[SelectChoice("percent", "Percent of cost"),
+                                          SelectChoice("fixed", "Fixed amount")],
+                       default="percent")
+    value = StringField("Value", validators=[DataRequired()])
+    rounding = SelectField("Rounding",
+                           choices=[SelectChoice(r, ROUNDING_LABELS[r]) for r in ROUNDINGS],
+                           default="fen")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.target.choices = target_choices()
+
+
+class CapForm(FlaskForm):
+    max_percent = StringField("Max markup of my sub-shops (%)", validators=[Optional()])
+
+
+def target_choices() -> list[SelectChoice]:
+    choices = [SelectChoice("shop", "Whole shop")]
+    for cid, name in db.session.execute(select(Category.id, Category.name)
+                                        .order_by(Category.position, Category.name)):
+        choices.append(SelectChoice(f"category:{cid}", f"Category: {name}"))
+    for pid, sku, name in db.session.execute(select(Product.id, Product.sku, Product.name)
+                                             .order_by(Product.sku)):
+        choices.append(SelectChoice(f"product:{pid}", f"Product: {sku} {name}"))
+    return choices
+
+
+def rule_args(data: Mapping, currency: str) -> dict:
+    """Service arguments for a rule from form or query data (raises InvalidInput)."""
+    target = (data.get("target") or "shop").strip()
+    level, _, ident = target.partition(":")
+    kwargs: dict = {"level": level, "wholesale": data.get("purpose") == "wholesale",
+                    "rounding": data.get("rounding") or "fen",
+                    "kind": data.get("kind") or "percent"}
+    if level in ("category", "product"):
+        if not ident.isdigit():
+            raise InvalidInput("choose what the rule applies to", field="target")
+        kwargs[f"{level}_id"] = int(ident)
+    elif level != "shop":
+        raise InvalidInput("choose what the rule applies to", field="target")
+    raw = (data.get("value") or "").strip()
+    if not raw:
+        raise InvalidInput("give the markup value", field="value")
+    if kwargs["kind"] == "percent":
+        kwargs["value"] = services.parse_percent(raw, "value")
+    elif kwargs["kind"] == "fixed":
+        kwargs["value"] = services.parse_money(raw, currency, "value")
+    else:
+        raise InvalidInput("kind must be percent or fixed", field="kind")
+    return kwargs

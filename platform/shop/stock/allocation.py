@@ -1,0 +1,198 @@
+"""Handing codes to order lines so that no code ever goes to two lines.
+
+PostgreSQL: one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``
+claims the rows, and the number of rows it changed must equal the quantity
+asked for. SQLite: every transaction begins with ``BEGIN IMMEDIATE`` (see
+``kameng.core.database``), so writers are serialised and the same statement
+cannot interleave with another.
+
+Each function owns its transaction by default; pass ``commit=False`` to make it
+part of the caller's (it then runs inside a SAVEPOINT, so a refusal undoes only
+its own work and leaves the caller's transaction usable).
+A loop-code product hands the same code to every line: the code row stays
+``available`` and a ``LoopDelivery`` row records the line.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from kameng.core.crypto import keyring
+from kameng.core.errors import Conflict, InvalidInput, NotFound
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.shop.catalog.models import Product
+from kameng.shop.stock.models import CardCode, LoopDelivery
+
+_codes = CardCode.__table__
+_loops = LoopDelivery.__table__
+_products = Product.__table__
+
+
+class _Short(Exception):
+    def __init__(self, got: int):
+        self.got = got
+
+
+def code_aad(product_id: int) -> bytes:
+    """Associated data binding a ciphertext to its product."""
+    return b"kameng-code:%d" % product_id
+
+
+def adjust_counter(deltas: dict[int, int]) -> None:
+    """Move ``Product.stock_available`` by the given deltas (product id order: no deadlocks)."""
+    for pid in sorted(deltas):
+        if deltas[pid]:
+            db.session.execute(update(_products).where(_products.c.id == pid).values(
+                stock_available=_products.c.stock_available + deltas[pid]))
+
+
+def _finish(commit: bool) -> None:
+    if commit:
+        db.session.commit()
+
+
+def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: datetime, *,
+                  commit: bool = True) -> list[int]:
+    """Reserve ``quantity`` codes of a product for an order line until ``until``.
+
+    Returns the code ids (for a loop product: the loop code's id, ``quantity``
+    times). Raises ``Conflict(code="out_of_stock")`` and reserves nothing when
+    fewer are available. Calling it again for a line that already holds codes
+    returns those codes.
+    """
+    if not isinstance(quantity, int) or quantity < 1:
+        raise InvalidInput("quantity must be a positive whole number", field="quantity")
+    row = db.session.execute(select(_products.c.kind, _products.c.loop_code)
+                             .where(_products.c.id == product_id)).first()
+    if row is None:
+        raise NotFound(f"no product {product_id}")
+    if row.kind != "card":
+        raise InvalidInput("only card products hold codes", field="product")
+
+    held = _held_by_line(order_line_id)
+    if held:
+        if len(held) != quantity:
+            raise Conflict(f"order line {order_line_id} already holds {len(held)} code(s)",
+                           code="already_reserved")
+        return held
+    try:
+        with db.session.begin_nested():
+            if row.loop_code:
+                ids = _reserve_loop(product_id, quantity, order_line_id, until)
+            else:
+                ids = _reserve_rows(product_id, quantity, order_line_id, until)
+    except _Short as short:
+        if commit:
+            db.session.rollback()
+        raise Conflict(f"out of stock: {quantity} wanted, {short.got} available",
+                       code="out_of_stock") from None
+    _finish(commit)
+    return ids
+
+
+def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
+    pick = (select(_codes.c.id)
+            .where(_codes.c.product_id == product_id, _codes.c.status == "available")
+            .order_by(_codes.c.id).limit(quantity)
+            .with_for_update(skip_locked=True))
+    claimed = db.session.execute(
+        update(_codes)
+        .where(_codes.c.id.in_(pick.scalar_subquery()), _codes.c.status == "available")
+        .values(status="reserved", order_line_id=order_line_id, reserved_until=until)
+        .returning(_codes.c.id)).scalars().all()
+    if len(claimed) != quantity:
+        raise _Short(len(claimed))
+    adjust_counter({product_id: -quantity})
+    return sorted(claimed)
+
+
+def _reserve_loop(product_id, quantity, order_line_id, until) -> list[int]:
+    code_id = db.session.scalar(
+        select(_codes.c.id).where(_codes.c.product_id == product_id,
+                                  _codes.c.status == "available")
+        .order_by(_codes.c.id.desc()).limit(1))
+    if code_id is None:
+        raise _Short(0)
+    db.session.execute(_loops.insert().values(
+        code_id=code_id, product_id=product_id, order_line_id=order_line_id,
+        quantity=quantity, status="reserved", reserved_until=until, created_at=utcnow()))
+    return [code_id] * quantity
+
+
+def _held_by_line(order_line_id: int) -> list[int]:
+    ids = list(db.session.scalars(
+        select(_codes.c.id).where(_codes.c.order_line_id == order_line_id,
+                                  _codes.c.status.in_(("reserved", "sold")))
+        .order_by(_codes.c.id)))
+    loop = db.session.execute(select(_loops.c.code_id, _loops.c.quantity)
+                              .where(_loops.c.order_line_id == order_line_id)).first()
+    if loop is not None:
+        ids.extend([loop.code_id] * loop.quantity)
+    return ids
+
+
+def release_codes(order_line_id: int, *, commit: bool = True) -> int:
+    """Put a line's reserved (unsold) codes back on sale; returns how many."""
+    n = _release(_codes.c.order_line_id == order_line_id,
+                 _loops.c.order_line_id == order_line_id)
+    _finish(commit)
+    return n
+
+
+def release_expired(now: datetime | None = None, *, commit: bool = True) -> int:
+    """Release every reservation whose time ran out (the periodic sweep calls this)."""
+    now = now or utcnow()
+    n = _release(_codes.c.reserved_until < now, _loops.c.reserved_until < now)
+    _finish(commit)
+    return n
+
+
+def _release(code_filter, loop_filter) -> int:
+    product_ids = db.session.execute(
+        update(_codes).where(code_filter, _codes.c.status == "reserved")
+        .values(status="available", order_line_id=None, reserved_until=None)
+        .returning(_codes.c.product_id)).scalars().all()
+    adjust_counter(Counter(product_ids))
+    loops = db.session.execute(
+        delete(_loops).where(loop_filter, _loops.c.status == "reserved")
+        .returning(_loops.c.quantity)).scalars().all()
+    return len(product_ids) + sum(loops)
+
+
+def mark_sold(order_line_id: int, *, commit: bool = True) -> int:
+    """The line's reserved codes become sold; returns how many changed (0 on a re-run)."""
+    now = utcnow()
+    n = db.session.execute(
+        update(_codes).where(_codes.c.order_line_id == order_line_id,
+                             _codes.c.status == "reserved")
+        .values(status="sold", sold_at=now, reserved_until=None)).rowcount
+    loops = db.session.execute(
+        update(_loops).where(_loops.c.order_line_id == order_line_id,
+                             _loops.c.status == "reserved")
+        .values(status="sold", sold_at=now, reserved_until=None)
+        .returning(_loops.c.quantity)).scalars().all()
+    _finish(commit)
+    return n + sum(loops)
+
+
+def codes_for_line(order_line_id: int, *, include_reserved: bool = False) -> list[str]:
+    """The decrypted codes a line bought (sold ones; reserved too when asked)."""
+    statuses = ("sold", "reserved") if include_reserved else ("sold",)
+    ring = keyring()
+    out = [ring.decrypt(r.key_id, r.secret_ciphertext, code_aad(r.product_id))
+           for r in db.session.execute(
+               select(_codes.c.product_id, _codes.c.key_id, _codes.c.secret_ciphertext)
+               .where(_codes.c.order_line_id == order_line_id,
+                      _codes.c.status.in_(statuses)).order_by(_codes.c.id))]
+    loop = db.session.execute(
+        select(_loops.c.quantity, _codes.c.product_id, _codes.c.key_id,
+               _codes.c.secret_ciphertext)
+        .join(_codes, _codes.c.id == _loops.c.code_id)
+        .where(_loops.c.order_line_id == order_line_id, _loops.c.status.in_(statuses))).first()
+    if loop is not None:
+        code = ring.decrypt(loop.key_id, loop.secret_ciphertext, code_aad(loop.product_id))
+        out.extend([code] * loop.quantity)
+    return out

@@ -1,0 +1,51 @@
+"""``kameng ledger check`` names whatever is off and exits non-zero."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from kameng.billing import wallets
+from kameng.billing.ledger import services as ledger
+from kameng.core.extensions import db
+
+pytestmark = pytest.mark.both
+
+
+@pytest.fixture
+def credited(app, tree):
+    wallets.credit_wallet(tree.star_customer, 1000, note="start")
+    clearing = ledger.platform_account("sales_clearing", "CNY")
+    wallets.spend_from_wallet(tree.star_customer, 300, "spend-1", "ORD-1", clearing)
+    db.session.commit()
+    return ledger.find_user_account(tree.star_customer)
+
+
+def test_a_sound_ledger_passes(cli, credited):
+    result = cli("ledger", "check")
+    assert result.exit_code == 0, result.output
+    assert "ledger ok: 2 transactions, 3 accounts" in result.output
+
+
+def test_a_corrupted_cached_balance_is_named(cli, credited):
+    db.session.execute(text("UPDATE ledger_accounts SET balance = balance + 1 WHERE id = :id"),
+                       {"id": credited.id})
+    db.session.commit()
+    result = cli("ledger", "check")
+    assert result.exit_code != 0
+    assert f"account {credited.id} (wallet of user {credited.user_id}, CNY): " \
+           "cached balance 701 != sum of entries 700" in result.output
+    assert "Error: ledger check failed: 1 problem(s)" in result.output
+
+
+def test_an_unbalanced_transaction_is_named(app, cli, credited, backend):
+    if backend == "postgresql":
+        pytest.skip("PostgreSQL refuses the row itself (test_db_guards)")
+    tx = ledger.transaction_by_key("spend-1")
+    db.session.execute(text("INSERT INTO ledger_entries (transaction_id, account_id, amount) "
+                            "VALUES (:t, :a, 5)"), {"t": tx.id, "a": credited.id})
+    db.session.commit()
+    result = cli("ledger", "check")
+    assert result.exit_code != 0
+    assert f"transaction {tx.id} does not balance: CNY +5" in result.output
+    # the cached balance no longer matches either
+    assert "cached balance 700 != sum of entries 705" in result.output

@@ -1,0 +1,134 @@
+"""Reserving codes for order lines: never one code to two lines, counters kept."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from kameng.core.errors import Conflict
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.shop.stock import services
+from kameng.shop.stock.models import CardCode, LoopDelivery
+from tests.stock.conftest import assert_counter, codes
+
+pytestmark = pytest.mark.both
+
+
+def later(minutes=15):
+    return utcnow() + timedelta(minutes=minutes)
+
+
+def test_reserve_sell_and_read_codes(app, card):
+    services.import_codes(card, text="R-1\nR-2\nR-3\n")
+    ids = services.reserve_codes(card.id, 2, order_line_id=11, until=later())
+    assert len(set(ids)) == 2
+    assert assert_counter(card) == 1
+    assert services.codes_for_line(11) == []            # not sold yet
+    assert services.codes_for_line(11, include_reserved=True) == ["R-1", "R-2"]
+    assert services.mark_sold(11) == 2
+    assert services.mark_sold(11) == 0                  # a re-run changes nothing
+    assert services.codes_for_line(11) == ["R-1", "R-2"]
+    assert services.release_codes(11) == 0              # sold codes stay sold
+    assert assert_counter(card) == 1
+    # asking again for the same line hands back the same codes
+    assert services.reserve_codes(card.id, 2, order_line_id=11, until=later()) == ids
+
+
+def test_out_of_stock_reserves_nothing(app, card):
+    services.import_codes(card, text="S-1\nS-2\n")
+    with pytest.raises(Conflict) as err:
+        services.reserve_codes(card.id, 3, order_line_id=1, until=later())
+    assert err.value.code == "out_of_stock"
+    assert db.session.scalar(select(func.count()).select_from(CardCode)
+                             .where(CardCode.status == "reserved")) == 0
+    assert assert_counter(card) == 2
+
+
+def test_release_and_release_expired(app, card):
+    services.import_codes(card, text=codes(6))
+    services.reserve_codes(card.id, 2, order_line_id=1, until=later())
+    services.reserve_codes(card.id, 2, order_line_id=2, until=utcnow() - timedelta(seconds=1))
+    services.reserve_codes(card.id, 1, order_line_id=3, until=later(1))
+    assert assert_counter(card) == 1
+    assert services.release_expired() == 2
+    assert assert_counter(card) == 3
+    assert services.release_expired(now=later(5)) == 1   # line 3's time is up then
+    assert services.release_codes(1) == 2
+    assert assert_counter(card) == 6
+    assert services.codes_for_line(1, include_reserved=True) == []
+
+
+def test_commit_false_joins_the_callers_transaction(app, card):
+    services.import_codes(card, text="T-1\nT-2\n")
+    ids = services.reserve_codes(card.id, 1, order_line_id=1, until=later(), commit=False)
+    with pytest.raises(Conflict):   # refused inside a savepoint: the caller's work survives
+        services.reserve_codes(card.id, 5, order_line_id=2, until=later(), commit=False)
+    db.session.rollback()           # the caller gives up: its reservation goes too
+    assert assert_counter(card) == 2
+    assert db.session.get(CardCode, ids[0]).status == "available"
+
+
+def test_loop_code_goes_to_every_buyer(app, loop_card):
+    services.import_codes(loop_card, text="https://example.test/activate/SHARED\n")
+    for line in range(1, 6):
+        services.reserve_codes(loop_card.id, 2, order_line_id=line, until=later())
+    assert services.available_quantity(loop_card) is None      # unlimited
+    assert services.mark_sold(1) == 2
+    assert services.codes_for_line(1) == ["https://example.test/activate/SHARED"] * 2
+    assert services.release_codes(2) == 2
+    assert db.session.scalar(select(func.count()).select_from(LoopDelivery)) == 4
+    assert services.stock_report()[0]["sold_14d"] == 2
+    assert assert_counter(loop_card) == 1
+    # voiding the loop code ends the supply
+    code_id = db.session.scalar(select(CardCode.id).where(CardCode.product_id == loop_card.id))
+    services.void_code(code_id)
+    with pytest.raises(Conflict):
+        services.reserve_codes(loop_card.id, 1, order_line_id=99, until=later())
+    assert services.codes_for_line(1) == ["https://example.test/activate/SHARED"] * 2
+
+
+def _race(app, product_id, buyers, quantity):
+    barrier = threading.Barrier(buyers)
+    won, lost, errors = {}, [], []
+
+    def buy(line):
+        with app.app_context():
+            try:
+                barrier.wait()
+                won[line] = services.reserve_codes(product_id, quantity, order_line_id=line,
+                                                   until=later())
+            except Conflict as err:
+                assert err.code == "out_of_stock"
+                lost.append(line)
+            except Exception as err:  # pragma: no cover - shown by the assert below
+                errors.append(repr(err))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=buy, args=(line,)) for line in range(1, buyers + 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    return won, lost
+
+
+@pytest.mark.parametrize("quantity", [1, 3])
+def test_32_buyers_racing_for_10_codes_never_share_one(app, card, quantity):
+    services.import_codes(card, text=codes(10))
+    db.session.commit()
+    won, lost = _race(app, card.id, 32, quantity)
+    assert len(won) + len(lost) == 32
+    assert len(won) == 10 // quantity
+    handed = [cid for ids in won.values() for cid in ids]
+    assert len(handed) == len(set(handed)) == len(won) * quantity
+    db.session.expire_all()
+    rows = db.session.execute(select(CardCode.id, CardCode.order_line_id)
+                              .where(CardCode.status == "reserved")).all()
+    assert {cid: line for cid, line in rows} == {cid: line for line, ids in won.items()
+                                                  for cid in ids}
+    assert assert_counter(card) == 10 - len(handed)
