@@ -60,6 +60,7 @@ MODEL_MODULES = (
     "kameng.billing.ledger.models",
     "kameng.shop.pricing.models",
     "kameng.billing.payments.models",
+    "kameng.shop.orders.models",
 )
 
 
@@ -91,6 +92,11 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.user_loader(lambda sid: load_session_user(g.get("tenant"), sid))
 
+    from kameng.shop.orders.services import record_payment
+
+    # verified payment notices (billing) are booked by the orders service (shop)
+    app.extensions["kameng.payment_handler"] = record_payment
+
 
 def _migrations_dir() -> str:
     from importlib.resources import files
@@ -117,9 +123,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from flask_babel import get_locale
-
-    from kameng.tenants.i18n import LANGUAGE_NAMES, SUPPORTED
+    from kameng.tenants.i18n import LANGUAGE_NAMES, SUPPORTED, current_locale
     from kameng.tenants.themes import effective_settings
 
     @app.context_processor
@@ -130,7 +134,7 @@ def _register_template_helpers(app: Flask) -> None:
             "theme_settings": effective_settings(tenant.theme, tenant.theme_settings)
             if tenant is not None else {},
             "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
-            "current_locale": str(get_locale() or "zh_CN"),
+            "current_locale": current_locale(),  # "zh_CN" / "en", as in SUPPORTED
         }
 
     @app.template_filter("money")

@@ -48,3 +48,65 @@ def check_supplier_balances() -> dict:
                                                 err.message)
             answers[supplier.name] = None
     return answers
+
+
+# ----- orders ------------------------------------------------------------------
+
+def fulfil_order(tenant_id: int, order_id: int) -> str:
+    """Deliver a paid order (idempotent; the sweeps may run it again)."""
+    from datetime import timedelta
+
+    from kameng.core.jobs import queue
+    from kameng.core.scoping import tenant_scope
+    from kameng.shop.orders.fulfilment import fulfil
+
+    with tenant_scope(tenant_id):
+        outcome = fulfil(order_id)
+    if outcome.retry_in:
+        queue("fulfilment").enqueue_in(timedelta(seconds=outcome.retry_in),
+                                       "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
+    return outcome.status
+
+
+def order_delivered(tenant_id: int, order_id: int) -> str:
+    """After delivery: the e-mail to the buyer (commissions hook in here too)."""
+    from kameng.core.scoping import tenant_scope
+    from kameng.shop.orders.notify import after_delivery
+
+    with tenant_scope(tenant_id):
+        return after_delivery(order_id)
+
+
+def refund_at_provider(tenant_id: int, order_id: int) -> str:
+    """Return a refunded order's money at the payment provider (card refunds)."""
+    from kameng.core.scoping import tenant_scope
+    from kameng.shop.orders.notify import refund_at_provider as run
+
+    with tenant_scope(tenant_id):
+        return run(order_id)
+
+
+def dispatch_outbox() -> int:
+    from kameng.core.scoping import all_tenants
+    from kameng.shop.orders import outbox
+
+    with all_tenants():
+        return outbox.dispatch()
+
+
+def sweep_orders() -> dict:
+    """Expire unpaid orders, free lapsed reservations, re-enqueue paid orders that stall."""
+    from flask import current_app
+
+    from kameng.core.jobs import enqueue
+    from kameng.core.scoping import all_tenants
+    from kameng.shop.orders import services
+    from kameng.shop.stock import allocation
+
+    with all_tenants():
+        expired = services.expire_orders()
+        released = allocation.release_expired()
+        stuck = services.stuck_orders(current_app.config["REDELIVER_AFTER_SECONDS"])
+    for tenant_id, order_id in stuck:
+        enqueue("fulfilment", "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
+    return {"expired": expired, "released": released, "requeued": len(stuck)}

@@ -53,4 +53,5 @@ def make_worker(app, queues=QUEUES, fork: bool = False, name: str | None = None)
 def run_worker(app, queues=QUEUES, burst: bool = False, fork: bool = False,
                name: str | None = None) -> bool:
     worker = make_worker(app, queues, fork=fork, name=name)
-    return worker.work(burst=burst, logging_level="INFO", with_scheduler=False)
+    # the RQ scheduler in the worker runs the backoff retries (enqueue_in) of top-ups
+    return worker.work(burst=burst, logging_level="INFO", with_scheduler=True)

@@ -26,6 +26,8 @@ class Periodic:
 # later issues add their sweeps here (outbox, stuck orders, holds, reconciliation …)
 PERIODIC: list[Periodic] = [
     Periodic("kameng.workers.jobs.heartbeat", every=60),
+    Periodic("kameng.workers.jobs.dispatch_outbox", every=2, queue="fulfilment"),
+    Periodic("kameng.workers.jobs.sweep_orders", every=15),
 ]
 
 

@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from kameng.admin.views import bp, staff_required
 from kameng.core.errors import ServiceError
+from kameng.core.money import format_money
 from kameng.shop.suppliers import services
 from kameng.shop.suppliers.forms import ActionForm, MapForm, SupplierForm, SyncForm
 
@@ -119,7 +120,7 @@ def supplier_test(supplier_id: int):
                     error=err.message), "error")
         else:
             flash(_("Connected to %(name)s. Balance: %(balance)s", name=supplier.name,
-                    balance=balance), "success")
+                    balance=format_money(balance, g.tenant.currency)), "success")
     return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
 
 

@@ -32,3 +32,10 @@ def select_locale() -> str:
         return normalise(tenant.locale)
     best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
     return normalise(best) or SUPPORTED[0]
+
+
+def current_locale() -> str:
+    """The request's locale as one of SUPPORTED ("zh_CN", not Babel's "zh_Hans_CN")."""
+    from flask_babel import get_locale
+
+    return normalise(str(get_locale() or "")) or SUPPORTED[0]

@@ -19,6 +19,8 @@ Switch ``fake.mode`` per test:
                           query (and any repeated POST) then says ``success``.
 ``pending_then_success``  POST answers ``pending``; the order completes (and is topped up)
                           on the ``pending_polls``-th status query, or by ``complete(key)``.
+``garbled``               POST tops up but answers 200 with a body that is not JSON (a
+                          proxy error page); the status query then says ``success``.
 ``down``                  every call answers HTTP 503 and nothing is processed.
 
 Use it from any test module or conftest::
@@ -46,7 +48,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 MODES = ("success", "duplicate", "failure", "reject", "slow", "error_then_success",
-         "pending_then_success", "down")
+         "pending_then_success", "garbled", "down")
 
 DEFAULT_PRODUCTS = [
     {"sku": "CMCC-50", "name": "China Mobile ¥50", "currency": "CNY", "face_value": 5000,
@@ -95,6 +97,11 @@ class FakeSupplier:
         self._seq = 0
 
     # ----- lifecycle --------------------------------------------------------
+
+    def __setattr__(self, name, value):
+        if name == "mode" and value not in MODES:
+            raise ValueError(f"unknown fake supplier mode {value!r}; one of {MODES}")
+        super().__setattr__(name, value)
 
     def start(self) -> FakeSupplier:
         self._server = make_server("127.0.0.1", 0, self.wsgi, threaded=True,
@@ -248,6 +255,8 @@ class FakeSupplier:
             self._stopping.wait(self.slow_seconds)
         if mode == "error_then_success":
             return _json({"message": "internal server error"}, 500)
+        if mode == "garbled":
+            return Response("<html>502 Bad Gateway</html>", status=200, mimetype="text/html")
         return _json(answer, 201)
 
     def _get_order(self, key: str) -> Response:

@@ -46,6 +46,15 @@ def test_prices_show_json_contract(cli, shops):
                     "wholesale": 950, "price": 950, "margin": 0}]
 
 
+def test_prices_show_table(cli, shops):
+    cli("markup", "set", "--tenant", "s1", "--percent", "10")
+    r = cli("prices", "show", "--tenant", "s1")
+    assert r.exit_code == 0, err(r)
+    lines = r.output.splitlines()
+    assert lines[0].split() == ["SKU", "NAME", "COST", "WHOLESALE", "PRICE", "MARGIN"]
+    assert lines[2].split() == ["STEAM-50", "Steam", "50", "10.00", "10.00", "11.00", "1.00"]
+
+
 def test_markup_set_every_form(cli, shops):
     assert cli("markup", "set", "--tenant", "s1", "--percent", "10").exit_code == 0
     assert show(cli, "s1")["STEAM-50"]["price"] == 1100

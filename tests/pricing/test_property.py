@@ -30,21 +30,24 @@ scenario_st = st.fixed_dictionaries({
 })
 
 
+def world(app):
+    """The shops, categories and products, built once for all examples."""
+    if "pricing_world" not in app.extensions:
+        shops = chain(5, prefix="p")
+        root = category("Root")
+        leaf = category("Leaf", parent=root)
+        cats = [root, leaf, category("Other")]
+        products = [product(f"H{i}", 100 + 37 * i, 150 + 41 * i, 300 + 7 * i, category=cat)
+                    for i, cat in enumerate([root, leaf, None])]
+        app.extensions["pricing_world"] = (shops, cats, products)
+    return app.extensions["pricing_world"]
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(scenario=scenario_st)
 def test_random_chains_keep_the_chain_invariants(app, scenario):
-    shops = chain(5, prefix="p")
-    if not pricing.list_tiers(shops[-1]):
-        root = category("Root")
-        leaf = category("Leaf", parent=root)
-        cats = [root, leaf, category("Other")]
-        for i, cat in enumerate([root, leaf, None]):
-            product(f"H{i}", 100 + 37 * i, 150 + 41 * i, 300 + 7 * i, category=cat)
-        pricing.set_tier(shops[-1], "VIP", 0, 0)
-        app.extensions["test_cats"] = cats
-    cats = app.extensions["test_cats"]
-    products = [pricing.product_by_sku(f"H{i}") for i in range(3)]
+    shops, cats, products = world(app)
 
     for model in (MarkupRule, ShopPricing, QuantityDiscount):
         db.session.execute(delete(model).execution_options(all_tenants=True))

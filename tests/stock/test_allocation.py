@@ -120,8 +120,9 @@ def _race(app, product_id, buyers, quantity):
 @pytest.mark.parametrize("quantity", [1, 3])
 def test_32_buyers_racing_for_10_codes_never_share_one(app, card, quantity):
     services.import_codes(card, text=codes(10))
-    db.session.commit()
-    won, lost = _race(app, card.id, 32, quantity)
+    product_id = card.id
+    db.session.commit()  # reading card.id began a transaction: SQLite would hold its lock
+    won, lost = _race(app, product_id, 32, quantity)
     assert len(won) + len(lost) == 32
     assert len(won) == 10 // quantity
     handed = [cid for ids in won.values() for cid in ids]

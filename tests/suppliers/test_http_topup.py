@@ -97,6 +97,22 @@ def test_5xx_is_unknown_then_status_says_success(adapter, fake_supplier):  # noq
     assert fake_supplier.topups_for("line-500") == 1
 
 
+def test_garbled_answer_is_unknown_then_reconciles(adapter, fake_supplier):  # noqa: F811
+    fake_supplier.mode = "garbled"
+    assert adapter.place_order("CMCC-50", 1, PHONE, "line-html").status == UNKNOWN
+    assert adapter.get_status("line-html").status == SUCCESS
+    assert fake_supplier.topups_for("line-html") == 1
+
+
+def test_keys_must_be_plain(adapter, fake_supplier):  # noqa: F811
+    for key in ("", "a/b", "a b", "x" * 129, "line?x=1"):
+        with pytest.raises(ValueError):
+            adapter.place_order("CMCC-50", 1, PHONE, key)
+        with pytest.raises(ValueError):
+            adapter.get_status(key)
+    assert fake_supplier.log == []
+
+
 def test_pending_then_success_by_status_query(adapter, fake_supplier):  # noqa: F811
     fake_supplier.mode = "pending_then_success"
     fake_supplier.pending_polls = 2

@@ -41,6 +41,19 @@ def test_the_secret_is_sealed_at_rest_and_never_in_the_config(app, fake_supplier
     assert get_adapter(db.session.get(Supplier, supplier.id)).balance() == fake_supplier.balance
 
 
+def test_the_secret_never_reaches_the_logs(app, fake_supplier, caplog):  # noqa: F811
+    caplog.set_level("DEBUG")
+    supplier = fake_supplier.create_supplier()
+    adapter = get_adapter(supplier)
+    adapter.place_order("CMCC-50", 1, PHONE, "line-log")
+    adapter.balance()
+    fake_supplier.mode = "down"
+    with pytest.raises(SupplierError) as err:
+        services.sync_catalog(supplier.id)
+    assert fake_supplier.secret not in caplog.text + err.value.message
+    assert "line-log" in caplog.text   # the order key is logged, for reconciling by hand
+
+
 @pytest.mark.parametrize("overrides, field", [
     ({"base_url": ""}, "base_url"),
     ({"base_url": "ftp://up.example"}, "base_url"),

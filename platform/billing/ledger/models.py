@@ -159,17 +159,18 @@ BEGIN
     ELSE
         tid := NEW.transaction_id;
     END IF;
-    SELECT count(*) INTO n FROM ledger_entries WHERE transaction_id = tid;
+    -- one pass: how many entries, and which currencies do not sum to zero
+    SELECT coalesce(sum(x.c), 0), string_agg(x.currency, ', ') FILTER (WHERE x.s <> 0)
+      INTO n, off_currency
+      FROM (SELECT a.currency, sum(e.amount) AS s, count(*) AS c
+              FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+             WHERE e.transaction_id = tid
+             GROUP BY a.currency) x;
     IF n < 2 THEN
         RAISE EXCEPTION USING ERRCODE = 'check_violation',
             MESSAGE = 'ledger transaction ' || tid || ' has fewer than two entries';
     END IF;
-    SELECT a.currency INTO off_currency
-      FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
-     WHERE e.transaction_id = tid
-     GROUP BY a.currency HAVING sum(e.amount) <> 0
-     LIMIT 1;
-    IF FOUND THEN
+    IF off_currency IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'check_violation',
             MESSAGE = 'ledger transaction ' || tid || ' does not balance in ' || off_currency;
     END IF;

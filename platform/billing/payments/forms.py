@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -31,7 +32,7 @@ class EpayForm(FlaskForm):
     # never pre-filled: a stored key is not shown back; blank keeps it
     key = PasswordField(_l("Merchant key"), validators=[Optional(), Length(max=128)])
     types = MultiCheckboxField(_l("Channels"),
-                               choices=[(c, CHANNEL_LABELS[c]) for c in CHANNELS])
+                               choices=[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS])
 
 
 FORMS = {"balance": ToggleForm, "stripe": ToggleForm, "epay": EpayForm}

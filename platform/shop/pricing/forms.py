@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField
@@ -15,23 +16,21 @@ from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing import services
 from kameng.shop.pricing.models import ROUNDINGS
 
-ROUNDING_LABELS = {"fen": "0.01 (half up)", "jiao": "0.1 (half up)", "yuan": "1 (half up)",
-                   "x9": "up to .x9"}
+ROUNDING_LABELS = {"fen": _l("0.01 (half up)"), "jiao": _l("0.1 (half up)"),
+                   "yuan": _l("1 (half up)"), "x9": _l("up to .x9")}
 
 
 class MarkupForm(FlaskForm):
-    target = SelectField("Applies to", default="shop")
-    purpose = SelectField("Price", choices=[SelectChoice("retail", "Retail (my storefront)"),
-                                            SelectChoice("wholesale",
-                                                         "Wholesale (to my sub-shops)")],
-                          default="retail")
-    kind = SelectField("Markup", choices=[SelectChoice("percent", "Percent of cost"),
-                                          SelectChoice("fixed", "Fixed amount")],
-                       default="percent")
-    value = StringField("Value", validators=[DataRequired()])
-    rounding = SelectField("Rounding",
-                           choices=[SelectChoice(r, ROUNDING_LABELS[r]) for r in ROUNDINGS],
-                           default="fen")
+    target = SelectField(_l("Applies to"), default="shop")
+    purpose = SelectField(_l("Price"), default="retail", choices=[
+        SelectChoice("retail", _l("Retail (my storefront)")),
+        SelectChoice("wholesale", _l("Wholesale (to my sub-shops)"))])
+    kind = SelectField(_l("Markup"), default="percent", choices=[
+        SelectChoice("percent", _l("Percent of cost")),
+        SelectChoice("fixed", _l("Fixed amount"))])
+    value = StringField(_l("Value"), validators=[DataRequired()])
+    rounding = SelectField(_l("Rounding"), default="fen",
+                           choices=[SelectChoice(r, ROUNDING_LABELS[r]) for r in ROUNDINGS])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -39,17 +38,17 @@ class MarkupForm(FlaskForm):
 
 
 class CapForm(FlaskForm):
-    max_percent = StringField("Max markup of my sub-shops (%)", validators=[Optional()])
+    max_percent = StringField(_l("Max markup of my sub-shops (%)"), validators=[Optional()])
 
 
 def target_choices() -> list[SelectChoice]:
-    choices = [SelectChoice("shop", "Whole shop")]
+    choices = [SelectChoice("shop", _l("Whole shop"))]
     for cid, name in db.session.execute(select(Category.id, Category.name)
                                         .order_by(Category.position, Category.name)):
-        choices.append(SelectChoice(f"category:{cid}", f"Category: {name}"))
+        choices.append(SelectChoice(f"category:{cid}", _l("Category: %(name)s", name=name)))
     for pid, sku, name in db.session.execute(select(Product.id, Product.sku, Product.name)
                                              .order_by(Product.sku)):
-        choices.append(SelectChoice(f"product:{pid}", f"Product: {sku} {name}"))
+        choices.append(SelectChoice(f"product:{pid}", _l("Product: %(sku)s %(name)s", sku=sku, name=name)))
     return choices
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db, redis_conn
-from kameng.core.jobs import enqueue
+from kameng.core.jobs import queue
 from kameng.shop.stock import services
 from kameng.shop.stock.models import StockBatch
 
@@ -73,7 +73,11 @@ def start_import(tenant, product, actor, *, text: str | None = None, upload=None
             fh.write(text.encode("utf-8"))
     set_progress(tenant.id, batch.id, status="queued", done=0, total=0)
     try:
-        enqueue("imports", JOB_PATH, tenant.id, batch.id, job_id=f"stock-import-{batch.id}")
+        # enqueue_call, not kameng.core.jobs.enqueue: RQ 3 refuses positional args next
+        # to an explicit kwargs=None, which that helper passes (reported to the lead)
+        queue("imports").enqueue_call(JOB_PATH, args=(tenant.id, batch.id),
+                                      job_id=f"stock-import-{batch.id}", result_ttl=300,
+                                      failure_ttl=7 * 86400, timeout=3600)
     except Exception:
         services.remove_file_quietly(path)
         services.fail_batch(batch.id, "could not queue the import")

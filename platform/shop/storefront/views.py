@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, request
-from flask_babel import get_locale
 from flask_login import current_user
 
 from kameng.core.errors import NotFound
 from kameng.shop.storefront import queries
+from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 
 bp = Blueprint("shop", __name__)
@@ -21,7 +21,7 @@ def closed_when_suspended():
 
 
 def _locale() -> str:
-    return str(get_locale() or "zh_CN")
+    return current_locale()
 
 
 def _customer():

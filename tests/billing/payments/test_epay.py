@@ -12,9 +12,10 @@ from kameng.billing.payments import (
     NotificationRequest,
     PaymentRequest,
     RefundUnsupported,
+    epay,
     get_provider,
+    services,
 )
-from kameng.billing.payments import epay, services
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
 from tests.fakes.epay_gateway import live_server, loopback_get

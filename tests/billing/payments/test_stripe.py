@@ -14,8 +14,8 @@ from kameng.billing.payments import (
     PaymentRequest,
     ProviderUnavailable,
     get_provider,
+    services,
 )
-from kameng.billing.payments import services
 from kameng.billing.payments.stripe_provider import verify_webhook
 from kameng.core.extensions import db
 from kameng.tenants.services import add_domain
@@ -144,11 +144,11 @@ def test_refunded_charge_without_metadata_is_traced_to_its_order(app, tree, ls, 
 
 # ----- webhook verification (no Stripe server needed) ------------------------------------
 
-pytestmark_keys = pytest.mark.app_config(**STRIPE_KEYS)
+with_stripe_keys = pytest.mark.app_config(**STRIPE_KEYS)
 
 
 @pytest.mark.both
-@pytestmark_keys
+@with_stripe_keys
 def test_signed_event_is_accepted_and_repeats_give_equal_notices(app, tree, handler,
                                                                   client_for):
     event = make_event("payment_intent.succeeded", intent(tree.star.id))
@@ -160,7 +160,7 @@ def test_signed_event_is_accepted_and_repeats_give_equal_notices(app, tree, hand
 
 
 @pytest.mark.both
-@pytestmark_keys
+@with_stripe_keys
 def test_the_shop_comes_from_the_event_not_the_host(app, tree, handler, client_for):
     resp = post_event(client_for, make_event("payment_intent.succeeded",
                                              intent(tree.rocket.id, "KR")), host="star.localhost")
@@ -170,7 +170,7 @@ def test_the_shop_comes_from_the_event_not_the_host(app, tree, handler, client_f
 
 
 @pytest.mark.both
-@pytestmark_keys
+@with_stripe_keys
 def test_forged_unsigned_stale_and_future_events_are_refused(app, tree, handler, client_for):
     event = make_event("payment_intent.succeeded", intent(tree.star.id))
     body = json.dumps(event).encode()
@@ -195,7 +195,7 @@ def test_forged_unsigned_stale_and_future_events_are_refused(app, tree, handler,
     assert handler.calls == []
 
 
-@pytestmark_keys
+@with_stripe_keys
 def test_stripe_python_alone_would_accept_a_future_timestamp(app):
     body = json.dumps(make_event("payment_intent.succeeded", intent(1))).encode()
     future = sign_payload(body, TEST_WEBHOOK_SECRET, int(time.time()) + 3600)
@@ -207,7 +207,7 @@ def test_stripe_python_alone_would_accept_a_future_timestamp(app):
 
 
 @pytest.mark.both
-@pytestmark_keys
+@with_stripe_keys
 def test_events_we_do_not_act_on_are_acknowledged_and_ignored(app, tree, handler, client_for):
     other = make_event("customer.created", {"id": "cus_1", "object": "customer"})
     foreign = make_event("payment_intent.succeeded", {**intent(tree.star.id), "metadata": {}})
@@ -219,7 +219,7 @@ def test_events_we_do_not_act_on_are_acknowledged_and_ignored(app, tree, handler
 
 
 @pytest.mark.both
-@pytestmark_keys
+@with_stripe_keys
 def test_failed_and_refunded_events_become_bookkeeping_notices(app, tree, handler, client_for):
     failed = make_event("payment_intent.payment_failed",
                         {**intent(tree.star.id, "K7"), "status": "requires_payment_method",
@@ -236,13 +236,13 @@ def test_failed_and_refunded_events_become_bookkeeping_notices(app, tree, handle
 
 
 @pytest.mark.both
-@pytestmark_keys
+@with_stripe_keys
 def test_no_handler_means_503_so_stripe_retries(app, tree, client_for):
     resp = post_event(client_for, make_event("payment_intent.succeeded", intent(tree.star.id)))
     assert resp.status_code == 503
 
 
-@pytestmark_keys
+@with_stripe_keys
 def test_provider_checks_the_shop_and_amount(app, tree):
     event = make_event("payment_intent.succeeded", intent(tree.star.id, "K8", amount=1000))
     body, headers = signed_event(event)

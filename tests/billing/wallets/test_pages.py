@@ -21,6 +21,7 @@ def _count_tx() -> int:
 
 def _signed_in(client_for, host, email):
     client = client_for(host)
+    client.get("/lang/en")  # messages asserted below are the English ones
     assert login(client, email).status_code == 302
     return client
 

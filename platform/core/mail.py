@@ -1,0 +1,34 @@
+"""Sending e-mail over SMTP (``KAMENG_SMTP_URL``: smtp://user:pw@host:port, smtps://…)."""
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app
+
+
+class MailNotConfigured(RuntimeError):
+    pass
+
+
+def send_mail(to: str, subject: str, text: str, html: str | None = None,
+              sender: str | None = None) -> None:
+    url = current_app.config.get("SMTP_URL")
+    if not url:
+        raise MailNotConfigured("KAMENG_SMTP_URL is not set")
+    parts = urlsplit(url)
+    msg = EmailMessage()
+    msg["From"] = sender or current_app.config["MAIL_FROM"]
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(text)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    smtp_cls = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
+    with smtp_cls(parts.hostname or "localhost", parts.port or 25, timeout=20) as smtp:
+        if parts.scheme == "smtp+starttls":
+            smtp.starttls()
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(msg)

@@ -1,0 +1,159 @@
+"""Fulfilment of a paid order, run by a worker; safe to run any number of times.
+
+``card`` lines: the reserved codes are marked sold (re-reserved first if the
+reservation ran out before the payment arrived). ``topup`` lines: the line is
+claimed with a conditional UPDATE and committed *before* the supplier is
+called (no transaction is held open across the network); the supplier gets
+the line's fixed idempotency key on every attempt, so a retry or a second
+worker can never top up twice. UNKNOWN is reconciled by status query, never
+treated as failure. ``manual`` lines wait for staff.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from kameng.core.errors import Conflict
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.shop.catalog.models import Product
+from kameng.shop.orders import outbox
+from kameng.shop.orders.delivery import store_delivered
+from kameng.shop.orders.models import Order, OrderLine
+from kameng.shop.orders.services import _transition, customer_spent, refund_order
+from kameng.shop.stock import allocation
+from kameng.shop.suppliers import adapters as supplier_adapters
+from kameng.shop.suppliers.models import Supplier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    status: str               # the order's status afterwards
+    retry_in: int | None = None  # seconds, when a supplier answer is still open
+
+
+def fulfil(order_id: int) -> Outcome:
+    order = db.session.get(Order, order_id)
+    if order is None:
+        return Outcome("missing")
+    if order.status == "paid":
+        _transition(order, ("paid",), "fulfilling")
+        db.session.commit()
+    if order.status != "fulfilling":
+        return Outcome(order.status)  # delivered, refunded …: nothing to do
+
+    retry = None
+    for line in order.lines:
+        if line.status in ("delivered", "failed", "refunded"):
+            continue
+        if line.kind == "card":
+            _deliver_card(order, line)
+        elif line.kind == "topup":
+            wait = _deliver_topup(order, line)
+            retry = wait if retry is None or (wait and wait < retry) else retry
+    db.session.refresh(order)
+    return _settle(order, retry)
+
+
+def _settle(order: Order, retry: int | None) -> Outcome:
+    statuses = {line.status for line in order.lines}
+    if statuses == {"delivered"}:
+        if _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
+            customer_spent(order)
+            msg = outbox.add("order.delivered", order.tenant_id, order.id)
+            db.session.commit()
+            outbox.dispatch_now([msg.id])
+        return Outcome(order.status)
+    if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:
+        if _transition(order, ("fulfilling",), "failed",
+                       failure_reason=next((ln.note for ln in order.lines if ln.note), None)):
+            db.session.commit()
+            refund_order(order, order.failure_reason or "fulfilment failed")
+        return Outcome(order.status)
+    db.session.commit()
+    return Outcome(order.status, retry)
+
+
+def _deliver_card(order: Order, line: OrderLine) -> None:
+    try:
+        sold = allocation.mark_sold(line.id, commit=False)
+        if sold < line.quantity and not allocation.codes_for_line(line.id):
+            # the reservation lapsed before the payment came: take fresh codes if any
+            allocation.reserve_codes(line.product_id, line.quantity, line.id,
+                                     utcnow() + timedelta(minutes=5), commit=False)
+            allocation.mark_sold(line.id, commit=False)
+        line.status = "delivered"
+        db.session.commit()
+    except Conflict as err:
+        db.session.rollback()
+        line = db.session.get(OrderLine, line.id)
+        line.status, line.note = "failed", f"out of stock: {err.message}"[:500]
+        db.session.commit()
+
+
+def _claim(line: OrderLine) -> bool:
+    stale = utcnow() - timedelta(seconds=current_app.config.get("CLAIM_STALE_SECONDS", 120))
+    result = db.session.execute(
+        update(OrderLine).where(
+            OrderLine.id == line.id,
+            or_(OrderLine.status.in_(("pending", "unknown")),
+                (OrderLine.status == "processing") & (OrderLine.claimed_at < stale)))
+        .values(status="processing", claimed_at=utcnow(), attempts=OrderLine.attempts + 1)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _deliver_topup(order: Order, line: OrderLine) -> int | None:
+    if not _claim(line):
+        return None  # another worker holds it
+    db.session.refresh(line)
+    product = db.session.get(Product, line.product_id)
+    supplier = db.session.get(Supplier, product.supplier_id) if product.supplier_id else None
+    if supplier is None or not supplier.enabled:
+        return _finish_line(line, "failed", note="no enabled supplier for this product")
+    adapter = supplier_adapters.get_adapter(supplier)
+    account = line.fields.get("account") or next(iter(line.fields.values()), None)
+    key = line.supplier_key
+    # after a lost answer, ask first: the upstream may have done it already
+    result = adapter.get_status(key) if line.attempts > 1 else None
+    if result is None or result.status == "UNKNOWN":
+        result = adapter.place_order(product.supplier_sku or product.sku, line.quantity,
+                                     account, key, amount=line.unit_price)
+        if result.status == "UNKNOWN":
+            result = adapter.get_status(key)
+    if result.status == "SUCCESS":
+        return _finish_line(line, "delivered", codes=result.codes, ref=result.reference)
+    if result.status == "FAILED":
+        return _finish_line(line, "failed", note=result.message or "supplier refused",
+                            ref=result.reference)
+    # PENDING or still UNKNOWN: keep the key, look again later with backoff
+    attempt = line.attempts
+    _finish_line(line, "unknown", ref=result.reference, note=result.message)
+    return min(5 * 2 ** max(attempt - 1, 0), 300)
+
+
+def _finish_line(line: OrderLine, status: str, *, codes=(), ref=None, note=None):
+    line.status = status
+    if ref:
+        line.supplier_ref = ref
+    if note:
+        line.note = str(note)[:500]
+    store_delivered(line, list(codes or []))
+    db.session.commit()
+    return None
+
+
+def pending_retry_lines() -> list[tuple[int, int]]:
+    """(tenant_id, order_id) of orders with a top-up still awaiting its supplier."""
+    rows = db.session.execute(
+        select(Order.tenant_id, Order.id).join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.status == "fulfilling", OrderLine.status.in_(("unknown", "processing")))
+        .distinct().execution_options(all_tenants=True))
+    return [(r.tenant_id, r.id) for r in rows]

@@ -1,0 +1,101 @@
+"""Orders, their lines (with a price snapshot of the whole chain) and the outbox."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kameng.core.extensions import db
+from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
+
+# pending → paid → fulfilling → delivered; → failed → refunded; pending → expired
+ORDER_STATUSES = ("pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired")
+# a line: pending (not yet handed to a supplier) → processing (claimed by a worker)
+# → delivered | failed; "unknown" when the supplier's answer was lost (reconcile by key)
+LINE_STATUSES = ("pending", "processing", "unknown", "delivered", "failed", "refunded")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+        CheckConstraint("amount >= 0", name="amount"),
+        UniqueConstraint("tenant_id", "customer_id", "idempotency_key"),
+        Index("ix_orders_status_paid_at", "status", "paid_at"),
+    )
+
+    order_no: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    contact: Mapped[str] = mapped_column(String(254), default="")
+    # argon2 hash of the buyer's lookup password (guest orders)
+    lookup_hash: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int]
+    payment_method: Mapped[str | None] = mapped_column(String(16))
+    payment_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(8), default="web")
+    locale: Mapped[str | None] = mapped_column(String(16))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    failure_reason: Mapped[str | None] = mapped_column(String(255))
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
+
+
+class OrderLine(IdMixin, TenantScoped, db.Model):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint(_in("status", LINE_STATUSES), name="status"),
+        CheckConstraint("quantity >= 1 AND unit_price >= 0 AND amount >= 0", name="amounts"),
+    )
+
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"),
+                                          index=True)
+    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int]
+    unit_price: Mapped[int]
+    amount: Mapped[int]
+    # the buyer's input (account number, …) as validated at checkout
+    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    # per unit, from the master down to the selling shop: [{tenant_id, cost, price}]
+    chain: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # sent to the supplier: the same key on every retry, never a new one
+    supplier_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    supplier_ref: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    # codes handed over by a supplier or by staff (manual), encrypted like stock codes
+    delivery_ciphertext: Mapped[bytes | None]
+    delivery_key_id: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class OutboxMessage(IdMixin, TimestampMixin, db.Model):
+    """Work to hand to the queue, written in the same transaction as the change
+    that calls for it; a dispatcher moves it to RQ (at least once)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "dispatched_at", "id"),)
+
+    topic: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[int] = mapped_column(BigId)
+    ref_id: Mapped[int] = mapped_column(BigId)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    dispatched_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)

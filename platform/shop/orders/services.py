@@ -1,0 +1,330 @@
+"""Placing, paying, refunding and expiring orders. Each operation owns its transaction.
+
+Every status change is a conditional UPDATE (``WHERE status IN expected``) whose
+row count is checked, so a repeated webhook, a second job run or two racing
+requests change nothing the second time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from kameng.billing import wallets
+from kameng.billing.ledger import services as ledger
+from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.core.passwords import hash_password, verify_password
+from kameng.shop.catalog import services as catalog
+from kameng.shop.catalog.models import Product
+from kameng.shop.orders import outbox
+from kameng.shop.orders.models import Order, OrderLine
+from kameng.shop.orders.numbers import new_order_no
+from kameng.shop.pricing.services import chain_prices, record_spend
+from kameng.shop.stock import allocation
+from kameng.tenants.models import Tenant, User
+
+PAYMENT_METHODS = ("balance", "stripe", "epay")
+CONTACT_MAX = 254
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+
+
+@dataclass
+class Placed:
+    order: Order
+    created: bool          # False when an idempotency key returned an earlier order
+    outbox_ids: list[int]
+
+
+# ----- reading -----------------------------------------------------------------
+
+def get_order(order_no: str) -> Order:
+    """An order of the current tenant scope (another shop's number is not found)."""
+    order = db.session.scalar(select(Order).where(Order.order_no == (order_no or "").strip()))
+    if order is None:
+        raise NotFound("no such order")
+    return order
+
+
+def order_codes(order: Order) -> list[str]:
+    """Every code delivered on the order, decrypted; empty until it is delivered."""
+    if order.status != "delivered":
+        return []
+    from kameng.shop.orders.delivery import line_codes
+
+    codes: list[str] = []
+    for line in order.lines:
+        codes.extend(line_codes(line))
+    return codes
+
+
+def lookup(order_no: str, contact: str, password: str) -> Order | None:
+    """Guest lookup: the order only when number, contact and password all match.
+
+    The password is always verified (against a dummy hash when there is no such
+    order), so a wrong number and a wrong password take the same time.
+    """
+    order = db.session.scalar(select(Order).where(Order.order_no == (order_no or "").strip()))
+    stored = order.lookup_hash if order is not None else None
+    ok = verify_password(stored, password or "")
+    if not ok or order is None or order.contact.lower() != (contact or "").strip().lower():
+        return None
+    return order
+
+
+# ----- placing -----------------------------------------------------------------
+
+def _sellable(tenant: Tenant, sku: str) -> Product:
+    product = db.session.scalar(select(Product).where(Product.sku == (sku or "").strip()))
+    if product is None or product.status == "hidden":
+        raise NotFound(f"no product {sku!r} on this shop", field="sku")
+    override = catalog.shop_override(tenant, product) if tenant.parent_id else None
+    if override is not None and override.hidden:
+        raise NotFound(f"no product {sku!r} on this shop", field="sku")
+    if product.status == "sold_out":
+        raise OutOfStock(f"{product.sku} is sold out")
+    return product
+
+
+def _quantity(product: Product, quantity) -> int:
+    try:
+        quantity = int(quantity)
+    except (TypeError, ValueError):
+        raise InvalidInput("quantity must be a whole number", field="quantity") from None
+    if not product.min_quantity <= quantity <= product.max_quantity:
+        raise InvalidInput(f"quantity must be between {product.min_quantity} and "
+                           f"{product.max_quantity}", field="quantity")
+    return quantity
+
+
+def _guest_contact(contact: str | None, password: str | None) -> tuple[str, str]:
+    contact = (contact or "").strip()
+    if not contact or len(contact) > CONTACT_MAX or any(ord(c) < 32 for c in contact):
+        raise InvalidInput("give an e-mail address or phone number to find the order later",
+                           field="contact")
+    if not password or len(password) < 4 or len(password) > 128:
+        raise InvalidInput("choose a lookup password of at least 4 characters",
+                           field="lookup_password")
+    return contact, password
+
+
+def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = None,
+                customer: User | None = None, contact: str | None = None,
+                lookup_password: str | None = None, payment_method: str = "balance",
+                idempotency_key: str | None = None, source: str = "web",
+                locale: str | None = None, client_ip: str | None = None) -> Placed:
+    """Create an order, reserve its stock and, for ``balance``, pay it — all or nothing.
+
+    Raises ``OutOfStock`` (409), ``InsufficientBalance`` (402), ``InvalidInput``
+    (422, naming the field) or ``NotFound``; nothing is written then.
+    """
+    if payment_method not in PAYMENT_METHODS:
+        raise InvalidInput(f"unknown payment method {payment_method!r}", field="payment_method")
+    if customer is not None and customer.tenant_id != tenant.id:
+        raise NotFound("no such account on this shop")
+    if idempotency_key is not None:
+        idempotency_key = idempotency_key.strip()
+        if not 1 <= len(idempotency_key) <= 128:
+            raise InvalidInput("Idempotency-Key must be 1–128 characters",
+                               field="idempotency_key")
+        earlier = _by_idempotency_key(tenant, customer, idempotency_key)
+        if earlier is not None:
+            return Placed(earlier, False, [])
+    if payment_method == "balance" and customer is None:
+        raise InvalidInput("log in to pay from your balance", field="payment_method")
+
+    product = _sellable(tenant, sku)
+    quantity = _quantity(product, quantity)
+    cleaned = catalog.validate_buyer_fields(product, fields or {})
+    lookup_hash = None
+    if customer is None:
+        contact, password = _guest_contact(contact, lookup_password)
+        lookup_hash = hash_password(password)
+    else:
+        contact = (contact or "").strip()[:CONTACT_MAX] or customer.email
+
+    levels = chain_prices(tenant, product, quantity, customer)
+    unit_price = levels[-1].price
+    now = utcnow()
+    order = Order(
+        tenant_id=tenant.id, order_no=new_order_no(), status="pending",
+        customer_id=customer.id if customer else None, contact=contact,
+        lookup_hash=lookup_hash, currency=tenant.currency, amount=unit_price * quantity,
+        payment_method=payment_method, idempotency_key=idempotency_key, source=source,
+        locale=locale, client_ip=client_ip,
+        expires_at=now + timedelta(minutes=current_app.config["RESERVATION_MINUTES"]),
+    )
+    line = OrderLine(
+        tenant_id=tenant.id, product_id=product.id, sku=product.sku, name=product.name,
+        kind=product.kind, quantity=quantity, unit_price=unit_price,
+        amount=unit_price * quantity, fields=cleaned,
+        chain=[{"tenant_id": lv.tenant_id, "cost": lv.cost, "price": lv.price}
+               for lv in levels],
+    )
+    order.lines.append(line)
+    try:
+        db.session.add(order)
+        db.session.flush()
+        line.supplier_key = f"{order.order_no}-{line.id}"
+        if product.kind == "card":
+            try:
+                allocation.reserve_codes(product.id, quantity, line.id, order.expires_at,
+                                         commit=False)
+            except Conflict as err:
+                if err.code == "out_of_stock":
+                    raise OutOfStock(err.message) from None
+                raise
+        outbox_ids = []
+        if payment_method == "balance":
+            clearing = ledger.platform_account("sales_clearing", order.currency)
+            wallets.spend_from_wallet(customer, order.amount, f"order:{order.order_no}:pay",
+                                      order.order_no, clearing, commit=False)
+            outbox_ids = _mark_paid_in_txn(order, "balance", None)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        earlier = (_by_idempotency_key(tenant, customer, idempotency_key)
+                   if idempotency_key else None)
+        if earlier is None:
+            raise
+        return Placed(earlier, False, [])
+    except ServiceError:
+        db.session.rollback()
+        raise
+    return Placed(order, True, outbox_ids)
+
+
+def _by_idempotency_key(tenant, customer, key) -> Order | None:
+    if customer is None:
+        return None
+    return db.session.scalar(select(Order).where(
+        Order.tenant_id == tenant.id, Order.customer_id == customer.id,
+        Order.idempotency_key == key))
+
+
+# ----- paying ------------------------------------------------------------------
+
+def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> bool:
+    result = db.session.execute(
+        update(Order).where(Order.id == order.id, Order.status.in_(expected))
+        .values(status=new, **values).execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        order.status = new
+        for key, value in values.items():
+            setattr(order, key, value)
+        return True
+    return False
+
+
+def _mark_paid_in_txn(order: Order, method: str, provider_ref: str | None) -> list[int]:
+    if not _transition(order, ("pending", "expired"), "paid", paid_at=utcnow(),
+                       payment_method=method, payment_ref=provider_ref):
+        return []
+    msg = outbox.add("order.paid", order.tenant_id, order.id)
+    db.session.flush()
+    return [msg.id]
+
+
+def record_payment(tenant: Tenant, notice) -> bool:
+    """A verified payment notice (webhook/notify/补单) for an order of ``tenant``.
+
+    Returns True when the payment is (now or already) booked; False when the
+    notice does not match the order (wrong amount or currency), which the
+    provider layer reports as a refusal. A repeated notice is a no-op.
+    """
+    order = db.session.scalar(select(Order).where(Order.order_no == notice.order_no,
+                                                  Order.tenant_id == tenant.id)
+                              .execution_options(all_tenants=True))
+    if order is None or not notice.paid:
+        return False
+    if notice.amount != order.amount or notice.currency.upper() != order.currency:
+        return False
+    if order.status not in ("pending", "expired"):
+        return True  # booked before: a duplicate or late repeat
+    method = notice.provider
+    clearing = ledger.platform_account(f"clearing_{method}", order.currency)
+    sales = ledger.platform_account("sales_clearing", order.currency)
+    try:
+        ledger.post(f"order:{order.order_no}:pay", "order_payment",
+                    [(clearing, -order.amount), (sales, order.amount)],
+                    reference=order.order_no, memo=f"{method} {notice.provider_ref}",
+                    commit=False)
+        ids = _mark_paid_in_txn(order, method, notice.provider_ref)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return True  # a concurrent delivery of the same notice won
+    outbox.dispatch_now(ids)
+    return True
+
+
+# ----- refunds and expiry --------------------------------------------------------
+
+def refund_order(order: Order, reason: str, *, actor: User | None = None,
+                 from_statuses=("paid", "fulfilling", "failed")) -> bool:
+    """Reverse every posting of the order, return undelivered codes to stock.
+
+    Money paid from the wallet goes back to the wallet; money paid at a provider
+    is refunded there by a job (outbox), after this transaction commits.
+    """
+    if not _transition(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
+                       failure_reason=(reason or "")[:255]):
+        return False
+    for line in order.lines:
+        if line.status != "delivered":
+            allocation.release_codes(line.id, commit=False)
+            line.status = "refunded"
+    paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
+    ids = []
+    if paid is not None:
+        ledger.reverse(paid, f"order:{order.order_no}:refund", kind="order_refund",
+                       commit=False)
+        if order.payment_method not in ("balance", None):
+            msg = outbox.add("order.refund_provider", order.tenant_id, order.id)
+            db.session.flush()
+            ids.append(msg.id)
+    db.session.commit()
+    outbox.dispatch_now(ids)
+    return True
+
+
+def expire_orders(now=None, limit: int = 500) -> int:
+    """Unpaid orders past their time become expired; their codes go back on sale."""
+    now = now or utcnow()
+    stale = db.session.scalars(
+        select(Order).where(Order.status == "pending", Order.expires_at < now)
+        .limit(limit).execution_options(all_tenants=True)).all()
+    count = 0
+    for order in stale:
+        if _transition(order, ("pending",), "expired"):
+            for line in order.lines:
+                allocation.release_codes(line.id, commit=False)
+            count += 1
+    db.session.commit()
+    return count
+
+
+def stuck_orders(older_than_seconds: int, limit: int = 500) -> list[tuple[int, int]]:
+    """(tenant_id, order_id) of orders paid but not delivered for too long."""
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    rows = db.session.execute(
+        select(Order.tenant_id, Order.id)
+        .where(Order.status.in_(("paid", "fulfilling")), Order.paid_at < cutoff)
+        .order_by(Order.paid_at).limit(limit).execution_options(all_tenants=True))
+    return [(r.tenant_id, r.id) for r in rows]
+
+
+def customer_spent(order: Order) -> None:
+    """Count a delivered order toward the customer's tier (会员等级)."""
+    if order.customer_id is None:
+        return
+    user = db.session.get(User, order.customer_id)
+    tenant = db.session.get(Tenant, order.tenant_id)
+    record_spend(tenant, user, order.amount, commit=False)
