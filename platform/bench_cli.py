@@ -4,3 +4,12 @@ from __future__ import annotations
 from flask.cli import AppGroup
 
 bench = AppGroup("bench", help="Benchmarks: run them on the machine you mean to measure.")
+
+
+def _register() -> None:
+    from kameng.api.bench import bench_orders
+
+    bench.add_command(bench_orders)
+
+
+_register()

@@ -61,6 +61,7 @@ MODEL_MODULES = (
     "kameng.shop.pricing.models",
     "kameng.billing.payments.models",
     "kameng.shop.orders.models",
+    "kameng.api.models",
 )
 
 
@@ -112,6 +113,8 @@ def _register_blueprints(app: Flask) -> None:
     from kameng.admin import wallets as _admin_wallets  # noqa: F401  (routes on admin bp)
     from kameng.admin import payments as _admin_payments  # noqa: F401  (routes on admin bp)
     from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
+    from kameng.admin import orders as _admin_orders  # noqa: F401  (routes on admin bp)
+    from kameng.admin import api_keys as _admin_api_keys  # noqa: F401  (routes on admin bp)
     from kameng.admin.views import bp as admin_bp
     from kameng.billing.views import bp as billing_bp
     from kameng.billing.payments.views import bp as payments_bp
@@ -120,6 +123,16 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, shop_bp, admin_bp, billing_bp, payments_bp):
         app.register_blueprint(bp)
+
+    from kameng.shop.orders.views import bp as orders_bp
+
+    app.register_blueprint(orders_bp)
+
+    from kameng.api.account import bp as api_keys_bp
+    from kameng.api.views import bp as api_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(api_keys_bp)
 
 
 def _register_template_helpers(app: Flask) -> None:

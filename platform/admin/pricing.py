@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from kameng.admin.views import bp, owner_required
 from kameng.core.errors import ServiceError
@@ -54,7 +55,7 @@ def markup():
         (field.errors if field is not None and hasattr(field, "errors") else
          form.form_errors).append(err.message)
         return _markup_page(form, status=422)
-    flash("Markup rule saved.", "success")
+    flash(_("Markup rule saved."), "success")
     return redirect(url_for("admin.markup"))
 
 
@@ -73,10 +74,10 @@ def markup_preview():
 def markup_delete(rule_id: int):
     form = CapForm()  # only for its CSRF check
     if not form.validate_on_submit():
-        flash("The form expired; try again.", "error")
+        flash(_("The form expired; try again."), "error")
         return redirect(url_for("admin.markup"))
     services.delete_markup(g.tenant, rule_id)
-    flash("Markup rule deleted.", "success")
+    flash(_("Markup rule deleted."), "success")
     return redirect(url_for("admin.markup"))
 
 
@@ -85,7 +86,7 @@ def markup_delete(rule_id: int):
 def markup_cap():
     form = CapForm(prefix="cap")
     if not form.validate_on_submit():
-        flash("The form expired; try again.", "error")
+        flash(_("The form expired; try again."), "error")
         return redirect(url_for("admin.markup"))
     raw = (form.max_percent.data or "").strip()
     try:
@@ -94,5 +95,5 @@ def markup_cap():
     except ServiceError as err:
         flash(err.message, "error")
         return redirect(url_for("admin.markup"))
-    flash("Cap on sub-shops saved." if raw else "Cap on sub-shops removed.", "success")
+    flash(_("Cap on sub-shops saved.") if raw else _("Cap on sub-shops removed."), "success")
     return redirect(url_for("admin.markup"))

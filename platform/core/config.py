@@ -32,6 +32,7 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "RESERVATION_MINUTES": (15, int),
     "REDELIVER_AFTER_SECONDS": (60, int),
     "HOLD_DAYS": (3, int),
+    "CLAIM_STALE_SECONDS": (120, int),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),

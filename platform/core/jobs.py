@@ -19,5 +19,5 @@ def enqueue(queue_name: str, func_path: str, *args, job_id: str | None = None,
             connection=None, **kwargs):
     """Enqueue ``func_path(*args, **kwargs)``; jobs take ids, never ORM objects."""
     return queue(queue_name, connection).enqueue(
-        func_path, *args, job_id=job_id, kwargs=kwargs or None, result_ttl=300,
+        func_path, args=args, kwargs=kwargs, job_id=job_id, result_ttl=300,
         failure_ttl=7 * 86400)

@@ -1,6 +1,7 @@
 """Signing in and out, signing up as a customer, language switch, theme assets."""
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, request, send_file, url_for
@@ -85,4 +86,19 @@ def theme_static(filename: str):
     path = find_static(current_theme(), filename)
     if path is None:
         abort(404)
-    return send_file(path, max_age=3600)
+    # theme_asset() URLs carry the theme and file version, so they may be cached long
+    return send_file(path, max_age=7 * 86400 if request.args.get("v") else 3600)
+
+
+@lru_cache(maxsize=512)
+def _asset_version(theme: str, filename: str) -> str:
+    path = find_static(theme, filename)
+    return f"{theme}.{int(path.stat().st_mtime)}" if path is not None else theme
+
+
+@bp.app_template_global()
+def theme_asset(filename: str) -> str:
+    """URL of a theme static file; it changes with the shop's theme and the file itself,
+    so a browser never keeps using the previous theme's stylesheet after a switch."""
+    theme = current_theme()
+    return url_for("auth.theme_static", filename=filename, v=_asset_version(theme, filename))

@@ -89,3 +89,36 @@ def test_language_switch_by_clicking(live_server, demo, desktop):
         desktop.locator("a[data-lang=zh_CN]").first.click()
         desktop.wait_for_load_state()
         assert desktop.locator("input[name=q]").first.get_attribute("placeholder") == "搜索商品"
+
+
+def test_owner_switches_the_theme_in_the_back_office(live_server, demo, desktop, browser):
+    base = live_server("master.localhost")
+    desktop.goto(base + "/login")
+    desktop.fill("input[name=email]", "owner@master.test")
+    desktop.fill("input[name=password]", "correct-horse")
+    desktop.click("form.form button[type=submit]")
+    desktop.wait_for_url(base + "/admin/")
+    desktop.click("a.nav-link[href='/admin/appearance']")
+    desktop.click("a.theme-card[data-theme=classic]")
+    desktop.fill("input[name=primary_color]", "not a colour")
+    desktop.click("button.btn-primary")
+    assert desktop.locator(".field.has-error").count() == 1
+    desktop.fill("input[name=primary_color]", "#0a7d32")
+    desktop.fill("textarea[name=announcement]", "新品上架")
+    desktop.screenshot(path=os.path.join(SHOTS, "kameng-admin-appearance.png"), full_page=True)
+    desktop.click("button.btn-primary")
+    desktop.wait_for_load_state()
+    assert desktop.locator(".flash.success").count() == 1
+    desktop.goto(base + "/")
+    assert "classic" in desktop.locator("body").get_attribute("class")
+    assert desktop.locator(".notice").inner_text().endswith("新品上架")
+    assert desktop.evaluate(
+        "getComputedStyle(document.querySelector('.mainnav')).backgroundColor") \
+        == "rgb(10, 125, 50)"
+
+    phone = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True,
+                                storage_state=desktop.context.storage_state()).new_page()
+    phone.goto(base + "/admin/appearance")
+    assert overflow(phone) <= 0
+    phone.screenshot(path=os.path.join(SHOTS, "kameng-admin-phone.png"), full_page=True)
+    phone.context.close()

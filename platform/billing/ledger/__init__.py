@@ -1,0 +1,16 @@
+"""The double-entry ledger (see ``services`` for the posting contract).
+
+Other code calls:
+
+- ``services.post(key, kind, [(account, amount), …], reference=, memo=, created_by=,
+  guard=, commit=)`` → ``Transaction`` (idempotent by ``key``; ``commit=False`` joins
+  the caller's transaction)
+- ``services.reverse(tx, key, commit=)`` → the opposite transaction (once per tx)
+- ``services.wallet_account(user)``, ``user_account(user, kind)``,
+  ``shop_account(tenant, kind)``, ``platform_account(kind, currency)`` — get or create
+- ``services.InsufficientBalance`` (402 ``insufficient_balance``),
+  ``services.IdempotencyConflict`` (409)
+- ``services.check_ledger()`` → ``CheckResult(transactions, accounts, problems)``
+- ``kameng.billing.wallets``: ``credit_wallet``, ``spend_from_wallet``,
+  ``topup_wallet``, ``refund_to_wallet``, ``wallet_balance``, ``wallet_history``
+"""

@@ -11,10 +11,13 @@ It is called inside ``tenant_scope(tenant.id)`` with a verified
 ``PaymentNotice`` and returns
 
 - ``True``: recorded, or a harmless repeat / out-of-order event that changed
-  nothing (the gateway is told ``success`` / 200 and stops retrying);
+  nothing, or a bookkeeping notice (``paid`` False: ``failed``/``refunded``)
+  noted or deliberately ignored (the gateway is told ``success`` / 200);
 - ``False``: refused for good (unknown order, ``notice.amount`` or
   ``notice.currency`` not the order's: the handler MUST compare them, as
-  integers, with ``notice.matches(order.amount, order.currency)``);
+  integers, with ``notice.matches(order.amount, order.currency)``). epay is
+  answered ``fail`` (it retries a few times); Stripe gets 200 with
+  ``accepted: false`` (its retries cannot help) and the refusal is logged;
 
 and raises for a transient failure (database down …): the gateway retries.
 The same callback may arrive many times and out of order (a ``failed`` after a

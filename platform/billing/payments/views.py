@@ -8,8 +8,10 @@ notice; otherwise ``fail`` (the gateway retries).
 
 ``POST /pay/stripe/webhook`` on any shop host (configure the master's): the
 shop is taken from the verified event's ``metadata.tenant_id``, not from the
-host. 200 once accepted (or for events we do not act on), 400 for a bad
-signature or a refused notice.
+host. 400 for a bad signature (or a stale/future one); 200 once the handler
+accepted the notice, and also when it refused it for good
+(``{"accepted": false}``, logged): Stripe retries would not change the answer,
+and it disables endpoints that keep failing. 200 too for events we do not act on.
 
 Both answer 503 when no payment handler is registered, so nothing is lost:
 the gateway retries later. The handler contract is in
@@ -26,12 +28,12 @@ from kameng.billing.payments.base import (
     IgnoredNotification,
     InvalidNotification,
     NotificationRequest,
-    ProviderUnavailable,
 )
 from kameng.billing.payments.services import NoPaymentHandler, dispatch_notice
 from kameng.billing.payments.stripe_provider import webhook_tenant_id
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import csrf, db
+from kameng.tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 bp = Blueprint("payments", __name__)
@@ -64,7 +66,7 @@ def epay_notify(order_no: str):
         provider = registry.get_provider(tenant, "epay", enabled_only=False)
         notice = provider.parse_notification(NotificationRequest.from_flask(request),
                                              url_order_no=order_no)
-    except (InvalidNotification, ProviderUnavailable, ServiceError) as err:
+    except (InvalidNotification, ServiceError) as err:
         log.warning("epay notify refused for shop %s order %r: %s", tenant.id, order_no, err)
         return _text("fail", 400)
     accepted, status = _dispatch(tenant, notice)
@@ -73,8 +75,6 @@ def epay_notify(order_no: str):
 
 @bp.route("/pay/stripe/webhook", methods=["POST"])
 def stripe_webhook():
-    from kameng.tenants.models import Tenant
-
     req = NotificationRequest.from_flask(request)
     try:
         tenant_id = webhook_tenant_id(req)
@@ -90,4 +90,10 @@ def stripe_webhook():
         log.warning("stripe webhook refused: %s", err)
         return jsonify(received=False, error="invalid"), 400
     accepted, status = _dispatch(tenant, notice)
-    return jsonify(received=bool(accepted)), status
+    if accepted is False:
+        # a refusal for good (unknown order, amount mismatch): retrying cannot change it,
+        # and Stripe disables endpoints that keep failing, so acknowledge and log
+        log.warning("stripe %s for %s/%s refused by the payment handler", notice.status,
+                    tenant.id, notice.order_no)
+        return jsonify(received=True, accepted=False), 200
+    return jsonify(received=bool(accepted), accepted=bool(accepted)), status

@@ -116,7 +116,9 @@ def _deliver_topup(order: Order, line: OrderLine) -> int | None:
     db.session.refresh(line)
     product = db.session.get(Product, line.product_id)
     supplier = db.session.get(Supplier, product.supplier_id) if product.supplier_id else None
-    if supplier is None or not supplier.enabled:
+    # only a first attempt may give up here: after a lost answer the upstream may
+    # already have topped up, so a retry must reconcile even if the supplier was disabled
+    if supplier is None or (not supplier.enabled and line.attempts == 1):
         return _finish_line(line, "failed", note="no enabled supplier for this product")
     adapter = supplier_adapters.get_adapter(supplier)
     account = line.fields.get("account") or next(iter(line.fields.values()), None)
@@ -125,7 +127,7 @@ def _deliver_topup(order: Order, line: OrderLine) -> int | None:
     result = adapter.get_status(key) if line.attempts > 1 else None
     if result is None or result.status == "UNKNOWN":
         result = adapter.place_order(product.supplier_sku or product.sku, line.quantity,
-                                     account, key, amount=line.unit_price)
+                                     account, key)
         if result.status == "UNKNOWN":
             result = adapter.get_status(key)
     if result.status == "SUCCESS":

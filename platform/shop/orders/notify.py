@@ -3,38 +3,26 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template_string
-
 from kameng.core.extensions import db
-from kameng.core.mail import MailNotConfigured, send_mail
+from kameng.core.mail import MailNotConfigured
 from kameng.shop.orders.models import Order
-from kameng.shop.orders.services import order_codes
 from kameng.tenants.models import Tenant
-from kameng.tenants.services import primary_host
 
 log = logging.getLogger(__name__)
 
-DELIVERY_TEXT = """{{ shop }} — order {{ order.order_no }}
-
-Your order is delivered. / 您的订单已发货。
-
-{% for code in codes %}{{ code }}
-{% endfor %}
-Look it up any time at http://{{ host }}/lookup with the order number and your password.
-"""
-
 
 def after_delivery(order_id: int) -> str:
+    """The delivery e-mail (bilingual, with the codes) to an e-mail contact."""
+    from kameng.shop.orders.mailer import send_delivery
+
     order = db.session.get(Order, order_id)
     if order is None or order.status != "delivered":
         return "skipped"
     if "@" not in order.contact:
         return "no e-mail contact"
     tenant = db.session.get(Tenant, order.tenant_id)
-    body = render_template_string(DELIVERY_TEXT, shop=tenant.name, order=order,
-                                  codes=order_codes(order), host=primary_host(tenant))
     try:
-        send_mail(order.contact, f"{tenant.name}: {order.order_no}", body)
+        send_delivery(order, tenant)
     except MailNotConfigured:
         return "mail not configured"
     return "sent"

@@ -198,6 +198,7 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
     except ServiceError:
         db.session.rollback()
         raise
+    outbox.dispatch_now(outbox_ids)
     return Placed(order, True, outbox_ids)
 
 

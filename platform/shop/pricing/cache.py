@@ -16,9 +16,10 @@ which changes the version of the shop **and of every descendant** (their
 versions contain it) in one O(1) write: no scan of the tree, and no race with
 a table being computed meanwhile (a table computed from old rows is stored
 under the old version, which nobody asks for any more). A change to product
-prices or the category tree bumps the catalog counter (every shop). If Redis
-loses its data the catalog counter is re-seeded with a random value, so a
-stale per-process entry can never match again.
+prices or the category tree bumps the catalog counter (every shop). Counters
+start at a random value, so one lost with Redis's data (a flush, an eviction)
+comes back as a value no table was stored under, and a stale per-process
+entry can never match again.
 
 Changes are noticed by the session hooks in ``kameng.shop.pricing.events``;
 code that changes prices with bulk SQL the ORM does not see calls
@@ -103,11 +104,17 @@ def _versions(r, ids: list[int]) -> list[str]:
     """The version of each level's table, master first."""
     keys = [CATALOG_GEN, *(gen_key(i) for i in ids)]
     values = r.mget(keys)
-    if values[0] is None:
-        r.set(CATALOG_GEN, secrets.randbits(60), nx=True)
+    missing = [k for k, v in zip(keys, values, strict=True) if v is None]
+    if missing:
+        # seeded at random, never 0: a counter lost with Redis data (flush, eviction)
+        # comes back as a value no table was ever stored under
+        with r.pipeline(transaction=False) as pipe:
+            for key in missing:
+                pipe.set(key, secrets.randbits(60), nx=True)
+            pipe.execute()
         values = r.mget(keys)
     catalog = values[0].decode()
-    gens = [(v or b"0").decode() for v in values[1:]]
+    gens = [v.decode() for v in values[1:]]
     return [f"{catalog}|{'/'.join(map(str, ids[:k + 1]))}|{'.'.join(gens[:k + 1])}"
             for k in range(len(ids))]
 
@@ -121,7 +128,6 @@ def invalidate(tenant_ids: Iterable[int]) -> None:
     with r.pipeline(transaction=False) as pipe:
         for tid in ids:
             pipe.incr(gen_key(tid))
-            pipe.expire(gen_key(tid), 30 * 24 * 3600)
         pipe.execute()
     _forget_local()
 

@@ -197,10 +197,14 @@ def _stage(source, sep, product_id: int, total: int, progress) -> int:
 
 def _insert_from_stage(product_id: int, batch_id: int, staged: int) -> ImportResult:
     params = {"pid": product_id, "bid": batch_id, "kid": keyring().primary_id}
-    inserted = db.session.execute(text(
-        "INSERT INTO card_codes (product_id, batch_id, secret_ciphertext, key_id, fingerprint,"
-        " status) SELECT :pid, :bid, secret, :kid, fingerprint, 'available' FROM stock_stage"
-        " WHERE true ON CONFLICT (product_id, fingerprint) DO NOTHING"), params).rowcount
+    # rows go in in fingerprint order: the unique index then fills page by page instead
+    # of at random, which makes a big import much faster. So ids (allocation order) follow
+    # batches — oldest batch first — but not the line order within one batch.
+    sql = ("INSERT INTO card_codes (product_id, batch_id, secret_ciphertext, key_id,"
+           " fingerprint, status) SELECT :pid, :bid, secret, :kid, fingerprint, 'available'"
+           " FROM stock_stage WHERE true ORDER BY fingerprint"
+           " ON CONFLICT (product_id, fingerprint) DO NOTHING")
+    inserted = db.session.execute(text(sql), params).rowcount
     result = ImportResult(batch_id=batch_id, lines=staged, imported=inserted,
                           duplicates=staged - inserted)
     if result.duplicates:

@@ -1,7 +1,8 @@
 """The storefront, rendered through the tenant's theme."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, g, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from kameng.core.errors import NotFound
@@ -43,16 +44,30 @@ def _show_stock_count() -> bool:
                 or tenant.theme_settings.get("show_stock_count"))
 
 
+def _items(**kwargs) -> list[queries.Item]:
+    prefix = url_for("shop.product", sku="-")[:-1]  # "/p/": built once, not per product
+    return queries.list_items(g.tenant, _prices(), _locale(), url_prefix=prefix, **kwargs)
+
+
+def _labels() -> dict:
+    """Kind and stock-state labels, translated once per page rather than once per card."""
+    return {
+        "kind": {"card": _("Card code"), "topup": _("Top-up"), "manual": _("Manual")},
+        "stock": {queries.IN_STOCK: _("In stock"), queries.LOW: _("Low stock"),
+                  queries.SOLD_OUT: _("Sold out")},
+    }
+
+
 def _page(template: str, tree: queries.CategoryTree, **context):
     return render(template, categories=tree.roots, show_stock_count=_show_stock_count(),
-                  **context)
+                  labels=_labels(), **context)
 
 
 @bp.route("/")
 def index():
     locale = _locale()
     tree = queries.category_tree(locale)
-    items = queries.list_items(g.tenant, _prices(), locale)
+    items = _items()
     # group by top-level category, in the shop's category order
     top_of = {}
     for root in tree.roots:
@@ -73,8 +88,7 @@ def category(category_id: int):
     tree = queries.category_tree(locale)
     if category_id not in tree.by_id:
         abort(404)
-    items = queries.list_items(g.tenant, _prices(), locale,
-                               category_ids=tree.descendants(category_id))
+    items = _items(category_ids=tree.descendants(category_id))
     return _page("category.html", tree, category=tree.by_id[category_id],
                  trail=tree.trail(category_id), items=items, current_category_id=category_id)
 
@@ -84,8 +98,7 @@ def search():
     locale = _locale()
     q = (request.args.get("q") or "").strip()[:100]
     tree = queries.category_tree(locale)
-    items = (queries.list_items(g.tenant, _prices(), locale, search=q,
-                                limit=queries.SEARCH_LIMIT) if q else [])
+    items = _items(search=q, limit=queries.SEARCH_LIMIT) if q else []
     return _page("search.html", tree, q=q, items=items)
 
 

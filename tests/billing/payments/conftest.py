@@ -41,3 +41,12 @@ def handler(app):
     app.extensions[services.HANDLER_KEY] = recorder
     yield recorder
     app.extensions.pop(services.HANDLER_KEY, None)
+
+
+@pytest.fixture
+def without_handler(app):
+    """As if the orders work had registered no payment handler."""
+    saved = app.extensions.pop(services.HANDLER_KEY, None)
+    yield
+    if saved is not None:
+        app.extensions[services.HANDLER_KEY] = saved

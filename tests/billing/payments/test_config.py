@@ -130,7 +130,17 @@ def balance_registered():
     registry._FACTORIES.update(saved)
 
 
-def test_balance_is_available_once_the_orders_work_registers_it(app, tree):
+@pytest.fixture
+def balance_unregistered():
+    saved = dict(registry._FACTORIES)
+    registry._FACTORIES.pop("balance", None)
+    yield
+    registry._FACTORIES.clear()
+    registry._FACTORIES.update(saved)
+
+
+def test_balance_is_available_once_the_orders_work_registers_it(app, tree,
+                                                                balance_unregistered):
     with pytest.raises(InvalidInput, match="not available"):
         services.save_provider_config(tree.star, "balance", enabled=True)
     with pytest.raises(ProviderUnavailable):

@@ -224,7 +224,8 @@ def test_repeated_notifies_give_the_same_notice_each_time(app, tree, epay_gatewa
 
 
 @pytest.mark.both
-def test_no_handler_means_503_so_the_gateway_retries(app, tree, epay_gateway, client_for):
+def test_no_handler_means_503_so_the_gateway_retries(app, tree, epay_gateway, client_for,
+                                                    without_handler):
     configure(tree.star, epay_gateway)
     order_no, _ = submit(tree.star, epay_gateway)
     resp = notify(client_for, "star.localhost", order_no, epay_gateway.notify_params(order_no))

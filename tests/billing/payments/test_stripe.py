@@ -154,7 +154,7 @@ def test_signed_event_is_accepted_and_repeats_give_equal_notices(app, tree, hand
     event = make_event("payment_intent.succeeded", intent(tree.star.id))
     for _ in range(3):
         resp = post_event(client_for, event)
-        assert resp.status_code == 200 and resp.json == {"received": True}
+        assert resp.status_code == 200 and resp.json == {"received": True, "accepted": True}
     assert len(handler.notices) == 3 and len(set(handler.notices)) == 1
     assert all(t == tree.star.id for t, _, _ in handler.calls)
 
@@ -237,7 +237,28 @@ def test_failed_and_refunded_events_become_bookkeeping_notices(app, tree, handle
 
 @pytest.mark.both
 @with_stripe_keys
-def test_no_handler_means_503_so_stripe_retries(app, tree, client_for):
+def test_a_notice_the_handler_refuses_is_acknowledged_but_not_accepted(app, tree, handler,
+                                                                         client_for):
+    handler.answer = False
+    resp = post_event(client_for, make_event("payment_intent.succeeded", intent(tree.star.id)))
+    assert resp.status_code == 200 and resp.json == {"received": True, "accepted": False}
+    assert len(handler.calls) == 1
+
+
+@pytest.mark.both
+@with_stripe_keys
+def test_a_failing_handler_makes_stripe_retry(app, tree, handler, client_for):
+    def broken(tenant, notice):
+        raise RuntimeError("database went away")
+
+    handler.answer = broken
+    resp = post_event(client_for, make_event("payment_intent.succeeded", intent(tree.star.id)))
+    assert resp.status_code == 500
+
+
+@pytest.mark.both
+@with_stripe_keys
+def test_no_handler_means_503_so_stripe_retries(app, tree, client_for, without_handler):
     resp = post_event(client_for, make_event("payment_intent.succeeded", intent(tree.star.id)))
     assert resp.status_code == 503
 

@@ -1,0 +1,54 @@
+"""The customer's own API keys on the storefront: ``/account/api-keys`` (login required).
+
+A new key's plaintext is rendered in the answer to the POST that made it (never
+put in the session or a redirect), so it is seen exactly once.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from kameng.api import services
+from kameng.api.forms import CreateKeyForm, RevokeKeyForm
+from kameng.core.errors import ServiceError
+from kameng.tenants.themes import render
+
+bp = Blueprint("api_keys", __name__)
+
+
+def _page(form: CreateKeyForm, new_key: str | None = None, status: int = 200):
+    # the session is bound to this host's shop, so current_user is a user of g.tenant
+    response = render("api_keys.html", form=form, revoke_form=RevokeKeyForm(),
+                      keys=services.list_keys(current_user), new_key=new_key)
+    return response, status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/account/api-keys")
+@login_required
+def index():
+    return _page(CreateKeyForm(formdata=None))
+
+
+@bp.route("/account/api-keys", methods=["POST"])
+@login_required
+def create():
+    form = CreateKeyForm()
+    if not form.validate_on_submit():
+        return _page(form, status=422)
+    try:
+        made = services.create_key(current_user, form.name.data)
+    except ServiceError as err:
+        form.name.errors = [err.message]
+        return _page(form, status=422)
+    return _page(CreateKeyForm(formdata=None), new_key=made.plaintext)
+
+
+@bp.route("/account/api-keys/<int:key_id>/revoke", methods=["POST"])
+@login_required
+def revoke(key_id: int):
+    form = RevokeKeyForm()
+    if form.validate_on_submit():
+        key = services.revoke_key(current_user, key_id)   # another user's key: 404
+        flash(_("Key %(prefix)s… revoked.", prefix=key.prefix), "success")
+    return redirect(url_for("api_keys.index"))

@@ -1,0 +1,474 @@
+"""``kameng bench orders``: API orders end to end against RQ's own no-op rate.
+
+On PostgreSQL + Redis it builds, in a fresh database of its own, a master and
+a sub-shop, one card product with a code per order, and funded API accounts;
+serves the real app under gunicorn, starts W ``kameng worker`` processes
+(SimpleWorker) and then, in the same run and with the same workers:
+
+1. enqueues M no-op jobs and times them to the last one's end (RQ's own rate);
+2. fires N concurrent ``POST /api/v1/orders`` and waits until every order is
+   delivered (paid from the wallet, dispatched through the outbox, fulfilled
+   by the workers).
+
+It prints orders/second end to end, p50/p99 latency from sending the order to
+its delivery (``delivered_at``), the double-sold count (codes the API handed to
+more than one order; read back through ``GET /api/v1/orders/<no>``), and the
+ratio of the order rate to the no-op job rate. Everything it starts it stops;
+the database is dropped at the end.
+"""
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import click
+
+HOST = "bench-shop.localhost"
+SKU = "BENCH-CARD"
+PRICE = 200  # the sub-shop's price: wholesale 150 + no markup rule → retail
+
+
+def noop() -> None:
+    """The job RQ's own throughput is measured with."""
+
+
+@dataclass
+class Stack:
+    """Every process and resource the bench started, so ``stop`` can undo them all."""
+
+    tmpdir: str
+    db_name: str | None = None
+    admin_url: str | None = None
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    logs: list = field(default_factory=list)
+
+    def stop(self, echo) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 15
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for fh in self.logs:
+            fh.close()
+        if self.db_name and self.admin_url:
+            _drop_database(self.admin_url, self.db_name)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def _admin_engine(url: str):
+    from sqlalchemy import create_engine
+
+    from kameng.core.config import normalise_db_url
+
+    return create_engine(normalise_db_url(url), isolation_level="AUTOCOMMIT")
+
+
+def _create_database(admin_url: str, name: str) -> str:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from kameng.core.config import normalise_db_url
+
+    engine = _admin_engine(admin_url)
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(normalise_db_url(admin_url)).set(database=name).render_as_string(
+        hide_password=False)
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    from sqlalchemy import text
+
+    engine = _admin_engine(admin_url)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _check_redis_is_free(redis_url: str) -> None:
+    import redis
+    from rq import Queue, Worker
+
+    from kameng.core.jobs import QUEUES
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        workers = Worker.all(connection=conn)
+        waiting = {q: Queue(q, connection=conn).count for q in QUEUES}
+    finally:
+        conn.close()
+    if workers or any(waiting.values()):
+        raise click.ClickException(
+            f"this Redis is in use ({len(workers)} worker(s), queued jobs {waiting}); the bench "
+            "shares its queues, so point KAMENG_REDIS_URL at a Redis database of its own "
+            "(e.g. redis://127.0.0.1:6379/15)")
+
+
+# ----- set-up ----------------------------------------------------------------------
+
+def _seed(app, orders: int, accounts: int) -> list[str]:
+    """The shops, the product with one code per order, funded accounts; returns the keys."""
+    from kameng.api.services import create_key
+    from kameng.billing import wallets
+    from kameng.core.extensions import db
+    from kameng.core.scoping import all_tenants
+    from kameng.shop.catalog.services import create_product
+    from kameng.shop.pricing.services import price_for
+    from kameng.shop.stock.services import import_codes
+    from kameng.tenants import services as tenants
+
+    with app.app_context(), all_tenants():
+        db.create_all()
+        tenants.create_tenant("bench-master", "Bench Master", domains=["bench-master.localhost"])
+        shop = tenants.create_tenant("bench-shop", "Bench Shop", "bench-master",
+                                     domains=[HOST])
+        product = create_product(sku=SKU, name="Bench card", kind="card", supplier_cost=100,
+                                 wholesale_price=150, retail_price=PRICE, max_quantity=10)
+        salt = secrets.token_hex(4)
+        import_codes(product, text="\n".join(f"BENCH-{salt}-{i:08d}" for i in range(orders)),
+                     actor="bench")
+        price = price_for(shop, product)
+        per_account = math.ceil(orders / accounts)
+        keys = []
+        for i in range(accounts):
+            user = tenants.create_user(shop, f"buyer{i}@bench.test", "customer", commit=False)
+            db.session.flush()
+            keys.append(create_key(user, "bench", commit=False).plaintext)
+            wallets.credit_wallet(user, price * per_account, note="bench", commit=False)
+        db.session.commit()
+    return keys
+
+
+def _start(stack: Stack, args: list[str], env: dict, name: str) -> subprocess.Popen:
+    log = open(os.path.join(stack.tmpdir, f"{name}.log"), "wb")  # noqa: SIM115
+    stack.logs.append(log)
+    proc = subprocess.Popen([sys.executable, "-m", "kameng.cli", *args], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    stack.procs.append(proc)
+    return proc
+
+
+def _wait_http(base: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise click.ClickException("the web server exited while starting (see its log)")
+        try:
+            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise click.ClickException("the web server did not answer within a minute")
+
+
+def _wait_workers(redis_url: str, count: int, timeout: float = 60) -> None:
+    import redis
+    from rq import Worker
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(Worker.all(connection=conn)) >= count:
+                return
+            time.sleep(0.2)
+    finally:
+        conn.close()
+    raise click.ClickException(f"{count} worker(s) did not register within a minute")
+
+
+# ----- the two measurements ---------------------------------------------------------
+
+def _noop_rate(redis_url: str, jobs: int, timeout: float) -> tuple[float, float]:
+    """M no-op jobs, from the start of enqueueing to the end of the last one."""
+    import redis
+    from rq import Queue
+    from rq.job import Job
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        queue = Queue("default", connection=conn)
+        done_before = queue.finished_job_registry.count + queue.failed_job_registry.count
+        started = time.time()
+        ids = []
+        for start in range(0, jobs, 500):
+            batch = [Queue.prepare_data("kameng.api.bench.noop", result_ttl=120,
+                                        failure_ttl=120)
+                     for _ in range(start, min(jobs, start + 500))]
+            ids += [j.id for j in queue.enqueue_many(batch)]
+        # poll two counters (cheap), not the jobs: the poller must not slow the workers
+        deadline = time.time() + timeout
+        while (queue.finished_job_registry.count + queue.failed_job_registry.count
+               < done_before + jobs):
+            if time.time() > deadline:
+                raise click.ClickException("the no-op jobs did not finish in time")
+            time.sleep(0.05)
+        fetched = [j for j in Job.fetch_many(ids, connection=conn) if j is not None]
+        ended = max(_ts(j.ended_at) for j in fetched if j.ended_at is not None)
+        for job in fetched:
+            job.delete()
+    finally:
+        conn.close()
+    return jobs / (ended - started), ended - started
+
+
+def _ts(moment) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int):
+    """N concurrent API orders; returns [(sent_at, status, order_no, key)]."""
+    import requests
+
+    local = threading.local()
+
+    def one(i: int):
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        key = keys[i % len(keys)]
+        sent = time.time()
+        try:
+            resp = session.post(base + "/api/v1/orders", json={"sku": SKU, "quantity": 1},
+                                headers={"Host": HOST, "Authorization": f"Bearer {key}",
+                                         "Idempotency-Key": f"bench-{i}"}, timeout=60)
+        except requests.RequestException as err:
+            return sent, f"error: {type(err).__name__}", None, key
+        body = resp.json() if resp.headers.get("Content-Type", "").endswith("json") else {}
+        return sent, resp.status_code, body.get("order_no"), key
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(one, range(orders)))
+
+
+def _wait_delivered(app, expected: int, timeout: float) -> dict[str, float]:
+    """Poll the database until ``expected`` orders are delivered; order_no → delivered_at."""
+    from sqlalchemy import func, select
+
+    from kameng.core.extensions import db
+    from kameng.core.scoping import all_tenants
+    from kameng.shop.orders.models import Order
+
+    deadline = time.time() + timeout
+    with app.app_context(), all_tenants():
+        while True:
+            counts = dict(db.session.execute(
+                select(Order.status, func.count()).group_by(Order.status)).all())
+            db.session.commit()
+            settled = sum(counts.get(s, 0) for s in ("delivered", "failed", "refunded"))
+            if settled >= expected or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        rows = db.session.execute(select(Order.order_no, Order.delivered_at)
+                                  .where(Order.status == "delivered")).all()
+    if len(rows) < expected:
+        raise click.ClickException(f"only {len(rows)} of {expected} orders were delivered "
+                                   f"(statuses {counts})")
+    return {no: _ts(at) for no, at in rows}
+
+
+def _codes_by_order(base: str, placed: list, concurrency: int) -> dict[str, list[str]]:
+    import requests
+
+    local = threading.local()
+
+    def one(item):
+        _sent, _status, order_no, key = item
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        resp = session.get(f"{base}/api/v1/orders/{order_no}", timeout=60,
+                           headers={"Host": HOST, "Authorization": f"Bearer {key}"})
+        return order_no, resp.json().get("codes", []) if resp.status_code == 200 else []
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return dict(pool.map(one, placed))
+
+
+def _books(app) -> tuple[bool, int]:
+    """The ledger checks out, and how many wallets are not at exactly zero."""
+    from sqlalchemy import func, select
+
+    from kameng.billing.ledger.models import Account
+    from kameng.billing.ledger.services import check_ledger
+    from kameng.core.extensions import db
+    from kameng.core.scoping import all_tenants
+
+    with app.app_context(), all_tenants():
+        ok = check_ledger().ok
+        nonzero = db.session.scalar(select(func.count()).select_from(Account).where(
+            Account.kind == "wallet", Account.balance != 0))
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+    return ok, nonzero
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
+
+
+# ----- the run ------------------------------------------------------------------------
+
+def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 32,
+        workers: int = 2, accounts: int | None = None, noop_jobs: int | None = None,
+        web_workers: int = 2, web_threads: int = 8, echo=click.echo) -> dict:
+    from kameng.webapp import create_app
+
+    if not (db_url or "").startswith(("postgres://", "postgresql")):
+        raise click.ClickException("bench orders needs PostgreSQL and Redis: set "
+                                   "KAMENG_DATABASE_URL=postgresql://… and KAMENG_REDIS_URL="
+                                   "redis://… (the embedded defaults are not measured)")
+    if not redis_url or redis_url.startswith("unix://"):
+        raise click.ClickException("bench orders needs a Redis server: set KAMENG_REDIS_URL="
+                                   "redis://host:port/db (a database the bench may use)")
+    _check_redis_is_free(redis_url)
+    accounts = accounts or max(1, min(orders, concurrency * 2))
+    noop_jobs = noop_jobs or orders
+    stack = Stack(tmpdir=tempfile.mkdtemp(prefix="kameng-bench-orders-"))
+    app = None
+    try:
+        stack.admin_url = db_url
+        name = f"kameng_bench_{secrets.token_hex(4)}"
+        bench_url = _create_database(db_url, name)
+        stack.db_name = name
+        config = {
+            "KAMENG_DATABASE_URL": bench_url, "KAMENG_REDIS_URL": redis_url,
+            "KAMENG_INSTANCE_PATH": os.path.join(stack.tmpdir, "instance"),
+            "KAMENG_SECRET_KEY": secrets.token_urlsafe(32),
+            "KAMENG_BASE_DOMAIN": "localhost",
+        }
+        app = create_app({k[len("KAMENG_"):]: v for k, v in config.items()})
+        config["KAMENG_CODE_KEYS"] = app.config["CODE_KEYS"]
+        echo(f"seeding {orders} codes and {accounts} funded API accounts in {name} …", err=True)
+        keys = _seed(app, orders, accounts)
+
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("KAMENG_")}  # no SMTP, no other database: only ours
+        env.update(config)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        web = _start(stack, ["serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(web_workers), "--threads", str(web_threads)],
+                     env, "web")
+        for i in range(workers):
+            _start(stack, ["worker"], env, f"worker{i}")
+        _wait_http(base, web)
+        _wait_workers(redis_url, workers)
+
+        echo(f"no-op jobs: {noop_jobs} on {workers} SimpleWorker(s) …", err=True)
+        noop_rate, noop_s = _noop_rate(redis_url, noop_jobs, timeout=120 + noop_jobs / 10)
+
+        echo(f"orders: {orders} through the API, {concurrency} at a time …", err=True)
+        started = time.time()
+        placed = _fire_orders(base, keys, orders, concurrency)
+        answered = time.time()
+        refused = Counter(str(s) for _t, s, no, _k in placed if s != 201 or not no)
+        ok = [p for p in placed if p[1] == 201 and p[2]]
+        delivered = _wait_delivered(app, len(ok), timeout=120 + orders / 5)
+        finished = max(delivered.values()) if delivered else answered
+        latencies = [delivered[no] - sent for sent, _s, no, _k in ok if no in delivered]
+
+        codes = _codes_by_order(base, ok, concurrency)
+        seen = Counter(code for order_codes in codes.values() for code in set(order_codes))
+        double_sold = sum(1 for n in seen.values() if n > 1)
+        short = sum(1 for order_codes in codes.values() if len(order_codes) != 1)
+        ledger_ok, nonzero_wallets = _books(app)
+    finally:
+        if app is not None:
+            from kameng.core.extensions import db
+
+            with app.app_context():
+                db.session.remove()
+                for engine in db.engines.values():
+                    engine.dispose()
+        stack.stop(echo)
+
+    elapsed = finished - started
+    stats = {
+        "orders": orders, "accepted": len(ok), "refused": dict(refused),
+        "concurrency": concurrency, "workers": workers,
+        "orders_per_second": len(ok) / elapsed if elapsed > 0 else 0.0,
+        "requests_per_second": orders / (answered - started),
+        "p50_latency_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_latency_ms": 1000 * _percentile(latencies, 99) if latencies else None,
+        "double_sold": double_sold, "orders_without_their_code": short,
+        "noop_jobs": noop_jobs, "noop_jobs_per_second": noop_rate, "noop_seconds": noop_s,
+        "ledger_ok": ledger_ok, "wallets_not_zero": nonzero_wallets,
+    }
+    stats["ratio_to_noop"] = stats["orders_per_second"] / noop_rate
+    _report(stats, echo)
+    return stats
+
+
+def _report(s: dict, echo) -> None:
+    echo(f"orders       {s['accepted']:,} of {s['orders']:,} accepted"
+         + (f", refused {s['refused']}" if s["refused"] else ""))
+    echo(f"end to end   {s['orders_per_second']:8.1f} orders/s  (order sent → code delivered; "
+         f"API alone {s['requests_per_second']:.1f} req/s)")
+    if s["p50_latency_ms"] is not None:
+        echo(f"latency      p50 {s['p50_latency_ms']:.0f} ms, p99 {s['p99_latency_ms']:.0f} ms "
+             "(order sent → delivered)")
+    echo(f"double-sold  {s['double_sold']} (must be 0); orders without exactly their code: "
+         f"{s['orders_without_their_code']}")
+    echo(f"RQ no-op     {s['noop_jobs_per_second']:8.1f} jobs/s with {s['workers']} "
+         "SimpleWorker(s)")
+    echo(f"ratio        {s['ratio_to_noop']:.0%} of the no-op job rate (target >= 40%); "
+         f"target >= 2x the PHP shops' 35-60 orders/s")
+    echo(f"books        ledger {'ok' if s['ledger_ok'] else 'NOT OK'}, wallets not at zero: "
+         f"{s['wallets_not_zero']}")
+
+
+@click.command("orders")
+@click.option("--orders", default=2000, show_default=True, type=click.IntRange(1),
+              help="API orders to place.")
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1),
+              help="Orders in flight at once.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
+              help="`kameng worker` processes (SimpleWorker).")
+@click.option("--accounts", type=click.IntRange(1), help="API accounts (default 2 × concurrency).")
+@click.option("--noop-jobs", type=click.IntRange(1), help="No-op jobs (default: --orders).")
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--web-threads", default=8, show_default=True, type=click.IntRange(1))
+def bench_orders(orders, concurrency, workers, accounts, noop_jobs, web_workers, web_threads):
+    """N concurrent API orders through payment and fulfilment vs RQ's no-op job rate."""
+    db_url = os.environ.get("KAMENG_DATABASE_URL", "")
+    redis_url = os.environ.get("KAMENG_REDIS_URL", "")
+    stats = run(db_url, redis_url, orders=orders, concurrency=concurrency, workers=workers,
+                accounts=accounts, noop_jobs=noop_jobs, web_workers=web_workers,
+                web_threads=web_threads)
+    if stats["double_sold"] or stats["orders_without_their_code"] or not stats["ledger_ok"]:
+        raise click.ClickException("the run sold a code twice or lost one, or the books "
+                                   "do not balance")

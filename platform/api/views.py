@@ -1,0 +1,168 @@
+"""The docking API (``/api/v1``): downstream resellers buy with ``Authorization: Bearer``.
+
+Thin views: authenticate the key on this host's shop, parse, call the order
+and pricing services, answer JSON. Every error is ``application/problem+json``
+with a stable ``code`` (see ``openapi.py`` for the whole contract).
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+
+from kameng.api import schemas, services
+from kameng.core.errors import InvalidInput, NotFound, ServiceError
+from kameng.core.extensions import csrf, db, limiter
+from kameng.core.http import problem
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # no cookies, no sessions: the bearer key is the credential
+
+DEFAULT_RATE_LIMIT = "60 per second"
+
+
+def _rate_limit() -> str:
+    return current_app.config.get("API_RATE_LIMIT") or DEFAULT_RATE_LIMIT
+
+
+def _per_key() -> str:
+    return f"api-key:{g.api_key.id}"
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def unauthorized():
+    response = problem(401, "A valid API key is required: Authorization: Bearer <key>",
+                       code="unauthorized")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def require_key(view):
+    """Authenticate, then count the request against the key's rate limit."""
+    limited = limiter.limit(_rate_limit, key_func=_per_key)(view)
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        found = services.authenticate(g.tenant, _bearer())
+        if found is None:
+            return unauthorized()
+        g.api_key, g.api_user = found
+        return limited(*args, **kwargs)
+    return wrapper
+
+
+@bp.errorhandler(ServiceError)
+def service_error(err: ServiceError):
+    extra = {"field": err.field} if err.field else {}
+    return problem(err.status, err.message, code=err.code, **extra)
+
+
+@bp.after_request
+def no_store(response):
+    # order bodies carry codes; nothing of the API belongs in a shared cache
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.route("/products")
+@require_key
+def products():
+    from kameng.shop.catalog.services import display_name, shop_catalog
+    from kameng.shop.pricing.services import price_list
+    from kameng.tenants.i18n import current_locale
+
+    tenant, user = g.tenant, g.api_user
+    prices = price_list(tenant, user)
+    rows = [(p, o) for p, o in shop_catalog(tenant) if p.id in prices]
+    looped = _loop_codes_left([p.id for p, _o in rows if p.kind == "card" and p.loop_code])
+    locale = current_locale()
+    return jsonify([
+        schemas.product_json(p, display_name(p, o, locale), prices[p.id], tenant.currency,
+                             _in_stock(p, looped))
+        for p, o in rows])
+
+
+def _in_stock(product, looped: set[int]) -> bool:
+    if product.status != "on_sale":
+        return False
+    if product.kind == "card":
+        return product.stock_available > 0 or product.id in looped
+    return True  # top-ups and manual goods: on sale is in stock
+
+
+def _loop_codes_left(product_ids: list[int]) -> set[int]:
+    if not product_ids:
+        return set()
+    from sqlalchemy import select
+
+    from kameng.shop.stock.models import CardCode
+
+    return set(db.session.scalars(
+        select(CardCode.product_id).where(CardCode.product_id.in_(product_ids),
+                                          CardCode.status == "available").distinct()))
+
+
+@bp.route("/orders", methods=["POST"])
+@require_key
+def create_order():
+    from kameng.shop.orders import outbox
+    from kameng.shop.orders.services import place_order
+
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if not key:
+        raise InvalidInput("the Idempotency-Key header is required (any unique text per "
+                           "order, at most 128 characters)", field="idempotency_key")
+    body = schemas.parse_order(request.get_json(force=True, silent=True))
+    placed = place_order(g.tenant, sku=body.sku, quantity=body.quantity, fields=body.fields,
+                         customer=g.api_user, payment_method="balance", idempotency_key=key,
+                         source="api", client_ip=request.remote_addr)
+    order = placed.order
+    if placed.created:
+        outbox.dispatch_now(placed.outbox_ids)  # start fulfilment now, not at the next sweep
+    else:
+        line = order.lines[0] if order.lines else None
+        if line is None or line.sku != body.sku or line.quantity != body.quantity:
+            raise InvalidInput("this Idempotency-Key was already used for a different order",
+                               field="idempotency_key")
+    response = jsonify(schemas.order_json(order))
+    # a repeat answers like the first time (201, same order) and charges nothing
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_order", order_no=order.order_no)
+    if not placed.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.route("/orders/<order_no>")
+@require_key
+def get_order(order_no: str):
+    from kameng.shop.orders import services as orders
+
+    order = orders.get_order(order_no)   # this shop's orders only
+    if order.customer_id != g.api_user.id:
+        raise NotFound("no such order")  # someone else's: as if it did not exist
+    return jsonify(schemas.order_json(order, orders.order_codes(order)))
+
+
+@bp.route("/balance")
+@require_key
+def balance():
+    from kameng.billing.ledger.services import find_user_account
+
+    account = find_user_account(g.api_user, "wallet")
+    return jsonify({"balance": account.balance if account else 0,
+                    "currency": account.currency if account else g.tenant.currency})
+
+
+@bp.route("/openapi.json")
+def openapi():
+    from kameng.api.openapi import document
+
+    return jsonify(document(request.host_url.rstrip("/") + bp.url_prefix))

@@ -1,0 +1,71 @@
+"""Delivering a ``manual`` line by hand: staff paste the codes (or the note) from the back office.
+
+The line moves to ``delivered`` with a conditional UPDATE, so two people
+delivering the same line at once deliver it once; the order is then settled
+exactly as the fulfilment job settles it (delivered when every line is,
+with the ``order.delivered`` outbox row that sends the e-mail).
+"""
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from kameng.core import audit
+from kameng.core.errors import Conflict, InvalidInput, NotFound
+from kameng.core.extensions import db
+from kameng.shop.orders.delivery import store_delivered
+from kameng.shop.orders.fulfilment import _settle
+from kameng.shop.orders.models import Order, OrderLine
+from kameng.shop.orders.services import _transition
+
+MAX_CODES = 500
+MAX_CODE_LENGTH = 500
+
+
+def parse_codes(text: str) -> list[str]:
+    """One code per line; blank lines dropped; order kept."""
+    codes = [line.strip() for line in (text or "").splitlines()]
+    codes = [c for c in codes if c]
+    if not codes:
+        raise InvalidInput("enter at least one code (one per line)", field="codes")
+    if len(codes) > MAX_CODES:
+        raise InvalidInput(f"at most {MAX_CODES} codes at once", field="codes")
+    for code in codes:
+        if len(code) > MAX_CODE_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in code):
+            raise InvalidInput(f"a code is longer than {MAX_CODE_LENGTH} characters or has "
+                               "control characters", field="codes")
+    return codes
+
+
+def deliver_manual(order: Order, line_id: int, codes_text: str, actor) -> list[str]:
+    """Hand over a manual line's codes and complete the order if nothing else is open.
+
+    Raises NotFound (no such line on this order), InvalidInput (no codes, not a
+    manual line) or Conflict (not paid, or the line was delivered already);
+    nothing is written then.
+    """
+    line = next((ln for ln in order.lines if ln.id == int(line_id)), None)
+    if line is None:
+        raise NotFound("no such line on this order", field="line")
+    if line.kind != "manual":
+        raise InvalidInput("only manual lines are delivered by hand", field="line")
+    codes = parse_codes(codes_text)
+    if order.status not in ("paid", "fulfilling"):
+        raise Conflict(f"the order is {order.status}; only paid orders are delivered",
+                       code="wrong_status")
+    claimed = db.session.execute(
+        update(OrderLine)
+        .where(OrderLine.id == line.id, OrderLine.status.in_(("pending", "processing")))
+        .values(status="delivered").execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("this line was delivered already", code="already_delivered")
+    line.status = "delivered"
+    store_delivered(line, codes)
+    audit.record(actor, "order.deliver_manual", tenant_id=order.tenant_id,
+                 order_no=order.order_no, line_id=line.id, count=len(codes))
+    # the job may not have picked the order up yet
+    _transition(order, ("paid",), "fulfilling")
+    db.session.commit()
+    db.session.refresh(order)
+    _settle(order, None)
+    return codes

@@ -1,0 +1,94 @@
+"""How a buyer pays an order: the methods a shop offers, and starting a payment.
+
+``balance`` is paid inside ``place_order`` (the wallet is debited in the
+order's own transaction), so its provider has nothing to do in the browser.
+``stripe`` and ``epay`` start at the gateway; only their verified callbacks
+(``kameng.billing.payments.views``) mark an order paid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+from kameng.billing.payments import registry
+from kameng.billing.payments.base import (
+    PaymentProvider,
+    PaymentRequest,
+    PaymentStart,
+    ProviderUnavailable,
+)
+from kameng.billing.payments.services import epay_notify_url
+from kameng.core.errors import InvalidInput
+from kameng.shop.orders.models import Order
+
+CHANNEL_LABELS = {"alipay": _l("Alipay"), "wxpay": _l("WeChat Pay"), "qqpay": _l("QQ Pay")}
+
+
+class BalanceProvider(PaymentProvider):
+    """The wallet: the orders service debits it when the order is placed."""
+
+    name = "balance"
+
+    def start(self, payment: PaymentRequest) -> PaymentStart:
+        return PaymentStart(kind="instant")
+
+
+def register() -> None:
+    if not registry.is_registered("balance"):
+        registry.register_provider("balance", BalanceProvider)
+
+
+@dataclass(frozen=True)
+class PayOption:
+    value: str            # what the form posts: "balance", "stripe", "epay:alipay"
+    method: str           # the provider name
+    channel: str | None   # epay channel
+    label: str
+
+
+def pay_options(tenant, customer, *, with_balance: bool = True) -> list[PayOption]:
+    """The shop's enabled methods as the buyer can choose them (balance needs a login)."""
+    options = []
+    for name in registry.enabled_providers(tenant):
+        if name == "balance":
+            if customer is not None and with_balance:
+                options.append(PayOption("balance", "balance", None, str(_l("Account balance"))))
+        elif name == "stripe":
+            options.append(PayOption("stripe", "stripe", None, str(_l("Card"))))
+        elif name == "epay":
+            try:
+                channels = registry.get_provider(tenant, "epay").channels
+            except ProviderUnavailable:
+                continue
+            options.extend(PayOption(f"epay:{ch}", "epay", ch, str(CHANNEL_LABELS[ch]))
+                           for ch in channels)
+    return options
+
+
+def find_option(options: list[PayOption], value: str | None) -> PayOption | None:
+    value = (value or "").strip()
+    return next((o for o in options if o.value == value), None)
+
+
+def default_option(order: Order, options: list[PayOption]) -> PayOption | None:
+    """The method the buyer picked at checkout, when it is still offered."""
+    return next((o for o in options if o.method == order.payment_method), None)
+
+
+def start_payment(tenant, order: Order, option: PayOption, *, return_url: str,
+                  client_ip: str | None = None) -> PaymentStart:
+    """Start (or continue: providers are idempotent per order) paying ``order``."""
+    if option.method == "balance":
+        raise InvalidInput("choose another payment method", field="payment_method")
+    if order.status != "pending":
+        raise InvalidInput("this order is not waiting for payment", field="payment_method")
+    provider = registry.get_provider(tenant, option.method)
+    line = order.lines[0] if order.lines else None
+    description = line.name if line is not None and len(order.lines) == 1 else order.order_no
+    return provider.start(PaymentRequest(
+        order_no=order.order_no, amount=order.amount, currency=order.currency,
+        description=description,
+        notify_url=epay_notify_url(tenant, order.order_no) if option.method == "epay" else "",
+        return_url=return_url, client_ip=client_ip or "", channel=option.channel,
+        customer_id=order.customer_id))

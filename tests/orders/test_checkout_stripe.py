@@ -1,0 +1,107 @@
+"""Card checkout end to end against localstripe, through the real stripe client.
+
+The pay page creates the PaymentIntent and mounts the Payment Element with its
+client secret. What Stripe.js does in the buyer's browser — attach the card and
+confirm — is done here with the same API calls; only Stripe's signed webhook
+then marks the order paid.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from kameng.billing.ledger.services import check_ledger, transaction_by_key
+from kameng.billing.payments import services as payment_services
+from kameng.core.extensions import db
+from kameng.tenants.services import add_domain
+from tests.fakes.epay_gateway import live_server
+from tests.fakes.stripe import TEST_WEBHOOK_SECRET, localstripe, stripe_fake  # noqa: F401
+from tests.orders.helpers import card_product
+from tests.orders.web_helpers import (
+    GUEST,
+    checkout,
+    get_order,
+    order_no_from,
+    outbox_count,
+    run_jobs,
+)
+
+
+@pytest.fixture
+def ls(app, stripe_fake):
+    app.config.update(stripe_fake.app_config())
+    return stripe_fake
+
+
+def wait_for_status(order_no, status, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        order = get_order(order_no)
+        if order.status == status:
+            return order
+        time.sleep(0.2)
+    raise AssertionError(f"{order_no} is {get_order(order_no).status}, not {status}")
+
+
+def test_card_checkout_is_paid_by_the_webhook_and_delivered(app, tree, client_for, ls):
+    product = card_product(codes=4)
+    payment_services.save_provider_config(tree.star, "stripe", enabled=True)
+    # Stripe calls the platform's webhook on the master's host (reached by IP here)
+    add_domain("master", "127.0.0.1", verified=True)
+    server = live_server(app)
+    try:
+        ls.register_webhook(f"{server.url}/pay/stripe/webhook", TEST_WEBHOOK_SECRET)
+        client = client_for("star.localhost")
+        choose = checkout(client, product.sku, **GUEST)
+        assert 'value="stripe"' in choose.text
+
+        resp = checkout(client, product.sku, "stripe", quantity=2, **GUEST)
+        order_no = order_no_from(resp)
+        page = client.get(resp.headers["Location"])
+        assert page.status_code == 200
+        assert f'<script src="{ls.js_url}"></script>' in page.text
+        secret = re.search(r'data-client-secret="([^"]+)"', page.text).group(1)
+        assert 'data-publishable-key="pk_test_kameng"' in page.text
+        assert f'data-return-url="http://star.localhost/o/{order_no}"' in page.text
+        pi_id = secret.split("_secret_")[0]
+        # opening the page again continues the same PaymentIntent
+        assert secret in client.get(resp.headers["Location"]).text
+
+        stripe = ls.client()
+        intent = stripe.v1.payment_intents.retrieve(pi_id)
+        order = get_order(order_no)
+        assert (intent.amount, intent.currency) == (order.amount, "cny")
+        assert intent.metadata["order_no"] == order_no
+        assert intent.metadata["tenant_id"] == str(tree.star.id)
+        assert order.status == "pending"
+
+        # the buyer's browser: Stripe.js attaches the card and confirms
+        stripe.v1.payment_intents.update(
+            pi_id, params={"payment_method": ls.card_payment_method()})
+        assert stripe.v1.payment_intents.confirm(pi_id).status == "succeeded"
+
+        order = wait_for_status(order_no, "paid")
+        assert order.payment_method == "stripe" and order.payment_ref == pi_id
+        assert client.get(f"/o/{order_no}/pay").status_code == 302  # nothing left to pay
+        run_jobs(app)
+        order = get_order(order_no)
+        assert order.status == "delivered"
+        assert client.get(f"/o/{order_no}/status").json["delivered"] is True
+        codes = re.findall(r'<code class="code">([^<]+)</code>', client.get(f"/o/{order_no}").text)
+        assert len(codes) == 2
+        assert transaction_by_key(f"order:{order_no}:pay") is not None
+        assert outbox_count("order.paid", order) == 1
+        assert check_ledger().ok
+    finally:
+        server.close()
+        db.session.commit()
+
+
+def test_card_method_is_offered_only_when_the_shop_enables_it(app, tree, client_for, ls):
+    product = card_product(codes=1)
+    client = client_for("star.localhost")
+    assert 'value="stripe"' not in checkout(client, product.sku, **GUEST).text
+    resp = checkout(client, product.sku, "stripe", **GUEST)
+    assert resp.status_code == 422
