@@ -8,8 +8,10 @@ bench = AppGroup("bench", help="Benchmarks: run them on the machine you mean to 
 
 def _register() -> None:
     from kameng.api.bench import bench_orders
+    from kameng.shop.storefront.bench import bench_storefront
 
     bench.add_command(bench_orders)
+    bench.add_command(bench_storefront)
 
 
 _register()

@@ -47,6 +47,12 @@ def create_app(config: dict | None = None) -> Flask:
     def health():
         return jsonify(status="ok")
 
+    if app.config.get("BENCH_ROUTES"):
+        # the baseline of `kameng bench storefront`: a bare route of the same app
+        @app.route("/_bench/hello", endpoint="bench_hello")
+        def bench_hello():
+            return "hello"
+
     return app
 
 
@@ -106,18 +112,18 @@ def _migrations_dir() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from kameng.admin import api_keys as _admin_api_keys  # noqa: F401  (routes on admin bp)
+    from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
     from kameng.admin import catalog as _admin_catalog  # noqa: F401  (routes on admin bp)
-    from kameng.admin import stock as _admin_stock  # noqa: F401  (routes on admin bp)
+    from kameng.admin import orders as _admin_orders  # noqa: F401  (routes on admin bp)
+    from kameng.admin import payments as _admin_payments  # noqa: F401  (routes on admin bp)
     from kameng.admin import pricing as _admin_pricing  # noqa: F401  (routes on admin bp)
+    from kameng.admin import stock as _admin_stock  # noqa: F401  (routes on admin bp)
     from kameng.admin import suppliers as _admin_suppliers  # noqa: F401  (routes on admin bp)
     from kameng.admin import wallets as _admin_wallets  # noqa: F401  (routes on admin bp)
-    from kameng.admin import payments as _admin_payments  # noqa: F401  (routes on admin bp)
-    from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
-    from kameng.admin import orders as _admin_orders  # noqa: F401  (routes on admin bp)
-    from kameng.admin import api_keys as _admin_api_keys  # noqa: F401  (routes on admin bp)
     from kameng.admin.views import bp as admin_bp
-    from kameng.billing.views import bp as billing_bp
     from kameng.billing.payments.views import bp as payments_bp
+    from kameng.billing.views import bp as billing_bp
     from kameng.shop.storefront.views import bp as shop_bp
     from kameng.tenants.views import bp as auth_bp
 

@@ -110,3 +110,28 @@ def sweep_orders() -> dict:
     for tenant_id, order_id in stuck:
         enqueue("fulfilment", "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
     return {"expired": expired, "released": released, "requeued": len(stuck)}
+
+
+def reconcile_unpaid() -> int:
+    """补单: ask the gateway about unpaid epay orders, in case a notify was lost."""
+    import logging
+
+    from kameng.billing.payments.services import reconcile
+    from kameng.core.extensions import db
+    from kameng.core.scoping import all_tenants, tenant_scope
+    from kameng.shop.orders import services
+    from kameng.tenants.models import Tenant
+
+    with all_tenants():
+        pending = services.unpaid_for_reconcile("epay")
+    found = 0
+    for tenant_id, order_no in pending:
+        with tenant_scope(tenant_id):
+            tenant = db.session.get(Tenant, tenant_id)
+            try:
+                notice = reconcile(tenant, "epay", order_no)
+                found += bool(notice is not None and notice.paid)
+            except Exception as err:  # one gateway failing must not stop the sweep
+                logging.getLogger(__name__).warning("补单 %s: %s", order_no, err)
+                db.session.rollback()
+    return found

@@ -112,7 +112,7 @@ def _loop_codes_left(product_ids: list[int]) -> set[int]:
 @bp.route("/orders", methods=["POST"])
 @require_key
 def create_order():
-    from kameng.shop.orders import outbox
+    # place_order commits, then hands the outbox row to the queue itself (dispatch_now)
     from kameng.shop.orders.services import place_order
 
     key = (request.headers.get("Idempotency-Key") or "").strip()
@@ -124,9 +124,7 @@ def create_order():
                          customer=g.api_user, payment_method="balance", idempotency_key=key,
                          source="api", client_ip=request.remote_addr)
     order = placed.order
-    if placed.created:
-        outbox.dispatch_now(placed.outbox_ids)  # start fulfilment now, not at the next sweep
-    else:
+    if not placed.created:
         line = order.lines[0] if order.lines else None
         if line is None or line.sku != body.sku or line.quantity != body.quantity:
             raise InvalidInput("this Idempotency-Key was already used for a different order",

@@ -13,7 +13,7 @@ from pathlib import Path
 ENV_PREFIX = "KAMENG_"
 
 # name -> (default, parser); documented in README.md ("Configuration")
-_SETTINGS: dict[str, tuple[object, type]] = {
+_SETTINGS: dict[str, tuple[object, type | str]] = {
     "DATABASE_URL": (None, str),
     "REDIS_URL": (None, str),
     "SECRET_KEY": (None, str),
@@ -21,6 +21,7 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "DEFAULT_LOCALE": ("zh_CN", str),
     "DEFAULT_CURRENCY": ("CNY", str),
     "CODE_KEYS": (None, str),
+    "CODE_FINGERPRINT_KEY": (None, str),
     "LOGIN_RATE_LIMIT": ("10 per minute", str),
     "SMTP_URL": (None, str),
     "MAIL_FROM": ("kameng@localhost", str),
@@ -33,6 +34,7 @@ _SETTINGS: dict[str, tuple[object, type]] = {
     "REDELIVER_AFTER_SECONDS": (60, int),
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
+    "BENCH_ROUTES": (False, "bool"),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),
@@ -65,7 +67,12 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     cfg: dict = {"INSTANCE_PATH": str(instance)}
     for name, (default, parser) in _SETTINGS.items():
         raw = env.get(ENV_PREFIX + name)
-        cfg[name] = parser(raw) if raw not in (None, "") else default
+        if raw in (None, ""):
+            cfg[name] = default
+        elif parser == "bool":
+            cfg[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            cfg[name] = parser(raw)
     cfg.update(overrides)
 
     if not cfg["DATABASE_URL"]:

@@ -1,6 +1,9 @@
 """Locale selection: the visitor's choice, then the account's, then the shop's default."""
 from __future__ import annotations
 
+from functools import cache
+
+from babel import Locale
 from flask import g, request
 from flask_login import current_user
 
@@ -21,7 +24,17 @@ def normalise(code: str | None) -> str | None:
     return None
 
 
-def select_locale() -> str:
+@cache
+def _babel_locale(code: str) -> Locale:
+    # Babel's Locale.parse scans its locale list on every call; parse each code once
+    return Locale.parse(code)
+
+
+def select_locale() -> Locale:
+    return _babel_locale(_select_code())
+
+
+def _select_code() -> str:
     chosen = normalise(request.cookies.get(COOKIE))
     if chosen:
         return chosen

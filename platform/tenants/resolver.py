@@ -7,7 +7,7 @@ from kameng.core.scoping import reset_scope, set_scope
 from kameng.tenants.services import resolve_host
 
 # endpoints served on any host (no tenant data): health checks
-HOSTLESS_ENDPOINTS = {"health"}
+HOSTLESS_ENDPOINTS = {"health", "bench_hello"}
 
 
 def resolve_tenant():

@@ -148,14 +148,20 @@ def list_tenants() -> list[Tenant]:
 
 def resolve_host(host: str) -> Tenant | None:
     """The one active tenant a Host header routes to, or None."""
-    row = db.session.execute(
-        select(Tenant)
-        .join(Domain, Domain.tenant_id == Tenant.id)
-        .where(Domain.hostname == normalise_host(host), Domain.verified_at.is_not(None))
-    ).scalar_one_or_none()
+    from kameng.tenants import hostcache
+
+    row = hostcache.lookup(normalise_host(host), _tenant_for_host)
     if row is None or row.status == "closed":
         return None
     return row
+
+
+def _tenant_for_host(host: str) -> Tenant | None:
+    return db.session.execute(
+        select(Tenant)
+        .join(Domain, Domain.tenant_id == Tenant.id)
+        .where(Domain.hostname == host, Domain.verified_at.is_not(None))
+    ).scalar_one_or_none()
 
 
 def primary_host(tenant: Tenant) -> str:

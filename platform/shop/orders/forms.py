@@ -19,6 +19,11 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def _order_number(value):
+    # order numbers are upper case (no look-alike letters); buyers type them any way
+    return "".join(value.split()).upper() if isinstance(value, str) else value
+
+
 class CheckoutForm(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect has checked the request already
@@ -56,7 +61,7 @@ class LookupForm(FlaskForm):
     class Meta:
         csrf = False
 
-    order_number = StringField(_l("Order number"), filters=[_strip],
+    order_number = StringField(_l("Order number"), filters=[_order_number],
                                validators=[DataRequired(), Length(max=64)])
     contact = StringField(_l("Contact"), filters=[_strip],
                           validators=[DataRequired(), Length(max=CONTACT_MAX)])

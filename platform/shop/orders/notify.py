@@ -35,7 +35,16 @@ def refund_at_provider(order_id: int) -> str:
     if order is None or order.status != "refunded" or not order.payment_ref:
         return "skipped"
     tenant = db.session.get(Tenant, order.tenant_id)
+    from kameng.billing.payments.base import RefundUnsupported
+
     provider = get_provider(tenant, order.payment_method, enabled_only=False)
-    result = provider.refund(order.payment_ref, order.amount, f"refund-{order.order_no}")
+    try:
+        result = provider.refund(order.payment_ref, order.amount, f"refund-{order.order_no}")
+    except RefundUnsupported:
+        # epay has no standard refund call: the owner refunds in the gateway's console
+        order.failure_reason = ((order.failure_reason or "") +
+                                " [refund manually at the gateway]")[:255]
+        db.session.commit()
+        return "manual refund needed"
     log.info("refunded %s at %s: %s", order.order_no, order.payment_method, result.refund_ref)
     return result.refund_ref

@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kameng.billing import wallets
 from kameng.billing.ledger import services as ledger
@@ -217,9 +218,11 @@ def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> 
         update(Order).where(Order.id == order.id, Order.status.in_(expected))
         .values(status=new, **values).execution_options(synchronize_session=False))
     if result.rowcount == 1:
-        order.status = new
+        # the row already holds these values: set them as loaded, so the next flush
+        # does not UPDATE the order a second time
+        set_committed_value(order, "status", new)
         for key, value in values.items():
-            setattr(order, key, value)
+            set_committed_value(order, key, value)
         return True
     return False
 
@@ -240,10 +243,12 @@ def record_payment(tenant: Tenant, notice) -> bool:
     notice does not match the order (wrong amount or currency), which the
     provider layer reports as a refusal. A repeated notice is a no-op.
     """
+    if not notice.paid:
+        return True  # bookkeeping (failed/refunded attempts): nothing to book here
     order = db.session.scalar(select(Order).where(Order.order_no == notice.order_no,
                                                   Order.tenant_id == tenant.id)
                               .execution_options(all_tenants=True))
-    if order is None or not notice.paid:
+    if order is None:
         return False
     if notice.amount != order.amount or notice.currency.upper() != order.currency:
         return False
@@ -320,6 +325,16 @@ def stuck_orders(older_than_seconds: int, limit: int = 500) -> list[tuple[int, i
         .where(Order.status.in_(("paid", "fulfilling")), Order.paid_at < cutoff)
         .order_by(Order.paid_at).limit(limit).execution_options(all_tenants=True))
     return [(r.tenant_id, r.id) for r in rows]
+
+
+def unpaid_for_reconcile(provider: str, limit: int = 200) -> list[tuple[int, str]]:
+    """(tenant_id, order_no) of unpaid orders still in time, to ask their gateway (补单)."""
+    rows = db.session.execute(
+        select(Order.tenant_id, Order.order_no)
+        .where(Order.status == "pending", Order.payment_method == provider,
+               Order.expires_at > utcnow())
+        .order_by(Order.id).limit(limit).execution_options(all_tenants=True))
+    return [(r.tenant_id, r.order_no) for r in rows]
 
 
 def customer_spent(order: Order) -> None:

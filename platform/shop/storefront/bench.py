@@ -1,0 +1,215 @@
+"""``kameng bench storefront``: the product list page under gunicorn vs a bare route.
+
+Builds a depth-2 shop (master → agent → shop) with 50 products in a fresh
+PostgreSQL database next to the configured one, serves the app with gunicorn,
+loads the shop's home page (its product list) and a bare "hello" route of the
+same app on the same server, and prints requests/second, p50/p99 latency and
+the ratio. Load comes from ``wrk`` when installed (``apt-get install wrk``),
+else from a small multi-process Python client (slower: it competes for the
+same two cores, so the ratio is the number to compare).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+HOST = "shop.bench.localhost"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fresh_database(base_url: str) -> str:
+    url = make_url(base_url)
+    name = f"{url.database}_bench_storefront"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    u = make_url(url)
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _seed(db_url: str, redis_url: str, instance: str) -> None:
+    from kameng.core.extensions import db
+    from kameng.core.scoping import ALL, set_scope
+    from kameng.shop.catalog import services as catalog
+    from kameng.shop.pricing import services as pricing
+    from kameng.tenants import services as tenants
+    from kameng.webapp import create_app
+
+    app = create_app({"DATABASE_URL": db_url, "REDIS_URL": redis_url,
+                      "INSTANCE_PATH": instance})
+    set_scope(ALL)
+    with app.app_context():
+        db.create_all()
+        tenants.create_tenant("hq", "Bench HQ", domains=["hq.bench.localhost"])
+        agent = tenants.create_tenant("agent", "Bench Agent", "hq",
+                                      domains=["agent.bench.localhost"], theme="classic")
+        shop = tenants.create_tenant("shop", "Bench Shop", "agent", domains=[HOST])
+        for c in range(5):
+            category = catalog.create_category(f"分类 {c}", name_en=f"Category {c}")
+            for i in range(10):
+                catalog.create_product(
+                    sku=f"BENCH-{c}-{i}", name=f"游戏点卡 {c}-{i}", name_en=f"Game card {c}-{i}",
+                    kind="card", supplier_cost=900 + i, wholesale_price=1000 + i,
+                    retail_price=1200 + i, category=category)
+        pricing.set_markup(agent, kind="percent", value=500, level="shop", wholesale=True)
+        pricing.set_markup(shop, kind="percent", value=800, level="shop")
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _wrk(url: str, host: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-H", f"Host: {host}", url], capture_output=True, text=True,
+                         check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(label):
+        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"),
+            "errors": int(errors.group(1)) if errors else 0, "tool": "wrk"}
+
+
+def _py_worker(args) -> list[float]:
+    import http.client
+
+    port, host, path, deadline = args
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    latencies = []
+    while time.time() < deadline:
+        start = time.perf_counter()
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}")
+        latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
+def _python_load(port: int, host: str, path: str, seconds: int, connections: int) -> dict:
+    deadline = time.time() + seconds
+    with ProcessPoolExecutor(max_workers=connections) as pool:
+        results = list(pool.map(_py_worker, [(port, host, path, deadline)] * connections))
+    latencies = sorted(x for r in results for x in r)
+    q = statistics.quantiles(latencies, n=100)
+    return {"rps": len(latencies) / seconds, "p50_ms": q[49], "p99_ms": q[98], "errors": 0,
+            "tool": "python"}
+
+
+def _load(port, host, path, seconds, connections) -> dict:
+    if shutil.which("wrk"):
+        return _wrk(f"http://127.0.0.1:{port}{path}", host, seconds, connections)
+    return _python_load(port, host, path, seconds, connections)
+
+
+def run(seconds: int = 10, connections: int = 16, workers: int = 2, threads: int = 1,
+        echo=click.echo) -> dict:
+    base = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if not base.startswith("postgresql"):
+        raise click.ClickException("bench storefront needs PostgreSQL: set "
+                                   "KAMENG_DATABASE_URL=postgresql+psycopg://…")
+    from kameng.core.extensions import redis_conn
+
+    redis_url = redis_conn.url()
+    instance = tempfile.mkdtemp(prefix="kameng-bench-sf-")
+    db_url = _fresh_database(base)
+    port = _free_port()
+    server = None
+    try:
+        echo(f"seeding 50 products, depth-2 shop, database {make_url(db_url).database} …")
+        _seed(db_url, redis_url, instance)
+        env = {**os.environ, "KAMENG_DATABASE_URL": db_url, "KAMENG_REDIS_URL": redis_url,
+               "KAMENG_INSTANCE_PATH": instance, "KAMENG_BENCH_ROUTES": "1"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kameng.cli", "serve", "--port", str(port),
+             "--workers", str(workers), "--threads", str(threads)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        _wait_up(port)
+        page = _check(port, HOST, "/")
+        assert "Bench Shop" in page and "BENCH-4-9" in page or "4-9" in page
+        _load(port, HOST, "/", 2, connections)            # warm caches and workers
+        _load(port, HOST, "/_bench/hello", 2, connections)
+        hello = _load(port, HOST, "/_bench/hello", seconds, connections)
+        shop = _load(port, HOST, "/", seconds, connections)
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        _drop_database(db_url)
+        shutil.rmtree(instance, ignore_errors=True)
+    ratio = shop["rps"] / hello["rps"] if hello["rps"] else 0.0
+    echo(f"load: {shop['tool']}, {connections} connections, {seconds}s each; gunicorn "
+         f"{workers} worker(s) × {threads} thread(s)")
+    echo(f"bare hello route : {hello['rps']:8.1f} req/s  p50 {hello['p50_ms']:.2f} ms  "
+         f"p99 {hello['p99_ms']:.2f} ms")
+    echo(f"product list page: {shop['rps']:8.1f} req/s  p50 {shop['p50_ms']:.2f} ms  "
+         f"p99 {shop['p99_ms']:.2f} ms  (non-2xx: {shop['errors']})")
+    echo(f"ratio to bare route: {ratio:.1%} (target ≥ 35%); vs acg-faka ~100 req/s: "
+         f"{shop['rps'] / 100:.1f}× (target ≥ 4×)")
+    return {"hello": hello, "shop": shop, "ratio": ratio}
+
+
+def _wait_up(port: int, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise click.ClickException("the server did not come up")
+
+
+def _check(port: int, host: str, path: str) -> str:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read().decode()
+
+
+@click.command("storefront")
+@with_appcontext
+@click.option("--seconds", default=10, show_default=True, type=click.IntRange(1, 600))
+@click.option("--connections", default=16, show_default=True, type=click.IntRange(1, 256))
+@click.option("--workers", "nworkers", default=2, show_default=True, type=click.IntRange(1, 32))
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+def bench_storefront(seconds, connections, nworkers, threads):
+    """Product list page (50 products, depth-2 shop, PostgreSQL) vs a bare route."""
+    run(seconds, connections, nworkers, threads)

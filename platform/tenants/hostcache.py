@@ -1,0 +1,95 @@
+"""A per-process cache of Host → tenant, so resolving a request costs no query.
+
+Entries live a few seconds and are dropped at once when any tenant or domain
+changes: a committed change bumps a generation counter in Redis (shared by
+every process), which each request compares with one cheap ``GET``. The
+cached tenant is merged into the request's session without a query
+(``merge(load=False)``, the SQLAlchemy caching recipe).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from kameng.core.extensions import db, redis_conn
+from kameng.tenants.models import Domain, Tenant
+
+GEN_KEY = "kameng:tenants:gen"
+TTL_SECONDS = 30.0
+_lock = threading.Lock()
+
+
+def _state() -> dict:
+    return current_app.extensions.setdefault("kameng.hostcache", {"gen": None, "hosts": {}})
+
+
+def _generation() -> bytes | None:
+    try:
+        return redis_conn.get().get(GEN_KEY) or b"0"
+    except Exception:  # Redis unavailable: fall back to the database every time
+        return None
+
+
+def lookup(host: str, load) -> Tenant | None:
+    """The tenant for a normalised host, from the cache or ``load(host)``."""
+    gen = _generation()
+    if gen is None:
+        return load(host)
+    state = _state()
+    now = time.monotonic()
+    with _lock:
+        if state["gen"] != gen:
+            state["gen"], state["hosts"] = gen, {}
+        hit = state["hosts"].get(host)
+    if hit is not None and hit[1] > now:
+        snapshot = hit[0]
+        return db.session.merge(snapshot, load=False) if snapshot is not None else None
+    tenant = load(host)
+    snapshot = None
+    if tenant is not None:
+        snapshot = _detached_copy(tenant)
+    with _lock:
+        if state["gen"] == gen:
+            state["hosts"][host] = (snapshot, now + TTL_SECONDS)
+    return tenant
+
+
+def _detached_copy(tenant: Tenant) -> Tenant:
+    copy = Tenant(**{c.key: getattr(tenant, c.key) for c in Tenant.__table__.columns})
+    if tenant.parent is not None:
+        copy.parent = Tenant(**{c.key: getattr(tenant.parent, c.key)
+                                for c in Tenant.__table__.columns})
+    if copy.parent is not None:
+        make_transient_to_detached(copy.parent)
+    make_transient_to_detached(copy)
+    return copy
+
+
+def bump() -> None:
+    try:
+        redis_conn.get().incr(GEN_KEY)
+    except Exception:
+        pass  # the TTL still bounds staleness
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changes(session, _ctx):
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Tenant | Domain):
+            session.info["kameng_tenants_changed"] = True
+            return
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_after_commit(session):
+    if session.info.pop("kameng_tenants_changed", False):
+        bump()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session):
+    session.info.pop("kameng_tenants_changed", None)

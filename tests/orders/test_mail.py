@@ -1,0 +1,120 @@
+"""The delivery e-mail, sent over SMTP to a real server on loopback (aiosmtpd), by the
+real fulfilment and the real ``order_delivered`` job run by an RQ worker."""
+from __future__ import annotations
+
+import socket
+import threading
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from kameng.billing.payments.base import PaymentNotice
+from kameng.shop.orders import services
+from kameng.workers.jobs import order_delivered
+from tests.orders.helpers import card_product
+from tests.orders.web_helpers import outbox_count, run_jobs
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        with self._lock:
+            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content,
+                                                                        policy=policy.default)))
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app):
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    app.config["MAIL_FROM"] = "shop@kameng.test"
+    yield inbox
+    controller.stop()
+
+
+def paid_guest_order(tenant, product, contact, quantity=2, locale=None):
+    order = services.place_order(tenant, sku=product.sku, quantity=quantity,
+                                 payment_method="epay", contact=contact,
+                                 lookup_password="pw-1234", locale=locale).order
+    assert services.record_payment(tenant, PaymentNotice(
+        provider="epay", order_no=order.order_no, amount=order.amount,
+        currency=order.currency, provider_ref="T-1", paid=True))
+    return order
+
+
+@pytest.mark.both
+def test_delivery_sends_one_bilingual_email_with_the_codes(app, tree, smtp):
+    product = card_product(codes=5)
+    order = paid_guest_order(tree.star, product, "buyer@example.com", locale="en")
+    run_jobs(app, "fulfilment")   # fulfil → delivered → the order.delivered outbox row
+    run_jobs(app, "mail")         # the real job: kameng.workers.jobs.order_delivered
+    order = services.get_order(order.order_no)
+    assert order.status == "delivered" and outbox_count("order.delivered", order) == 1
+    codes = services.order_codes(order)
+
+    [(rcpt, msg)] = smtp.messages
+    assert rcpt == ["buyer@example.com"]
+    assert msg["From"] == "shop@kameng.test"
+    subject = str(msg["Subject"])
+    assert order.order_no in subject and "delivered" in subject and "已发货" in subject
+    assert subject.index("delivered") < subject.index("已发货")  # the buyer's language first
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for code in codes:
+        assert text.count(code) == 2  # once per language
+        assert code in html
+    assert "Your order" in text and "您的订单" not in text[:20]
+    assert "您在 Star Cards 的订单" in text
+    assert f"/lookup?order_number={order.order_no}" in text
+
+    # the job again (a retried or duplicated job): it sends again but nothing else changes
+    assert order_delivered(tree.star.id, order.id) == "sent"
+    assert len(smtp.messages) == 2
+
+
+def test_chinese_buyers_get_chinese_first_and_html_is_escaped(app, tree, smtp):
+    from kameng.shop.catalog import services as catalog
+    from kameng.shop.stock import services as stock
+
+    product = catalog.create_product(sku="ESC-1", name="<b>Card</b> & co", kind="card",
+                                     supplier_cost=100, wholesale_price=200, retail_price=300)
+    stock.import_codes(product, text="<i>CODE</i>&1")
+    order = paid_guest_order(tree.star, product, "zh@example.com", quantity=1, locale="zh_CN")
+    run_jobs(app, "fulfilment")
+    assert order_delivered(tree.star.id, order.id) == "sent"
+    [(_, msg)] = smtp.messages
+    assert str(msg["Subject"]).startswith("【Star Cards】")
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert text.index("您在") < text.index("Your order")
+    assert "<i>CODE</i>&1" in text                      # plain text is as imported
+    assert "&lt;i&gt;CODE&lt;/i&gt;&amp;1" in html       # markup in data is escaped
+    assert "<b>Card</b>" not in html and "&lt;b&gt;Card&lt;/b&gt; &amp; co" in html
+
+
+def test_no_email_for_a_phone_contact_or_without_smtp(app, tree, smtp):
+    product = card_product(codes=4)
+    phone = paid_guest_order(tree.star, product, "13800138000", quantity=1)
+    run_jobs(app, "fulfilment")
+    assert order_delivered(tree.star.id, phone.id) == "no e-mail contact"
+    mail = paid_guest_order(tree.star, product, "a@example.com", quantity=1)
+    run_jobs(app, "fulfilment")
+    app.config["SMTP_URL"] = None
+    assert order_delivered(tree.star.id, mail.id) == "mail not configured"
+    assert smtp.messages == []
