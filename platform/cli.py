@@ -66,6 +66,14 @@ def _register():
     from kameng.shop.suppliers.cli import suppliers_cli
 
     cli.add_command(suppliers_cli)
+    # issue 5: commissions, withdrawals, plans; `ledger balances` joins the ledger group
+    from kameng.billing.commissions.cli import commissions_cli
+    from kameng.billing.plans.cli import plans_cli
+    from kameng.billing.withdrawals.cli import withdrawals_cli
+
+    cli.add_command(commissions_cli)
+    cli.add_command(withdrawals_cli)
+    cli.add_command(plans_cli)
 
 
 _register()

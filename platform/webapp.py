@@ -68,6 +68,9 @@ MODEL_MODULES = (
     "kameng.billing.payments.models",
     "kameng.shop.orders.models",
     "kameng.api.models",
+    "kameng.billing.commissions.models",
+    "kameng.billing.withdrawals.models",
+    "kameng.billing.plans.models",
 )
 
 

@@ -56,3 +56,12 @@ def test_migrations_run_on_sqlite(tmp_path, redis_url):
             diff = [d for d in compare_metadata(ctx, db.metadata)]
         db.engine.dispose()
     assert diff == []
+
+
+def test_migrations_install_the_ledger_triggers(migrated_app):
+    from sqlalchemy import text
+
+    names = set(db.session.scalars(text(
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+    assert names, "the ledger's PostgreSQL triggers are missing"
+    assert any("ledger" in n or "entr" in n for n in names), names

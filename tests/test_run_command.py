@@ -51,7 +51,7 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         except AssertionError:
             log.seek(0)
             raise AssertionError(log.read()[-4000:]) from None
-        hosts = re.findall(r"http://([a-z0-9.-]+):%d/" % port, output)
+        hosts = re.findall(rf"http://([a-z0-9.-]+):{port}/", output)
         assert {"master.localhost", "star.localhost", "rocket.localhost"} <= set(hosts), output
         assert "owner@star.localhost" in output and "kameng-demo" in output
 

@@ -135,3 +135,19 @@ def reconcile_unpaid() -> int:
                 logging.getLogger(__name__).warning("补单 %s: %s", order_no, err)
                 db.session.rollback()
     return found
+
+
+# ----- commissions, plans (issue 5) ------------------------------------------------
+
+def mature_commissions() -> int:
+    """Make earnings past their hold period available (once per order)."""
+    from kameng.billing.commissions.services import mature_commissions as run
+
+    return run()
+
+
+def sweep_subscriptions() -> dict:
+    """Renew lapsed plans from the balance, start grace, expire and suspend."""
+    from kameng.billing.plans.services import sweep_subscriptions as run
+
+    return run()

@@ -29,6 +29,8 @@ PERIODIC: list[Periodic] = [
     Periodic("kameng.workers.jobs.dispatch_outbox", every=2, queue="fulfilment"),
     Periodic("kameng.workers.jobs.sweep_orders", every=15),
     Periodic("kameng.workers.jobs.check_supplier_balances", every=600),
+    Periodic("kameng.workers.jobs.mature_commissions", every=300),
+    Periodic("kameng.workers.jobs.sweep_subscriptions", every=900),
     Periodic("kameng.workers.jobs.reconcile_unpaid", every=60),
 ]
 

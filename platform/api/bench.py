@@ -154,9 +154,10 @@ def _seed(app, orders: int, accounts: int) -> list[str]:
         import_codes(product, text="\n".join(f"BENCH-{salt}-{i:08d}" for i in range(orders)),
                      actor="bench")
         price = price_for(shop, product)
-        per_account = math.ceil(orders / accounts)
         keys = []
         for i in range(accounts):
+            # order j is placed with key j % accounts: exactly enough money for those
+            per_account = orders // accounts + (1 if i < orders % accounts else 0)
             user = tenants.create_user(shop, f"buyer{i}@bench.test", "customer", commit=False)
             db.session.flush()
             keys.append(create_key(user, "bench", commit=False).plaintext)
@@ -239,6 +240,37 @@ def _noop_rate(redis_url: str, jobs: int, timeout: float) -> tuple[float, float]
     finally:
         conn.close()
     return jobs / (ended - started), ended - started
+
+
+def _drain(redis_url: str, timeout: float) -> None:
+    """Let the workers finish what the orders queued after delivery (the delivery mails)."""
+    import redis
+    from rq import Queue
+
+    from kameng.core.jobs import QUEUES
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and any(Queue(q, connection=conn).count for q in QUEUES):
+            time.sleep(0.2)
+    finally:
+        conn.close()
+
+
+def _empty_queues(redis_url: str) -> None:
+    """Jobs still queued at the end name orders of the dropped database: remove them."""
+    import redis
+    from rq import Queue
+
+    from kameng.core.jobs import QUEUES
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        for name in QUEUES:
+            Queue(name, connection=conn).empty()
+    finally:
+        conn.close()
 
 
 def _ts(moment) -> float:
@@ -406,7 +438,9 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         double_sold = sum(1 for n in seen.values() if n > 1)
         short = sum(1 for order_codes in codes.values() if len(order_codes) != 1)
         ledger_ok, nonzero_wallets = _books(app)
+        _drain(redis_url, timeout=30 + orders / 50)
     finally:
+        _empty_queues(redis_url)
         if app is not None:
             from kameng.core.extensions import db
 
@@ -426,7 +460,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         "p99_latency_ms": 1000 * _percentile(latencies, 99) if latencies else None,
         "double_sold": double_sold, "orders_without_their_code": short,
         "noop_jobs": noop_jobs, "noop_jobs_per_second": noop_rate, "noop_seconds": noop_s,
-        "ledger_ok": ledger_ok, "wallets_not_zero": nonzero_wallets,
+        "ledger_ok": ledger_ok, "wallets_not_zero": nonzero_wallets, "database": name,
     }
     stats["ratio_to_noop"] = stats["orders_per_second"] / noop_rate
     _report(stats, echo)

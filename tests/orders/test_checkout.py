@@ -49,7 +49,7 @@ def test_balance_checkout_pays_at_once_and_the_order_page_shows_the_codes(app, t
     # from the product page (no method yet): the confirm step offers the balance
     page = checkout(client, product.sku, quantity=2)
     assert page.status_code == 200
-    assert 'value="balance"' in page.text and "Pay now" in page.text
+    assert 'value="balance"' in page.text and 'class="card form checkout-form"' in page.text
 
     resp = checkout(client, product.sku, "balance", quantity=2,
                     token=re.search(r'name="token" value="([^"]+)"', page.text).group(1))

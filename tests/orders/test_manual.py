@@ -46,7 +46,7 @@ def paid_manual_order(app, tree, client_for):
 def test_staff_deliver_a_manual_order_from_the_queue(app, tree, client_for):
     buyer, order = paid_manual_order(app, tree, client_for)
     page = buyer.get(f"/o/{order.order_no}")
-    assert "delivers this item by hand" in page.text and "data-poll-url" in page.text
+    assert 'data-waiting="manual"' in page.text and "data-poll-url" in page.text
 
     staff_user = create_user(tree.star, "staff@star.test", "staff", PASSWORD)
     staff = client_for("star.localhost")

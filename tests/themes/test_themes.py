@@ -47,6 +47,18 @@ def test_a_child_theme_overrides_one_template_and_its_css(app, tree, client_for)
     assert rocket.get("/_theme/nope.css").status_code == 404
 
 
+def test_stylesheet_urls_change_with_the_theme(app, tree, client_for):
+    """A browser must not keep the previous theme's cached CSS after a switch."""
+    import re
+
+    client = client_for("star.localhost")
+    before = re.findall(r'href="(/_theme/theme.css[^"]*)"', text(client.get("/")))
+    update_appearance(tree.star, "default", {})
+    after = re.findall(r'href="(/_theme/theme.css[^"]*)"', text(client.get("/")))
+    assert before and after and before != after
+    assert b"table-layout" not in client.get(after[0]).data  # the default theme's CSS
+
+
 def test_two_themes_render_the_same_template_name_differently_in_one_process(app, tree):
     """Jinja's cache is keyed by theme: one shop's template never serves another."""
     rendered = {}

@@ -296,6 +296,10 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
             msg = outbox.add("order.refund_provider", order.tenant_id, order.id)
             db.session.flush()
             ids.append(msg.id)
+    # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
+    from kameng.billing.commissions.services import reverse_commissions
+
+    reverse_commissions(order, commit=False)
     db.session.commit()
     outbox.dispatch_now(ids)
     return True

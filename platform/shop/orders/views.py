@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from kameng.billing.ledger.services import InsufficientBalance
 from kameng.billing.payments.base import PaymentError, ProviderUnavailable
+from kameng.billing.payments.registry import enabled_providers
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db, limiter
 from kameng.shop.orders import outbox, paying, services
@@ -132,6 +133,7 @@ def _checkout_page(form, page, price, options, *, values=None, errors=None, erro
         quantity=quantity, total=price * quantity if quantity else None,
         options=options, values=values or {}, errors=errors or {}, error=error,
         customer=customer, balance=wallet_balance(customer) if customer else None,
+        members_balance=customer is None and "balance" in enabled_providers(g.tenant),
         chosen=form.payment_method.data or (options[0].value if len(options) == 1 else ""),
     ), status
 
@@ -265,8 +267,19 @@ def pay_return():
 # ----- the order page -------------------------------------------------------------
 
 def _lines_with_codes(order: Order) -> list[tuple]:
+    """(line, [(label, value) of the buyer's input], codes once delivered) per line."""
+    from kameng.shop.catalog.models import Product
+
     delivered = order.status == "delivered"
-    return [(line, line_codes(line) if delivered else []) for line in order.lines]
+    out = []
+    for line in order.lines:
+        product = db.session.get(Product, line.product_id)
+        labels = {spec.get("name"): spec.get("label") or spec.get("name")
+                  for spec in (product.fields if product else None) or []
+                  if isinstance(spec, dict)}
+        inputs = [(labels.get(name) or name, value) for name, value in (line.fields or {}).items()]
+        out.append((line, inputs, line_codes(line) if delivered else []))
+    return out
 
 
 @bp.route("/o/<order_no>")

@@ -1,0 +1,1 @@
+"""Commissions: the price chain rolled up to every shop, promoters, the hold."""

@@ -1,0 +1,130 @@
+"""Billing settings, the commission booked per delivered order, and promoter links.
+
+A ``Commission`` is the record of the one ledger transaction that split an
+order's money up the chain (``order:<order_no>:commission``); its ``status``
+follows the hold: pending → available (matured), or → reversed (refunded).
+Each ``CommissionShare`` says what one shop (or one promoter) got out of it,
+for statements and reports; the ledger stays the source of truth for money.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kameng.core.extensions import db
+from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
+
+Amount = BigId
+
+COMMISSION_STATUSES = ("pending", "available", "reversed")
+FEE_PAYERS = ("seller", "master")
+APPROVERS = ("master", "parent")
+
+
+class BillingSettings(IdMixin, TenantScoped, db.Model):
+    """One shop's billing settings. The master's row also sets the platform's rules:
+    hold period, payment fees, withdrawal minimum and fee, who approves withdrawals,
+    the plans' grace period. ``promoter_bp`` is every shop's own."""
+
+    __tablename__ = "billing_settings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id"),
+        CheckConstraint("promoter_bp >= 0 AND promoter_bp <= 10000", name="promoter"),
+        CheckConstraint("withdraw_fee_bp >= 0 AND withdraw_fee_bp <= 10000", name="fee_bp"),
+        CheckConstraint("withdraw_min >= 0 AND withdraw_fee_fixed >= 0", name="withdraw"),
+        CheckConstraint("hold_days IS NULL OR hold_days >= 0", name="hold"),
+        CheckConstraint("withdraw_approver IN ('master', 'parent')", name="approver"),
+    )
+
+    # master only ---------------------------------------------------------------
+    hold_days: Mapped[int | None]                       # NULL: config HOLD_DAYS
+    # {"stripe": {"bp": 290, "fixed": 30, "payer": "seller"}, "epay": {...}}
+    provider_fees: Mapped[dict] = mapped_column(JSON, default=dict)
+    withdraw_min: Mapped[int] = mapped_column(Amount, default=0)
+    withdraw_fee_fixed: Mapped[int] = mapped_column(Amount, default=0)
+    withdraw_fee_bp: Mapped[int] = mapped_column(default=0)
+    withdraw_approver: Mapped[str] = mapped_column(String(8), default="master")
+    plan_grace_days: Mapped[int] = mapped_column(default=3)
+    # every shop ------------------------------------------------------------------
+    promoter_bp: Mapped[int] = mapped_column(default=0)  # of the shop's own margin
+
+
+class Commission(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """The commission of one delivered order (``tenant_id`` is the selling shop)."""
+
+    __tablename__ = "commissions"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'available', 'reversed')", name="status"),
+        Index("ix_commissions_status_matures_at", "status", "matures_at"),
+    )
+
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"),
+                                          unique=True)
+    order_no: Mapped[str] = mapped_column(String(32), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(Amount)            # what the customer paid
+    supplier_cost: Mapped[int] = mapped_column(Amount, default=0)
+    fee: Mapped[int] = mapped_column(Amount, default=0)
+    fee_tenant_id: Mapped[int | None] = mapped_column(BigId)
+    rounding: Mapped[int] = mapped_column(Amount, default=0)
+    promoter_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    transaction_id: Mapped[int | None] = mapped_column(BigId,
+                                                       ForeignKey("ledger_transactions.id"))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    matures_at: Mapped[datetime]
+    matured_at: Mapped[datetime | None]
+    reversed_at: Mapped[datetime | None]
+    # a refund after the hold took the money back from available earnings
+    reversed_after_hold: Mapped[bool] = mapped_column(default=False)
+
+    shares: Mapped[list[CommissionShare]] = relationship(
+        back_populates="commission", order_by="CommissionShare.id")
+
+
+class CommissionShare(IdMixin, TenantScoped, db.Model):
+    """What one shop (``user_id`` NULL) or one promoter of that shop earned on an order.
+
+    For a shop: ``sales`` is what it sold the units for (to the customer or to
+    the shop below), ``cost`` what it paid, ``margin = sales - cost``, then the
+    promoter's cut and the payment fee it bears come off: ``net``.
+    """
+
+    __tablename__ = "commission_shares"
+    __table_args__ = (UniqueConstraint("commission_id", "tenant_id", "user_id"),)
+
+    commission_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("commissions.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    depth: Mapped[int] = mapped_column(default=0)
+    sales: Mapped[int] = mapped_column(Amount, default=0)
+    cost: Mapped[int] = mapped_column(Amount, default=0)
+    margin: Mapped[int] = mapped_column(Amount, default=0)
+    promoter: Mapped[int] = mapped_column(Amount, default=0)
+    fee: Mapped[int] = mapped_column(Amount, default=0)
+    net: Mapped[int] = mapped_column(Amount, default=0)
+
+    commission: Mapped[Commission] = relationship(back_populates="shares")
+
+
+class PromoterCode(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """A customer's referral code on one shop (``?ref=<code>``)."""
+
+    __tablename__ = "promoter_codes"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
+                                         unique=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+
+
+class Referral(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """Who brought this customer to the shop (set once, at sign-up)."""
+
+    __tablename__ = "referrals"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
+                                         unique=True)
+    promoter_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
+                                             index=True)

@@ -1,0 +1,436 @@
+"""Rolling an order's money up the tenant chain, the hold, refunds, promoter links.
+
+On delivery, ``post_commissions(order_id)`` posts ONE balanced transaction
+(``order:<order_no>:commission``) that empties the order's money out of the
+platform's ``sales_clearing``:
+
+- every shop in the line's ``chain`` (master first) earns
+  ``(unit price - unit cost) × quantity`` into its ``earnings_pending``;
+  the master's unit cost is the supplier cost, which goes to ``supplier_payable``;
+- a promoter (推广) of the selling shop gets ``promoter_bp`` of that shop's OWN
+  margin, taken out of that margin (rounded down: the shop keeps the fraction);
+- the payment provider's fee (master setting, per provider: basis points +
+  fixed) comes out of the selling shop's or the master's margin, into the
+  platform ``fees`` account;
+- whatever the chain does not explain (an inconsistent snapshot) goes to the
+  platform ``rounding`` account, so the books always balance and nothing is lost.
+
+If a shop's margin minus the fee it bears is negative, the negative part is
+booked on its ``earnings_available`` (which may go negative; the statement
+shows why) — ``earnings_pending`` never goes below zero.
+
+After the hold (``hold_days``), ``mature_commissions`` moves each order's
+pending amounts to ``earnings_available`` (``order:<no>:commission:mature``,
+once per order). ``reverse_commissions`` undoes an order's commission inside
+the refund's transaction: inside the hold by reversing the posting exactly,
+after it by taking the same amounts back from ``earnings_available``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from kameng.billing.commissions import settings as billing_settings
+from kameng.billing.commissions.models import (
+    Commission,
+    CommissionShare,
+    PromoterCode,
+    Referral,
+)
+from kameng.billing.ledger import services as ledger
+from kameng.billing.ledger.models import Account, Transaction
+from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.core.scoping import all_tenants
+from kameng.tenants.models import Tenant, User
+
+log = logging.getLogger(__name__)
+
+BASIS = 10000
+CODE_RE = re.compile(r"^[a-z0-9]{6,16}$")
+CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+# ledger transaction kinds that change what a shop has earned
+EARNING_KINDS = ("commission", "commission_reversal", "commission_clawback")
+
+
+def commission_key(order_no: str) -> str:
+    return f"order:{order_no}:commission"
+
+
+# ----- the split -------------------------------------------------------------------
+
+@dataclass
+class ShopShare:
+    tenant_id: int
+    depth: int
+    sales: int = 0
+    cost: int = 0
+    promoter: int = 0
+    fee: int = 0
+
+    @property
+    def margin(self) -> int:
+        return self.sales - self.cost
+
+    @property
+    def net(self) -> int:
+        return self.margin - self.promoter - self.fee
+
+
+@dataclass
+class Split:
+    amount: int
+    supplier: int = 0
+    shops: dict[int, ShopShare] = field(default_factory=dict)
+    promoter_user_id: int | None = None
+    promoter_amount: int = 0
+    fee: int = 0
+    fee_tenant_id: int | None = None
+
+    @property
+    def rounding(self) -> int:
+        explained = self.supplier + sum(s.margin for s in self.shops.values())
+        return self.amount - explained
+
+
+def split_order(order, *, promoter_user_id: int | None = None, promoter_bp: int = 0,
+                fee: int = 0, fee_tenant_id: int | None = None) -> Split:
+    """Who gets what of a delivered order (pure arithmetic on the price snapshot)."""
+    split = Split(amount=int(order.amount))
+    for line in order.lines:
+        if line.status != "delivered":
+            continue
+        chain = line.chain or []
+        qty = int(line.quantity)
+        if not chain or chain[-1]["tenant_id"] != order.tenant_id:
+            raise InvalidInput(f"order {order.order_no} line {line.id} has no price chain "
+                               "ending at the selling shop")
+        for depth, level in enumerate(chain):
+            cost, price = int(level["cost"]), int(level["price"])
+            if depth == 0:
+                split.supplier += cost * qty
+            share = split.shops.setdefault(int(level["tenant_id"]),
+                                           ShopShare(int(level["tenant_id"]), depth))
+            share.sales += price * qty
+            share.cost += cost * qty
+    seller = split.shops.get(order.tenant_id)
+    if seller is not None and promoter_user_id and promoter_bp and seller.margin > 0:
+        # a percent of the selling shop's OWN margin, never of anything above it
+        seller.promoter = seller.margin * promoter_bp // BASIS
+        split.promoter_user_id = promoter_user_id if seller.promoter else None
+        split.promoter_amount = seller.promoter
+    if fee and fee_tenant_id in split.shops:
+        split.shops[fee_tenant_id].fee += fee
+        split.fee, split.fee_tenant_id = fee, fee_tenant_id
+    return split
+
+
+def _order_model():
+    # billing reads the order through its model only (never shop views or services)
+    from kameng.shop.orders.models import Order
+
+    return Order
+
+
+def _promoter_for(order) -> tuple[int | None, int]:
+    if order.customer_id is None:
+        return None, 0
+    ref = db.session.scalar(select(Referral).where(Referral.user_id == order.customer_id,
+                                                   Referral.tenant_id == order.tenant_id))
+    if ref is None or ref.promoter_id == order.customer_id:
+        return None, 0
+    promoter = db.session.get(User, ref.promoter_id)
+    if promoter is None or not promoter.is_active or promoter.tenant_id != order.tenant_id:
+        return None, 0
+    return promoter.id, billing_settings.settings_for(order.tenant_id).promoter_bp
+
+
+def post_commissions(order_id: int) -> str:
+    """Post the order's commission transaction once; safe to run any number of times."""
+    with all_tenants():
+        return _post(order_id)
+
+
+def _post(order_id: int) -> str:
+    Order = _order_model()
+    # lock the order row: a refund (a conditional UPDATE of the same row) waits for us,
+    # or we see its status and post nothing
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                              .execution_options(populate_existing=True))
+    if order is None:
+        db.session.rollback()
+        return "missing"
+    if order.status != "delivered":
+        db.session.rollback()
+        return f"skipped ({order.status})"
+    if db.session.scalar(select(Commission.id).where(Commission.order_id == order.id)):
+        db.session.rollback()
+        return "already posted"
+    if ledger.transaction_by_key(f"order:{order.order_no}:pay") is None:
+        db.session.rollback()
+        log.warning("order %s delivered without a payment posting", order.order_no)
+        return "no payment posting"
+
+    master = billing_settings.master_tenant()
+    rule = billing_settings.fee_rule(order.payment_method)
+    fee = billing_settings.fee_for(order.payment_method, order.amount)
+    fee_tid = None
+    if fee:
+        fee_tid = master.id if rule.get("payer") == "master" else order.tenant_id
+    promoter_id, promoter_bp = _promoter_for(order)
+    split = split_order(order, promoter_user_id=promoter_id, promoter_bp=promoter_bp,
+                        fee=fee, fee_tenant_id=fee_tid)
+
+    now = utcnow()
+    commission = Commission(
+        tenant_id=order.tenant_id, order_id=order.id, order_no=order.order_no,
+        currency=order.currency, amount=split.amount, supplier_cost=split.supplier,
+        fee=split.fee, fee_tenant_id=split.fee_tenant_id, rounding=split.rounding,
+        promoter_user_id=split.promoter_user_id, status="pending",
+        day=(order.delivered_at or now).date(),
+        matures_at=(order.delivered_at or now) + timedelta(days=billing_settings.hold_days()))
+    db.session.add(commission)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return "already posted"
+
+    cur = order.currency
+    entries: list[tuple[Account, int]] = [
+        (ledger.platform_account("sales_clearing", cur), -split.amount),
+        (ledger.platform_account("supplier_payable", cur), split.supplier),
+        (ledger.platform_account("fees", cur), split.fee),
+        (ledger.platform_account("rounding", cur), split.rounding),
+    ]
+    tenants = {t.id: t for t in db.session.scalars(
+        select(Tenant).where(Tenant.id.in_(list(split.shops))))}
+    for tid, share in split.shops.items():
+        net = share.net
+        kind = "earnings_pending" if net >= 0 else "earnings_available"
+        entries.append((ledger.shop_account(tenants[tid], kind, cur), net))
+        db.session.add(CommissionShare(
+            commission_id=commission.id, tenant_id=tid, depth=share.depth, sales=share.sales,
+            cost=share.cost, margin=share.margin, promoter=share.promoter, fee=share.fee,
+            net=net))
+    if split.promoter_user_id:
+        promoter = db.session.get(User, split.promoter_user_id)
+        entries.append((ledger.user_account(promoter, "earnings_pending", cur),
+                        split.promoter_amount))
+        db.session.add(CommissionShare(
+            commission_id=commission.id, tenant_id=order.tenant_id, user_id=promoter.id,
+            depth=split.shops[order.tenant_id].depth, margin=split.promoter_amount,
+            net=split.promoter_amount))
+    if any(amount for _a, amount in entries):
+        tx = ledger.post(commission_key(order.order_no), "commission", entries,
+                         reference=order.order_no, memo="commissions up the chain",
+                         commit=False)
+        commission.transaction_id = tx.id
+    db.session.commit()
+    return "posted"
+
+
+# ----- the hold ----------------------------------------------------------------------
+
+def _available_twin(account: Account) -> Account:
+    """The ``earnings_available`` account of the same owner as a pending account."""
+    if account.owner_type == "tenant":
+        tenant = db.session.get(Tenant, account.tenant_id)
+        return ledger.shop_account(tenant, "earnings_available", account.currency)
+    user = db.session.get(User, account.user_id)
+    return ledger.user_account(user, "earnings_available", account.currency)
+
+
+def mature_commissions(now=None, limit: int = 500) -> int:
+    """Move the pending earnings of every order past its hold to available (once per order)."""
+    now = now or utcnow()
+    with all_tenants():
+        ids = list(db.session.scalars(
+            select(Commission.id).where(Commission.status == "pending",
+                                        Commission.matures_at <= now)
+            .order_by(Commission.matures_at).limit(limit)))
+        db.session.rollback()
+        done = 0
+        for cid in ids:
+            done += _mature_one(cid, now)
+    return done
+
+
+def _mature_one(commission_id: int, now) -> int:
+    moved = db.session.execute(
+        update(Commission).where(Commission.id == commission_id,
+                                 Commission.status == "pending")
+        .values(status="available", matured_at=now)
+        .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        db.session.rollback()  # refunded or matured meanwhile
+        return 0
+    commission = db.session.get(Commission, commission_id, populate_existing=True)
+    tx = db.session.get(Transaction, commission.transaction_id) \
+        if commission.transaction_id else None
+    lines = []
+    for entry in ledger.transaction_entries(tx) if tx is not None else []:
+        if entry.account.kind == "earnings_pending" and entry.amount > 0:
+            lines.append((entry.account, -entry.amount))
+            lines.append((_available_twin(entry.account), entry.amount))
+    if lines:
+        ledger.post(f"{commission_key(commission.order_no)}:mature", "commission_release",
+                    lines, reference=commission.order_no, memo="hold period over",
+                    commit=False)
+    db.session.commit()
+    return 1
+
+
+# ----- refunds -------------------------------------------------------------------------
+
+def reverse_commissions(order, commit: bool = False) -> bool:
+    """Take back an order's commissions (inside the refund's transaction by default).
+
+    Inside the hold the commission posting is reversed exactly; after it the
+    same amounts come back out of ``earnings_available`` (which may go below
+    zero; later earnings make it up). Returns False when there was nothing to
+    reverse (no commission yet, or already reversed).
+    """
+    with all_tenants():
+        commission = db.session.scalar(select(Commission)
+                                       .where(Commission.order_id == order.id))
+        if commission is None:
+            return False
+        now = utcnow()
+        tx = db.session.get(Transaction, commission.transaction_id) \
+            if commission.transaction_id else None
+        key = f"{commission_key(order.order_no)}:reverse"
+        if _flip(commission, "pending", now, after_hold=False):
+            if tx is not None:
+                ledger.reverse(tx, key, kind="commission_reversal",
+                               memo=f"refund of order {order.order_no}", commit=False)
+        elif _flip(commission, "available", now, after_hold=True):
+            if tx is not None:
+                lines = []
+                for entry in ledger.transaction_entries(tx):
+                    account = entry.account
+                    if account.kind == "earnings_pending":
+                        account = _available_twin(account)
+                    lines.append((account, -entry.amount))
+                ledger.post(key, "commission_clawback", lines, reference=order.order_no,
+                            memo=f"refund of order {order.order_no} after the hold",
+                            commit=False)
+        else:
+            return False
+        if commit:
+            db.session.commit()
+        return True
+
+
+def _flip(commission: Commission, expected: str, now, after_hold: bool) -> bool:
+    result = db.session.execute(
+        update(Commission).where(Commission.id == commission.id,
+                                 Commission.status == expected)
+        .values(status="reversed", reversed_at=now, reversed_after_hold=after_hold)
+        .execution_options(synchronize_session=False))
+    if result.rowcount == 1:
+        db.session.expire(commission)
+        return True
+    return False
+
+
+def commission_for(order_id: int) -> Commission | None:
+    with all_tenants():
+        return db.session.scalar(select(Commission).where(Commission.order_id == order_id))
+
+
+# ----- promoter links (推广) -------------------------------------------------------------
+
+def promoter_code(user: User) -> PromoterCode:
+    """The user's referral code on their shop (created on first use; commits)."""
+    with all_tenants():
+        found = db.session.scalar(select(PromoterCode).where(PromoterCode.user_id == user.id))
+        if found is not None:
+            return found
+        for _attempt in range(5):
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+            row = PromoterCode(tenant_id=user.tenant_id, user_id=user.id, code=code)
+            db.session.add(row)
+            try:
+                db.session.commit()
+                return row
+            except IntegrityError:
+                db.session.rollback()
+                found = db.session.scalar(select(PromoterCode)
+                                          .where(PromoterCode.user_id == user.id))
+                if found is not None:
+                    return found
+    raise RuntimeError("could not allocate a referral code")
+
+
+def promoter_by_code(tenant: Tenant, code: str) -> User | None:
+    code = (code or "").strip().lower()
+    if not CODE_RE.match(code):
+        return None
+    with all_tenants():
+        row = db.session.scalar(select(PromoterCode).where(PromoterCode.code == code,
+                                                           PromoterCode.tenant_id == tenant.id))
+        return db.session.get(User, row.user_id) if row is not None else None
+
+
+def bind_referral(customer: User, code: str, commit: bool = True) -> bool:
+    """Record that ``code``'s owner referred ``customer`` (once; never oneself).
+
+    A code of another shop, an unknown code or an already referred customer
+    changes nothing and returns False.
+    """
+    tenant = db.session.get(Tenant, customer.tenant_id)
+    promoter = promoter_by_code(tenant, code)
+    if promoter is None or promoter.id == customer.id or customer.role != "customer":
+        return False
+    with all_tenants():
+        if db.session.scalar(select(Referral.id).where(Referral.user_id == customer.id)):
+            return False
+        db.session.add(Referral(tenant_id=customer.tenant_id, user_id=customer.id,
+                                promoter_id=promoter.id))
+        try:
+            if commit:
+                db.session.commit()
+            else:
+                db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            return False
+    return True
+
+
+def referrer_of(customer: User) -> User | None:
+    with all_tenants():
+        ref = db.session.scalar(select(Referral).where(Referral.user_id == customer.id))
+        return db.session.get(User, ref.promoter_id) if ref is not None else None
+
+
+def referred_count(promoter: User) -> int:
+    from sqlalchemy import func
+
+    with all_tenants():
+        return db.session.scalar(select(func.count(Referral.id))
+                                 .where(Referral.promoter_id == promoter.id))
+
+
+def promoter_balances(user: User) -> dict:
+    out = {}
+    for kind in ("earnings_pending", "earnings_available"):
+        account = ledger.find_user_account(user, kind)
+        out[kind] = account.balance if account is not None else 0
+    return out
+
+
+def order_commission_or_404(order_no: str) -> Commission:
+    with all_tenants():
+        found = db.session.scalar(select(Commission).where(Commission.order_no == order_no))
+    if found is None:
+        raise NotFound(f"no commission for order {order_no!r}")
+    return found

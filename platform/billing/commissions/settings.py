@@ -1,0 +1,152 @@
+"""Reading and changing billing settings (the master's rules, each shop's promoter percent)."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS, BillingSettings
+from kameng.core.errors import InvalidInput
+from kameng.core.extensions import db
+from kameng.tenants.models import Tenant
+
+BASIS = 10000
+PROVIDERS = ("balance", "stripe", "epay")
+
+
+def master_tenant() -> Tenant:
+    return db.session.scalar(select(Tenant).where(Tenant.parent_id.is_(None)))
+
+
+def find_settings(tenant: Tenant | int) -> BillingSettings | None:
+    tid = tenant if isinstance(tenant, int) else tenant.id
+    return db.session.scalar(select(BillingSettings).where(BillingSettings.tenant_id == tid)
+                             .execution_options(all_tenants=True))
+
+
+def settings_for(tenant: Tenant | int) -> BillingSettings:
+    """The saved row, or an unsaved one holding the defaults (reading creates nothing)."""
+    found = find_settings(tenant)
+    if found is not None:
+        return found
+    tid = tenant if isinstance(tenant, int) else tenant.id
+    return BillingSettings(tenant_id=tid, hold_days=None, provider_fees={}, withdraw_min=0,
+                           withdraw_fee_fixed=0, withdraw_fee_bp=0, withdraw_approver="master",
+                           plan_grace_days=3, promoter_bp=0)
+
+
+def platform_settings() -> BillingSettings:
+    master = master_tenant()
+    return settings_for(master) if master is not None else settings_for(0)
+
+
+def hold_days() -> int:
+    days = platform_settings().hold_days
+    return int(current_app.config.get("HOLD_DAYS", 3) if days is None else days)
+
+
+def fee_rule(method: str | None) -> dict | None:
+    rule = (platform_settings().provider_fees or {}).get(method or "")
+    return rule or None
+
+
+def fee_for(method: str | None, amount: int) -> int:
+    """The provider's fee on a payment: bp of the amount (half up) plus a fixed part."""
+    rule = fee_rule(method)
+    if not rule or amount <= 0:
+        return 0
+    bp, fixed = int(rule.get("bp", 0)), int(rule.get("fixed", 0))
+    return min(amount, (amount * bp + BASIS // 2) // BASIS + fixed)
+
+
+def _bp(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BASIS:
+        raise InvalidInput(f"{field} must be 0–10000 basis points (0–100 %)", field=field)
+    return value
+
+
+def _minor(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{field} must be a non-negative amount in minor units", field=field)
+    return value
+
+
+def update_settings(tenant: Tenant, **values) -> BillingSettings:
+    """Change settings; the platform-wide ones only on the master. Commits."""
+    platform_only = {"hold_days", "provider_fees", "withdraw_min", "withdraw_fee_fixed",
+                     "withdraw_fee_bp", "withdraw_approver", "plan_grace_days"}
+    unknown = set(values) - platform_only - {"promoter_bp"}
+    if unknown:
+        raise InvalidInput(f"unknown setting {sorted(unknown)[0]!r}")
+    if not tenant.is_master and set(values) & platform_only:
+        raise InvalidInput("only the master shop sets the platform's billing rules")
+    clean = {}
+    for key, value in values.items():
+        if key in ("promoter_bp", "withdraw_fee_bp"):
+            clean[key] = _bp(value, key)
+        elif key in ("withdraw_min", "withdraw_fee_fixed"):
+            clean[key] = _minor(value, key)
+        elif key in ("hold_days", "plan_grace_days"):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value <= 365):
+                raise InvalidInput(f"{key} must be 0–365 days", field=key)
+            if key == "plan_grace_days" and value is None:
+                value = 3
+            clean[key] = value
+        elif key == "withdraw_approver":
+            if value not in APPROVERS:
+                raise InvalidInput("withdrawals are approved by 'master' or 'parent'",
+                                   field=key)
+            clean[key] = value
+        elif key == "provider_fees":
+            clean[key] = _fees(value)
+    row = find_settings(tenant)
+    if row is None:
+        row = settings_for(tenant)
+        db.session.add(row)
+    for key, value in clean.items():
+        setattr(row, key, value)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # created concurrently: apply to theirs
+        row = find_settings(tenant)
+        for key, value in clean.items():
+            setattr(row, key, value)
+        db.session.commit()
+    return row
+
+
+def _fees(value) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidInput("provider fees are a mapping of provider → rule", field="provider_fees")
+    out = {}
+    for provider, rule in value.items():
+        if provider not in PROVIDERS:
+            raise InvalidInput(f"unknown payment provider {provider!r}", field="provider_fees")
+        if not rule:
+            continue
+        payer = rule.get("payer", "seller")
+        if payer not in FEE_PAYERS:
+            raise InvalidInput("the fee is booked to 'seller' or 'master'", field="provider_fees")
+        out[provider] = {"bp": _bp(rule.get("bp", 0), "fee bp"),
+                         "fixed": _minor(rule.get("fixed", 0), "fixed fee"), "payer": payer}
+    return out
+
+
+def parse_percent(text, field: str = "percent") -> int:
+    """'12.5' → 1250 basis points (0–100 %, at most two decimals)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(str(text).strip().rstrip("%")) * 100
+    except InvalidOperation:
+        raise InvalidInput(f"not a percentage: {text!r}", field=field) from None
+    if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= BASIS:
+        raise InvalidInput(f"{field} must be 0–100 with at most two decimals", field=field)
+    return int(value)
+
+
+def format_percent(bp: int) -> str:
+    text = f"{bp / 100:.2f}"
+    return text.rstrip("0").rstrip(".")

@@ -1,0 +1,1 @@
+"""Sub-shop plans (the SaaS side): what a shop may do, and paying for it."""

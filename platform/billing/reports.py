@@ -1,0 +1,239 @@
+"""Earnings reports: balances, daily sales and margin, statements, the whole tree.
+
+Everything reads the ledger (money) and the commission shares (what was sold
+at what cost); nothing here writes. A shop's numbers are filtered by its id
+explicitly: ledger accounts are not tenant-scoped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from xml.sax.saxutils import escape
+
+from sqlalchemy import and_, func, or_, select
+
+from kameng.billing.commissions.models import Commission, CommissionShare
+from kameng.billing.commissions.services import EARNING_KINDS
+from kameng.billing.ledger.models import Account, Entry, Transaction
+from kameng.core.extensions import db
+from kameng.core.money import format_money, format_plain
+from kameng.core.models import utcnow
+from kameng.core.scoping import all_tenants
+from kameng.tenants.models import Tenant
+
+SHOP_KINDS = ("earnings_pending", "earnings_available", "withdrawal_hold")
+
+
+@dataclass
+class Balances:
+    slug: str
+    name: str
+    depth: int
+    currency: str
+    pending: int = 0
+    available: int = 0
+    hold: int = 0
+    earned_total: int = 0
+    sales: int = 0
+
+    def as_json(self) -> dict:
+        return {"slug": self.slug, "currency": self.currency, "pending": self.pending,
+                "available": self.available, "withdrawal_hold": self.hold,
+                "earned_total": self.earned_total}
+
+
+def _accounts(tenant_ids: list[int]) -> dict[tuple[int, str], int]:
+    rows = db.session.execute(select(Account.tenant_id, Account.kind, Account.balance).where(
+        Account.owner_type == "tenant", Account.tenant_id.in_(tenant_ids),
+        Account.kind.in_(SHOP_KINDS)))
+    out: dict[tuple[int, str], int] = {}
+    for tid, kind, balance in rows:
+        out[(tid, kind)] = out.get((tid, kind), 0) + int(balance)
+    return out
+
+
+def _earned(tenant_ids: list[int]) -> dict[int, int]:
+    """What each shop has earned in all: commissions net of reversals, plan resale margins."""
+    rows = db.session.execute(
+        select(Account.tenant_id, func.coalesce(func.sum(Entry.amount), 0))
+        .join(Entry, Entry.account_id == Account.id)
+        .join(Transaction, Transaction.id == Entry.transaction_id)
+        .where(Account.owner_type == "tenant", Account.tenant_id.in_(tenant_ids),
+               Account.kind.in_(("earnings_pending", "earnings_available")),
+               or_(Transaction.kind.in_(EARNING_KINDS),
+                   and_(Transaction.kind == "plan_payment", Entry.amount > 0)))
+        .group_by(Account.tenant_id))
+    return {tid: int(total) for tid, total in rows}
+
+
+def _sales(tenant_ids: list[int]) -> dict[int, int]:
+    with all_tenants():
+        rows = db.session.execute(
+            select(Commission.tenant_id, func.coalesce(func.sum(Commission.amount), 0))
+            .where(Commission.tenant_id.in_(tenant_ids), Commission.status != "reversed")
+            .group_by(Commission.tenant_id))
+        return {tid: int(total) for tid, total in rows}
+
+
+def balances(tenants: list[Tenant]) -> list[Balances]:
+    ids = [t.id for t in tenants]
+    accounts, earned, sales = _accounts(ids), _earned(ids), _sales(ids)
+    return [Balances(slug=t.slug, name=t.name, depth=t.depth, currency=t.currency,
+                     pending=accounts.get((t.id, "earnings_pending"), 0),
+                     available=accounts.get((t.id, "earnings_available"), 0),
+                     hold=accounts.get((t.id, "withdrawal_hold"), 0),
+                     earned_total=earned.get(t.id, 0), sales=sales.get(t.id, 0))
+            for t in tenants]
+
+
+def shop_balances(tenant: Tenant) -> Balances:
+    return balances([tenant])[0]
+
+
+def tree(root: Tenant | None = None) -> list[Balances]:
+    """Every shop below ``root`` (all shops by default), in tree order."""
+    stmt = select(Tenant).order_by(Tenant.path)
+    if root is not None:
+        stmt = stmt.where(Tenant.path.startswith(root.path))
+    return balances(list(db.session.scalars(stmt)))
+
+
+# ----- per day ------------------------------------------------------------------------
+
+@dataclass
+class DayRow:
+    day: date
+    orders: int = 0
+    sales: int = 0
+    cost: int = 0
+    margin: int = 0
+    earnings: int = 0
+
+
+def daily(tenant: Tenant, days: int = 30, today: date | None = None) -> list[DayRow]:
+    """Sales, cost, margin and net earnings of the shop per day (delivered, not refunded)."""
+    today = today or utcnow().date()
+    start = today - timedelta(days=days - 1)
+    rows = {start + timedelta(days=i): DayRow(start + timedelta(days=i)) for i in range(days)}
+    with all_tenants():
+        found = db.session.execute(
+            select(Commission.day, func.count(CommissionShare.id),
+                   func.sum(CommissionShare.sales), func.sum(CommissionShare.cost),
+                   func.sum(CommissionShare.margin), func.sum(CommissionShare.net))
+            .join(Commission, Commission.id == CommissionShare.commission_id)
+            .where(CommissionShare.tenant_id == tenant.id, CommissionShare.user_id.is_(None),
+                   Commission.status != "reversed", Commission.day >= start,
+                   Commission.day <= today)
+            .group_by(Commission.day))
+        for day, n, sales, cost, margin, net in found:
+            row = rows.get(day)
+            if row is not None:
+                row.orders, row.sales, row.cost = int(n), int(sales or 0), int(cost or 0)
+                row.margin, row.earnings = int(margin or 0), int(net or 0)
+    return [rows[d] for d in sorted(rows)]
+
+
+def chart_svg(rows: list[DayRow], currency: str, width: int = 720, height: int = 220) -> str:
+    """Sales as bars, net earnings as a line — a plain SVG string, no script."""
+    pad_l, pad_b, pad_t = 64, 24, 12
+    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
+    top = max([r.sales for r in rows] + [r.earnings for r in rows] + [1])
+    n = max(len(rows), 1)
+    step = inner_w / n
+
+    def y(value: int) -> float:
+        return pad_t + inner_h - inner_h * max(value, 0) / top
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+             f'width="100%" role="img" aria-label="sales and earnings per day">',
+             f'<line x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - 8}" '
+             f'y2="{pad_t + inner_h}" stroke="#9ca3af"/>',
+             f'<text x="{pad_l - 6}" y="{pad_t + 10}" text-anchor="end" font-size="11" '
+             f'fill="#6b7280">{escape(format_money(top, currency))}</text>',
+             f'<text x="{pad_l - 6}" y="{pad_t + inner_h}" text-anchor="end" font-size="11" '
+             f'fill="#6b7280">0</text>']
+    points = []
+    for i, row in enumerate(rows):
+        x = pad_l + i * step
+        h = pad_t + inner_h - y(row.sales)
+        parts.append(f'<rect x="{x + step * 0.15:.1f}" y="{y(row.sales):.1f}" '
+                     f'width="{step * 0.7:.1f}" height="{h:.1f}" fill="#93c5fd">'
+                     f'<title>{row.day:%Y-%m-%d} {escape(format_money(row.sales, currency))}'
+                     f'</title></rect>')
+        points.append(f"{x + step / 2:.1f},{y(row.earnings):.1f}")
+        if len(rows) <= 31 and (i % 5 == 0 or i == len(rows) - 1):
+            parts.append(f'<text x="{x + step / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+                         f'font-size="10" fill="#6b7280">{row.day:%m-%d}</text>')
+    if points:
+        parts.append(f'<polyline fill="none" stroke="#15803d" stroke-width="2" '
+                     f'points="{" ".join(points)}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ----- statement ------------------------------------------------------------------------
+
+@dataclass
+class StatementRow:
+    entry_id: int
+    at: object
+    account: str
+    kind: str
+    reference: str | None
+    memo: str | None
+    amount: int
+    currency: str
+
+
+def statement(tenant: Tenant, limit: int | None = 100, before_id: int | None = None
+              ) -> list[StatementRow]:
+    """Every posting on the shop's earnings and withdrawal accounts, newest first."""
+    stmt = (select(Entry, Transaction, Account)
+            .join(Transaction, Transaction.id == Entry.transaction_id)
+            .join(Account, Account.id == Entry.account_id)
+            .where(Account.owner_type == "tenant", Account.tenant_id == tenant.id,
+                   Account.kind.in_(SHOP_KINDS))
+            .order_by(Entry.id.desc()))
+    if before_id is not None:
+        stmt = stmt.where(Entry.id < before_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [StatementRow(e.id, tx.created_at, a.kind, tx.kind, tx.reference, tx.memo,
+                         int(e.amount), a.currency)
+            for e, tx, a in db.session.execute(stmt)]
+
+
+def statement_csv(tenant: Tenant) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["entry", "time_utc", "account", "kind", "order_or_reference", "memo",
+                     "amount", "currency"])
+    for row in statement(tenant, limit=None):
+        memo = row.memo or ""
+        # a spreadsheet must not run what a buyer typed: neutralise formula prefixes
+        if memo[:1] in ("=", "+", "-", "@"):
+            memo = "'" + memo
+        writer.writerow([row.entry_id, f"{row.at:%Y-%m-%d %H:%M:%S}", row.account, row.kind,
+                         row.reference or "", memo, format_plain(row.amount, row.currency),
+                         row.currency])
+    return out.getvalue()
+
+
+# ----- the platform -----------------------------------------------------------------------
+
+def platform_margin(currency: str) -> dict:
+    """The master's own commission plus what the platform keeps (plan fees, withdrawal fees)."""
+    master = db.session.scalar(select(Tenant).where(Tenant.parent_id.is_(None)))
+    kinds = ("revenue", "fees", "rounding", "supplier_payable", "sales_clearing", "payouts")
+    found = dict(db.session.execute(select(Account.kind, Account.balance).where(
+        Account.owner_type == "platform", Account.kind.in_(kinds),
+        Account.currency == currency)).all())
+    master_earned = _earned([master.id]).get(master.id, 0) if master is not None else 0
+    revenue = int(found.get("revenue", 0))
+    return {"master_earned": master_earned, "revenue": revenue,
+            "fees": int(found.get("fees", 0)), "rounding": int(found.get("rounding", 0)),
+            "supplier_payable": int(found.get("supplier_payable", 0)),
+            "payouts": int(found.get("payouts", 0)),
+            "total": master_earned + revenue}

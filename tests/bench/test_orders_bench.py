@@ -1,0 +1,49 @@
+"""``kameng bench orders`` runs end to end (a tiny N: this checks the harness, not speed)."""
+from __future__ import annotations
+
+import click
+import pytest
+import redis as redis_lib
+from rq import Worker
+
+from kameng.api import bench
+
+
+@pytest.fixture
+def bench_redis(redis_url):
+    if redis_url.startswith("unix://"):
+        pytest.skip("bench orders needs a Redis server URL (KAMENG_TEST_REDIS_URL)")
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield redis_url
+    client.flushdb()
+    client.close()
+
+
+def test_bench_orders_smoke(pg, bench_redis):
+    lines = []
+    stats = bench.run(pg.url, bench_redis, orders=12, concurrency=4, workers=1, noop_jobs=20,
+                      web_workers=1, web_threads=4, echo=lambda msg, **_: lines.append(msg))
+    assert stats["accepted"] == 12 and not stats["refused"]
+    assert stats["double_sold"] == 0 and stats["orders_without_their_code"] == 0
+    assert stats["ledger_ok"] and stats["wallets_not_zero"] == 0
+    assert stats["orders_per_second"] > 0 and stats["noop_jobs_per_second"] > 0
+    assert any(line.startswith("double-sold") for line in lines)
+    # everything it started is stopped: no worker left registered, its database gone
+    conn = redis_lib.Redis.from_url(bench_redis)
+    assert Worker.all(connection=conn) == []
+    conn.close()
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg.url.replace("postgresql://", "postgresql+psycopg://", 1)
+                           if pg.url.startswith("postgresql://") else pg.url)
+    with engine.connect() as db:
+        left = db.execute(text("SELECT count(*) FROM pg_database WHERE datname = :name"),
+                          {"name": stats["database"]}).scalar()
+    engine.dispose()
+    assert left == 0
+
+
+def test_bench_orders_refuses_sqlite(bench_redis):
+    with pytest.raises(click.ClickException, match="PostgreSQL"):
+        bench.run("sqlite:///x.db", bench_redis, orders=1)
