@@ -1,6 +1,7 @@
 """Demo data: a master shop, a sub-shop and a sub-sub-shop, each with its own theme."""
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -27,8 +28,31 @@ DEMO_SHOPS = (
     DemoShop("rocket", "Rocket Top-ups", "star", "midnight", "en"),
 )
 
-# every later issue extends seed() with its own demo rows (catalog, stock, wallets …)
-EXTRA_SEEDERS: list = []
+# (sku, category, name, name_en, kind, supplier cost, wholesale, retail, codes, extra)
+DEMO_PRODUCTS = (
+    ("STEAM-100", "game", "Steam 钱包充值卡 ¥100", "Steam Wallet card ¥100", "card",
+     9300, 9600, 9900, 40, {}),
+    ("NETEASE-50", "game", "网易一卡通 50 元", "NetEase card ¥50", "card",
+     4650, 4800, 4950, 40, {}),
+    ("APPSTORE-100", "gift", "App Store 充值卡 ¥100", "App Store card ¥100", "card",
+     9400, 9700, 9990, 25, {}),
+    ("QQVIP-1M", "member", "QQ 会员 1 个月", "QQ VIP, 1 month", "card",
+     1000, 1150, 1300, 30, {}),
+    ("IQIYI-1M", "member", "爱奇艺黄金会员 月卡", "iQIYI Gold VIP, 1 month", "card",
+     1500, 1700, 1900, 3, {"low_stock_threshold": 5}),
+    ("GUIDE-LOOP", "gift", "新手教程激活链接（共享）", "Starter guide link (shared)", "card",
+     0, 100, 500, 0, {"loop_code": True}),
+    ("KOG-60", "game", "王者荣耀 60 点券（人工代充）", "Honor of Kings 60 tokens (manual)",
+     "manual", 550, 580, 600, 0, {"fields": [
+         {"name": "account", "label": "游戏账号", "label_en": "Game account", "type": "text",
+          "regex": r"[0-9A-Za-z_]{4,32}", "required": True}]}),
+)
+DEMO_CATEGORIES = {
+    "game": ("游戏点卡", "Game cards", "🎮"),
+    "gift": ("礼品卡", "Gift cards", "🎁"),
+    "member": ("视频会员", "Memberships", "⭐"),
+}
+DEMO_WALLET = 20000  # ¥200.00 for each demo buyer
 
 
 def is_empty() -> bool:
@@ -48,6 +72,46 @@ def seed() -> list[dict]:
         logins.append({"slug": tenant.slug, "name": tenant.name,
                        "host": services.primary_host(tenant),
                        "owner": owner, "customer": customer, "password": DEMO_PASSWORD})
-    for seeder in EXTRA_SEEDERS:
-        seeder()
+    _seed_catalog()
+    _seed_shops()
     return logins
+
+
+def _seed_catalog() -> None:
+    from kameng.shop.catalog import services as catalog
+    from kameng.shop.stock import services as stock
+
+    categories = {key: catalog.create_category(name, name_en=name_en, icon=icon)
+                  for key, (name, name_en, icon) in DEMO_CATEGORIES.items()}
+    for sku, cat, name, name_en, kind, cost, wholesale, retail, codes, extra in DEMO_PRODUCTS:
+        product = catalog.create_product(
+            sku=sku, name=name, name_en=name_en, kind=kind, supplier_cost=cost,
+            wholesale_price=wholesale, retail_price=retail, category=categories[cat],
+            description=f"{name} — 自动发货，购买后立即显示卡密。", **extra)
+        if codes:
+            stock.import_codes(product, text="\n".join(
+                f"{sku}-{secrets.token_hex(6).upper()}" for _ in range(codes)),
+                cost_note="demo stock")
+        elif extra.get("loop_code"):
+            stock.import_codes(product, text="https://guide.example.com/start?k=DEMO")
+
+
+def _seed_shops() -> None:
+    from kameng.billing import wallets
+    from kameng.billing.payments.services import save_provider_config
+    from kameng.shop.catalog import services as catalog
+    from kameng.shop.pricing import services as pricing
+    from kameng.tenants.models import User
+
+    shops = {t.slug: t for t in db.session.scalars(select(Tenant))}
+    # star resells at +5 % and sells to its own sub-shops at +3 %; rocket adds 8 %
+    pricing.set_markup(shops["star"], kind="percent", value=500, rounding="jiao")
+    pricing.set_markup(shops["star"], kind="percent", value=300, wholesale=True)
+    pricing.set_markup(shops["rocket"], kind="percent", value=800, rounding="x9")
+    catalog.set_shop_override(shops["rocket"], catalog.product_by_sku("STEAM-100"),
+                              featured=True)
+    for tenant in shops.values():
+        save_provider_config(tenant, "balance", enabled=True)
+        for user in db.session.scalars(select(User).where(User.tenant_id == tenant.id,
+                                                          User.role == "customer")):
+            wallets.credit_wallet(user, DEMO_WALLET, note="demo credit")

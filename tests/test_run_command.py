@@ -67,7 +67,7 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
             resp = get(host)
             assert resp.status_code == 200
             assert name in resp.text
-            themes.add(re.search(r'class="theme-([a-z0-9_-]+)', resp.text).group(1))
+            themes.add(re.search(r'<body class="[^"]*\btheme-([a-z0-9_-]+)', resp.text).group(1))
         assert len(themes) == 3
         assert get("unknown.localhost").status_code == 404
         assert "卡盟总站" not in get("unknown.localhost").text

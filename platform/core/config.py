@@ -23,6 +23,7 @@ _SETTINGS: dict[str, tuple[object, type | str]] = {
     "CODE_KEYS": (None, str),
     "CODE_FINGERPRINT_KEY": (None, str),
     "LOGIN_RATE_LIMIT": ("10 per minute", str),
+    "LOOKUP_RATE_LIMIT": ("10 per minute", str),
     "SMTP_URL": (None, str),
     "MAIL_FROM": ("kameng@localhost", str),
     "STRIPE_SECRET_KEY": (None, str),

@@ -362,3 +362,34 @@ def test_buyer_input_is_rendered_escaped(app, tree, client_for, epay_gateway):
         assert admin_page.status_code == 200, path
         assert "<script>alert(" not in admin_page.text, path
         assert "&lt;script&gt;alert(" in admin_page.text, path
+
+
+# ----- CSRF and closed shops -----------------------------------------------------------------
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
+def test_checkout_needs_the_forms_csrf_token(app, tree, client_for, epay_gateway):
+    product = card_product(codes=2)
+    enable_epay(tree.star, epay_gateway)
+    client = client_for("star.localhost")
+    assert checkout(client, product.sku, "epay:alipay", **GUEST).status_code == 400
+    product_page = client.get(f"/p/{product.sku}").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', product_page).group(1)
+    step = checkout(client, product.sku, csrf_token=token, **GUEST)
+    assert step.status_code == 200
+    token = re.search(r'name="csrf_token" value="([^"]+)"', step.text).group(1)
+    resp = checkout(client, product.sku, "epay:alipay", csrf_token=token, **GUEST)
+    assert resp.status_code == 302 and orders_count() == 1
+
+
+def test_a_suspended_shop_takes_no_orders_but_buyers_still_see_theirs(app, tree, client_for,
+                                                                      epay_gateway):
+    product = card_product(codes=2)
+    enable_epay(tree.star, epay_gateway)
+    client = client_for("star.localhost")
+    order_no = order_no_from(checkout(client, product.sku, "epay:alipay", **GUEST))
+    tree.star.status = "suspended"
+    db.session.commit()
+    assert checkout(client, product.sku, "epay:alipay", **GUEST).status_code == 503
+    assert client.get(f"/o/{order_no}/pay").status_code == 503
+    assert client.get(f"/o/{order_no}").status_code == 200
+    assert orders_count() == 1
