@@ -1,0 +1,91 @@
+"""A row id of shop A requested on shop B's host is 404, for every view that takes one.
+
+Shop B's own owner (back office) and customer (storefront, API) are logged in
+on B's host and ask for ids that belong to shop A.
+"""
+from __future__ import annotations
+
+import pytest
+
+from kameng.api import services as api_keys
+from kameng.billing import wallets
+from kameng.core.scoping import tenant_scope
+from kameng.shop.orders import services as orders
+from kameng.shop.pricing import services as pricing
+from tests.helpers import login
+from tests.orders.helpers import card_product, fund
+
+pytestmark = pytest.mark.both
+
+
+@pytest.fixture
+def star_rows(app, tree):
+    product = card_product(codes=3)
+    fund(tree.star_customer, 10_000)
+    with tenant_scope(tree.star.id):
+        order = orders.place_order(tree.star, sku=product.sku, customer=tree.star_customer).order
+    key = api_keys.create_key(tree.star_customer, "star key")
+    rule = pricing.set_markup(tree.star, kind="percent", value=500)
+    tx = wallets.credit_wallet(tree.star_customer, 100, note="gift")
+    return {"order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
+            "rule_id": rule.id, "tx_id": tx.id, "user_id": tree.star_customer.id,
+            "api_key": key.plaintext}
+
+
+OWNER_ROUTES = [
+    ("GET", "/admin/orders/{order_no}"),
+    ("POST", "/admin/orders/{order_no}/lines/{line_id}/deliver"),
+    ("POST", "/admin/orders/{order_no}/refund"),
+    ("GET", "/admin/wallets/{user_id}"),
+    ("POST", "/admin/wallets/{user_id}/credit"),
+    ("POST", "/admin/markup/{rule_id}/delete"),
+    ("POST", "/admin/api-keys/{key_id}/revoke"),
+]
+CUSTOMER_ROUTES = [
+    ("GET", "/o/{order_no}"),
+    ("GET", "/o/{order_no}/pay"),
+    ("GET", "/o/{order_no}/status"),
+    ("GET", "/account/wallet/transactions/{tx_id}"),
+    ("POST", "/account/api-keys/{key_id}/revoke"),
+]
+
+
+@pytest.mark.parametrize("method, route", OWNER_ROUTES)
+def test_back_office_ids_of_another_shop_are_404(app, tree, star_rows, client_for, method,
+                                                 route):
+    rocket = client_for("rocket.localhost")
+    assert login(rocket, "owner@rocket.test").status_code == 302
+    resp = rocket.open(route.format(**star_rows), method=method,
+                       data={"amount": "1.00", "codes": "X", "reason": "x"})
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("method, route", CUSTOMER_ROUTES)
+def test_storefront_ids_of_another_shop_are_404(app, tree, star_rows, client_for, method,
+                                                route):
+    rocket = client_for("rocket.localhost")
+    assert login(rocket, "buyer@rocket.test").status_code == 302
+    resp = rocket.open(route.format(**star_rows), method=method)
+    assert resp.status_code == 404
+
+
+def test_api_order_of_another_shop_is_404_and_key_is_401(app, tree, star_rows, client_for):
+    rocket_key = api_keys.create_key(tree.rocket_customer).plaintext
+    rocket = client_for("rocket.localhost")
+    resp = rocket.get(f"/api/v1/orders/{star_rows['order_no']}",
+                      headers={"Authorization": f"Bearer {rocket_key}"})
+    assert resp.status_code == 404 and resp.json["code"] == "not_found"
+    resp = rocket.get("/api/v1/balance",
+                      headers={"Authorization": f"Bearer {star_rows['api_key']}"})
+    assert resp.status_code == 401
+
+
+def test_rows_are_untouched(app, tree, star_rows, client_for):
+    rocket = client_for("rocket.localhost")
+    login(rocket, "owner@rocket.test")
+    for method, route in OWNER_ROUTES:
+        rocket.open(route.format(**star_rows), method=method, data={"amount": "1.00"})
+    with tenant_scope(tree.star.id):
+        assert orders.get_order(star_rows["order_no"]).status == "paid"
+    assert len(pricing.list_markups(tree.star)) == 1
+    assert api_keys.get_key(tree.star_customer, star_rows["key_id"]).revoked_at is None
