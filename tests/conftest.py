@@ -67,6 +67,8 @@ def app(request, backend, tmp_path, redis_client, redis_url):
         "REDIS_URL": redis_url,
         "SECRET_KEY": "test-secret",
         "ARGON2_PROFILE": "CHEAPEST",
+        # pages must show each change at once in tests; the cache has its own test
+        "PAGE_CACHE_SECONDS": 0,
         "WTF_CSRF_ENABLED": False,
         "BASE_DOMAIN": "localhost",
         "SERVER_NAME": None,

@@ -121,12 +121,15 @@ def _check_redis_is_free(redis_url: str) -> None:
     try:
         workers = Worker.all(connection=conn)
         waiting = {q: Queue(q, connection=conn).count for q in QUEUES}
+        # a shop's caches (prices …) live here too, keyed by tenant id: never mix them
+        caches = next(conn.scan_iter(match="kameng:*", count=1000), None) is not None
     finally:
         conn.close()
-    if workers or any(waiting.values()):
+    if workers or any(waiting.values()) or caches:
         raise click.ClickException(
-            f"this Redis is in use ({len(workers)} worker(s), queued jobs {waiting}); the bench "
-            "shares its queues, so point KAMENG_REDIS_URL at a Redis database of its own "
+            f"this Redis is in use ({len(workers)} worker(s), queued jobs {waiting}, kameng "
+            f"cache keys: {'yes' if caches else 'no'}); the bench shares its queues and "
+            "caches, so point KAMENG_REDIS_URL at a Redis database of its own "
             "(e.g. redis://127.0.0.1:6379/15)")
 
 
@@ -259,7 +262,8 @@ def _drain(redis_url: str, timeout: float) -> None:
 
 
 def _empty_queues(redis_url: str) -> None:
-    """Jobs still queued at the end name orders of the dropped database: remove them."""
+    """Jobs still queued at the end name orders of the dropped database: remove them,
+    and the bench shops' cache keys (the Redis held none when the bench started)."""
     import redis
     from rq import Queue
 
@@ -269,6 +273,9 @@ def _empty_queues(redis_url: str) -> None:
     try:
         for name in QUEUES:
             Queue(name, connection=conn).empty()
+        # the bench shops' caches (their tenant ids would mean other shops elsewhere)
+        for key in list(conn.scan_iter(match="kameng:*", count=1000)):
+            conn.delete(key)
     finally:
         conn.close()
 

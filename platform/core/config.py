@@ -36,6 +36,7 @@ _SETTINGS: dict[str, tuple[object, type | str]] = {
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
     "BENCH_ROUTES": (False, "bool"),
+    "PAGE_CACHE_SECONDS": (5, int),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),

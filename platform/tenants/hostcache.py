@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -27,6 +27,16 @@ def _state() -> dict:
     return current_app.extensions.setdefault("kameng.hostcache", {"gen": None, "hosts": {}})
 
 
+def generation() -> bytes | None:
+    """The tenants' change counter (None when Redis is unavailable), read once a request."""
+    if has_request_context() and "kameng_tenant_gen" in g:
+        return g.kameng_tenant_gen
+    gen = _generation()
+    if has_request_context():
+        g.kameng_tenant_gen = gen
+    return gen
+
+
 def _generation() -> bytes | None:
     try:
         return redis_conn.get().get(GEN_KEY) or b"0"
@@ -36,7 +46,7 @@ def _generation() -> bytes | None:
 
 def lookup(host: str, load) -> Tenant | None:
     """The tenant for a normalised host, from the cache or ``load(host)``."""
-    gen = _generation()
+    gen = generation()
     if gen is None:
         return load(host)
     state = _state()

@@ -32,6 +32,7 @@ def test_bench_orders_smoke(pg, bench_redis):
     # everything it started is stopped: no worker left registered, its database gone
     conn = redis_lib.Redis.from_url(bench_redis)
     assert Worker.all(connection=conn) == []
+    assert list(conn.scan_iter(match="kameng:*")) == []   # the bench shops' caches too
     conn.close()
     from sqlalchemy import create_engine, text
 

@@ -251,3 +251,9 @@ def tables_from_inputs(inputs: ChainInputs, versions: list[str]) -> list[PriceTa
 
 def compute_tables(ids: list[int], versions: list[str]) -> list[PriceTable]:
     return tables_from_inputs(load_inputs(ids), versions)
+
+
+def table_version(tenant) -> str:
+    """The current version of the shop's price table (changes with any rule or price
+    on its chain); lets callers key their own caches on prices."""
+    return _versions(redis_conn.get(), chain_ids(tenant))[-1]

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from kameng.core.errors import NotFound
 from kameng.shop.storefront import queries
+from kameng.shop.storefront.pagecache import cached_page
 from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 
@@ -64,6 +65,7 @@ def _page(template: str, tree: queries.CategoryTree, **context):
 
 
 @bp.route("/")
+@cached_page
 def index():
     locale = _locale()
     tree = queries.category_tree(locale)
@@ -83,6 +85,7 @@ def index():
 
 
 @bp.route("/c/<int:category_id>")
+@cached_page
 def category(category_id: int):
     locale = _locale()
     tree = queries.category_tree(locale)
@@ -94,6 +97,7 @@ def category(category_id: int):
 
 
 @bp.route("/search")
+@cached_page
 def search():
     locale = _locale()
     q = (request.args.get("q") or "").strip()[:100]
