@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from kameng.billing.ledger.models import Account, Entry, Transaction, kind_allows_negative
 from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
+from kameng.core.hotrows import defer_increment
 from kameng.core.money import MoneyError, exponent
 from kameng.tenants.models import Tenant, User
 
@@ -219,23 +220,38 @@ def _replay(tx: Transaction, kind: str, lines, commit: bool) -> Transaction:
     return tx
 
 
-def _move_balances(lines, guard_ids: set[int]) -> None:
+def _move_balances(lines, guard_ids: set[int]) -> list[tuple[int, int]]:
+    """Apply the guarded moves now; return the unguarded ones to apply at commit.
+
+    A move that could take a balance below zero is checked by its UPDATE at once.
+    Every other move (a credit, or a debit of an account that may go negative and
+    is not guarded) cannot fail, so it is deferred to just before COMMIT
+    (kameng.core.hotrows): platform clearing accounts are touched by every order,
+    and holding their row lock for the whole order transaction would serialise
+    all orders.
+    """
     net: dict[int, int] = defaultdict(int)
+    may_go_negative: dict[int, bool] = {}
     for account, amount in lines:
         net[account.id] += amount
+        may_go_negative[account.id] = bool(account.allow_negative)
+    deferred = []
     for account_id in sorted(net):  # one lock order for everyone: no deadlocks
         amount = net[account_id]
         if not amount:
             continue
+        if amount > 0 or (may_go_negative[account_id] and account_id not in guard_ids):
+            deferred.append((account_id, amount))
+            continue
         stmt = (update(Account).where(Account.id == account_id)
                 .values(balance=Account.balance + amount)
                 .execution_options(synchronize_session=False))
-        if amount < 0:
-            covered = Account.balance + amount >= 0
-            stmt = stmt.where(covered if account_id in guard_ids
-                              else or_(Account.allow_negative, covered))
+        covered = Account.balance + amount >= 0
+        stmt = stmt.where(covered if account_id in guard_ids
+                          else or_(Account.allow_negative, covered))
         if db.session.execute(stmt).rowcount != 1:
             raise InsufficientBalance(account_id=account_id)
+    return deferred
 
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
@@ -292,7 +308,7 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
         return _replay(existing, kind, lines, commit)
 
     try:
-        _move_balances(lines, guard_ids)
+        deferred = _move_balances(lines, guard_ids)
         for account, amount in lines:
             db.session.add(Entry(transaction=tx, account_id=account.id, amount=amount))
         db.session.flush()
@@ -302,6 +318,8 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
             db.session.rollback()
         raise
     savepoint.commit()
+    for account_id, amount in deferred:
+        defer_increment(db.session(), Account.__table__, account_id, "balance", amount)
     for account, _amount in lines:
         if account in db.session:
             db.session.expire(account, ["balance"])  # the UPDATE bypassed the identity map

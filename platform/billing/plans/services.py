@@ -261,7 +261,9 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
     # a renewal continues the current period (also in grace); a switch or lapse starts now
     start = sub.current_period_end if renewing else now
     end = period_end(start, plan.interval)
-    key = f"plan:{tenant.id}:{plan.id}:{start:%Y%m%dT%H%M%S}"
+    # a renewal's key is its period (racing renewals pay once); a new start is its own
+    key = f"plan:{tenant.id}:{plan.id}:{start:%Y%m%dT%H%M%S}" + ("" if renewing else
+                                                                f".{start:%f}")
     with all_tenants():
         done = db.session.scalar(select(PlanPayment).where(PlanPayment.key == key))
     if done is not None:
@@ -309,13 +311,14 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
 
 
 def _activate(tenant: Tenant, sub: Subscription, plan: Plan, end: datetime) -> None:
+    reopen = bool(sub.suspended_by_plan)
     result = db.session.execute(
         update(Subscription).where(Subscription.id == sub.id)
         .values(plan_id=plan.id, status="active", current_period_end=end, grace_until=None,
                 suspended_by_plan=False)
         .execution_options(synchronize_session=False, all_tenants=True))
     assert result.rowcount == 1
-    if sub.suspended_by_plan and tenant.status == "suspended":
+    if reopen and tenant.status == "suspended":
         tenant.status = "active"  # the plan closed it; paying reopens it
     db.session.expire(sub)
 

@@ -42,6 +42,11 @@ def fulfil(order_id: int) -> Outcome:
     order = db.session.get(Order, order_id)
     if order is None:
         return Outcome("missing")
+    if order.status == "paid" and all(line.kind == "card" for line in order.lines):
+        outcome = _deliver_cards_at_once(order)
+        if outcome is not None:
+            return outcome
+        order = db.session.get(Order, order_id)
     if order.status == "paid":
         _transition(order, ("paid",), "fulfilling")
         db.session.commit()
@@ -59,6 +64,29 @@ def fulfil(order_id: int) -> Outcome:
             retry = wait if retry is None or (wait and wait < retry) else retry
     db.session.refresh(order)
     return _settle(order, retry)
+
+
+def _deliver_cards_at_once(order: Order) -> Outcome | None:
+    """The common case — codes from our own stock — in one transaction and one commit.
+
+    Returns None when a code is missing (the reservation lapsed and stock ran out):
+    the step-by-step path then records the failure and refunds.
+    """
+    if not _transition(order, ("paid",), "fulfilling"):
+        db.session.rollback()
+        return Outcome(db.session.get(Order, order.id).status)
+    for line in order.lines:
+        if allocation.mark_sold(line.id, commit=False) < line.quantity \
+                and len(allocation.codes_for_line(line.id)) < line.quantity:
+            db.session.rollback()
+            return None
+        line.status = "delivered"
+    _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow())
+    customer_spent(order)
+    msg = outbox.add("order.delivered", order.tenant_id, order.id)
+    db.session.commit()
+    outbox.dispatch_now([msg.id])
+    return Outcome("delivered")
 
 
 def _settle(order: Order, retry: int | None) -> Outcome:

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from kameng.core.crypto import keyring
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.hotrows import defer_increment
 from kameng.core.models import utcnow
 from kameng.shop.catalog.models import Product
 from kameng.shop.stock.models import CardCode, LoopDelivery
@@ -42,11 +43,14 @@ def code_aad(product_id: int) -> bytes:
 
 
 def adjust_counter(deltas: dict[int, int]) -> None:
-    """Move ``Product.stock_available`` by the given deltas (product id order: no deadlocks)."""
+    """Move ``Product.stock_available`` by the given deltas, in the same transaction.
+
+    The UPDATE is issued just before COMMIT (kameng.core.hotrows): every order of a
+    product touches this row, and a lock held for the whole order transaction would
+    make all buyers of the product queue behind each other.
+    """
     for pid in sorted(deltas):
-        if deltas[pid]:
-            db.session.execute(update(_products).where(_products.c.id == pid).values(
-                stock_available=_products.c.stock_available + deltas[pid]))
+        defer_increment(db.session(), _products, pid, "stock_available", deltas[pid])
 
 
 def _finish(commit: bool) -> None:

@@ -20,6 +20,7 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.scoping import tenant_scope
+from kameng.tenants.models import Tenant, User
 from tests.billing.commissions.helpers import balance, card_product, chain, deliver, fund
 
 pytestmark = pytest.mark.both
@@ -46,18 +47,21 @@ def test_concurrent_requests_for_the_whole_balance_one_succeeds(app):
     whole = earn(c, orders=3)
     assert whole == 300
     method = withdrawals.add_payout_method(s1, "alipay", "owner@example.com", "李四")
+    # plain ids: the threads must not touch this session's objects (nor its SQLite lock)
+    shop_id, owner_id, method_id = s1.id, owner.id, method.id
     db.session.commit()
     n = 8
     barrier = threading.Barrier(n)
     results: list[str] = []
 
     def request(i):
-        with app.app_context(), tenant_scope(s1.id):
-            shop = db.session.get(type(s1), s1.id)
-            user = db.session.get(type(owner), owner.id)
+        with app.app_context(), tenant_scope(shop_id):
+            shop = db.session.get(Tenant, shop_id)
+            user = db.session.get(User, owner_id)
+            db.session.commit()
             barrier.wait()
             try:
-                withdrawals.request_withdrawal(shop, user, method.id, whole)
+                withdrawals.request_withdrawal(shop, user, method_id, whole)
                 results.append("ok")
             except InsufficientBalance:
                 results.append("insufficient")
