@@ -364,9 +364,9 @@ def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str) -> s
 
     params = {"amount": plan.price, "currency": tenant.currency.lower(),
               "payment_method": payment_method, "confirm": True,
-              "payment_method_types": ["card"], "description": f"{plan.name} ({tenant.slug})",
+              "payment_method_types": ["card"],
               "metadata": {"tenant_id": str(tenant.id), "plan_id": str(plan.id),
-                           "kind": "plan"}}
+                           "kind": "plan", "plan": plan.code}}
     try:
         intent = client().v1.payment_intents.create(params=params,
                                                     options={"idempotency_key": key})
