@@ -56,6 +56,15 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
+def _route_payment(tenant, notice) -> bool:
+    from kameng.billing.topups.services import is_topup_number, record_topup_payment
+    from kameng.shop.orders.services import record_payment
+
+    if is_topup_number(notice.order_no):
+        return record_topup_payment(tenant, notice)
+    return record_payment(tenant, notice)
+
+
 # every package's models, so metadata (and Alembic) sees all tables
 MODEL_MODULES = (
     "kameng.tenants.models",
@@ -67,6 +76,7 @@ MODEL_MODULES = (
     "kameng.shop.pricing.models",
     "kameng.billing.payments.models",
     "kameng.shop.orders.models",
+    "kameng.billing.topups.models",
     "kameng.api.models",
     "kameng.billing.commissions.models",
     "kameng.billing.withdrawals.models",
@@ -102,10 +112,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.user_loader(lambda sid: load_session_user(g.get("tenant"), sid))
 
-    from kameng.shop.orders.services import record_payment
-
-    # verified payment notices (billing) are booked by the orders service (shop)
-    app.extensions["kameng.payment_handler"] = record_payment
+    # verified payment notices (billing) are booked by the service they pay for
+    app.extensions["kameng.payment_handler"] = _route_payment
 
 
 def _migrations_dir() -> str:
@@ -116,6 +124,10 @@ def _migrations_dir() -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from kameng.admin import api_keys as _admin_api_keys  # noqa: F401  (routes on admin bp)
+    from kameng.admin import earnings as _admin_earnings  # noqa: F401  (routes on admin bp)
+    from kameng.admin import withdrawals as _admin_withdrawals  # noqa: F401  (routes on admin bp)
+    from kameng.admin import plans as _admin_plans  # noqa: F401  (routes on admin bp)
+    from kameng.admin import reports as _admin_reports  # noqa: F401  (routes on admin bp)
     from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
     from kameng.admin import catalog as _admin_catalog  # noqa: F401  (routes on admin bp)
     from kameng.admin import orders as _admin_orders  # noqa: F401  (routes on admin bp)

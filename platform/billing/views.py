@@ -37,3 +37,42 @@ def wallet_transaction(transaction_id: int):
     account = find_user_account(current_user, "wallet")
     return render("wallet.html", balance=account.balance, currency=account.currency,
                   rows=[], older=None, transaction=tx, amount=amount)
+
+
+@bp.route("/account/wallet/topup", methods=["GET", "POST"])
+@login_required
+def topup():
+    from flask import url_for
+
+    from kameng.billing.payments.registry import enabled_providers
+    from kameng.billing.topups import services as topups
+    from kameng.core.errors import ServiceError
+
+    available = "stripe" in enabled_providers(g.tenant)
+    error, amount_text = None, request.form.get("amount", "")
+    if request.method == "POST" and available:
+        try:
+            amount = topups.parse_topup_amount(amount_text, g.tenant.currency)
+            topup, start = topups.start_topup(g.tenant, current_user, amount, "stripe")
+        except ServiceError as err:
+            error = err.message
+        else:
+            return_url = url_for("billing.topup_status", topup_no=topup.topup_no,
+                                 _external=True)
+            return render("wallet_topup.html", mode="pay", topup=topup, start=start,
+                          return_url=return_url)
+    return render("wallet_topup.html", mode="form", available=available, error=error,
+                  amount_text=amount_text), (422 if error else 200)
+
+
+@bp.route("/account/wallet/topup/<topup_no>")
+@login_required
+def topup_status(topup_no: str):
+    from kameng.billing.topups import services as topups
+    from kameng.core.errors import NotFound
+
+    try:
+        topup = topups.get_topup(current_user, topup_no)
+    except NotFound:
+        abort(404)
+    return render("wallet_topup.html", mode="status", topup=topup)

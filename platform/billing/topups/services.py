@@ -1,0 +1,105 @@
+"""Topping a wallet up by card: start a payment, credit the wallet on the verified notice.
+
+The wallet is credited only by the provider's signed notice (the Stripe webhook),
+through the same payment handler as orders; a top-up number starts with ``W``
+(order numbers with ``K``), which is how the handler tells them apart. A
+repeated notice credits once (conditional status change + ledger idempotency key).
+"""
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from kameng.billing import wallets
+from kameng.billing.ledger import services as ledger
+from kameng.billing.payments.base import PaymentRequest, PaymentStart
+from kameng.billing.payments.registry import get_provider
+from kameng.billing.topups.models import WalletTopup
+from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.extensions import db
+from kameng.core.models import utcnow
+from kameng.core.money import MoneyError, parse_amount
+from kameng.tenants.models import Tenant, User
+
+PREFIX = "W"
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+MIN_AMOUNT, MAX_AMOUNT = 100, 10_000_00  # ¥1 … ¥10,000 per top-up
+PROVIDERS = ("stripe",)
+
+
+def is_topup_number(number: str | None) -> bool:
+    return bool(number) and number.startswith(PREFIX)
+
+
+def _new_number() -> str:
+    return PREFIX + utcnow().strftime("%y%m%d") + "".join(
+        secrets.choice(ALPHABET) for _ in range(14))
+
+
+def parse_topup_amount(text: str, currency: str) -> int:
+    try:
+        amount = parse_amount(text, currency)
+    except MoneyError as err:
+        raise InvalidInput(str(err), field="amount") from None
+    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+        raise InvalidInput("the amount is outside the allowed range", field="amount")
+    return amount
+
+
+def start_topup(tenant: Tenant, user: User, amount: int, provider: str = "stripe",
+                return_url: str = "") -> tuple[WalletTopup, PaymentStart]:
+    if provider not in PROVIDERS:
+        raise InvalidInput(f"top-ups are paid by {', '.join(PROVIDERS)}", field="provider")
+    if user.tenant_id != tenant.id:
+        raise NotFound("no such account on this shop")
+    gateway = get_provider(tenant, provider)  # refuses a method the shop has not enabled
+    topup = WalletTopup(tenant_id=tenant.id, topup_no=_new_number(), user_id=user.id,
+                        amount=amount, currency=tenant.currency, provider=provider)
+    db.session.add(topup)
+    db.session.commit()
+    start = gateway.start(PaymentRequest(
+        order_no=topup.topup_no, amount=amount, currency=tenant.currency,
+        description=f"wallet top-up {topup.topup_no}", notify_url="", return_url=return_url,
+        client_ip=None, customer_id=user.id))
+    topup.provider_ref = start.provider_ref
+    db.session.commit()
+    return topup, start
+
+
+def get_topup(user: User, topup_no: str) -> WalletTopup:
+    topup = db.session.scalar(select(WalletTopup).where(WalletTopup.topup_no == topup_no,
+                                                        WalletTopup.user_id == user.id))
+    if topup is None:
+        raise NotFound("no such top-up")
+    return topup
+
+
+def record_topup_payment(tenant: Tenant, notice) -> bool:
+    """The payment handler's part for top-ups: credit the wallet once."""
+    if not notice.paid:
+        return True
+    topup = db.session.scalar(select(WalletTopup).where(
+        WalletTopup.topup_no == notice.order_no, WalletTopup.tenant_id == tenant.id)
+        .execution_options(all_tenants=True))
+    if topup is None:
+        return False
+    if notice.amount != topup.amount or notice.currency.upper() != topup.currency:
+        return False
+    changed = db.session.execute(
+        update(WalletTopup).where(WalletTopup.id == topup.id, WalletTopup.status == "pending")
+        .values(status="paid", paid_at=utcnow(), provider_ref=notice.provider_ref)
+        .execution_options(synchronize_session=False)).rowcount
+    if not changed:
+        db.session.rollback()
+        return True  # credited before: a repeated notice
+    user = db.session.get(User, topup.user_id)
+    clearing = ledger.platform_account(f"clearing_{topup.provider}", topup.currency)
+    try:
+        wallets.topup_wallet(user, topup.amount, f"topup:{topup.topup_no}", topup.topup_no,
+                             clearing, commit=False)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+    return True
