@@ -124,18 +124,18 @@ def _migrations_dir() -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from kameng.admin import api_keys as _admin_api_keys  # noqa: F401  (routes on admin bp)
-    from kameng.admin import earnings as _admin_earnings  # noqa: F401  (routes on admin bp)
-    from kameng.admin import withdrawals as _admin_withdrawals  # noqa: F401  (routes on admin bp)
-    from kameng.admin import plans as _admin_plans  # noqa: F401  (routes on admin bp)
-    from kameng.admin import reports as _admin_reports  # noqa: F401  (routes on admin bp)
     from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
     from kameng.admin import catalog as _admin_catalog  # noqa: F401  (routes on admin bp)
+    from kameng.admin import earnings as _admin_earnings  # noqa: F401  (routes on admin bp)
     from kameng.admin import orders as _admin_orders  # noqa: F401  (routes on admin bp)
     from kameng.admin import payments as _admin_payments  # noqa: F401  (routes on admin bp)
+    from kameng.admin import plans as _admin_plans  # noqa: F401  (routes on admin bp)
     from kameng.admin import pricing as _admin_pricing  # noqa: F401  (routes on admin bp)
+    from kameng.admin import reports as _admin_reports  # noqa: F401  (routes on admin bp)
     from kameng.admin import stock as _admin_stock  # noqa: F401  (routes on admin bp)
     from kameng.admin import suppliers as _admin_suppliers  # noqa: F401  (routes on admin bp)
     from kameng.admin import wallets as _admin_wallets  # noqa: F401  (routes on admin bp)
+    from kameng.admin import withdrawals as _admin_withdrawals  # noqa: F401  (routes on admin bp)
     from kameng.admin.views import bp as admin_bp
     from kameng.billing.payments.views import bp as payments_bp
     from kameng.billing.views import bp as billing_bp
