@@ -11,8 +11,8 @@ from flask_login import current_user
 
 from kameng.admin.views import bp, staff_required
 from kameng.api import services
+from kameng.api.account import create_from_form
 from kameng.api.forms import CreateKeyForm, RevokeKeyForm
-from kameng.core.errors import ServiceError
 
 
 def _page(form: CreateKeyForm, new_key: str | None = None, status: int = 200):
@@ -31,14 +31,8 @@ def api_keys():
 @staff_required
 def api_key_create():
     form = CreateKeyForm()
-    if not form.validate_on_submit():
-        return _page(form, status=422)
-    try:
-        made = services.create_key(current_user, form.name.data)
-    except ServiceError as err:
-        form.name.errors = [err.message]
-        return _page(form, status=422)
-    return _page(CreateKeyForm(formdata=None), new_key=made.plaintext)
+    new_key, status = create_from_form(form)
+    return _page(CreateKeyForm(formdata=None) if new_key else form, new_key, status)
 
 
 @bp.route("/api-keys/<int:key_id>/revoke", methods=["POST"])

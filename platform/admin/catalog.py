@@ -5,41 +5,19 @@ Only the master shop's staff reach these pages; a sub-shop's staff get 403.
 from __future__ import annotations
 
 import json
-from functools import wraps
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
-from kameng.admin.views import bp, staff_required
+from kameng.admin.views import bp, master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog import services
 from kameng.shop.catalog.models import KINDS, STATUSES
-
-
-def master_staff_required(view):
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if not g.tenant.is_master:
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def master_owner_required(view):
-    @wraps(view)
-    @master_staff_required
-    def wrapper(*args, **kwargs):
-        if current_user.role != "owner":
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
 
 
 def show_error(form, err: ServiceError, aliases: dict | None = None) -> None:

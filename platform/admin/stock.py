@@ -17,9 +17,9 @@ from flask_wtf.file import FileField
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
-from kameng.admin.catalog import ActionForm, master_owner_required, master_staff_required
+from kameng.admin.catalog import ActionForm
 from kameng.admin.catalog import show_error as _show_error
-from kameng.admin.views import bp
+from kameng.admin.views import bp, master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.shop.catalog.services import get_product
 from kameng.shop.stock import jobs, services

@@ -5,37 +5,15 @@ changing settings, mapping products and syncing is for the master's owner.
 """
 from __future__ import annotations
 
-from functools import wraps
-
-from flask import abort, flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import bp, staff_required
+from kameng.admin.views import bp, master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.core.money import format_money
 from kameng.shop.suppliers import services
 from kameng.shop.suppliers.forms import ActionForm, MapForm, SupplierForm, SyncForm
-
-
-def master_staff_required(view):
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if not g.tenant.is_master:
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
-
-
-def master_owner_required(view):
-    @wraps(view)
-    @master_staff_required
-    def wrapper(*args, **kwargs):
-        if current_user.role != "owner":
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
 
 
 def _settings_from(form: SupplierForm) -> dict:

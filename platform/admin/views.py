@@ -30,6 +30,27 @@ def owner_required(view):
     return wrapper
 
 
+def master_staff_required(view):
+    """The master's staff only: the catalog, stock and suppliers are the master's."""
+    @wraps(view)
+    @staff_required
+    def wrapper(*args, **kwargs):
+        if not g.tenant.is_master:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def master_owner_required(view):
+    @wraps(view)
+    @master_staff_required
+    def wrapper(*args, **kwargs):
+        if current_user.role != "owner":
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
 @bp.route("/")
 @staff_required
 def dashboard():

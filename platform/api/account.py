@@ -30,18 +30,27 @@ def index():
     return _page(CreateKeyForm(formdata=None))
 
 
-@bp.route("/account/api-keys", methods=["POST"])
-@login_required
-def create():
-    form = CreateKeyForm()
+def create_from_form(form: CreateKeyForm) -> tuple[str | None, int]:
+    """Create a key for the current user from the posted form: (plaintext or None, status).
+
+    Shared by the storefront account page and the back office.
+    """
     if not form.validate_on_submit():
-        return _page(form, status=422)
+        return None, 422
     try:
         made = services.create_key(current_user, form.name.data)
     except ServiceError as err:
         form.name.errors = [err.message]
-        return _page(form, status=422)
-    return _page(CreateKeyForm(formdata=None), new_key=made.plaintext)
+        return None, 422
+    return made.plaintext, 200
+
+
+@bp.route("/account/api-keys", methods=["POST"])
+@login_required
+def create():
+    form = CreateKeyForm()
+    new_key, status = create_from_form(form)
+    return _page(CreateKeyForm(formdata=None) if new_key else form, new_key, status)
 
 
 @bp.route("/account/api-keys/<int:key_id>/revoke", methods=["POST"])

@@ -18,8 +18,8 @@ from kameng.billing.commissions.models import Commission, CommissionShare
 from kameng.billing.commissions.services import EARNING_KINDS
 from kameng.billing.ledger.models import Account, Entry, Transaction
 from kameng.core.extensions import db
-from kameng.core.money import format_money, format_plain
 from kameng.core.models import utcnow
+from kameng.core.money import format_money, format_plain
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant
 
