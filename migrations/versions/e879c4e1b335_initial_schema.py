@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2468801c2ec2
+Revision ID: e879c4e1b335
 Revises: 
-Create Date: 2026-11-26 01:19:58.750537
+Create Date: 2026-11-26 01:37:49.517855
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ from kameng.billing.ledger.models import PG_LEDGER_DDL, PG_LEDGER_DROP_DDL
 
 
 # revision identifiers, used by Alembic.
-revision = '2468801c2ec2'
+revision = 'e879c4e1b335'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -595,6 +595,29 @@ def upgrade():
     with op.batch_alter_table('stock_batches', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stock_batches_product_id'), ['product_id'], unique=False)
 
+    op.create_table('wallet_topups',
+    sa.Column('topup_no', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('provider_ref', sa.String(length=128), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('paid_at', kameng.core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', kameng.core.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.CheckConstraint("status IN ('pending', 'paid')", name=op.f('ck_wallet_topups_status')),
+    sa.CheckConstraint('amount > 0', name=op.f('ck_wallet_topups_amount')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_wallet_topups_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_wallet_topups_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wallet_topups')),
+    sa.UniqueConstraint('topup_no', name=op.f('uq_wallet_topups_topup_no'))
+    )
+    with op.batch_alter_table('wallet_topups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wallet_topups_tenant_id'), ['tenant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_wallet_topups_user_id'), ['user_id'], unique=False)
+
     op.create_table('withdrawals',
     sa.Column('payout_method_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
@@ -801,6 +824,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_withdrawals_tenant_id'))
 
     op.drop_table('withdrawals')
+    with op.batch_alter_table('wallet_topups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wallet_topups_user_id'))
+        batch_op.drop_index(batch_op.f('ix_wallet_topups_tenant_id'))
+
+    op.drop_table('wallet_topups')
     with op.batch_alter_table('stock_batches', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stock_batches_product_id'))
 
