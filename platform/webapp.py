@@ -65,6 +65,16 @@ def _route_payment(tenant, notice) -> bool:
     return record_payment(tenant, notice)
 
 
+def _bind_referral(user) -> None:
+    from flask import session
+
+    from kameng.billing.commissions.services import bind_referral
+
+    code = session.pop("ref", None)
+    if code:
+        bind_referral(user, code)
+
+
 # every package's models, so metadata (and Alembic) sees all tables
 MODEL_MODULES = (
     "kameng.tenants.models",
@@ -114,6 +124,8 @@ def _init_extensions(app: Flask) -> None:
 
     # verified payment notices (billing) are booked by the service they pay for
     app.extensions["kameng.payment_handler"] = _route_payment
+    # a customer who signs up through a promoter's link (?ref=…) is bound to the promoter
+    app.extensions["kameng.signup_hooks"] = [_bind_referral]
 
 
 def _migrations_dir() -> str:

@@ -24,7 +24,8 @@ from kameng.shop.orders.manual import MAX_CODES, deliver_manual
 from kameng.shop.orders.models import ORDER_STATUSES, Order, OrderLine
 
 PAGE = 50
-REFUNDABLE = ("paid", "fulfilling", "failed")
+# a delivered order may be refunded too (a bad code): its commissions are reversed
+REFUNDABLE = ("paid", "fulfilling", "failed", "delivered")
 # the manual queue: paid orders with a manual line nobody has delivered yet
 QUEUE = "queue"
 

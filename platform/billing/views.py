@@ -24,7 +24,21 @@ def wallet():
     older = rows[PAGE - 1].entry.id if len(rows) > PAGE else None
     return render("wallet.html", balance=account.balance if account else 0,
                   currency=account.currency if account else g.tenant.currency,
-                  rows=rows[:PAGE], older=older, transaction=None)
+                  rows=rows[:PAGE], older=older, transaction=None,
+                  referral_link=_referral_link())
+
+
+def _referral_link() -> str | None:
+    """The customer's promoter link, when this shop pays promoters (推广)."""
+    from flask import url_for
+
+    from kameng.billing.commissions.services import promoter_code
+    from kameng.billing.commissions.settings import find_settings
+
+    settings = find_settings(g.tenant)
+    if current_user.role != "customer" or settings is None or not settings.promoter_bp:
+        return None
+    return url_for("shop.index", ref=promoter_code(current_user).code, _external=True)
 
 
 @bp.route("/account/wallet/transactions/<int:transaction_id>")

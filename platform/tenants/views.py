@@ -66,6 +66,8 @@ def register():
             getattr(form, err.field or "email").errors.append(err.message)
         else:
             login_user(user)
+            for hook in current_app.extensions.get("kameng.signup_hooks", ()):
+                hook(user)
             return redirect(url_for("shop.index"))
     return render("register.html", form=form)
 

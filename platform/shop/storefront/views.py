@@ -1,7 +1,9 @@
 """The storefront, rendered through the tenant's theme."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, request, url_for
+import re
+
+from flask import Blueprint, abort, g, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -12,6 +14,17 @@ from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 
 bp = Blueprint("shop", __name__)
+
+
+REF_RE = re.compile(r"^[A-Za-z0-9]{4,16}$")
+
+
+@bp.before_request
+def remember_referral():
+    # a promoter's link (?ref=CODE): kept until the visitor signs up on this shop
+    ref = request.args.get("ref")
+    if ref and REF_RE.match(ref):
+        session["ref"] = ref
 
 
 @bp.before_request
