@@ -60,7 +60,7 @@ def test_owner_refunds_an_undelivered_order_codes_go_back_and_the_wallet_is_refu
     assert db.session.query(AuditEvent).filter_by(action="order.refund").count() == 1
 
 
-def test_only_the_owner_refunds_and_delivered_orders_are_not_refunded_here(
+def test_only_the_owner_refunds_and_a_delivered_order_reverses_its_commissions(
         app, tree, client_for):
     product = card_product(codes=5)
     order = balance_order(tree, product)
@@ -69,13 +69,20 @@ def test_only_the_owner_refunds_and_delivered_orders_are_not_refunded_here(
     login(staff, staff_user.email)
     assert staff.post(f"/admin/orders/{order.order_no}/refund",
                       data={"reason": "x"}).status_code == 403
-    run_jobs(app)
+    run_jobs(app, "fulfilment", "mail")  # delivery, then commissions
     assert get_order(order.order_no).status == "delivered"
+    from kameng.billing import wallets
+    from kameng.billing.ledger.services import check_ledger, transaction_by_key
+
+    assert transaction_by_key(f"order:{order.order_no}:commission") is not None
+    before = wallets.wallet_balance(tree.star_customer)
     owner = owner_client(client_for, tree)
-    assert 'class="card refund-form"' not in owner.get(f"/admin/orders/{order.order_no}").text
+    assert 'class="card refund-form"' in owner.get(f"/admin/orders/{order.order_no}").text
     assert owner.post(f"/admin/orders/{order.order_no}/refund",
-                      data={"reason": "x"}).status_code == 409
-    assert get_order(order.order_no).status == "delivered"
+                      data={"reason": "bad code"}).status_code == 302
+    assert get_order(order.order_no).status == "refunded"
+    assert wallets.wallet_balance(tree.star_customer) == before + order.amount
+    assert check_ledger().ok
 
 
 def test_order_list_filters_and_shop_scope(app, tree, client_for):
