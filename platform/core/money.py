@@ -50,3 +50,21 @@ def format_money(minor: int, currency: str) -> str:
 def percent_of(minor: int, percent: Decimal | str | int) -> int:
     """Percent of an amount, rounded half up to the minor unit."""
     return int((Decimal(minor) * Decimal(str(percent)) / 100).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def parse_input_amount(text, currency: str, field: str = "amount", minimum: int = 0) -> int:
+    """An operator's or buyer's amount in major units ('12.50'), as minor units.
+
+    Bad input raises ``InvalidInput`` naming the field (a form message, a JSON
+    problem detail or a CLI error line).
+    """
+    from kameng.core.errors import InvalidInput
+
+    try:
+        value = parse_amount(text, currency)
+    except MoneyError as err:
+        raise InvalidInput(str(err), field=field) from None
+    if value < minimum:
+        raise InvalidInput(f"{field} must be at least {format_plain(minimum, currency)}",
+                           field=field)
+    return value

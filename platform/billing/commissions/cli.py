@@ -11,7 +11,7 @@ from kameng.billing.commissions import services
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger.cli import ledger_cli
 from kameng.core.errors import InvalidInput, NotFound
-from kameng.core.money import format_money
+from kameng.core.money import format_money, parse_input_amount
 from kameng.tenants.services import tenant_by_slug
 
 commissions_cli = AppGroup("commissions", help="Commissions up the tenant tree, the hold.")
@@ -59,8 +59,8 @@ def mature():
 @click.option("--tenant", "slug", required=True, help="The shop (platform rules: the master).")
 @click.option("--hold-days", type=click.IntRange(0, 365))
 @click.option("--promoter-percent", help="A shop's promoter share of its own margin, e.g. 10.")
-@click.option("--withdraw-min", type=click.IntRange(0), help="Minor units.")
-@click.option("--withdraw-fee-fixed", type=click.IntRange(0), help="Minor units.")
+@click.option("--withdraw-min", help="In major units, e.g. 50.00.")
+@click.option("--withdraw-fee-fixed", help="In major units, e.g. 2.00.")
 @click.option("--withdraw-fee-percent")
 @click.option("--approver", type=click.Choice(["master", "parent"]))
 @click.option("--grace-days", type=click.IntRange(0, 365))
@@ -76,9 +76,11 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
     if promoter_percent is not None:
         values["promoter_bp"] = billing_settings.parse_percent(promoter_percent, "promoter_percent")
     if withdraw_min is not None:
-        values["withdraw_min"] = withdraw_min
+        values["withdraw_min"] = parse_input_amount(withdraw_min, tenant.currency,
+                                                    "withdraw_min")
     if withdraw_fee_fixed is not None:
-        values["withdraw_fee_fixed"] = withdraw_fee_fixed
+        values["withdraw_fee_fixed"] = parse_input_amount(withdraw_fee_fixed, tenant.currency,
+                                                          "withdraw_fee_fixed")
     if withdraw_fee_percent is not None:
         values["withdraw_fee_bp"] = billing_settings.parse_percent(withdraw_fee_percent, "withdraw_fee")
     if approver:

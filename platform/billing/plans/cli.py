@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from kameng.billing.plans import services
 from kameng.core.errors import InvalidInput
-from kameng.core.money import format_money
+from kameng.core.money import format_money, parse_input_amount
 from kameng.tenants.services import tenant_by_slug
 
 plans_cli = AppGroup("plans", help="Sub-shop plans (普及版 / 专业版 …).")
@@ -18,7 +18,7 @@ plans_cli = AppGroup("plans", help="Sub-shop plans (普及版 / 专业版 …)."
 @click.option("--tenant", "slug", required=True, help="The shop that sells it.")
 @click.option("--code", required=True)
 @click.option("--name", required=True)
-@click.option("--price", type=click.IntRange(0), required=True, help="Minor units.")
+@click.option("--price", required=True, help="Per period, in major units, e.g. 29.00.")
 @click.option("--interval", type=click.Choice(["month", "year"]), default="month")
 @click.option("--base", "base_code", help="Resell this plan of the parent shop.")
 @click.option("--custom-domain", is_flag=True)
@@ -30,6 +30,7 @@ def create(slug, code, name, price, interval, base_code, custom_domain, sub_shop
            max_markup_bp, max_staff, themes):
     """Define a plan (master) or resell the parent's (sub-shop)."""
     tenant = tenant_by_slug(slug)
+    price = parse_input_amount(price, tenant.currency, "price")
     base_id = None
     if base_code:
         if tenant.parent is None:

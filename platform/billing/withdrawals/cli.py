@@ -5,7 +5,7 @@ import click
 from flask.cli import AppGroup
 
 from kameng.billing.withdrawals import services
-from kameng.core.money import format_money
+from kameng.core.money import format_money, parse_input_amount
 from kameng.tenants.services import master, tenant_by_slug
 
 withdrawals_cli = AppGroup("withdrawals", help="Withdrawals of shops' available earnings.")
@@ -33,11 +33,12 @@ def add_method(slug, kind, account, holder, bank_name):
 @withdrawals_cli.command("request")
 @click.option("--tenant", "slug", required=True)
 @click.option("--method", "method_id", type=int, required=True)
-@click.option("--amount", type=click.IntRange(1), required=True, help="Minor units.")
+@click.option("--amount", required=True, help="In major units, e.g. 100.00.")
 def request_cmd(slug, method_id, amount):
     """Request a withdrawal (the amount is held at once)."""
-    click.echo(_show(services.request_withdrawal(tenant_by_slug(slug), None, method_id,
-                                                 amount)))
+    tenant = tenant_by_slug(slug)
+    amount = parse_input_amount(amount, tenant.currency, "amount", minimum=1)
+    click.echo(_show(services.request_withdrawal(tenant, None, method_id, amount)))
 
 
 @withdrawals_cli.command("list")
