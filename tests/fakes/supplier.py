@@ -74,7 +74,7 @@ class _QuietHandler(WSGIRequestHandler):
 class FakeSupplier:
     def __init__(self, key_id: str = "fake-key", secret: str = "fake-secret-7c1f9e",
                  base_path: str = "/api", connect_timeout: float = 1.0,
-                 read_timeout: float = 0.5):
+                 read_timeout: float = 2.0):
         self.key_id = key_id
         self.secret = secret
         self.base_path = base_path
