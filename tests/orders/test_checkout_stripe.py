@@ -105,3 +105,31 @@ def test_card_method_is_offered_only_when_the_shop_enables_it(app, tree, client_
     assert 'value="stripe"' not in checkout(client, product.sku, **GUEST).text
     resp = checkout(client, product.sku, "stripe", **GUEST)
     assert resp.status_code == 422
+
+
+def test_refunding_a_card_order_refunds_it_at_stripe(app, tree, ls):
+    from kameng.billing.payments.base import PaymentNotice, PaymentRequest
+    from kameng.billing.payments.registry import get_provider
+    from kameng.core.scoping import tenant_scope
+    from kameng.shop.orders import services
+
+    product = card_product(codes=2)
+    payment_services.save_provider_config(tree.star, "stripe", enabled=True)
+    with tenant_scope(tree.star.id):
+        order = services.place_order(tree.star, sku=product.sku, payment_method="stripe",
+                                     contact="card@example.com",
+                                     lookup_password="pw-1234").order
+        start = get_provider(tree.star, "stripe").start(PaymentRequest(
+            order_no=order.order_no, amount=order.amount, currency=order.currency,
+            description="test", notify_url="", return_url="", client_ip=None,
+            payment_method=ls.card_payment_method()))
+        pi_id = start.provider_ref
+        notice = PaymentNotice(provider="stripe", order_no=order.order_no, amount=order.amount,
+                               currency=order.currency, provider_ref=pi_id, paid=True)
+        assert services.record_payment(tree.star, notice)
+        assert services.refund_order(get_order(order.order_no), "customer changed mind")
+    run_jobs(app, "default")
+    refunds = ls.client().v1.refunds.list(params={"payment_intent": pi_id})
+    assert [r.amount for r in refunds.data] == [order.amount]
+    assert get_order(order.order_no).status == "refunded"
+    assert check_ledger().ok
