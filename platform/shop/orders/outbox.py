@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from kameng.core.extensions import db
 from kameng.core.jobs import enqueue
@@ -35,27 +35,44 @@ def add(topic: str, tenant_id: int, ref_id: int, **payload) -> OutboxMessage:
 
 
 def dispatch(limit: int = 200, ids: list[int] | None = None, connection=None) -> int:
-    """Enqueue waiting rows; returns how many were sent."""
-    query = (select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))
-             .order_by(OutboxMessage.id).limit(limit))
+    """Enqueue waiting rows; returns how many were sent.
+
+    The rows are marked and returned by one UPDATE, enqueued, then the mark is
+    committed; if Redis fails the transaction is rolled back and the rows wait
+    for the next run (a row enqueued before the failure is sent again: jobs are
+    idempotent).
+    """
+    pick = (select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None))
+            .order_by(OutboxMessage.id).limit(limit))
     if ids is not None:
-        query = query.where(OutboxMessage.id.in_(ids))
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = db.session.scalars(query).all()
-    sent = 0
+        pick = pick.where(OutboxMessage.id.in_(ids))
+    postgres = db.engine.dialect.name == "postgresql"
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True)
+    rows = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(pick.scalar_subquery()),
+               OutboxMessage.dispatched_at.is_(None))
+        .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.tenant_id,
+                   OutboxMessage.ref_id)
+        .execution_options(synchronize_session=False)).all()
+    if not rows:
+        db.session.rollback()
+        return 0
     try:
-        for row in rows:
+        for row in sorted(rows):
             queue_name, func = TOPICS[row.topic]
-            row.attempts += 1
             enqueue(queue_name, func, row.tenant_id, row.ref_id, connection=connection,
                     job_id=f"outbox-{row.id}")
-            row.dispatched_at = utcnow()
-            sent += 1
-    finally:
-        # keep what was enqueued marked even if a later enqueue failed
-        db.session.commit()
-    return sent
+    except BaseException:
+        db.session.rollback()
+        raise
+    if postgres:
+        # losing this mark in a crash only sends the job again: no need to wait for the disk
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    db.session.commit()
+    return len(rows)
 
 
 def dispatch_now(ids: list[int]) -> None:

@@ -169,15 +169,19 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
         chain=[{"tenant_id": lv.tenant_id, "cost": lv.cost, "price": lv.price}
                for lv in levels],
     )
+    # fixed for the life of the line: every supplier retry sends the same key
+    line.supplier_key = f"{order.order_no}-1"
     order.lines.append(line)
+    if payment_method == "balance":
+        # paid in the same transaction that creates it, or not created at all
+        order.status, order.paid_at = "paid", now
     try:
         db.session.add(order)
         db.session.flush()
-        line.supplier_key = f"{order.order_no}-{line.id}"
         if product.kind == "card":
             try:
                 allocation.reserve_codes(product.id, quantity, line.id, order.expires_at,
-                                         commit=False)
+                                         commit=False, fresh=True)
             except Conflict as err:
                 if err.code == "out_of_stock":
                     raise OutOfStock(err.message) from None
@@ -187,7 +191,9 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
             clearing = ledger.platform_account("sales_clearing", order.currency)
             wallets.spend_from_wallet(customer, order.amount, f"order:{order.order_no}:pay",
                                       order.order_no, clearing, commit=False)
-            outbox_ids = _mark_paid_in_txn(order, "balance", None)
+            msg = outbox.add("order.paid", order.tenant_id, order.id)
+            db.session.flush()
+            outbox_ids = [msg.id]
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

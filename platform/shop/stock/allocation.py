@@ -59,13 +59,13 @@ def _finish(commit: bool) -> None:
 
 
 def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: datetime, *,
-                  commit: bool = True) -> list[int]:
+                  commit: bool = True, fresh: bool = False) -> list[int]:
     """Reserve ``quantity`` codes of a product for an order line until ``until``.
 
     Returns the code ids (for a loop product: the loop code's id, ``quantity``
     times). Raises ``Conflict(code="out_of_stock")`` and reserves nothing when
     fewer are available. Calling it again for a line that already holds codes
-    returns those codes.
+    returns those codes (``fresh=True``: the caller just created the line).
     """
     if not isinstance(quantity, int) or quantity < 1:
         raise InvalidInput("quantity must be a positive whole number", field="quantity")
@@ -76,7 +76,8 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
     if row.kind != "card":
         raise InvalidInput("only card products hold codes", field="product")
 
-    held = _held_by_line(order_line_id)
+    # a line created in this very transaction cannot hold codes yet: skip the lookup
+    held = [] if fresh else _held_by_line(order_line_id)
     if held:
         if len(held) != quantity:
             raise Conflict(f"order line {order_line_id} already holds {len(held)} code(s)",
