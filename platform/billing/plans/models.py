@@ -58,6 +58,9 @@ class Subscription(IdMixin, TimestampMixin, TenantScoped, db.Model):
     auto_renew: Mapped[bool] = mapped_column(default=True)
     # the shop was closed by the plan's expiry (renewal reopens only those)
     suspended_by_plan: Mapped[bool] = mapped_column(default=False)
+    # the card a renewal is charged to when the balance cannot pay (Stripe ids)
+    stripe_customer: Mapped[str | None] = mapped_column(String(64))
+    card_payment_method: Mapped[str | None] = mapped_column(String(64))
 
 
 class PlanPayment(IdMixin, TimestampMixin, TenantScoped, db.Model):

@@ -271,7 +271,9 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
 
     provider_ref = None
     if method == "card" and plan.price > 0:
-        provider_ref = _charge_card(tenant, plan, payment_method, key)
+        customer = _card_customer(tenant, sub, payment_method, saved=auto)
+        provider_ref = _charge_card(tenant, plan, payment_method, key, customer,
+                                    off_session=auto)
     try:
         tx = None
         if plan.price > 0:
@@ -290,6 +292,9 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
                                current_period_end=end, auto_renew=True)
             db.session.add(sub)
             db.session.flush()
+        if method == "card" and plan.price > 0:
+            # this card pays the renewals the balance cannot
+            sub.stripe_customer, sub.card_payment_method = customer, payment_method
         _activate(tenant, sub, plan, end)
         payment = PlanPayment(tenant_id=tenant.id, subscription_id=sub.id, plan_id=plan.id,
                               key=key, method=method, amount=plan.price, currency=currency,
@@ -357,7 +362,30 @@ def set_auto_renew(tenant: Tenant, on: bool) -> Subscription:
     return sub
 
 
-def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str) -> str:
+def _card_customer(tenant: Tenant, sub: Subscription | None, payment_method: str,
+                   saved: bool) -> str:
+    """The shop's Stripe Customer, with the card attached so renewals can reuse it."""
+    import stripe
+
+    from kameng.billing.payments.stripe_provider import client
+
+    customer = sub.stripe_customer if sub is not None else None
+    try:
+        if customer is None:
+            customer = client().v1.customers.create(
+                params={"metadata": {"tenant_id": str(tenant.id), "slug": tenant.slug}},
+                options={"idempotency_key": f"kameng:customer:{tenant.id}"}).id
+        if not saved:
+            client().v1.payment_methods.attach(payment_method, params={"customer": customer})
+    except stripe.StripeError as err:
+        raise Conflict(f"the card could not be saved: "
+                       f"{getattr(err, 'user_message', None) or err.__class__.__name__}",
+                       code="payment_failed", status=402) from None
+    return customer
+
+
+def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str,
+                 customer: str | None = None, off_session: bool = False) -> str:
     import stripe
 
     from kameng.billing.payments.stripe_provider import client
@@ -367,6 +395,10 @@ def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str) -> s
               "payment_method_types": ["card"],
               "metadata": {"tenant_id": str(tenant.id), "plan_id": str(plan.id),
                            "kind": "plan", "plan": plan.code}}
+    if customer:
+        params["customer"] = customer
+    if off_session:
+        params["off_session"] = True  # a renewal: the owner is not there to confirm
     try:
         intent = client().v1.payment_intents.create(params=params,
                                                     options={"idempotency_key": key})
@@ -402,12 +434,9 @@ def sweep_subscriptions(now: datetime | None = None) -> dict:
             tenant = db.session.get(Tenant, sub.tenant_id)
             plan = get_plan(sub.plan_id)
             if sub.auto_renew and plan.active:
-                try:
-                    pay_plan(tenant, plan.id, "balance", now=now, auto=True)
+                if _auto_renew(tenant, sub, plan, now):
                     counts["renewed"] += 1
                     continue
-                except ServiceError:
-                    db.session.rollback()  # no balance: the grace period starts
             result = db.session.execute(
                 update(Subscription).where(Subscription.id == sub.id,
                                            Subscription.status == "active",
@@ -433,6 +462,24 @@ def sweep_subscriptions(now: datetime | None = None) -> dict:
                 counts["expired"] += 1
             db.session.commit()
     return counts
+
+
+def _auto_renew(tenant: Tenant, sub: Subscription, plan: Plan, now: datetime) -> bool:
+    """From the balance first, else from the saved card; False starts the grace period."""
+    try:
+        pay_plan(tenant, plan.id, "balance", now=now, auto=True)
+        return True
+    except ServiceError:
+        db.session.rollback()
+    if not sub.card_payment_method:
+        return False
+    try:
+        pay_plan(tenant, plan.id, "card", payment_method=sub.card_payment_method, now=now,
+                 auto=True)
+        return True
+    except ServiceError:
+        db.session.rollback()  # declined: the grace period starts, the owner is asked
+        return False
 
 
 def renewal_notice(tenant: Tenant) -> dict | None:

@@ -175,3 +175,26 @@ def test_pay_by_card_against_localstripe(app, stripe_fake):
     intent = stripe_fake.client().v1.payment_intents.retrieve(payment.provider_ref)
     assert intent.status == "succeeded" and intent.amount == 2900
     assert ledger.check_ledger().ok
+
+
+def test_renewal_falls_back_to_the_saved_card(app, stripe_fake):
+    """No balance at renewal: the card the owner paid with is charged off-session."""
+    from datetime import timedelta
+
+    app.config.update(stripe_fake.app_config())
+    c = chain(depth=1)
+    s1 = c.shops[1]
+    basic = plans.create_plan(c.master, "basic", "普及版", 2900)
+    first = plans.pay_plan(s1, basic.id, "card",
+                           payment_method=stripe_fake.card_payment_method())
+    sub = plans.subscription_of(s1)
+    assert sub.stripe_customer and sub.card_payment_method
+    counts = plans.sweep_subscriptions(now=first.period_end + timedelta(minutes=1))
+    assert counts["renewed"] == 1
+    renewal = plans.payments_of(s1)[0]
+    assert renewal.id != first.id and renewal.method == "card"
+    assert renewal.period_start == first.period_end
+    intent = stripe_fake.client().v1.payment_intents.retrieve(renewal.provider_ref)
+    assert intent.status == "succeeded" and intent.customer == sub.stripe_customer
+    assert plans.subscription_of(s1).status == "active"
+    assert ledger.check_ledger().ok

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e879c4e1b335
+Revision ID: 02f2032b2059
 Revises: 
-Create Date: 2026-11-26 01:37:49.517855
+Create Date: 2026-11-26 01:56:33.170698
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ from kameng.billing.ledger.models import PG_LEDGER_DDL, PG_LEDGER_DROP_DDL
 
 
 # revision identifiers, used by Alembic.
-revision = 'e879c4e1b335'
+revision = '02f2032b2059'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -492,6 +492,8 @@ def upgrade():
     sa.Column('grace_until', kameng.core.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('auto_renew', sa.Boolean(), nullable=False),
     sa.Column('suspended_by_plan', sa.Boolean(), nullable=False),
+    sa.Column('stripe_customer', sa.String(length=64), nullable=True),
+    sa.Column('card_payment_method', sa.String(length=64), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('created_at', kameng.core.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
