@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS, BillingSettings
 from kameng.core.errors import InvalidInput
@@ -12,6 +13,9 @@ from kameng.tenants.models import Tenant
 
 BASIS = 10000
 PROVIDERS = ("balance", "stripe", "epay")
+
+
+_MEMO = "_kameng_platform_settings"
 
 
 def master_tenant() -> Tenant:
@@ -36,8 +40,19 @@ def settings_for(tenant: Tenant | int) -> BillingSettings:
 
 
 def platform_settings() -> BillingSettings:
-    master = master_tenant()
-    return settings_for(master) if master is not None else settings_for(0)
+    """The master's settings, read once per database transaction (a commission asks
+    thrice); any commit or rollback forgets them."""
+    info = db.session.info
+    cached = info.get(_MEMO)
+    if cached is None:
+        master = master_tenant()
+        cached = info[_MEMO] = settings_for(master) if master is not None else settings_for(0)
+    return cached
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_settings(session, _transaction):
+    session.info.pop(_MEMO, None)
 
 
 def hold_days() -> int:
@@ -73,6 +88,7 @@ def _minor(value, field: str) -> int:
 
 def update_settings(tenant: Tenant, **values) -> BillingSettings:
     """Change settings; the platform-wide ones only on the master. Commits."""
+    db.session.info.pop(_MEMO, None)
     platform_only = {"hold_days", "provider_fees", "withdraw_min", "withdraw_fee_fixed",
                      "withdraw_fee_bp", "withdraw_approver", "plan_grace_days"}
     unknown = set(values) - platform_only - {"promoter_bp"}

@@ -84,8 +84,10 @@ def _deliver_cards_at_once(order: Order) -> Outcome | None:
     _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow())
     customer_spent(order)
     msg = outbox.add("order.delivered", order.tenant_id, order.id)
+    db.session.flush()
+    msg_id = msg.id  # read before the commit expires it
     db.session.commit()
-    outbox.dispatch_now([msg.id])
+    outbox.dispatch_now([msg_id])
     return Outcome("delivered")
 
 
@@ -95,8 +97,10 @@ def _settle(order: Order, retry: int | None) -> Outcome:
         if _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
             customer_spent(order)
             msg = outbox.add("order.delivered", order.tenant_id, order.id)
+            db.session.flush()
+            msg_id = msg.id
             db.session.commit()
-            outbox.dispatch_now([msg.id])
+            outbox.dispatch_now([msg_id])
         return Outcome(order.status)
     if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:
         if _transition(order, ("fulfilling",), "failed",

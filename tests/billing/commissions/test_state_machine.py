@@ -116,7 +116,7 @@ class Billing(RuleBasedStateMachine):
     @rule(level=st.integers(1, DEPTH))
     def pay_plan(self, level):
         shop = self.c.shops[level]
-        plan_id, price, parent_earns = self.plans[level]
+        plan_id, price, _parent_earns = self.plans[level]
         before = balance(shop, "earnings_available")
         try:
             plans.pay_plan(shop, plan_id, "balance")
@@ -125,7 +125,9 @@ class Billing(RuleBasedStateMachine):
             assert before < price
         else:
             assert before >= price
-            self.margins[self.c.shops[level - 1].id] += parent_earns
+            # every reseller up the plan's chain keeps its own difference
+            for upper in range(level - 1, 0, -1):
+                self.margins[self.c.shops[upper].id] += self.plans[upper + 1][2]
 
     @invariant()
     def books_balance(self):
