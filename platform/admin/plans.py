@@ -1,21 +1,15 @@
 """Back office: the shop's plan (pay, renew), and the plans it sells to its sub-shops."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.views import bp, guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.plans import services
-from kameng.core.errors import InvalidInput, ServiceError
-from kameng.core.extensions import db
+from kameng.core.errors import InvalidInput
 from kameng.core.money import MoneyError, parse_amount
-
-
-class CsrfForm(FlaskForm):
-    """No fields: the forms are read by hand; this checks the CSRF token."""
 
 
 def _page(status=200):
@@ -29,16 +23,7 @@ def _page(status=200):
 
 
 def _guarded(action):
-    if not CsrfForm().validate_on_submit():
-        abort(400)
-    try:
-        message = action()
-    except ServiceError as err:
-        db.session.rollback()
-        flash(err.message, "error")
-        return _page(err.status if err.status < 500 else 422)
-    flash(message, "success")
-    return redirect(url_for("admin.plans_index"))
+    return guarded_action(action, _page, "admin.plans_index")
 
 
 @bp.route("/plans")

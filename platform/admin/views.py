@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from kameng.core.errors import ServiceError
+from kameng.core.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -55,3 +59,22 @@ def master_owner_required(view):
 @staff_required
 def dashboard():
     return render_template("admin/dashboard.html")
+
+
+class CsrfForm(FlaskForm):
+    """A form with nothing but its CSRF token (buttons that post an action)."""
+
+
+def guarded_action(action, page, endpoint: str):
+    """Run a back-office button's service call: CSRF first; a refused operation is
+    rolled back and shown on ``page(status)``; success flashes and redirects."""
+    if not CsrfForm().validate_on_submit():
+        abort(400)
+    try:
+        message = action()
+    except ServiceError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return page(err.status if err.status < 500 else 422)
+    flash(message, "success")
+    return redirect(url_for(endpoint))

@@ -1,22 +1,16 @@
 """Back office: a shop's payout methods and withdrawal requests; the decider's review list."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.views import CsrfForm, bp, guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.withdrawals import services
-from kameng.core.errors import InvalidInput, ServiceError
-from kameng.core.extensions import db
+from kameng.core.errors import InvalidInput
 from kameng.core.money import MoneyError, parse_amount
-
-
-class CsrfForm(FlaskForm):
-    """No fields: the forms are read by hand; this checks the CSRF token."""
 
 
 def _page(status=200):
@@ -28,16 +22,7 @@ def _page(status=200):
 
 
 def _guarded(action):
-    if not CsrfForm().validate_on_submit():
-        abort(400)
-    try:
-        message = action()
-    except ServiceError as err:
-        db.session.rollback()
-        flash(err.message, "error")
-        return _page(err.status if err.status < 500 else 422)
-    flash(message, "success")
-    return redirect(url_for("admin.withdrawals_index"))
+    return guarded_action(action, _page, "admin.withdrawals_index")
 
 
 @bp.route("/withdrawals")
