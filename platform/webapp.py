@@ -157,9 +157,11 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, shop_bp, admin_bp, billing_bp, payments_bp):
         app.register_blueprint(bp)
 
+    from kameng.shop.orders.hooks import bp as supplier_hooks_bp
     from kameng.shop.orders.views import bp as orders_bp
 
     app.register_blueprint(orders_bp)
+    app.register_blueprint(supplier_hooks_bp)
 
     from kameng.api.account import bp as api_keys_bp
     from kameng.api.views import bp as api_bp

@@ -97,3 +97,29 @@ def test_supplier_down_never_fails_the_order(app, tree, fake_supplier):
     db.session.commit()
     assert run(order).status == "delivered"
     assert fake_supplier.total_topups == 1
+
+
+def test_supplier_webhook_completes_a_pending_topup(app, tree, fake_supplier, client_for):
+    from kameng.workers.runner import run_worker
+
+    fake_supplier.mode = "pending_then_success"
+    fake_supplier.pending_polls = 1000  # only the webhook's news finishes it
+    supplier = fake_supplier.create_supplier()
+    product = topup_product(supplier)
+    order = buy(tree, product)
+    assert run(order).status == "fulfilling"
+    line = db.session.scalar(select(OrderLine).where(OrderLine.order_id == order.id))
+    fake_supplier.complete(line.supplier_key)
+    headers, body = fake_supplier.webhook(line.supplier_key)
+    master = client_for("master.localhost")
+    forged = master.post(f"/supplier/webhook/{supplier.id}", data=body,
+                         headers={**headers, "X-Signature": "0" * 64})
+    assert forged.status_code == 401
+    assert client_for("star.localhost").post(f"/supplier/webhook/{supplier.id}", data=body,
+                                             headers=headers).status_code == 404
+    resp = master.post(f"/supplier/webhook/{supplier.id}", data=body, headers=headers)
+    assert resp.status_code == 200 and resp.json == {"ok": True}
+    run_worker(app, ("fulfilment",), burst=True)
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == "delivered"
+    assert fake_supplier.total_topups == 1
