@@ -212,6 +212,14 @@ def _register_errors(app: Flask) -> None:
     app.register_error_handler(404, page(404, "Not found"))
     app.register_error_handler(429, page(429, "Too many requests"))
 
+    @app.errorhandler(500)
+    def server_error(_err):
+        # nothing half-written: whatever the failed request did is rolled back
+        db.session.rollback()
+        if wants_json():
+            return problem(500, "Internal error", code="internal_error")
+        return render("error.html", status=500, title="Something went wrong"), 500
+
     @app.errorhandler(ServiceError)
     def service_error(err: ServiceError):
         if wants_json():

@@ -49,3 +49,19 @@ def test_closed_shop_stops_routing(app, tree, client_for):
 
 def test_health_answers_on_any_host(app, client_for):
     assert client_for("anything.invalid").get("/healthz").json == {"status": "ok"}
+
+
+def test_an_unexpected_error_is_a_500_page_and_problem_json(app, tree, client_for):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def boom():
+        raise RuntimeError("kaboom: internal detail")
+
+    app.add_url_rule("/_boom", "boom", boom)
+    app.add_url_rule("/api/v1/_boom", "api_boom", boom)
+    client = client_for("star.localhost")
+    page = client.get("/_boom")
+    assert page.status_code == 500 and "kaboom" not in page.get_data(as_text=True)
+    api = client.get("/api/v1/_boom")
+    assert api.status_code == 500 and api.json["code"] == "internal_error"
+    assert api.mimetype == "application/problem+json"
