@@ -38,7 +38,8 @@ def _register():
     from flask_migrate.cli import db as db_cli
 
     from kameng import commands
-    from kameng.tenants.cli import tenants_cli, users_cli
+    from kameng.tenants.cli import tenants_cli
+    from kameng.users_cli import users_cli
 
     cli.add_command(db_cli)
     cli.add_command(tenants_cli)

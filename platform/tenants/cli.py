@@ -7,10 +7,8 @@ import click
 from flask.cli import AppGroup
 
 from kameng.tenants import services
-from kameng.tenants.models import ROLES
 
 tenants_cli = AppGroup("tenants", help="Shops (tenants) and their hostnames.")
-users_cli = AppGroup("users", help="Accounts: owners, staff and customers of a shop.")
 
 
 @tenants_cli.command("create")
@@ -64,30 +62,3 @@ def domain_verify(host):
     """Mark a custom domain as verified, so it starts serving its shop."""
     domain = services.verify_domain(host)
     click.echo(f"{domain.hostname} verified")
-
-
-@users_cli.command("create")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-@click.option("--email", required=True)
-@click.option("--role", type=click.Choice(ROLES), required=True)
-@click.option("--password", help="At least 8 characters; omit for an API-only account.")
-@click.option("--name", "display_name", help="Display name.")
-@click.option("--api-key", "api_key", is_flag=True,
-              help="Also make an API key; it is printed alone on the last line, once.")
-def create_user(slug, email, role, password, display_name, api_key):
-    """Create an account on one shop."""
-    tenant = services.tenant_by_slug(slug)
-    if not api_key:
-        user = services.create_user(tenant, email, role, password, display_name)
-        click.echo(f"created {role} {user.email} on {tenant.slug}")
-        return
-    from kameng.api.services import create_key
-    from kameng.core.extensions import db
-
-    # the account and its key are committed together, or neither
-    user = services.create_user(tenant, email, role, password, display_name, commit=False)
-    db.session.flush()
-    made = create_key(user, "cli", commit=False)
-    db.session.commit()
-    click.echo(f"created {role} {user.email} on {tenant.slug} with API key {made.key.prefix}…")
-    click.echo(made.plaintext)
