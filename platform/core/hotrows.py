@@ -25,9 +25,13 @@ def defer_increment(session: Session, table: Table, row_id: int, column: str, de
     pending["deltas"][(table.name, int(row_id), column)] += int(delta)
 
 
-def pending_delta(session: Session, table: Table, row_id: int, column: str) -> int:
+def take_pending(session: Session, table: Table, row_id: int, column: str) -> int:
+    """Remove and return a row's deferred delta: a guarded UPDATE of the same row must
+    include it (a credit deferred earlier in this transaction counts toward the guard)."""
     pending = session.info.get(_KEY)
-    return pending["deltas"].get((table.name, int(row_id), column), 0) if pending else 0
+    if not pending:
+        return 0
+    return pending["deltas"].pop((table.name, int(row_id), column), 0)
 
 
 @event.listens_for(Session, "before_commit")

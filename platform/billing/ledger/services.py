@@ -48,7 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from kameng.billing.ledger.models import Account, Entry, Transaction, kind_allows_negative
 from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
-from kameng.core.hotrows import defer_increment
+from kameng.core.hotrows import defer_increment, take_pending
 from kameng.core.money import MoneyError, exponent
 from kameng.tenants.models import Tenant, User
 
@@ -243,6 +243,8 @@ def _move_balances(lines, guard_ids: set[int]) -> list[tuple[int, int]]:
         if amount > 0 or (may_go_negative[account_id] and account_id not in guard_ids):
             deferred.append((account_id, amount))
             continue
+        # a credit to this account deferred earlier in the transaction counts here
+        amount += take_pending(db.session(), Account.__table__, account_id, "balance")
         stmt = (update(Account).where(Account.id == account_id)
                 .values(balance=Account.balance + amount)
                 .execution_options(synchronize_session=False))

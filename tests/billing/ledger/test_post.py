@@ -247,3 +247,19 @@ def test_account_history_has_running_balances(app, accounts):
         [(50, 800), (-250, 750), (1000, 1000)]
     older = ledger.account_history(wallet, limit=1, before_id=rows[0].entry.id)
     assert [(r.entry.amount, r.balance_after) for r in older] == [(-250, 750)]
+
+
+@pytest.mark.both
+def test_a_credit_earlier_in_the_transaction_covers_a_later_spend(app, tree):
+    """Credits are applied at commit (hot rows); a guarded spend in the same
+    transaction must still see them."""
+    from kameng.billing import wallets as w
+    from kameng.billing.ledger import services as ledger_services
+
+    user = tree.star_customer
+    clearing = ledger_services.platform_account("sales_clearing", "CNY")
+    w.credit_wallet(user, 500, commit=False)
+    w.spend_from_wallet(user, 400, "same-txn-spend", "T1", clearing, commit=False)
+    db.session.commit()
+    assert w.wallet_balance(user) == 100
+    assert ledger_services.check_ledger().ok
