@@ -77,7 +77,10 @@ def test_worker_killed_mid_job_delivers_once_after_restart(app, tree, fake_suppl
     env = {**os.environ, "KAMENG_DATABASE_URL": pg.url, "KAMENG_REDIS_URL": redis_url,
            "KAMENG_INSTANCE_PATH": app.config["INSTANCE_PATH"],
            "KAMENG_CLAIM_STALE_SECONDS": "1", "KAMENG_REDELIVER_AFTER_SECONDS": "1"}
+    # its own process group: the kill takes the worker and RQ's scheduler child with it,
+    # as a crashed container or an OOM kill of the whole group would
     worker = subprocess.Popen([sys.executable, "-m", "kameng.cli", "worker"], env=env,
+                              start_new_session=True,
                               stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT)
     try:
         line_id = order.lines[0].id
@@ -88,11 +91,11 @@ def test_worker_killed_mid_job_delivers_once_after_restart(app, tree, fake_suppl
             raise AssertionError((tmp_path / "worker.log").read_text()[-3000:]) from None
         db.session.expire_all()
         assert db.session.get(OrderLine, line_id).status == "processing"
-        worker.send_signal(signal.SIGKILL)
+        os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
     finally:
         if worker.poll() is None:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)
     assert _status(order.id) == "fulfilling"
 
     fake_supplier.mode = "success"  # status queries now answer
