@@ -9,7 +9,7 @@ from kameng.admin.views import bp, guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.plans import services
 from kameng.core.errors import InvalidInput
-from kameng.core.money import MoneyError, parse_amount
+from kameng.core.money import parse_input_amount
 
 
 def _page(status=200):
@@ -49,10 +49,7 @@ def plans_create():
     f = request.form
 
     def run():
-        try:
-            price = parse_amount(f.get("price", ""), g.tenant.currency)
-        except MoneyError as err:
-            raise InvalidInput(str(err), field="price") from None
+        price = parse_input_amount(f.get("price", ""), g.tenant.currency, "price")
 
         def opt_int(name):
             value = (f.get(name) or "").strip()

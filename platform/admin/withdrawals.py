@@ -9,8 +9,7 @@ from kameng.admin.views import CsrfForm, bp, guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.withdrawals import services
-from kameng.core.errors import InvalidInput
-from kameng.core.money import MoneyError, parse_amount
+from kameng.core.money import parse_input_amount
 
 
 def _page(status=200):
@@ -44,10 +43,7 @@ def withdrawals_add_method():
 @owner_required
 def withdrawals_request():
     def run():
-        try:
-            amount = parse_amount(request.form.get("amount", ""), g.tenant.currency)
-        except MoneyError as err:
-            raise InvalidInput(str(err), field="amount") from None
+        amount = parse_input_amount(request.form.get("amount", ""), g.tenant.currency)
         services.request_withdrawal(g.tenant, current_user, request.form.get("method", 0, int),
                                     amount, request_key=request.form.get("token") or None)
         return _("Withdrawal requested; the amount is held until it is paid or rejected.")

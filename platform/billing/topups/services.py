@@ -20,7 +20,7 @@ from kameng.billing.topups.models import WalletTopup
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.core.money import MoneyError, parse_amount
+from kameng.core.money import parse_input_amount
 from kameng.tenants.models import Tenant, User
 
 PREFIX = "W"
@@ -39,10 +39,7 @@ def _new_number() -> str:
 
 
 def parse_topup_amount(text: str, currency: str) -> int:
-    try:
-        amount = parse_amount(text, currency)
-    except MoneyError as err:
-        raise InvalidInput(str(err), field="amount") from None
+    amount = parse_input_amount(text, currency)
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
         raise InvalidInput("the amount is outside the allowed range", field="amount")
     return amount

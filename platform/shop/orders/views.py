@@ -32,7 +32,7 @@ from kameng.billing.payments.base import PaymentError, ProviderUnavailable
 from kameng.billing.payments.registry import enabled_providers
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db, limiter
-from kameng.shop.orders import outbox, paying, services
+from kameng.shop.orders import paying, services
 from kameng.shop.orders.delivery import line_codes
 from kameng.shop.orders.forms import CheckoutForm, LookupForm
 from kameng.shop.orders.models import Order
@@ -210,8 +210,7 @@ def _place(form, page, price, options, option, values):
     except ServiceError as err:  # out of stock, no longer sold …
         return _checkout_page(form, page, price, options, values=values, error=err.message,
                               status=err.status)
-    outbox.dispatch_now(placed.outbox_ids)
-    order = placed.order
+    order = placed.order  # place_order has handed its outbox row to the queue
     _remember(order)
     if order.status == "pending":
         return redirect(url_for("orders.pay", order_no=order.order_no, method=option.value))

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
-from kameng.core.money import MoneyError, parse_amount
+from kameng.core.money import parse_input_amount
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing import cache, engine
 from kameng.shop.pricing.models import (
@@ -75,13 +75,7 @@ def parse_percent(text, field: str = "percent", maximum_bp: int = MAX_MARKUP_BP)
 
 
 def parse_money(text, currency: str, field: str = "amount") -> int:
-    try:
-        amount = parse_amount(text, currency)
-    except MoneyError as err:
-        raise InvalidInput(str(err), field=field) from None
-    if amount < 0:
-        raise InvalidInput(f"{field} must not be negative", field=field)
-    return amount
+    return parse_input_amount(text, currency, field)
 
 
 def format_percent(bp: int) -> str:
@@ -280,15 +274,20 @@ def set_markup(tenant, *, kind: str, value: int, level: str = "shop", category_i
     return row
 
 
-def delete_markup(tenant, rule_id: int) -> None:
+def _delete_own(model, tenant, row_id: int, what: str) -> None:
+    """Delete one row of this shop by id; another shop's id is not found."""
     tenant = _tenant(tenant)
-    row = db.session.scalar(select(MarkupRule).where(
-        MarkupRule.id == int(rule_id), MarkupRule.tenant_id == tenant.id)
-        .execution_options(all_tenants=True))
+    row = db.session.scalar(select(model).where(model.id == int(row_id),
+                                                model.tenant_id == tenant.id)
+                            .execution_options(all_tenants=True))
     if row is None:
-        raise NotFound(f"no markup rule {rule_id} in this shop")
+        raise NotFound(f"no {what} {row_id} in this shop")
     db.session.delete(row)
     db.session.commit()
+
+
+def delete_markup(tenant, rule_id: int) -> None:
+    _delete_own(MarkupRule, tenant, rule_id, "markup rule")
 
 
 def list_markups(tenant) -> list[MarkupRule]:
@@ -488,14 +487,7 @@ def set_quantity_discount(tenant, min_quantity: int, discount_bp: int,
 
 
 def delete_quantity_discount(tenant, discount_id: int) -> None:
-    tenant = _tenant(tenant)
-    row = db.session.scalar(select(QuantityDiscount).where(
-        QuantityDiscount.id == int(discount_id), QuantityDiscount.tenant_id == tenant.id)
-        .execution_options(all_tenants=True))
-    if row is None:
-        raise NotFound(f"no quantity discount {discount_id} in this shop")
-    db.session.delete(row)
-    db.session.commit()
+    _delete_own(QuantityDiscount, tenant, discount_id, "quantity discount")
 
 
 def list_quantity_discounts(tenant) -> list[QuantityDiscount]:
