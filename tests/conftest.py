@@ -95,10 +95,13 @@ def _marker_config(request) -> dict:
 
 
 def _truncate_all():
+    from kameng.billing.ledger.services import forget_accounts
+
     tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
     if tables:
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
+    forget_accounts()  # the ids it remembered name rows that are gone
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@ class MailNotConfigured(RuntimeError):
     pass
 
 
+def mail_configured() -> bool:
+    return bool(current_app.config.get("SMTP_URL"))
+
+
 def send_mail(to: str, subject: str, text: str, html: str | None = None,
               sender: str | None = None) -> None:
     url = current_app.config.get("SMTP_URL")

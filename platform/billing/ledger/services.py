@@ -1,16 +1,19 @@
 """Posting to the ledger, finding accounts, and checking the books.
 
 ``post()`` is the only way money moves. It validates everything first (at least
-two non-zero integer entries, summing to zero per currency), then, inside a
-SAVEPOINT, inserts the transaction row (its unique ``idempotency_key`` decides
-races), moves each account's cached balance with one guarded UPDATE::
+two non-zero integer entries, summing to zero per currency), then moves each
+guarded account's cached balance with one UPDATE::
 
     UPDATE ledger_accounts SET balance = balance + :amount
      WHERE id = :id AND (allow_negative OR balance + :amount >= 0)
 
-and inserts the entries. An UPDATE that matches no row means the account would
-go below zero: everything of this posting is rolled back and
-``InsufficientBalance`` (HTTP 402, code ``insufficient_balance``) raised.
+inserts the transaction row with ``ON CONFLICT DO NOTHING`` (its unique
+``idempotency_key`` decides races and repeats) and the entries in one
+statement. An UPDATE that matches no row means the account would go below
+zero: the posting's own moves are undone and ``InsufficientBalance`` (HTTP 402,
+code ``insufficient_balance``) raised. Moves that cannot fail (credits,
+accounts that may run negative) are applied just before COMMIT
+(``kameng.core.hotrows``).
 
 Using it inside the caller's transaction
 ----------------------------------------
@@ -18,12 +21,12 @@ Every writing function takes ``commit``:
 
 - ``commit=True`` (the default): the posting owns the transaction. It commits
   on success; on an error it rolls the whole session back.
-- ``commit=False``: the posting is written inside a SAVEPOINT of the caller's
-  session and flushed, not committed. The caller's other writes (the order's
-  status change, an outbox row) and these postings then commit — or roll back —
-  together with the caller's ``db.session.commit()``. On an error only the
-  posting's own savepoint is undone; the caller decides about the rest
-  (usually: roll back and report the error).
+- ``commit=False``: the posting is written in the caller's transaction, not
+  committed. The caller's other writes (the order's status change, an outbox
+  row) and these postings then commit — or roll back — together with the
+  caller's ``db.session.commit()``. A refused posting (insufficient balance)
+  undoes its own moves, without a SAVEPOINT (its rows are locked by then), and
+  leaves the caller's work as it was; the caller decides about the rest.
 
 Account rows are updated in ascending id order, so two postings touching the
 same accounts cannot deadlock on PostgreSQL; on SQLite every transaction starts
@@ -42,13 +45,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from flask import current_app
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from kameng.billing.ledger.models import Account, Entry, Transaction, kind_allows_negative
 from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
 from kameng.core.hotrows import defer_increment, take_pending
+from kameng.core.models import utcnow
 from kameng.core.money import MoneyError, exponent
 from kameng.tenants.models import Tenant, User
 
@@ -91,26 +98,84 @@ def _allow_negative(owner_type: str, kind: str) -> bool:
     return allowed
 
 
+# (owner_key, kind, currency) -> the account's fixed columns. Accounts are never
+# deleted and none of these columns ever changes, so a process may remember them;
+# only committed accounts are remembered (see _remember), and the memory lives on
+# the app, so a test's fresh database starts with a fresh one.
+_FIXED = ("id", "owner_type", "owner_key", "tenant_id", "user_id", "kind", "currency",
+          "allow_negative")
+_SEEN = "kameng_ledger_accounts_seen"
+
+
+def _known_accounts() -> dict:
+    return current_app.extensions.setdefault("kameng.ledger_accounts", {})
+
+
+def forget_accounts() -> None:
+    """Forget the remembered accounts: only for a database emptied under a running
+    app (the tests' reset; production never deletes an account)."""
+    _known_accounts().clear()
+
+
+def _remember(account: Account) -> None:
+    session = db.session()
+    seen = session.info.setdefault(_SEEN, (_known_accounts(), {}))[1]
+    seen[(account.owner_key, account.kind, account.currency)] = tuple(
+        getattr(account, name) for name in _FIXED)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_seen(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the outer transaction may still roll back
+    seen = session.info.pop(_SEEN, None)
+    if seen is not None:
+        seen[0].update(seen[1])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_seen(session: Session) -> None:
+    session.info.pop(_SEEN, None)  # (after a SAVEPOINT too: forgetting is always safe)
+
+
+def _known(owner_key: str, kind: str, currency: str) -> Account | None:
+    """The remembered account, in this session, without a query."""
+    fixed = _known_accounts().get((owner_key, kind, currency))
+    if fixed is None:
+        return None
+    values = dict(zip(_FIXED, fixed, strict=True))
+    present = db.session.identity_map.get(identity_key(Account, values["id"]))
+    if present is not None:
+        return present
+    account = Account(**values)
+    make_transient_to_detached(account)  # balance and created_at load if read
+    db.session.add(account)
+    return account
+
+
 def _get_or_create(owner_type: str, owner_key: str, kind: str, currency: str, *,
                    tenant_id: int | None = None, user_id: int | None = None) -> Account:
     allow_negative = _allow_negative(owner_type, kind)
     currency = _currency(currency)
+    account = _known(owner_key, kind, currency)
+    if account is not None:
+        return account
     stmt = select(Account).where(Account.owner_key == owner_key, Account.kind == kind,
                                  Account.currency == currency)
     account = db.session.scalar(stmt)
-    if account is not None:
-        return account
-    account = Account(owner_type=owner_type, owner_key=owner_key, tenant_id=tenant_id,
-                      user_id=user_id, kind=kind, currency=currency, balance=0,
-                      allow_negative=allow_negative)
-    try:
-        with db.session.begin_nested():
-            db.session.add(account)
-    except IntegrityError:
-        # someone else created it first (unique owner_key/kind/currency): use theirs
-        account = db.session.scalar(stmt)
-        if account is None:
-            raise
+    if account is None:
+        account = Account(owner_type=owner_type, owner_key=owner_key, tenant_id=tenant_id,
+                          user_id=user_id, kind=kind, currency=currency, balance=0,
+                          allow_negative=allow_negative)
+        try:
+            with db.session.begin_nested():
+                db.session.add(account)
+        except IntegrityError:
+            # someone else created it first (unique owner_key/kind/currency): use theirs
+            account = db.session.scalar(stmt)
+            if account is None:
+                raise
+    _remember(account)
     return account
 
 
@@ -148,9 +213,15 @@ def platform_account(kind: str, currency: str) -> Account:
 def find_user_account(user: User, kind: str = "wallet", currency: str | None = None
                       ) -> Account | None:
     """The account if it exists (reading pages should not create rows)."""
-    return db.session.scalar(select(Account).where(
-        Account.owner_key == f"user:{user.id}", Account.kind == kind,
-        Account.currency == (currency or _tenant_of(user).currency)))
+    owner_key, currency = f"user:{user.id}", currency or _tenant_of(user).currency
+    account = _known(owner_key, kind, currency)
+    if account is None:
+        account = db.session.scalar(select(Account).where(
+            Account.owner_key == owner_key, Account.kind == kind,
+            Account.currency == currency))
+        if account is not None:
+            _remember(account)
+    return account
 
 
 def balance_of(account: Account) -> int:
@@ -220,8 +291,8 @@ def _replay(tx: Transaction, kind: str, lines, commit: bool) -> Transaction:
     return tx
 
 
-def _move_balances(lines, guard_ids: set[int]) -> list[tuple[int, int]]:
-    """Apply the guarded moves now; return the unguarded ones to apply at commit.
+def _guarded_moves(lines, guard_ids: set[int]) -> tuple[list, list]:
+    """Split the net moves into (guarded, deferred), each ``[(account_id, amount)]``.
 
     A move that could take a balance below zero is checked by its UPDATE at once.
     Every other move (a credit, or a debit of an account that may go negative and
@@ -235,25 +306,67 @@ def _move_balances(lines, guard_ids: set[int]) -> list[tuple[int, int]]:
     for account, amount in lines:
         net[account.id] += amount
         may_go_negative[account.id] = bool(account.allow_negative)
-    deferred = []
+    guarded, deferred = [], []
     for account_id in sorted(net):  # one lock order for everyone: no deadlocks
         amount = net[account_id]
         if not amount:
             continue
         if amount > 0 or (may_go_negative[account_id] and account_id not in guard_ids):
             deferred.append((account_id, amount))
-            continue
+        else:
+            guarded.append((account_id, amount))
+    return guarded, deferred
+
+
+def _apply_guarded(guarded, guard_ids: set[int]) -> list[tuple[int, int]]:
+    """Apply the guarded moves; on the first refused one undo the others and raise.
+
+    Returns this posting's own moves, so a caller that must give up afterwards can
+    undo exactly those (a deferred credit folded into a row's UPDATE stays applied).
+    """
+    session = db.session()
+    applied: list[tuple[int, int]] = []
+    for account_id, amount in guarded:
         # a credit to this account deferred earlier in the transaction counts here
-        amount += take_pending(db.session(), Account.__table__, account_id, "balance")
+        pending = take_pending(session, Account.__table__, account_id, "balance")
+        total = amount + pending
+        covered = Account.balance + total >= 0
         stmt = (update(Account).where(Account.id == account_id)
-                .values(balance=Account.balance + amount)
+                .values(balance=Account.balance + total)
+                .where(covered if account_id in guard_ids
+                       else or_(Account.allow_negative, covered))
                 .execution_options(synchronize_session=False))
-        covered = Account.balance + amount >= 0
-        stmt = stmt.where(covered if account_id in guard_ids
-                          else or_(Account.allow_negative, covered))
         if db.session.execute(stmt).rowcount != 1:
+            if pending:
+                defer_increment(session, Account.__table__, account_id, "balance", pending)
+            _undo(applied)
             raise InsufficientBalance(account_id=account_id)
-    return deferred
+        applied.append((account_id, amount))  # the folded-in credit stays applied
+    return applied
+
+
+def _undo(applied: list[tuple[int, int]]) -> None:
+    # these rows are locked by this transaction since their UPDATE: undoing is exact
+    for account_id, amount in applied:
+        db.session.execute(update(Account).where(Account.id == account_id)
+                           .values(balance=Account.balance - amount)
+                           .execution_options(synchronize_session=False))
+
+
+def _insert_transaction(values: dict) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING: the new id, or None when the key (or the
+    reversal) is taken — a concurrent insert of the same key is waited for."""
+    table = Transaction.__table__
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two supported databases are above
+        raise RuntimeError(f"unsupported database {dialect}")
+    return db.session.execute(
+        insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    ).scalar()
 
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
@@ -285,50 +398,63 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
     reference = _clean_text(reference, "reference", 80)
     memo = _clean_text(memo, "memo", 500)
     guard_ids = {a.id for a in guard}
+    guarded, deferred = _guarded_moves(lines, guard_ids)
 
-    existing = transaction_by_key(key)
-    if existing is not None:
-        return _replay(existing, kind, lines, commit)
-
-    savepoint = db.session.begin_nested()
-    tx = Transaction(idempotency_key=key, kind=kind, reference=reference, memo=memo,
-                     created_by_id=created_by.id if created_by is not None else None,
-                     reversal_of_id=_reversal_of.id if _reversal_of is not None else None)
-    db.session.add(tx)
+    # No SAVEPOINT and no look-up first (this is every order's hot path): the
+    # guarded moves go first, the key's unique index decides a repeat, and a
+    # posting that cannot complete undoes its own moves, leaving the caller's
+    # transaction as it was.
     try:
-        db.session.flush()
-    except IntegrityError:
-        # a concurrent post of the same key (or reversal) committed first
-        savepoint.rollback()
-        existing = transaction_by_key(key)
-        if existing is None and _reversal_of is not None:
-            existing = reversal_of(_reversal_of)
+        applied = _apply_guarded(guarded, guard_ids)
+    except InsufficientBalance:
+        existing = _posted_before(key, _reversal_of)
         if existing is None:
             if commit:
                 db.session.rollback()
             raise
         return _replay(existing, kind, lines, commit)
-
+    values = {"idempotency_key": key, "kind": kind, "reference": reference, "memo": memo,
+              "created_by_id": created_by.id if created_by is not None else None,
+              "reversal_of_id": _reversal_of.id if _reversal_of is not None else None,
+              "created_at": utcnow()}
     try:
-        deferred = _move_balances(lines, guard_ids)
-        for account, amount in lines:
-            db.session.add(Entry(transaction=tx, account_id=account.id, amount=amount))
-        db.session.flush()
+        tx_id = _insert_transaction(values)
+        if tx_id is None:
+            _undo(applied)
+            existing = _posted_before(key, _reversal_of)
+            if existing is None:
+                raise IdempotencyConflict(f"idempotency key {key!r} could not be posted")
+            return _replay(existing, kind, lines, commit)
+        db.session.execute(insert_entries(), [
+            {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
+            for account, amount in lines])
     except BaseException:
-        savepoint.rollback()
         if commit:
             db.session.rollback()
         raise
-    savepoint.commit()
     for account_id, amount in deferred:
         defer_increment(db.session(), Account.__table__, account_id, "balance", amount)
     for account, _amount in lines:
         if account in db.session:
             db.session.expire(account, ["balance"])  # the UPDATE bypassed the identity map
+    tx = Transaction(id=tx_id, **values)
+    make_transient_to_detached(tx)   # the row exists: known to the session without a SELECT
+    db.session.add(tx)
     if commit:
         db.session.commit()
     tx.replayed = False
     return tx
+
+
+def insert_entries():
+    return Entry.__table__.insert()
+
+
+def _posted_before(key: str, reversal: Transaction | None) -> Transaction | None:
+    existing = transaction_by_key(key)
+    if existing is None and reversal is not None:
+        existing = reversal_of(reversal)
+    return existing
 
 
 def reversal_of(tx: Transaction) -> Transaction | None:

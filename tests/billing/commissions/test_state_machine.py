@@ -22,7 +22,7 @@ from hypothesis.stateful import (
 from kameng.billing import reports
 from kameng.billing.commissions import services as commissions
 from kameng.billing.ledger import services as ledger
-from kameng.billing.ledger.services import InsufficientBalance
+from kameng.billing.ledger.services import InsufficientBalance, forget_accounts
 from kameng.billing.plans import services as plans
 from kameng.billing.withdrawals import services as withdrawals
 from kameng.core.extensions import db
@@ -43,6 +43,7 @@ class Billing(RuleBasedStateMachine):
         else:
             db.drop_all()
             db.create_all()
+            forget_accounts()
         self.c = chain(depth=DEPTH, step=50)
         self.product = card_product(sku="SM", codes=300, cost=700, wholesale=800, retail=1000)
         for buyer in self.c.buyers[1:]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from kameng.billing.ledger import services as ledger
 from kameng.billing.ledger.models import Account, Entry, Transaction
@@ -124,6 +124,41 @@ def test_concurrent_get_or_create_makes_one_account(app, tree):
     assert all(isinstance(r, int) for r in results), results
     assert len(set(results)) == 1
     assert _count(Account) == 1
+
+
+def test_an_account_of_a_rolled_back_transaction_is_not_remembered(app, tree):
+    # accounts are remembered per process to spare a query per posting; one whose
+    # creating transaction rolled back must be created again, not used by its old id
+    first = ledger.shop_account(tree.star, "earnings_pending")
+    assert first.id is not None
+    db.session.rollback()
+    again = ledger.shop_account(tree.star, "earnings_pending")
+    clearing = ledger.platform_account("sales_clearing", "CNY")
+    ledger.post("after-rollback", "test", [(clearing, -5), (again, 5)])
+    assert db.session.get(Account, again.id).balance == 5
+    assert _count(Account) == 2
+
+
+def test_remembered_accounts_post_without_looking_them_up(app, tree, accounts):
+    wallet, credits, clearing = accounts
+    user_id, wallet_id, clearing_id = tree.star_customer.id, wallet.id, clearing.id
+    db.session.remove()                       # a fresh session: nothing in its identity map
+    statements = []
+    with app.app_context():
+        def listener(_conn, _cursor, stmt, *_rest):
+            statements.append(stmt)
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            wallet2 = ledger.wallet_account(db.session.get(User, user_id))
+            clearing2 = ledger.platform_account("sales_clearing", "CNY")
+            statements.clear()
+            ledger.post("no-lookups", "test", [(clearing2, -7), (wallet2, 7)])
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert (wallet2.id, clearing2.id) == (wallet_id, clearing_id)
+        assert not [s for s in statements if "FROM ledger_accounts" in s], statements
+        assert ledger.balance_of(wallet2) == 7
 
 
 def test_insufficient_balance_rolls_back_the_whole_posting(app, accounts):
