@@ -52,38 +52,55 @@ def check_supplier_balances() -> dict:
 
 # ----- orders ------------------------------------------------------------------
 
-def fulfil_order(tenant_id: int, order_id: int) -> str:
+def fulfil_order(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """Deliver a paid order (idempotent; the sweeps may run it again)."""
     from datetime import timedelta
 
+    from kameng.core.extensions import db
     from kameng.core.jobs import queue
     from kameng.core.scoping import tenant_scope
+    from kameng.shop.orders import outbox
     from kameng.shop.orders.fulfilment import fulfil
 
     with tenant_scope(tenant_id):
+        outbox.mark_sent(outbox_id)   # commits with the delivery (or just below)
         outcome = fulfil(order_id)
+        db.session.commit()
     if outcome.retry_in:
         queue("fulfilment").enqueue_in(timedelta(seconds=outcome.retry_in),
                                        "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
     return outcome.status
 
 
-def order_delivered(tenant_id: int, order_id: int) -> str:
-    """After delivery: the e-mail to the buyer (commissions hook in here too)."""
+def order_delivered(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
+    """After delivery: the e-mail to the buyer."""
     from kameng.core.scoping import tenant_scope
     from kameng.shop.orders.notify import after_delivery
 
     with tenant_scope(tenant_id):
+        _outbox_sent(outbox_id)
         return after_delivery(order_id)
 
 
-def refund_at_provider(tenant_id: int, order_id: int) -> str:
+def refund_at_provider(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """Return a refunded order's money at the payment provider (card refunds)."""
     from kameng.core.scoping import tenant_scope
     from kameng.shop.orders.notify import refund_at_provider as run
 
     with tenant_scope(tenant_id):
+        _outbox_sent(outbox_id)
         return run(order_id)
+
+
+def _outbox_sent(outbox_id: int | None) -> None:
+    # marked before the work: a crash mid-way is not re-sent (the work is not repeatable
+    # for free: a mail, a refund call with its own idempotency key)
+    from kameng.core.extensions import db
+    from kameng.shop.orders import outbox
+
+    if outbox_id is not None:
+        outbox.mark_sent(outbox_id)
+        db.session.commit()
 
 
 def dispatch_outbox() -> int:

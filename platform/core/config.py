@@ -33,6 +33,7 @@ _SETTINGS: dict[str, tuple[object, type | str]] = {
     "STRIPE_JS_URL": ("https://js.stripe.com/v3/", str),
     "RESERVATION_MINUTES": (15, int),
     "REDELIVER_AFTER_SECONDS": (60, int),
+    "OUTBOX_GRACE_SECONDS": (30, int),
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
     "BENCH_ROUTES": (False, "bool"),

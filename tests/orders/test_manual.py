@@ -43,6 +43,7 @@ def paid_manual_order(app, tree, client_for):
 
 
 @pytest.mark.both
+@pytest.mark.app_config(SMTP_URL="smtp://127.0.0.1:9")  # so the delivery queues its e-mail
 def test_staff_deliver_a_manual_order_from_the_queue(app, tree, client_for):
     buyer, order = paid_manual_order(app, tree, client_for)
     page = buyer.get(f"/o/{order.order_no}")
@@ -94,6 +95,7 @@ def test_manual_delivery_service_refuses_what_it_must(app, tree, client_for):
     assert services.order_codes(get_order(order.order_no)) == ["CODE-1"]
 
 
+@pytest.mark.app_config(SMTP_URL="smtp://127.0.0.1:9")
 def test_a_paid_order_the_job_has_not_seen_yet_is_delivered_too(app, tree):
     product = manual_product()
     fund(tree.star_customer, 100_000)

@@ -38,6 +38,7 @@ def wait_for(predicate, timeout=30.0):
 
 
 @pytest.mark.both
+@pytest.mark.app_config(OUTBOX_GRACE_SECONDS=0)
 def test_paid_while_redis_down_is_delivered_when_it_is_back(app, tree):
     product = card_product(codes=3)
     order = services.place_order(tree.star, sku=product.sku, payment_method="epay",
@@ -62,6 +63,35 @@ def test_paid_while_redis_down_is_delivered_when_it_is_back(app, tree):
     assert _status(order.id) == "delivered"
     assert len(services.order_codes(db.session.get(Order, order.id))) == 1
     assert dispatch_outbox() == 0  # sent once
+
+
+@pytest.mark.both
+@pytest.mark.app_config(OUTBOX_GRACE_SECONDS=0)
+def test_a_row_its_job_marked_is_not_sent_again_and_an_unmarked_one_is(app, tree):
+    from kameng.workers.jobs import dispatch_outbox
+
+    product = card_product(codes=3)
+    fund(tree.star_customer, 100_000)
+    first = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer)
+    run_worker(app, burst=True)          # the job sent at once marks its row
+    assert _status(first.order.id) == "delivered"
+    assert dispatch_outbox() == 0
+
+    # the process died between COMMIT and enqueue: nobody marked the row
+    second = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
+                                  idempotency_key="second")
+    run_worker(app, burst=True)
+    assert _status(second.order.id) == "delivered"
+    with tenant_scope(tree.star.id):
+        db.session.execute(OutboxMessage.__table__.update()
+                           .where(OutboxMessage.ref_id == second.order.id)
+                           .values(dispatched_at=None))
+        db.session.commit()
+    assert dispatch_outbox() == 1         # sent again after the grace period …
+    run_worker(app, burst=True)           # … and the job finds nothing left to do
+    assert _status(second.order.id) == "delivered"
+    assert dispatch_outbox() == 0
+    assert len(services.order_codes(db.session.get(Order, second.order.id))) == 1
 
 
 def test_worker_killed_mid_job_delivers_once_after_restart(app, tree, fake_supplier, tmp_path,

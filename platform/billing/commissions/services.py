@@ -153,7 +153,8 @@ def _promoter_for(order) -> tuple[int | None, int]:
 
 
 def post_commissions(order_id: int) -> str:
-    """Post the order's commission transaction once; safe to run any number of times."""
+    """Post the order's commission transaction once; safe to run any number of times
+    (the CLI and any late repair; delivery posts it in its own transaction)."""
     with all_tenants():
         return _post(order_id)
 
@@ -177,32 +178,36 @@ def _post(order_id: int) -> str:
         db.session.rollback()
         log.warning("order %s delivered without a payment posting", order.order_no)
         return "no payment posting"
-
-    master = billing_settings.master_tenant()
-    rule = billing_settings.fee_rule(order.payment_method)
-    fee = billing_settings.fee_for(order.payment_method, order.amount)
-    fee_tid = None
-    if fee:
-        fee_tid = master.id if rule.get("payer") == "master" else order.tenant_id
-    promoter_id, promoter_bp = _promoter_for(order)
-    split = split_order(order, promoter_user_id=promoter_id, promoter_bp=promoter_bp,
-                        fee=fee, fee_tenant_id=fee_tid)
-
-    now = utcnow()
-    commission = Commission(
-        tenant_id=order.tenant_id, order_id=order.id, order_no=order.order_no,
-        currency=order.currency, amount=split.amount, supplier_cost=split.supplier,
-        fee=split.fee, fee_tenant_id=split.fee_tenant_id, rounding=split.rounding,
-        promoter_user_id=split.promoter_user_id, status="pending",
-        day=(order.delivered_at or now).date(),
-        matures_at=(order.delivered_at or now) + timedelta(days=billing_settings.hold_days()))
-    db.session.add(commission)
     try:
-        db.session.flush()
+        commission_on_delivery(order)
+        db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return "already posted"
+    return "posted"
 
+
+def commission_on_delivery(order) -> Commission:
+    """Write the commission of an order just delivered, in the caller's transaction.
+
+    Delivery calls this in the transaction that marks the order delivered, so a
+    delivered order always has its commission (and a refund, which locks the
+    same order row, always finds it). Nothing is committed here.
+    """
+    with all_tenants():
+        rule = billing_settings.fee_rule(order.payment_method)
+        fee = billing_settings.fee_for(order.payment_method, order.amount)
+        fee_tid = None
+        if fee:
+            fee_tid = (billing_settings.master_tenant().id if rule.get("payer") == "master"
+                       else order.tenant_id)
+        promoter_id, promoter_bp = _promoter_for(order)
+        split = split_order(order, promoter_user_id=promoter_id, promoter_bp=promoter_bp,
+                            fee=fee, fee_tenant_id=fee_tid)
+        return _write(order, split)
+
+
+def _write(order, split: Split) -> Commission:
     cur = order.currency
     entries: list[tuple[Account, int]] = [
         (ledger.platform_account("sales_clearing", cur), -split.amount),
@@ -210,31 +215,42 @@ def _post(order_id: int) -> str:
         (ledger.platform_account("fees", cur), split.fee),
         (ledger.platform_account("rounding", cur), split.rounding),
     ]
-    tenants = {t.id: t for t in db.session.scalars(
-        select(Tenant).where(Tenant.id.in_(list(split.shops))))}
+    shares = []
     for tid, share in split.shops.items():
         net = share.net
         kind = "earnings_pending" if net >= 0 else "earnings_available"
-        entries.append((ledger.shop_account(tenants[tid], kind, cur), net))
-        db.session.add(CommissionShare(
-            commission_id=commission.id, tenant_id=tid, depth=share.depth, sales=share.sales,
-            cost=share.cost, margin=share.margin, promoter=share.promoter, fee=share.fee,
-            net=net))
+        entries.append((ledger.shop_account_of(tid, kind, cur), net))
+        shares.append(CommissionShare(
+            tenant_id=tid, depth=share.depth, sales=share.sales, cost=share.cost,
+            margin=share.margin, promoter=share.promoter, fee=share.fee, net=net))
     if split.promoter_user_id:
         promoter = db.session.get(User, split.promoter_user_id)
         entries.append((ledger.user_account(promoter, "earnings_pending", cur),
                         split.promoter_amount))
-        db.session.add(CommissionShare(
-            commission_id=commission.id, tenant_id=order.tenant_id, user_id=promoter.id,
+        shares.append(CommissionShare(
+            tenant_id=order.tenant_id, user_id=promoter.id,
             depth=split.shops[order.tenant_id].depth, margin=split.promoter_amount,
             net=split.promoter_amount))
+    tx_id = None
     if any(amount for _a, amount in entries):
-        tx = ledger.post(commission_key(order.order_no), "commission", entries,
-                         reference=order.order_no, memo="commissions up the chain",
-                         commit=False)
-        commission.transaction_id = tx.id
-    db.session.commit()
-    return "posted"
+        tx_id = ledger.post(commission_key(order.order_no), "commission", entries,
+                            reference=order.order_no, memo="commissions up the chain",
+                            commit=False).id
+    now = utcnow()
+    commission = Commission(
+        tenant_id=order.tenant_id, order_id=order.id, order_no=order.order_no,
+        currency=cur, amount=split.amount, supplier_cost=split.supplier,
+        fee=split.fee, fee_tenant_id=split.fee_tenant_id, rounding=split.rounding,
+        promoter_user_id=split.promoter_user_id, status="pending", transaction_id=tx_id,
+        day=(order.delivered_at or now).date(),
+        matures_at=(order.delivered_at or now) + timedelta(days=billing_settings.hold_days()))
+    db.session.add(commission)
+    db.session.flush()
+    for share in shares:
+        share.commission_id = commission.id
+    db.session.add_all(shares)
+    db.session.flush()
+    return commission
 
 
 # ----- the hold ----------------------------------------------------------------------

@@ -51,7 +51,9 @@ def platform_settings() -> BillingSettings:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_settings(session, _transaction):
+def _forget_settings(session, transaction):
+    if transaction.nested:
+        return  # a SAVEPOINT ended: the settings read in this transaction still hold
     session.info.pop(_MEMO, None)
 
 

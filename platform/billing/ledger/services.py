@@ -205,6 +205,11 @@ def shop_account(tenant: Tenant, kind: str, currency: str | None = None) -> Acco
                           currency or tenant.currency, tenant_id=tenant.id)
 
 
+def shop_account_of(tenant_id: int, kind: str, currency: str) -> Account:
+    """``shop_account`` by the shop's id, when the currency is known (no shop row read)."""
+    return _get_or_create("tenant", f"tenant:{tenant_id}", kind, currency, tenant_id=tenant_id)
+
+
 def platform_account(kind: str, currency: str) -> Account:
     """A system account of the platform: ``sales_clearing``, ``clearing_stripe``, ``fees`` …"""
     return _get_or_create("platform", "platform", kind, currency)

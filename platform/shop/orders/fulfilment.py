@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
+from kameng.core.mail import mail_configured
 from kameng.core.models import utcnow
 from kameng.shop.catalog.models import Product
 from kameng.shop.orders import outbox
@@ -82,25 +83,32 @@ def _deliver_cards_at_once(order: Order) -> Outcome | None:
             return None
         line.status = "delivered"
     _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow())
-    customer_spent(order)
-    msg = outbox.add("order.delivered", order.tenant_id, order.id)
-    db.session.flush()
-    msg_id = msg.id  # read before the commit expires it
+    msg_ids = _on_delivered(order)
     db.session.commit()
-    outbox.dispatch_now([msg_id])
+    outbox.dispatch_now(msg_ids)
     return Outcome("delivered")
+
+
+def _on_delivered(order: Order) -> list[outbox.Pending]:
+    """What delivery brings, in the delivering transaction: the customer's spend
+    (tier), the commissions up the chain, and the e-mail (an outbox row, only when
+    there is someone to mail and a way to send it). Returns the outbox ids."""
+    from kameng.billing.commissions.services import commission_on_delivery
+
+    customer_spent(order)
+    commission_on_delivery(order)
+    if "@" not in (order.contact or "") or not mail_configured():
+        return []
+    return [outbox.add("order.delivered", order.tenant_id, order.id)]
 
 
 def _settle(order: Order, retry: int | None) -> Outcome:
     statuses = {line.status for line in order.lines}
     if statuses == {"delivered"}:
         if _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
-            customer_spent(order)
-            msg = outbox.add("order.delivered", order.tenant_id, order.id)
-            db.session.flush()
-            msg_id = msg.id
+            msg_ids = _on_delivered(order)
             db.session.commit()
-            outbox.dispatch_now([msg_id])
+            outbox.dispatch_now(msg_ids)
         return Outcome(order.status)
     if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:
         if _transition(order, ("fulfilling",), "failed",

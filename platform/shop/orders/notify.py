@@ -12,12 +12,12 @@ log = logging.getLogger(__name__)
 
 
 def after_delivery(order_id: int) -> str:
-    """The delivery e-mail (bilingual, with the codes) to an e-mail contact."""
-    # [issue 5 wiring] commissions up the chain first (idempotent: order:<no>:commission)
-    from kameng.billing.commissions.services import post_commissions
+    """The delivery e-mail (bilingual, with the codes) to an e-mail contact.
+
+    (The commissions were posted by the delivering transaction itself.)
+    """
     from kameng.shop.orders.mailer import send_delivery
 
-    post_commissions(order_id)
     order = db.session.get(Order, order_id)
     if order is None or order.status != "delivered":
         return "skipped"

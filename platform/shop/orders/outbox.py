@@ -1,15 +1,21 @@
 """The transactional outbox: work written with the change that calls for it.
 
-``add`` joins the caller's transaction. ``dispatch`` moves undispatched rows to
-RQ (at least once: a row is marked only after its job is enqueued, and jobs
-are idempotent). If Redis is down the rows wait; the periodic dispatcher
-sends them when it is back.
+``add`` joins the caller's transaction and returns what the queue needs; after
+the commit the caller hands it to RQ at once (``dispatch_now``, no database
+round trip), and the job marks its row sent inside its own transaction
+(``mark_sent``). A row that no job marked — Redis was down, the process died
+between commit and enqueue — is sent by the periodic ``dispatch`` once it is
+older than ``OUTBOX_GRACE_SECONDS``; at worst a job runs twice, and every job
+is idempotent.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select, text, update
+from flask import current_app
+from sqlalchemy import insert, select, text, update
 
 from kameng.core.extensions import db
 from kameng.core.jobs import enqueue
@@ -18,7 +24,7 @@ from kameng.shop.orders.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-# topic -> (queue, job); every job takes (tenant_id, ref_id)
+# topic -> (queue, job); every job takes (tenant_id, ref_id, outbox_id=…)
 TOPICS = {
     "order.paid": ("fulfilment", "kameng.workers.jobs.fulfil_order"),
     "order.delivered": ("mail", "kameng.workers.jobs.order_delivered"),
@@ -26,26 +32,57 @@ TOPICS = {
 }
 
 
-def add(topic: str, tenant_id: int, ref_id: int, **payload) -> OutboxMessage:
+@dataclass(frozen=True, order=True)
+class Pending:
+    """An outbox row written in the current transaction, as the queue needs it."""
+
+    id: int
+    topic: str
+    tenant_id: int
+    ref_id: int
+
+
+def add(topic: str, tenant_id: int, ref_id: int, **payload) -> Pending:
     if topic not in TOPICS:
         raise ValueError(f"unknown outbox topic {topic!r}")
-    row = OutboxMessage(topic=topic, tenant_id=tenant_id, ref_id=ref_id, payload=payload)
-    db.session.add(row)
-    return row
+    table = OutboxMessage.__table__
+    row_id = db.session.execute(
+        insert(table).values(topic=topic, tenant_id=tenant_id, ref_id=ref_id,
+                             payload=payload, attempts=0, created_at=utcnow())
+        .returning(table.c.id)).scalar_one()
+    return Pending(row_id, topic, tenant_id, ref_id)
 
 
-def dispatch(limit: int = 200, ids: list[int] | None = None, connection=None) -> int:
-    """Enqueue waiting rows; returns how many were sent.
+def _send(item: Pending, connection=None) -> None:
+    queue_name, func = TOPICS[item.topic]
+    enqueue(queue_name, func, item.tenant_id, item.ref_id, outbox_id=item.id,
+            connection=connection, job_id=f"outbox-{item.id}")
+
+
+def mark_sent(outbox_id: int | None) -> None:
+    """Called by the job, inside its transaction: the row needs no re-sending."""
+    if outbox_id is None:
+        return
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.dispatched_at.is_(None))
+        .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False))
+
+
+def dispatch(limit: int = 200, connection=None) -> int:
+    """Send rows no job has marked and that are older than the grace period.
 
     The rows are marked and returned by one UPDATE, enqueued, then the mark is
     committed; if Redis fails the transaction is rolled back and the rows wait
     for the next run (a row enqueued before the failure is sent again: jobs are
     idempotent).
     """
-    pick = (select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None))
+    grace = current_app.config.get("OUTBOX_GRACE_SECONDS", 30)
+    cutoff = utcnow() - timedelta(seconds=grace)
+    pick = (select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None),
+                                           OutboxMessage.created_at <= cutoff)
             .order_by(OutboxMessage.id).limit(limit))
-    if ids is not None:
-        pick = pick.where(OutboxMessage.id.in_(ids))
     postgres = db.engine.dialect.name == "postgresql"
     if postgres:
         pick = pick.with_for_update(skip_locked=True)
@@ -62,9 +99,7 @@ def dispatch(limit: int = 200, ids: list[int] | None = None, connection=None) ->
         return 0
     try:
         for row in sorted(rows):
-            queue_name, func = TOPICS[row.topic]
-            enqueue(queue_name, func, row.tenant_id, row.ref_id, connection=connection,
-                    job_id=f"outbox-{row.id}")
+            _send(Pending(row.id, row.topic, row.tenant_id, row.ref_id), connection)
     except BaseException:
         db.session.rollback()
         raise
@@ -75,12 +110,10 @@ def dispatch(limit: int = 200, ids: list[int] | None = None, connection=None) ->
     return len(rows)
 
 
-def dispatch_now(ids: list[int]) -> None:
-    """Best effort right after a commit, so delivery does not wait for the sweep."""
-    if not ids:
-        return
+def dispatch_now(pending: list[Pending]) -> None:
+    """Right after the commit that wrote them, so the work does not wait for the sweep."""
     try:
-        dispatch(ids=ids)
+        for item in pending:
+            _send(item)
     except Exception as err:  # Redis down: the periodic dispatcher will send them
-        db.session.rollback()
         log.warning("outbox dispatch deferred: %s", err)

@@ -41,7 +41,7 @@ class OutOfStock(Conflict):
 class Placed:
     order: Order
     created: bool          # False when an idempotency key returned an earlier order
-    outbox_ids: list[int]
+    queued: list[outbox.Pending]
 
 
 # ----- reading -----------------------------------------------------------------
@@ -186,14 +186,12 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
                 if err.code == "out_of_stock":
                     raise OutOfStock(err.message) from None
                 raise
-        outbox_ids = []
+        queued = []
         if payment_method == "balance":
             clearing = ledger.platform_account("sales_clearing", order.currency)
             wallets.spend_from_wallet(customer, order.amount, f"order:{order.order_no}:pay",
                                       order.order_no, clearing, commit=False)
-            msg = outbox.add("order.paid", order.tenant_id, order.id)
-            db.session.flush()
-            outbox_ids = [msg.id]
+            queued = [outbox.add("order.paid", order.tenant_id, order.id)]
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -205,8 +203,8 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
     except ServiceError:
         db.session.rollback()
         raise
-    outbox.dispatch_now(outbox_ids)
-    return Placed(order, True, outbox_ids)
+    outbox.dispatch_now(queued)
+    return Placed(order, True, queued)
 
 
 def _by_idempotency_key(tenant, customer, key) -> Order | None:
@@ -233,13 +231,12 @@ def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> 
     return False
 
 
-def _mark_paid_in_txn(order: Order, method: str, provider_ref: str | None) -> list[int]:
+def _mark_paid_in_txn(order: Order, method: str, provider_ref: str | None
+                      ) -> list[outbox.Pending]:
     if not _transition(order, ("pending", "expired"), "paid", paid_at=utcnow(),
                        payment_method=method, payment_ref=provider_ref):
         return []
-    msg = outbox.add("order.paid", order.tenant_id, order.id)
-    db.session.flush()
-    return [msg.id]
+    return [outbox.add("order.paid", order.tenant_id, order.id)]
 
 
 def record_payment(tenant: Tenant, notice) -> bool:
@@ -299,9 +296,7 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
         ledger.reverse(paid, f"order:{order.order_no}:refund", kind="order_refund",
                        commit=False)
         if order.payment_method not in ("balance", None):
-            msg = outbox.add("order.refund_provider", order.tenant_id, order.id)
-            db.session.flush()
-            ids.append(msg.id)
+            ids.append(outbox.add("order.refund_provider", order.tenant_id, order.id))
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
     from kameng.billing.commissions.services import reverse_commissions
 
@@ -351,6 +346,4 @@ def customer_spent(order: Order) -> None:
     """Count a delivered order toward the customer's tier (会员等级)."""
     if order.customer_id is None:
         return
-    user = db.session.get(User, order.customer_id)
-    tenant = db.session.get(Tenant, order.tenant_id)
-    record_spend(tenant, user, order.amount, commit=False)
+    record_spend(order.tenant_id, order.customer_id, order.amount, commit=False)

@@ -434,25 +434,27 @@ def record_spend(tenant, user, amount: int, commit: bool = True) -> int:
     purchase). With ``commit=False`` it joins the caller's transaction (e.g. the
     order's), so the spend and the order commit together. Returns the new total.
     """
-    tenant = _tenant(tenant)
+    # an id is taken as is (the delivering transaction knows it); a row is checked
+    tid = tenant if isinstance(tenant, int) else _tenant(tenant).id
     uid = _user_id(user)
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise InvalidInput("amount must be an integer number of minor units", field="amount")
     new_total = CustomerSpend.total + amount
     stmt = (update(CustomerSpend)
-            .where(CustomerSpend.tenant_id == tenant.id, CustomerSpend.user_id == uid)
+            .where(CustomerSpend.tenant_id == tid, CustomerSpend.user_id == uid)
             .values(total=case((new_total < 0, 0), else_=new_total))
+            .returning(CustomerSpend.total)
             .execution_options(all_tenants=True, synchronize_session=False))
-    if db.session.execute(stmt).rowcount == 0:
+    total = db.session.execute(stmt).scalar()
+    if total is None:
         try:
             with db.session.begin_nested():
-                db.session.add(CustomerSpend(tenant_id=tenant.id, user_id=uid,
+                db.session.add(CustomerSpend(tenant_id=tid, user_id=uid,
                                              total=max(amount, 0)))
+            total = max(amount, 0)
         except IntegrityError:
-            db.session.execute(stmt)  # a concurrent first purchase inserted the row
-    total = db.session.scalar(select(CustomerSpend.total).where(
-        CustomerSpend.tenant_id == tenant.id, CustomerSpend.user_id == uid)
-        .execution_options(all_tenants=True))
+            # a concurrent first purchase inserted the row
+            total = db.session.execute(stmt).scalar()
     if commit:
         db.session.commit()
     from flask import g
