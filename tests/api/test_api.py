@@ -106,6 +106,22 @@ def test_same_idempotency_key_returns_the_same_order_and_charges_once(app, tree,
     assert wallet_balance(user) == 10_000 - first.json["amount"]
 
 
+def test_a_retry_after_the_product_sold_out_still_gets_its_order(app, tree, star_api):
+    user, key, client = star_api
+    product = card_product("LAST-ONE", codes=1)
+    first = order(client, key, "LAST-ONE", "last-key")
+    assert first.status_code == 201
+    refused = order(client, key, "LAST-ONE", "another-key")
+    assert_problem(refused, 409, "out_of_stock")
+    db.session.get(type(product), product.id).status = "sold_out"  # the owner marks it
+    db.session.commit()
+    assert_problem(order(client, key, "LAST-ONE", "third-key"), 409, "out_of_stock")
+    again = order(client, key, "LAST-ONE", "last-key")   # the client never saw the answer
+    assert again.status_code == 201 and again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert wallet_balance(user) == 10_000 - first.json["amount"]
+
+
 def test_concurrent_requests_with_one_idempotency_key_make_one_order(app, tree, star_api,
                                                                        client_for):
     user, key, _client = star_api

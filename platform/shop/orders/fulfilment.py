@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import joinedload
 
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
@@ -40,7 +41,7 @@ class Outcome:
 
 
 def fulfil(order_id: int) -> Outcome:
-    order = db.session.get(Order, order_id)
+    order = db.session.get(Order, order_id, options=[joinedload(Order.lines)])
     if order is None:
         return Outcome("missing")
     if order.status == "paid" and all(line.kind == "card" for line in order.lines):
@@ -70,19 +71,20 @@ def fulfil(order_id: int) -> Outcome:
 def _deliver_cards_at_once(order: Order) -> Outcome | None:
     """The common case — codes from our own stock — in one transaction and one commit.
 
-    Returns None when a code is missing (the reservation lapsed and stock ran out):
-    the step-by-step path then records the failure and refunds.
+    The order goes from paid to delivered in one conditional UPDATE, first: it is
+    the claim (a second job waits on the row, then finds it delivered). Returns
+    None when a code is missing (the reservation lapsed and stock ran out): the
+    step-by-step path then records the failure and refunds.
     """
-    if not _transition(order, ("paid",), "fulfilling"):
+    if not _transition(order, ("paid",), "delivered", delivered_at=utcnow()):
         db.session.rollback()
         return Outcome(db.session.get(Order, order.id).status)
     for line in order.lines:
-        if allocation.mark_sold(line.id, commit=False) < line.quantity \
-                and len(allocation.codes_for_line(line.id)) < line.quantity:
+        if allocation.mark_sold(line.id, commit=False, expected=line.quantity) \
+                < line.quantity and len(allocation.codes_for_line(line.id)) < line.quantity:
             db.session.rollback()
             return None
         line.status = "delivered"
-    _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow())
     msg_ids = _on_delivered(order)
     db.session.commit()
     outbox.dispatch_now(msg_ids)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -135,12 +135,24 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
         if not 1 <= len(idempotency_key) <= 128:
             raise InvalidInput("Idempotency-Key must be 1–128 characters",
                                field="idempotency_key")
-        earlier = _by_idempotency_key(tenant, customer, idempotency_key)
-        if earlier is not None:
-            return Placed(earlier, False, [])
     if payment_method == "balance" and customer is None:
         raise InvalidInput("log in to pay from your balance", field="payment_method")
+    # no look-up first (every API order would pay for it): the unique (tenant,
+    # customer, key) index decides; a refusal looks for an earlier order, since a
+    # retry must get its order back even if the product has sold out since
+    try:
+        return _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
+                      payment_method, idempotency_key, source, locale, client_ip)
+    except ServiceError:
+        earlier = (_by_idempotency_key(tenant, customer, idempotency_key)
+                   if idempotency_key else None)
+        if earlier is None:
+            raise
+        return Placed(earlier, False, [])
 
+
+def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
+           payment_method, idempotency_key, source, locale, client_ip) -> Placed:
     product = _sellable(tenant, sku)
     quantity = _quantity(product, quantity)
     cleaned = catalog.validate_buyer_fields(product, fields or {})
@@ -181,7 +193,8 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
         if product.kind == "card":
             try:
                 allocation.reserve_codes(product.id, quantity, line.id, order.expires_at,
-                                         commit=False, fresh=True)
+                                         commit=False, fresh=True,
+                                         loop_code=bool(product.loop_code))
             except Conflict as err:
                 if err.code == "out_of_stock":
                     raise OutOfStock(err.message) from None
@@ -192,6 +205,7 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
             wallets.spend_from_wallet(customer, order.amount, f"order:{order.order_no}:pay",
                                       order.order_no, clearing, commit=False)
             queued = [outbox.add("order.paid", order.tenant_id, order.id)]
+        written = _columns(order)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -203,8 +217,15 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
     except ServiceError:
         db.session.rollback()
         raise
+    # the row holds exactly what was written: no SELECT to read it back
+    for key, value in written.items():
+        set_committed_value(order, key, value)
     outbox.dispatch_now(queued)
     return Placed(order, True, queued)
+
+
+def _columns(order: Order) -> dict:
+    return {attr.key: getattr(order, attr.key) for attr in inspect(Order).column_attrs}
 
 
 def _by_idempotency_key(tenant, customer, key) -> Order | None:

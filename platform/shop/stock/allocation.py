@@ -59,22 +59,27 @@ def _finish(commit: bool) -> None:
 
 
 def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: datetime, *,
-                  commit: bool = True, fresh: bool = False) -> list[int]:
+                  commit: bool = True, fresh: bool = False,
+                  loop_code: bool | None = None) -> list[int]:
     """Reserve ``quantity`` codes of a product for an order line until ``until``.
 
     Returns the code ids (for a loop product: the loop code's id, ``quantity``
     times). Raises ``Conflict(code="out_of_stock")`` and reserves nothing when
     fewer are available. Calling it again for a line that already holds codes
     returns those codes (``fresh=True``: the caller just created the line).
+    ``loop_code``: the product's flag when the caller has the (card) product at
+    hand, which spares reading it here.
     """
     if not isinstance(quantity, int) or quantity < 1:
         raise InvalidInput("quantity must be a positive whole number", field="quantity")
-    row = db.session.execute(select(_products.c.kind, _products.c.loop_code)
-                             .where(_products.c.id == product_id)).first()
-    if row is None:
-        raise NotFound(f"no product {product_id}")
-    if row.kind != "card":
-        raise InvalidInput("only card products hold codes", field="product")
+    if loop_code is None:
+        row = db.session.execute(select(_products.c.kind, _products.c.loop_code)
+                                 .where(_products.c.id == product_id)).first()
+        if row is None:
+            raise NotFound(f"no product {product_id}")
+        if row.kind != "card":
+            raise InvalidInput("only card products hold codes", field="product")
+        loop_code = row.loop_code
 
     # a line created in this very transaction cannot hold codes yet: skip the lookup
     held = [] if fresh else _held_by_line(order_line_id)
@@ -84,11 +89,11 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
                            code="already_reserved")
         return held
     try:
-        with db.session.begin_nested():
-            if row.loop_code:
-                ids = _reserve_loop(product_id, quantity, order_line_id, until)
-            else:
-                ids = _reserve_rows(product_id, quantity, order_line_id, until)
+        # each way is one statement that either reserves them all or writes nothing
+        if loop_code:
+            ids = _reserve_loop(product_id, quantity, order_line_id, until)
+        else:
+            ids = _reserve_rows(product_id, quantity, order_line_id, until)
     except _Short as short:
         if commit:
             db.session.rollback()
@@ -109,6 +114,10 @@ def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
         .values(status="reserved", order_line_id=order_line_id, reserved_until=until)
         .returning(_codes.c.id)).scalars().all()
     if len(claimed) != quantity:
+        if claimed:  # too few: put back the ones taken (their rows are ours, locked)
+            db.session.execute(update(_codes).where(_codes.c.id.in_(claimed))
+                               .values(status="available", order_line_id=None,
+                                       reserved_until=None))
         raise _Short(len(claimed))
     adjust_counter({product_id: -quantity})
     return sorted(claimed)
@@ -167,13 +176,20 @@ def _release(code_filter, loop_filter) -> int:
     return len(product_ids) + sum(loops)
 
 
-def mark_sold(order_line_id: int, *, commit: bool = True) -> int:
-    """The line's reserved codes become sold; returns how many changed (0 on a re-run)."""
+def mark_sold(order_line_id: int, *, commit: bool = True, expected: int | None = None) -> int:
+    """The line's reserved codes become sold; returns how many changed (0 on a re-run).
+
+    ``expected``: the line's quantity; when that many plain codes were sold the
+    line holds no loop code, and the second statement is not needed.
+    """
     now = utcnow()
     n = db.session.execute(
         update(_codes).where(_codes.c.order_line_id == order_line_id,
                              _codes.c.status == "reserved")
         .values(status="sold", sold_at=now, reserved_until=None)).rowcount
+    if expected is not None and n >= expected:
+        _finish(commit)
+        return n
     loops = db.session.execute(
         update(_loops).where(_loops.c.order_line_id == order_line_id,
                              _loops.c.status == "reserved")
