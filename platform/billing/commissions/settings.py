@@ -33,7 +33,10 @@ def settings_for(tenant: Tenant | int) -> BillingSettings:
     found = find_settings(tenant)
     if found is not None:
         return found
-    tid = tenant if isinstance(tenant, int) else tenant.id
+    return _defaults(tenant if isinstance(tenant, int) else tenant.id)
+
+
+def _defaults(tid: int) -> BillingSettings:
     return BillingSettings(tenant_id=tid, hold_days=None, provider_fees={}, withdraw_min=0,
                            withdraw_fee_fixed=0, withdraw_fee_bp=0, withdraw_approver="master",
                            plan_grace_days=3, promoter_bp=0)
@@ -45,8 +48,16 @@ def platform_settings() -> BillingSettings:
     info = db.session.info
     cached = info.get(_MEMO)
     if cached is None:
-        master = master_tenant()
-        cached = info[_MEMO] = settings_for(master) if master is not None else settings_for(0)
+        # the master and its saved settings (if any) in one query
+        row = db.session.execute(
+            select(Tenant.id, BillingSettings)
+            .outerjoin(BillingSettings, BillingSettings.tenant_id == Tenant.id)
+            .where(Tenant.parent_id.is_(None)).execution_options(all_tenants=True)).first()
+        if row is None:
+            cached = _defaults(0)
+        else:
+            cached = row[1] if row[1] is not None else _defaults(row[0])
+        info[_MEMO] = cached
     return cached
 
 

@@ -21,7 +21,7 @@ from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, verify_password
 from kameng.shop.catalog import services as catalog
-from kameng.shop.catalog.models import Product
+from kameng.shop.catalog.models import Product, ShopProduct
 from kameng.shop.orders import outbox
 from kameng.shop.orders.models import Order, OrderLine
 from kameng.shop.orders.numbers import new_order_no
@@ -83,11 +83,18 @@ def lookup(order_no: str, contact: str, password: str) -> Order | None:
 # ----- placing -----------------------------------------------------------------
 
 def _sellable(tenant: Tenant, sku: str) -> Product:
-    product = db.session.scalar(select(Product).where(Product.sku == (sku or "").strip()))
-    if product is None or product.status == "hidden":
-        raise NotFound(f"no product {sku!r} on this shop", field="sku")
-    override = catalog.shop_override(tenant, product) if tenant.parent_id else None
-    if override is not None and override.hidden:
+    stmt = select(Product).where(Product.sku == (sku or "").strip())
+    if tenant.parent_id:
+        # the sub-shop's own presentation comes with the product, in one query
+        stmt = (select(Product, ShopProduct.hidden)
+                .outerjoin(ShopProduct, (ShopProduct.product_id == Product.id)
+                           & (ShopProduct.tenant_id == tenant.id))
+                .where(Product.sku == (sku or "").strip())
+                .execution_options(all_tenants=True))
+    row = db.session.execute(stmt).first()
+    product, hidden_here = (row[0], bool(row[1]) if len(row) > 1 else False) if row \
+        else (None, False)
+    if product is None or product.status == "hidden" or hidden_here:
         raise NotFound(f"no product {sku!r} on this shop", field="sku")
     if product.status == "sold_out":
         raise OutOfStock(f"{product.sku} is sold out")

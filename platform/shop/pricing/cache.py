@@ -161,22 +161,28 @@ def _memo() -> dict:
 
 def table_for(tenant) -> PriceTable:
     """The shop's whole price table: one cached lookup."""
+    return table_for_chain(chain_ids(tenant))
+
+
+def table_for_chain(ids: list[int]) -> PriceTable:
+    """The price table of the last shop of ``ids`` (its chain, master first): an
+    ancestor's table is had without reading the ancestor's row."""
     memo = _memo()
-    table = memo.get(tenant.id)
+    tenant_id = ids[-1]
+    table = memo.get(tenant_id)
     if table is not None:
         return table
     r = redis_conn.get()
-    ids = chain_ids(tenant)
     versions = _versions(r, ids)
     version = versions[-1]
     local = _local_map()
-    key = (tenant.id, version)
+    key = (tenant_id, version)
     with _lock:
         table = local.get(key)
         if table is not None:
             local.move_to_end(key)
     if table is None:
-        raw = r.get(table_key(tenant.id))
+        raw = r.get(table_key(tenant_id))
         if raw is not None:
             cached = PriceTable.loads(raw)
             if cached.version == version:
@@ -192,7 +198,7 @@ def table_for(tenant) -> PriceTable:
         local[key] = table
         while len(local) > LOCAL_MAX:
             local.popitem(last=False)
-    memo[tenant.id] = table
+    memo[tenant_id] = table
     return table
 
 

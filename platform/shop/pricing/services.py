@@ -185,10 +185,9 @@ def chain_prices(tenant, product, quantity: int = 1, customer=None) -> list[Chai
     tenant = _tenant(tenant)
     pid = _product_id(product)
     ids = cache.chain_ids(tenant)
-    chain = {t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(ids)))}
     levels = []
-    for tid in ids[:-1]:
-        cost, wholesale, _retail = _row(cache.table_for(chain[tid]), pid)
+    for depth, tid in enumerate(ids[:-1]):
+        cost, wholesale, _retail = _row(cache.table_for_chain(ids[:depth + 1]), pid)
         levels.append(ChainLevel(tid, cost, wholesale))
     levels.append(ChainLevel(tenant.id, cost_for(tenant, pid),
                              price_for(tenant, pid, customer, quantity)))
