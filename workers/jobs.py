@@ -72,6 +72,35 @@ def fulfil_order(tenant_id: int, order_id: int, outbox_id: int | None = None) ->
     return outcome.status
 
 
+def fulfil_batch(shard: int) -> dict:
+    """Deliver the paid orders waiting in one fulfilment list, a batch at a time
+    (kameng.shop.orders.batches), until it is empty."""
+    from collections import Counter, defaultdict
+    from datetime import timedelta
+
+    from kameng.core.jobs import queue
+    from kameng.core.scoping import tenant_scope
+    from kameng.shop.orders import batches
+    from kameng.shop.orders.fulfilment import fulfil_many
+
+    batches.release(shard)
+    outcomes: Counter = Counter()
+    while items := batches.take(shard):
+        by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
+        for item in items:
+            by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
+        for tenant_id, pairs in by_tenant.items():
+            with tenant_scope(tenant_id):
+                results = fulfil_many(pairs)
+            for order_id, outcome in results.items():
+                outcomes[outcome.status] += 1
+                if outcome.retry_in:
+                    queue("fulfilment").enqueue_in(
+                        timedelta(seconds=outcome.retry_in), "kameng.workers.jobs.fulfil_order",
+                        tenant_id, order_id)
+    return dict(outcomes)
+
+
 def order_delivered(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """After delivery: the e-mail to the buyer."""
     from kameng.core.scoping import tenant_scope

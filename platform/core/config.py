@@ -34,6 +34,8 @@ _SETTINGS: dict[str, tuple[object, type | str]] = {
     "RESERVATION_MINUTES": (15, int),
     "REDELIVER_AFTER_SECONDS": (60, int),
     "OUTBOX_GRACE_SECONDS": (30, int),
+    "FULFIL_SHARDS": (2, int),
+    "FULFIL_BATCH": (50, int),
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
     "BENCH_ROUTES": (False, "bool"),

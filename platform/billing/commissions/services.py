@@ -244,12 +244,9 @@ def _write(order, split: Split) -> Commission:
         promoter_user_id=split.promoter_user_id, status="pending", transaction_id=tx_id,
         day=(order.delivered_at or now).date(),
         matures_at=(order.delivered_at or now) + timedelta(days=billing_settings.hold_days()))
+    commission.shares = shares
+    # written at the next flush: delivering a batch writes its commissions together
     db.session.add(commission)
-    db.session.flush()
-    for share in shares:
-        share.commission_id = commission.id
-    db.session.add_all(shares)
-    db.session.flush()
     return commission
 
 

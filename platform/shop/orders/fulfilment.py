@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
@@ -89,6 +90,68 @@ def _deliver_cards_at_once(order: Order) -> Outcome | None:
     db.session.commit()
     outbox.dispatch_now(msg_ids)
     return Outcome("delivered")
+
+
+def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
+    """Deliver several paid orders of the current tenant scope; ``pairs`` are
+    (order id, outbox id). The card-only ones are delivered together in one
+    transaction; the others — top-ups, manual lines, a lapsed reservation, or all
+    of them if the batch cannot complete — one by one as ``fulfil`` does.
+    """
+    outbox_of = dict(pairs)
+    orders = db.session.scalars(
+        select(Order).where(Order.id.in_(list(outbox_of)))
+        .options(joinedload(Order.lines))).unique().all()
+    together = [o for o in orders
+                if o.status == "paid" and o.lines and all(ln.kind == "card" for ln in o.lines)]
+    results: dict[int, Outcome] = {}
+    if together and _deliver_cards_together(together, [outbox_of[o.id] for o in together]):
+        results.update((o.id, Outcome("delivered")) for o in together)
+    db.session.rollback()  # nothing half-done is carried into the single deliveries
+    for order_id, outbox_id in outbox_of.items():
+        if order_id in results:
+            continue
+        try:
+            outbox.mark_sent(outbox_id)
+            results[order_id] = fulfil(order_id)
+            db.session.commit()
+        except Exception:  # one order must not hold up the rest; the sweeps retry it
+            db.session.rollback()
+            log.exception("fulfilment of order %s failed", order_id)
+            results[order_id] = Outcome("error")
+    return results
+
+
+def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]) -> bool:
+    """Card orders from our own stock, many in one transaction: each order moves
+    from paid to delivered by the same conditional UPDATE, its codes are sold, its
+    delivery effects (_on_delivered) written, its outbox row marked. False (and
+    nothing written) when a code is missing: the caller goes one by one."""
+    claimed = set(db.session.execute(
+        update(Order).where(Order.id.in_([o.id for o in orders]), Order.status == "paid")
+        .values(status="delivered", delivered_at=utcnow())
+        .returning(Order.id).execution_options(synchronize_session=False)).scalars())
+    orders = [o for o in orders if o.id in claimed]  # the others were taken meanwhile
+    lines = [line for order in orders for line in order.lines]
+    sold = allocation.mark_sold_many([line.id for line in lines]) if lines else {}
+    if any(sold.get(line.id, 0) < line.quantity for line in lines):
+        db.session.rollback()
+        return False
+    if lines:
+        db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
+                           .values(status="delivered")
+                           .execution_options(synchronize_session=False))
+    mail: list[outbox.Pending] = []
+    with db.session.no_autoflush:
+        for order in orders:
+            set_committed_value(order, "status", "delivered")
+            for line in order.lines:
+                set_committed_value(line, "status", "delivered")
+            mail += _on_delivered(order)
+    outbox.mark_sent_many([i for i in outbox_ids if i is not None])
+    db.session.commit()
+    outbox.dispatch_now(mail)
+    return True
 
 
 def _on_delivered(order: Order) -> list[outbox.Pending]:

@@ -61,11 +61,16 @@ def _send(item: Pending, connection=None) -> None:
 
 def mark_sent(outbox_id: int | None) -> None:
     """Called by the job, inside its transaction: the row needs no re-sending."""
-    if outbox_id is None:
+    if outbox_id is not None:
+        mark_sent_many([outbox_id])
+
+
+def mark_sent_many(outbox_ids: list[int]) -> None:
+    if not outbox_ids:
         return
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.dispatched_at.is_(None))
+        .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.dispatched_at.is_(None))
         .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1)
         .execution_options(synchronize_session=False))
 
@@ -111,9 +116,19 @@ def dispatch(limit: int = 200, connection=None) -> int:
 
 
 def dispatch_now(pending: list[Pending]) -> None:
-    """Right after the commit that wrote them, so the work does not wait for the sweep."""
+    """Right after the commit that wrote them, so the work does not wait for the sweep.
+
+    Paid orders go to the fulfilment batches (``batches``), the rest one job each.
+    """
+    from kameng.shop.orders import batches
+
     try:
+        paid = [batches.Item(p.tenant_id, p.ref_id, p.id) for p in pending
+                if p.topic == "order.paid"]
+        if paid:
+            batches.hand_over(paid)
         for item in pending:
-            _send(item)
+            if item.topic != "order.paid":
+                _send(item)
     except Exception as err:  # Redis down: the periodic dispatcher will send them
         log.warning("outbox dispatch deferred: %s", err)

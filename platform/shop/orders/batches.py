@@ -1,0 +1,89 @@
+"""Paid orders reach the workers in batches, not one RQ job each.
+
+An RQ job costs a few milliseconds of bookkeeping in Redis and in the worker
+(dequeue, start and finish records, the result) — as much as delivering a card
+order. So a paid order is pushed onto a Redis list (one of ``FULFIL_SHARDS``,
+by order id), and a ``fulfil_batch`` job is enqueued only if none is already
+waiting for that list; the job takes up to ``FULFIL_BATCH`` orders at a time
+and delivers them together until the list is empty. With one order at a time
+this is one job per order, as before; under a rush one job carries many.
+
+Nothing is lost if a batch is: the outbox row of each order stays unmarked
+until its delivery commits, and the periodic dispatcher sends unmarked rows
+again after the grace period (as single ``fulfil_order`` jobs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from kameng.core.extensions import redis_conn
+from kameng.core.jobs import queue
+
+BATCH_JOB = "kameng.workers.jobs.fulfil_batch"
+# the flag lives a minute at most: a lost job holds up nothing for longer
+FLAG_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Item:
+    tenant_id: int
+    order_id: int
+    outbox_id: int | None
+
+    def encode(self) -> str:
+        return f"{self.tenant_id}:{self.order_id}:{self.outbox_id or ''}"
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Item:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        tenant_id, order_id, outbox_id = text.split(":")
+        return cls(int(tenant_id), int(order_id), int(outbox_id) if outbox_id else None)
+
+
+def _shards() -> int:
+    return max(1, int(current_app.config.get("FULFIL_SHARDS", 2)))
+
+
+def list_key(shard: int) -> str:
+    return f"kameng:fulfil:{shard}"
+
+
+def flag_key(shard: int) -> str:
+    return f"kameng:fulfil:{shard}:queued"
+
+
+def hand_over(items: list[Item], connection=None) -> None:
+    """Push paid orders to the workers; raises if Redis cannot be reached."""
+    r = connection or redis_conn.get()
+    shards = _shards()
+    by_shard: dict[int, list[str]] = {}
+    for item in items:
+        by_shard.setdefault(item.order_id % shards, []).append(item.encode())
+    for shard, encoded in sorted(by_shard.items()):
+        with r.pipeline(transaction=False) as pipe:
+            pipe.rpush(list_key(shard), *encoded)
+            pipe.set(flag_key(shard), 1, nx=True, ex=FLAG_SECONDS)
+            _pushed, flag_was_free = pipe.execute()
+        if flag_was_free:
+            try:
+                queue("fulfilment", r).enqueue(BATCH_JOB, args=(shard,), result_ttl=0,
+                                               failure_ttl=7 * 86400)
+            except BaseException:
+                r.delete(flag_key(shard))  # let the next order try again
+                raise
+
+
+def take(shard: int, connection=None) -> list[Item]:
+    """The next batch of a shard (removed from its list), oldest first."""
+    r = connection or redis_conn.get()
+    size = max(1, int(current_app.config.get("FULFIL_BATCH", 50)))
+    raw = r.lpop(list_key(shard), size) or []
+    return [Item.decode(x) for x in raw]
+
+
+def release(shard: int, connection=None) -> None:
+    """Called by the job before it drains: orders pushed from now on enqueue a new
+    job, those pushed before are in the list this job is about to empty."""
+    (connection or redis_conn.get()).delete(flag_key(shard))

@@ -1,0 +1,101 @@
+"""Paid orders reach the workers in batches: one RQ job carries many, each order is
+delivered exactly as it would be alone (codes, commissions, outbox, books)."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from rq import Queue
+from sqlalchemy import func, select
+
+from kameng.billing.commissions.models import Commission
+from kameng.billing.ledger.services import check_ledger
+from kameng.core.extensions import db, redis_conn
+from kameng.shop.orders import batches, services
+from kameng.shop.orders.models import Order, OutboxMessage
+from kameng.shop.stock import allocation
+from tests.orders.helpers import card_product, fund
+from tests.orders.test_manual import manual_product
+from tests.orders.web_helpers import available, run_jobs
+
+pytestmark = pytest.mark.both
+
+
+def _fulfilment_jobs() -> list:
+    return Queue("fulfilment", connection=redis_conn.get()).get_jobs()
+
+
+def _statuses(ids) -> Counter:
+    db.session.expire_all()
+    return Counter(db.session.scalars(select(Order.status).where(Order.id.in_(ids))))
+
+
+def test_many_paid_orders_travel_in_few_jobs_and_are_each_delivered_once(app, tree):
+    product = card_product(codes=30)
+    fund(tree.star_customer, 100_000)
+    fund(tree.rocket_customer, 100_000)
+    placed = [services.place_order(shop, sku=product.sku, customer=buyer).order.id
+              for _ in range(6)
+              for shop, buyer in ((tree.star, tree.star_customer),
+                                  (tree.rocket, tree.rocket_customer))]
+    jobs = _fulfilment_jobs()
+    # one waiting job per list, not one per order
+    assert 1 <= len(jobs) <= app.config["FULFIL_SHARDS"] < len(placed)
+    assert {j.func_name for j in jobs} == {"kameng.workers.jobs.fulfil_batch"}
+
+    run_jobs(app, "fulfilment")
+    assert _statuses(placed) == {"delivered": len(placed)}
+    codes = [code for oid in placed
+             for code in services.order_codes(db.session.get(Order, oid))]
+    assert len(codes) == len(set(codes)) == len(placed)
+    assert available(product.id) == 30 - len(placed)
+    # delivered together: one UPDATE per list and shop stamps its orders alike
+    stamps = set(db.session.scalars(select(Order.delivered_at).where(Order.id.in_(placed))))
+    assert len(stamps) <= app.config["FULFIL_SHARDS"] * 2 < len(placed)
+    # each order's commission once, every outbox row marked, the books balance
+    assert db.session.scalar(select(func.count()).select_from(Commission)) == len(placed)
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.dispatched_at.is_(None))) == 0
+    assert check_ledger().ok
+
+    run_jobs(app, "fulfilment")   # nothing waits; running again changes nothing
+    assert db.session.scalar(select(func.count()).select_from(Commission)) == len(placed)
+
+
+def test_a_batch_with_a_lapsed_reservation_and_a_manual_order(app, tree):
+    cards = card_product(codes=3)
+    vip = manual_product()
+    fund(tree.star_customer, 100_000)
+    first = services.place_order(tree.star, sku=cards.sku, customer=tree.star_customer).order
+    lapsed = services.place_order(tree.star, sku=cards.sku, customer=tree.star_customer).order
+    manual = services.place_order(tree.star, sku=vip.sku, customer=tree.star_customer).order
+    # the second order's reservation ran out and its code went back on sale
+    allocation.release_codes(lapsed.lines[0].id)
+    assert available(cards.id) == 2
+
+    run_jobs(app, "fulfilment")
+    db.session.expire_all()
+    assert db.session.get(Order, first.id).status == "delivered"
+    # the batch could not complete: it fell back to one by one, which re-reserves
+    assert db.session.get(Order, lapsed.id).status == "delivered"
+    assert len(services.order_codes(db.session.get(Order, lapsed.id))) == 1
+    assert db.session.get(Order, manual.id).status == "fulfilling"   # waits for staff
+    assert available(cards.id) == 1
+    assert check_ledger().ok
+
+
+def test_an_order_pushed_while_a_job_waits_joins_that_job(app, tree):
+    product = card_product(codes=5)
+    fund(tree.star_customer, 100_000)
+    ids = [services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
+                                idempotency_key=f"k{i}").order.id for i in range(2)]
+    shards = {oid % app.config["FULFIL_SHARDS"] for oid in ids}
+    assert len(_fulfilment_jobs()) == len(shards)
+    # a job that starts releases its list's flag: the next order enqueues a new job
+    for shard in shards:
+        batches.release(shard)
+    third = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
+                                 idempotency_key="k2").order.id
+    assert len(_fulfilment_jobs()) == len(shards) + 1
+    run_jobs(app, "fulfilment")
+    assert _statuses([*ids, third]) == {"delivered": 3}
