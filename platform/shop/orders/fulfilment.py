@@ -28,6 +28,7 @@ from kameng.shop.orders import outbox
 from kameng.shop.orders.delivery import store_delivered
 from kameng.shop.orders.models import Order, OrderLine
 from kameng.shop.orders.services import _transition, customer_spent, refund_order
+from kameng.shop.pricing.services import record_spend
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters
 from kameng.shop.suppliers.models import Supplier
@@ -105,8 +106,12 @@ def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
     together = [o for o in orders
                 if o.status == "paid" and o.lines and all(ln.kind == "card" for ln in o.lines)]
     results: dict[int, Outcome] = {}
-    if together and _deliver_cards_together(together, [outbox_of[o.id] for o in together]):
-        results.update((o.id, Outcome("delivered")) for o in together)
+    try:
+        if together and _deliver_cards_together(together,
+                                                [outbox_of[o.id] for o in together]):
+            results.update((o.id, Outcome("delivered")) for o in together)
+    except Exception as err:  # e.g. a deadlock with another batch: one by one instead
+        log.warning("batch of %d orders fell back to one by one: %s", len(together), err)
     db.session.rollback()  # nothing half-done is carried into the single deliveries
     for order_id, outbox_id in outbox_of.items():
         if order_id in results:
@@ -141,26 +146,36 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]) -
         db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
+    # the customers' spend first, summed and in id order: two batches that share
+    # customers lock their rows in the same order (no deadlock)
+    spent: dict[tuple[int, int], int] = {}
+    for order in orders:
+        if order.customer_id is not None:
+            key = (order.tenant_id, order.customer_id)
+            spent[key] = spent.get(key, 0) + order.amount
+    for tenant_id, customer_id in sorted(spent):
+        record_spend(tenant_id, customer_id, spent[tenant_id, customer_id], commit=False)
     mail: list[outbox.Pending] = []
     with db.session.no_autoflush:
         for order in orders:
             set_committed_value(order, "status", "delivered")
             for line in order.lines:
                 set_committed_value(line, "status", "delivered")
-            mail += _on_delivered(order)
+            mail += _on_delivered(order, spend=False)
     outbox.mark_sent_many([i for i in outbox_ids if i is not None])
     db.session.commit()
     outbox.dispatch_now(mail)
     return True
 
 
-def _on_delivered(order: Order) -> list[outbox.Pending]:
+def _on_delivered(order: Order, spend: bool = True) -> list[outbox.Pending]:
     """What delivery brings, in the delivering transaction: the customer's spend
     (tier), the commissions up the chain, and the e-mail (an outbox row, only when
     there is someone to mail and a way to send it). Returns the outbox ids."""
     from kameng.billing.commissions.services import commission_on_delivery
 
-    customer_spent(order)
+    if spend:
+        customer_spent(order)
     commission_on_delivery(order)
     if "@" not in (order.contact or "") or not mail_configured():
         return []
