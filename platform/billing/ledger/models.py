@@ -158,6 +158,14 @@ BEGIN
         tid := NEW.id;
     ELSE
         tid := NEW.transaction_id;
+        -- an entry of a transaction row written by this same database transaction
+        -- is checked once, by that row's own trigger at COMMIT; only entries added
+        -- to an older transaction need the check here (a row written inside a
+        -- SAVEPOINT carries the subtransaction's id and is simply checked twice)
+        IF EXISTS (SELECT 1 FROM ledger_transactions t
+                    WHERE t.id = tid AND t.xmin = pg_current_xact_id()::xid) THEN
+            RETURN NULL;
+        END IF;
     END IF;
     -- one pass: how many entries, and which currencies do not sum to zero
     SELECT coalesce(sum(x.c), 0), string_agg(x.currency, ', ') FILTER (WHERE x.s <> 0)

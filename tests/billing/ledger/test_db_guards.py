@@ -55,6 +55,21 @@ def test_single_entry_or_empty_transaction_is_refused(app, accounts):
     _refused_at_commit("fewer than two entries")
 
 
+def test_an_entry_added_to_an_older_transaction_is_refused(app, accounts):
+    # entries of a transaction written in the same database transaction are checked
+    # once, by the transaction row's trigger; a later addition is checked by its own
+    wallet, credits = accounts
+    tx = _raw_transaction("raw-1")
+    _raw_entry(tx, wallet, 100)
+    _raw_entry(tx, credits, -100)
+    db.session.commit()
+    _raw_entry(tx, wallet, 5)
+    with pytest.raises(DBAPIError) as info:
+        db.session.commit()
+    db.session.rollback()
+    assert "does not balance in CNY" in str(info.value)
+
+
 def test_balanced_raw_insert_is_accepted(app, accounts):
     # the trigger refuses what is wrong, not everything written by hand
     wallet, credits = accounts
