@@ -107,9 +107,12 @@ def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
                 if o.status == "paid" and o.lines and all(ln.kind == "card" for ln in o.lines)]
     results: dict[int, Outcome] = {}
     try:
-        if together and _deliver_cards_together(together,
-                                                [outbox_of[o.id] for o in together]):
-            results.update((o.id, Outcome("delivered")) for o in together)
+        if together:
+            delivered = _deliver_cards_together(together, [outbox_of[o.id] for o in together])
+            if delivered is not None:
+                # an order someone else settled meanwhile is reported as it is now
+                results.update((o.id, Outcome("delivered" if o.id in delivered
+                                              else "settled elsewhere")) for o in together)
     except Exception as err:  # e.g. a deadlock with another batch: one by one instead
         log.warning("batch of %d orders fell back to one by one: %s", len(together), err)
     db.session.rollback()  # nothing half-done is carried into the single deliveries
@@ -127,11 +130,13 @@ def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
     return results
 
 
-def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]) -> bool:
+def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
+                            ) -> set[int] | None:
     """Card orders from our own stock, many in one transaction: each order moves
     from paid to delivered by the same conditional UPDATE, its codes are sold, its
-    delivery effects (_on_delivered) written, its outbox row marked. False (and
-    nothing written) when a code is missing: the caller goes one by one."""
+    delivery effects (_on_delivered) written, its outbox row marked. Returns the
+    ids delivered here; None (and nothing written) when a code is missing: the
+    caller goes one by one."""
     claimed = set(db.session.execute(
         update(Order).where(Order.id.in_([o.id for o in orders]), Order.status == "paid")
         .values(status="delivered", delivered_at=utcnow())
@@ -141,7 +146,7 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]) -
     sold = allocation.mark_sold_many([line.id for line in lines]) if lines else {}
     if any(sold.get(line.id, 0) < line.quantity for line in lines):
         db.session.rollback()
-        return False
+        return None
     if lines:
         db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
                            .values(status="delivered")
@@ -165,7 +170,7 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]) -
     outbox.mark_sent_many([i for i in outbox_ids if i is not None])
     db.session.commit()
     outbox.dispatch_now(mail)
-    return True
+    return claimed
 
 
 def _on_delivered(order: Order, spend: bool = True) -> list[outbox.Pending]:
