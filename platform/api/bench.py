@@ -395,6 +395,54 @@ def _books(app) -> tuple[bool, int]:
     return ok, nonzero
 
 
+def _cpu_split(app, roles: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each role's processes (with their children), the
+    bench database's PostgreSQL backends and this process; {} without /proc."""
+    if not os.path.exists("/proc/self/stat"):
+        return {}
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat:
+                parents[int(entry)] = int(stat[1])
+    def tree(root: int) -> set[int]:
+        found, frontier = {root}, [root]
+        while frontier:
+            kids = [p for p, parent in parents.items() if parent in frontier]
+            frontier = [k for k in kids if k not in found]
+            found.update(frontier)
+        return found
+    split = {role: sum(_cpu_seconds(p) for root in pids for p in tree(root))
+             for role, pids in roles.items()}
+    from sqlalchemy import text
+
+    from kameng.core.extensions import db
+
+    with app.app_context():
+        local = db.engine.url.host in (None, "", "127.0.0.1", "localhost", "::1")
+        backends = db.session.scalars(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+        db.session.remove()
+    if local:  # a server elsewhere: its process ids mean nothing here
+        split["postgres"] = sum(_cpu_seconds(p) for p in backends)
+    split["bench client"] = time.process_time()
+    return split
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    stat = _stat(pid)
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK") if stat else 0.0
+
+
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
@@ -443,8 +491,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         web = _start(stack, ["serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(web_workers), "--threads", str(web_threads)],
                      env, "web")
-        for i in range(workers):
-            _start(stack, ["worker"], env, f"worker{i}")
+        rq_workers = [_start(stack, ["worker"], env, f"worker{i}") for i in range(workers)]
         _wait_http(base, web)
         _wait_workers(redis_url, workers)
 
@@ -452,6 +499,8 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         noop_rate, noop_s = _noop_rate(redis_url, noop_jobs, timeout=120 + noop_jobs / 10)
 
         echo(f"orders: {orders} through the API, {concurrency} at a time …", err=True)
+        roles = {"web": [web.pid], "workers": [w.pid for w in rq_workers]}
+        cpu_before = _cpu_split(app, roles)
         started = time.time()
         placed = _fire_orders(base, keys, orders, concurrency)
         answered = time.time()
@@ -459,6 +508,8 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         ok = [p for p in placed if p[1] == 201 and p[2]]
         delivered = _wait_delivered(app, len(ok), timeout=120 + orders / 5)
         finished = max(delivered.values()) if delivered else answered
+        cpu_used = {role: seconds - cpu_before.get(role, 0.0)
+                    for role, seconds in _cpu_split(app, roles).items()}
         latencies = [delivered[no] - sent for sent, _s, no, _k in ok if no in delivered]
 
         codes = _codes_by_order(base, ok, concurrency)
@@ -489,6 +540,8 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         "double_sold": double_sold, "orders_without_their_code": short,
         "noop_jobs": noop_jobs, "noop_jobs_per_second": noop_rate, "noop_seconds": noop_s,
         "ledger_ok": ledger_ok, "wallets_not_zero": nonzero_wallets, "database": name,
+        "cpu_ms_per_order": {role: 1000 * seconds / max(1, len(ok))
+                             for role, seconds in cpu_used.items()},
     }
     stats["ratio_to_noop"] = stats["orders_per_second"] / noop_rate
     _report(stats, echo)
@@ -511,6 +564,10 @@ def _report(s: dict, echo) -> None:
          f"target >= 2x the PHP shops' 35-60 orders/s")
     echo(f"books        ledger {'ok' if s['ledger_ok'] else 'NOT OK'}, wallets not at zero: "
          f"{s['wallets_not_zero']}")
+    if s["cpu_ms_per_order"]:
+        echo("cpu/order    " + ", ".join(f"{role} {ms:.1f} ms"
+                                         for role, ms in s["cpu_ms_per_order"].items())
+             + "  (where the 2 cores went, order sent → delivered)")
 
 
 @click.command("orders")

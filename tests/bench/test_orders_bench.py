@@ -1,6 +1,8 @@
 """``kameng bench orders`` runs end to end (a tiny N: this checks the harness, not speed)."""
 from __future__ import annotations
 
+import os
+
 import click
 import pytest
 import redis as redis_lib
@@ -29,6 +31,10 @@ def test_bench_orders_smoke(pg, bench_redis):
     assert stats["ledger_ok"] and stats["wallets_not_zero"] == 0
     assert stats["orders_per_second"] > 0 and stats["noop_jobs_per_second"] > 0
     assert any(line.startswith("double-sold") for line in lines)
+    if os.path.exists("/proc/self/stat"):   # where the CPU went, per role
+        split = stats["cpu_ms_per_order"]
+        assert split["web"] > 0 and split["workers"] > 0 and "postgres" in split
+        assert any(line.startswith("cpu/order") for line in lines)
     # everything it started is stopped: no worker left registered, its database gone
     conn = redis_lib.Redis.from_url(bench_redis)
     assert Worker.all(connection=conn) == []
