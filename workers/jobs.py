@@ -54,10 +54,7 @@ def check_supplier_balances() -> dict:
 
 def fulfil_order(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """Deliver a paid order (idempotent; the sweeps may run it again)."""
-    from datetime import timedelta
-
     from kameng.core.extensions import db
-    from kameng.core.jobs import queue
     from kameng.core.scoping import tenant_scope
     from kameng.shop.orders import outbox
     from kameng.shop.orders.fulfilment import fulfil
@@ -66,39 +63,32 @@ def fulfil_order(tenant_id: int, order_id: int, outbox_id: int | None = None) ->
         outbox.mark_sent(outbox_id)   # commits with the delivery (or just below)
         outcome = fulfil(order_id)
         db.session.commit()
-    if outcome.retry_in:
-        queue("fulfilment").enqueue_in(timedelta(seconds=outcome.retry_in),
-                                       "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
+    _retry_later(tenant_id, order_id, outcome)
     return outcome.status
 
 
 def fulfil_batch(shard: int) -> dict:
-    """Deliver the paid orders waiting in one fulfilment list, a batch at a time
-    (kameng.shop.orders.batches), until it is empty."""
-    from collections import Counter, defaultdict
+    """Deliver the paid orders waiting in one fulfilment list (kameng.shop.orders.batches)."""
+    from collections import Counter
+
+    from kameng.shop.orders.fulfilment import fulfil_waiting
+
+    outcomes: Counter = Counter()
+    for tenant_id, order_id, outcome in fulfil_waiting(shard):
+        outcomes[outcome.status] += 1
+        _retry_later(tenant_id, order_id, outcome)
+    return dict(outcomes)
+
+
+def _retry_later(tenant_id: int, order_id: int, outcome) -> None:
+    # a top-up whose supplier has not answered yet: look again after the backoff
     from datetime import timedelta
 
     from kameng.core.jobs import queue
-    from kameng.core.scoping import tenant_scope
-    from kameng.shop.orders import batches
-    from kameng.shop.orders.fulfilment import fulfil_many
 
-    batches.release(shard)
-    outcomes: Counter = Counter()
-    while items := batches.take(shard):
-        by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
-        for item in items:
-            by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
-        for tenant_id, pairs in by_tenant.items():
-            with tenant_scope(tenant_id):
-                results = fulfil_many(pairs)
-            for order_id, outcome in results.items():
-                outcomes[outcome.status] += 1
-                if outcome.retry_in:
-                    queue("fulfilment").enqueue_in(
-                        timedelta(seconds=outcome.retry_in), "kameng.workers.jobs.fulfil_order",
-                        tenant_id, order_id)
-    return dict(outcomes)
+    if outcome.retry_in:
+        queue("fulfilment").enqueue_in(timedelta(seconds=outcome.retry_in),
+                                       "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
 
 
 def order_delivered(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:

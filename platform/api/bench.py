@@ -400,19 +400,18 @@ def _cpu_split(app, roles: dict[str, list[int]]) -> dict[str, float]:
     bench database's PostgreSQL backends and this process; {} without /proc."""
     if not os.path.exists("/proc/self/stat"):
         return {}
-    parents: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat(int(entry))
-            if stat:
-                parents[int(entry)] = int(stat[1])
-    def tree(root: int) -> set[int]:
-        found, frontier = {root}, [root]
-        while frontier:
-            kids = [p for p, parent in parents.items() if parent in frontier]
-            frontier = [k for k in kids if k not in found]
-            found.update(frontier)
+        stat = _stat(int(entry)) if entry.isdigit() else None
+        if stat:
+            children.setdefault(int(stat[1]), []).append(int(entry))
+
+    def tree(root: int) -> list[int]:
+        found = [root]
+        for pid in found:  # grows while it is walked: breadth first
+            found.extend(children.get(pid, ()))
         return found
+
     split = {role: sum(_cpu_seconds(p) for root in pids for p in tree(root))
              for role, pids in roles.items()}
     from sqlalchemy import text

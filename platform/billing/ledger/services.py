@@ -201,8 +201,7 @@ def shop_account(tenant: Tenant, kind: str, currency: str | None = None) -> Acco
     """A shop's own account: ``earnings_pending``, ``earnings_available``, ``credits_issued`` …"""
     if tenant is None or tenant.id is None:
         raise InvalidInput("no such shop", field="tenant")
-    return _get_or_create("tenant", f"tenant:{tenant.id}", kind,
-                          currency or tenant.currency, tenant_id=tenant.id)
+    return shop_account_of(tenant.id, kind, currency or tenant.currency)
 
 
 def shop_account_of(tenant_id: int, kind: str, currency: str) -> Account:
@@ -430,7 +429,7 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
             if existing is None:
                 raise IdempotencyConflict(f"idempotency key {key!r} could not be posted")
             return _replay(existing, kind, lines, commit)
-        db.session.execute(insert_entries(), [
+        db.session.execute(Entry.__table__.insert(), [
             {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
             for account, amount in lines])
     except BaseException:
@@ -449,10 +448,6 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
         db.session.commit()
     tx.replayed = False
     return tx
-
-
-def insert_entries():
-    return Entry.__table__.insert()
 
 
 def _posted_before(key: str, reversal: Transaction | None) -> Transaction | None:

@@ -442,6 +442,20 @@ def shop_override(tenant, product: Product) -> ShopProduct | None:
         .execution_options(all_tenants=True))
 
 
+def product_on_shop(tenant, sku: str) -> tuple[Product | None, bool]:
+    """The product with this SKU and whether this shop hides it, in one query."""
+    row = db.session.execute(
+        select(Product, ShopProduct.hidden)
+        .outerjoin(ShopProduct, (ShopProduct.product_id == Product.id)
+                   & (ShopProduct.tenant_id == tenant.id))
+        .where(Product.sku == (sku or "").strip())
+        .execution_options(all_tenants=True)).first()
+    if row is None:
+        return None, False
+    # the master shows its products as they are; overrides belong to sub-shops
+    return row[0], bool(row[1]) and tenant.parent_id is not None
+
+
 def set_shop_override(tenant, product: Product, *, hidden=_UNSET, name=_UNSET,
                       name_en=_UNSET, position=_UNSET, featured=_UNSET) -> ShopProduct:
     """A sub-shop's own presentation of a master product; the master's row is untouched.

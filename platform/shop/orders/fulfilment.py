@@ -11,6 +11,8 @@ treated as failure. ``manual`` lines wait for staff.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,11 +25,12 @@ from kameng.core.errors import Conflict
 from kameng.core.extensions import db
 from kameng.core.mail import mail_configured
 from kameng.core.models import utcnow
+from kameng.core.scoping import tenant_scope
 from kameng.shop.catalog.models import Product
-from kameng.shop.orders import outbox
+from kameng.shop.orders import batches, outbox
 from kameng.shop.orders.delivery import store_delivered
 from kameng.shop.orders.models import Order, OrderLine
-from kameng.shop.orders.services import _transition, customer_spent, refund_order
+from kameng.shop.orders.services import _transition, refund_order
 from kameng.shop.pricing.services import record_spend
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters
@@ -47,9 +50,11 @@ def fulfil(order_id: int) -> Outcome:
     if order is None:
         return Outcome("missing")
     if order.status == "paid" and all(line.kind == "card" for line in order.lines):
-        outcome = _deliver_cards_at_once(order)
-        if outcome is not None:
-            return outcome
+        # the common case, codes from our own stock: one transaction, one commit
+        delivered = _deliver_cards_together([order], [])
+        if delivered is not None:
+            return Outcome("delivered") if delivered \
+                else Outcome(db.session.get(Order, order_id).status)
         order = db.session.get(Order, order_id)
     if order.status == "paid":
         _transition(order, ("paid",), "fulfilling")
@@ -70,27 +75,19 @@ def fulfil(order_id: int) -> Outcome:
     return _settle(order, retry)
 
 
-def _deliver_cards_at_once(order: Order) -> Outcome | None:
-    """The common case — codes from our own stock — in one transaction and one commit.
-
-    The order goes from paid to delivered in one conditional UPDATE, first: it is
-    the claim (a second job waits on the row, then finds it delivered). Returns
-    None when a code is missing (the reservation lapsed and stock ran out): the
-    step-by-step path then records the failure and refunds.
-    """
-    if not _transition(order, ("paid",), "delivered", delivered_at=utcnow()):
-        db.session.rollback()
-        return Outcome(db.session.get(Order, order.id).status)
-    for line in order.lines:
-        if allocation.mark_sold(line.id, commit=False, expected=line.quantity) \
-                < line.quantity and len(allocation.codes_for_line(line.id)) < line.quantity:
-            db.session.rollback()
-            return None
-        line.status = "delivered"
-    msg_ids = _on_delivered(order)
-    db.session.commit()
-    outbox.dispatch_now(msg_ids)
-    return Outcome("delivered")
+def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
+    """Deliver the paid orders waiting in one fulfilment list (``batches``), a batch
+    at a time, until it is empty; yields (tenant id, order id, outcome)."""
+    batches.release(shard)
+    while items := batches.take(shard):
+        by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
+        for item in items:
+            by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
+        for tenant_id, pairs in by_tenant.items():
+            with tenant_scope(tenant_id):
+                results = fulfil_many(pairs)
+            for order_id, outcome in results.items():
+                yield tenant_id, order_id, outcome
 
 
 def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
@@ -132,11 +129,13 @@ def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
 
 def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
                             ) -> set[int] | None:
-    """Card orders from our own stock, many in one transaction: each order moves
-    from paid to delivered by the same conditional UPDATE, its codes are sold, its
-    delivery effects (_on_delivered) written, its outbox row marked. Returns the
-    ids delivered here; None (and nothing written) when a code is missing: the
-    caller goes one by one."""
+    """Card orders from our own stock (one or many) in one transaction: each order
+    moves from paid to delivered by the same conditional UPDATE, which is the claim
+    (a second job waits on the row, then finds it delivered); its codes are sold,
+    its delivery effects (_on_delivered) written, its outbox row marked. Returns
+    the ids delivered here; None (and nothing written) when a code is missing —
+    the reservation lapsed: the caller goes step by step, which re-reserves or
+    records the failure and refunds."""
     claimed = set(db.session.execute(
         update(Order).where(Order.id.in_([o.id for o in orders]), Order.status == "paid")
         .values(status="delivered", delivered_at=utcnow())
@@ -151,8 +150,23 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
         db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
-    # the customers' spend first, summed and in id order: two batches that share
-    # customers lock their rows in the same order (no deadlock)
+    _count_spend(orders)
+    mail: list[outbox.Pending] = []
+    with db.session.no_autoflush:
+        for order in orders:
+            set_committed_value(order, "status", "delivered")
+            for line in order.lines:
+                set_committed_value(line, "status", "delivered")
+            mail += _on_delivered(order)
+    outbox.mark_sent_many([i for i in outbox_ids if i is not None])
+    db.session.commit()
+    outbox.dispatch_now(mail)
+    return claimed
+
+
+def _count_spend(orders: list[Order]) -> None:
+    """Delivered orders count toward their customers' tiers (会员等级): summed per
+    customer and locked in id order, so two batches sharing customers cannot deadlock."""
     spent: dict[tuple[int, int], int] = {}
     for order in orders:
         if order.customer_id is not None:
@@ -160,27 +174,14 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
             spent[key] = spent.get(key, 0) + order.amount
     for tenant_id, customer_id in sorted(spent):
         record_spend(tenant_id, customer_id, spent[tenant_id, customer_id], commit=False)
-    mail: list[outbox.Pending] = []
-    with db.session.no_autoflush:
-        for order in orders:
-            set_committed_value(order, "status", "delivered")
-            for line in order.lines:
-                set_committed_value(line, "status", "delivered")
-            mail += _on_delivered(order, spend=False)
-    outbox.mark_sent_many([i for i in outbox_ids if i is not None])
-    db.session.commit()
-    outbox.dispatch_now(mail)
-    return claimed
 
 
-def _on_delivered(order: Order, spend: bool = True) -> list[outbox.Pending]:
-    """What delivery brings, in the delivering transaction: the customer's spend
-    (tier), the commissions up the chain, and the e-mail (an outbox row, only when
-    there is someone to mail and a way to send it). Returns the outbox ids."""
+def _on_delivered(order: Order) -> list[outbox.Pending]:
+    """What delivery brings besides the spend, in the delivering transaction: the
+    commissions up the chain, and the e-mail (an outbox row, only when there is
+    someone to mail and a way to send it). Returns the outbox rows."""
     from kameng.billing.commissions.services import commission_on_delivery
 
-    if spend:
-        customer_spent(order)
     commission_on_delivery(order)
     if "@" not in (order.contact or "") or not mail_configured():
         return []
@@ -191,6 +192,7 @@ def _settle(order: Order, retry: int | None) -> Outcome:
     statuses = {line.status for line in order.lines}
     if statuses == {"delivered"}:
         if _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
+            _count_spend([order])
             msg_ids = _on_delivered(order)
             db.session.commit()
             outbox.dispatch_now(msg_ids)

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, text, update
 from kameng.core.extensions import db
 from kameng.core.jobs import enqueue
 from kameng.core.models import utcnow
+from kameng.shop.orders import batches
 from kameng.shop.orders.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,6 @@ def dispatch_now(pending: list[Pending]) -> None:
 
     Paid orders go to the fulfilment batches (``batches``), the rest one job each.
     """
-    from kameng.shop.orders import batches
-
     try:
         paid = [batches.Item(p.tenant_id, p.ref_id, p.id) for p in pending
                 if p.topic == "order.paid"]

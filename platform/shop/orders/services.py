@@ -21,11 +21,11 @@ from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, verify_password
 from kameng.shop.catalog import services as catalog
-from kameng.shop.catalog.models import Product, ShopProduct
+from kameng.shop.catalog.models import Product
 from kameng.shop.orders import outbox
 from kameng.shop.orders.models import Order, OrderLine
 from kameng.shop.orders.numbers import new_order_no
-from kameng.shop.pricing.services import chain_prices, record_spend
+from kameng.shop.pricing.services import chain_prices
 from kameng.shop.stock import allocation
 from kameng.tenants.models import Tenant, User
 
@@ -83,17 +83,7 @@ def lookup(order_no: str, contact: str, password: str) -> Order | None:
 # ----- placing -----------------------------------------------------------------
 
 def _sellable(tenant: Tenant, sku: str) -> Product:
-    stmt = select(Product).where(Product.sku == (sku or "").strip())
-    if tenant.parent_id:
-        # the sub-shop's own presentation comes with the product, in one query
-        stmt = (select(Product, ShopProduct.hidden)
-                .outerjoin(ShopProduct, (ShopProduct.product_id == Product.id)
-                           & (ShopProduct.tenant_id == tenant.id))
-                .where(Product.sku == (sku or "").strip())
-                .execution_options(all_tenants=True))
-    row = db.session.execute(stmt).first()
-    product, hidden_here = (row[0], bool(row[1]) if len(row) > 1 else False) if row \
-        else (None, False)
+    product, hidden_here = catalog.product_on_shop(tenant, sku)
     if product is None or product.status == "hidden" or hidden_here:
         raise NotFound(f"no product {sku!r} on this shop", field="sku")
     if product.status == "sold_out":
@@ -368,10 +358,3 @@ def unpaid_for_reconcile(provider: str, limit: int = 200) -> list[tuple[int, str
                Order.expires_at > utcnow())
         .order_by(Order.id).limit(limit).execution_options(all_tenants=True))
     return [(r.tenant_id, r.order_no) for r in rows]
-
-
-def customer_spent(order: Order) -> None:
-    """Count a delivered order toward the customer's tier (会员等级)."""
-    if order.customer_id is None:
-        return
-    record_spend(order.tenant_id, order.customer_id, order.amount, commit=False)

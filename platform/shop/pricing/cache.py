@@ -119,6 +119,18 @@ def _versions(r, ids: list[int]) -> list[str]:
             for k in range(len(ids))]
 
 
+def _chain_versions(memo: dict, r, ids: list[int]) -> list[str]:
+    """``_versions`` once per request: an ancestor's versions are the first ones of
+    its descendant's chain, so a chain read after a longer one costs no round trip."""
+    known = memo.get("_versions")
+    if known is not None and known[0][:len(ids)] == tuple(ids):
+        return known[1][:len(ids)]
+    versions = _versions(r, ids)
+    if known is None or len(ids) > len(known[0]):
+        memo["_versions"] = (tuple(ids), versions)
+    return versions
+
+
 def invalidate(tenant_ids: Iterable[int]) -> None:
     """Forget the price tables of these shops and of all their descendants."""
     ids = sorted({int(t) for t in tenant_ids})
@@ -173,7 +185,7 @@ def table_for_chain(ids: list[int]) -> PriceTable:
     if table is not None:
         return table
     r = redis_conn.get()
-    versions = _versions(r, ids)
+    versions = _chain_versions(memo, r, ids)
     version = versions[-1]
     local = _local_map()
     key = (tenant_id, version)

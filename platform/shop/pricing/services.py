@@ -185,6 +185,7 @@ def chain_prices(tenant, product, quantity: int = 1, customer=None) -> list[Chai
     tenant = _tenant(tenant)
     pid = _product_id(product)
     ids = cache.chain_ids(tenant)
+    cache.table_for_chain(ids)   # the whole chain first: its ancestors' versions come with it
     levels = []
     for depth, tid in enumerate(ids[:-1]):
         cost, wholesale, _retail = _row(cache.table_for_chain(ids[:depth + 1]), pid)

@@ -176,20 +176,13 @@ def _release(code_filter, loop_filter) -> int:
     return len(product_ids) + sum(loops)
 
 
-def mark_sold(order_line_id: int, *, commit: bool = True, expected: int | None = None) -> int:
-    """The line's reserved codes become sold; returns how many changed (0 on a re-run).
-
-    ``expected``: the line's quantity; when that many plain codes were sold the
-    line holds no loop code, and the second statement is not needed.
-    """
+def mark_sold(order_line_id: int, *, commit: bool = True) -> int:
+    """The line's reserved codes become sold; returns how many changed (0 on a re-run)."""
     now = utcnow()
     n = db.session.execute(
         update(_codes).where(_codes.c.order_line_id == order_line_id,
                              _codes.c.status == "reserved")
         .values(status="sold", sold_at=now, reserved_until=None)).rowcount
-    if expected is not None and n >= expected:
-        _finish(commit)
-        return n
     loops = db.session.execute(
         update(_loops).where(_loops.c.order_line_id == order_line_id,
                              _loops.c.status == "reserved")
