@@ -58,7 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _route_payment(tenant, notice) -> bool:
     from kameng.billing.topups.services import is_topup_number, record_topup_payment
-    from kameng.shop.orders.services import record_payment
+    from kameng.sales.services import record_payment
 
     if is_topup_number(notice.order_no):
         return record_topup_payment(tenant, notice)
@@ -85,7 +85,7 @@ MODEL_MODULES = (
     "kameng.billing.ledger.models",
     "kameng.shop.pricing.models",
     "kameng.billing.payments.models",
-    "kameng.shop.orders.models",
+    "kameng.sales.models",
     "kameng.billing.topups.models",
     "kameng.api.models",
     "kameng.billing.commissions.models",
@@ -157,8 +157,8 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, shop_bp, admin_bp, billing_bp, payments_bp):
         app.register_blueprint(bp)
 
-    from kameng.shop.orders.hooks import bp as supplier_hooks_bp
-    from kameng.shop.orders.views import bp as orders_bp
+    from kameng.sales.hooks import bp as supplier_hooks_bp
+    from kameng.sales.views import bp as orders_bp
 
     app.register_blueprint(orders_bp)
     app.register_blueprint(supplier_hooks_bp)

@@ -56,8 +56,8 @@ def fulfil_order(tenant_id: int, order_id: int, outbox_id: int | None = None) ->
     """Deliver a paid order (idempotent; the sweeps may run it again)."""
     from kameng.core.extensions import db
     from kameng.core.scoping import tenant_scope
-    from kameng.shop.orders import outbox
-    from kameng.shop.orders.fulfilment import fulfil
+    from kameng.sales import outbox
+    from kameng.sales.fulfilment import fulfil
 
     with tenant_scope(tenant_id):
         outbox.mark_sent(outbox_id)   # commits with the delivery (or just below)
@@ -68,10 +68,10 @@ def fulfil_order(tenant_id: int, order_id: int, outbox_id: int | None = None) ->
 
 
 def fulfil_batch(shard: int) -> dict:
-    """Deliver the paid orders waiting in one fulfilment list (kameng.shop.orders.batches)."""
+    """Deliver the paid orders waiting in one fulfilment list (kameng.sales.batches)."""
     from collections import Counter
 
-    from kameng.shop.orders.fulfilment import fulfil_waiting
+    from kameng.sales.fulfilment import fulfil_waiting
 
     outcomes: Counter = Counter()
     for tenant_id, order_id, outcome in fulfil_waiting(shard):
@@ -94,7 +94,7 @@ def _retry_later(tenant_id: int, order_id: int, outcome) -> None:
 def order_delivered(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """After delivery: the e-mail to the buyer."""
     from kameng.core.scoping import tenant_scope
-    from kameng.shop.orders.notify import after_delivery
+    from kameng.sales.notify import after_delivery
 
     with tenant_scope(tenant_id):
         _outbox_sent(outbox_id)
@@ -104,7 +104,7 @@ def order_delivered(tenant_id: int, order_id: int, outbox_id: int | None = None)
 def refund_at_provider(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """Return a refunded order's money at the payment provider (card refunds)."""
     from kameng.core.scoping import tenant_scope
-    from kameng.shop.orders.notify import refund_at_provider as run
+    from kameng.sales.notify import refund_at_provider as run
 
     with tenant_scope(tenant_id):
         _outbox_sent(outbox_id)
@@ -115,7 +115,7 @@ def _outbox_sent(outbox_id: int | None) -> None:
     # marked before the work: a crash mid-way is not re-sent (the work is not repeatable
     # for free: a mail, a refund call with its own idempotency key)
     from kameng.core.extensions import db
-    from kameng.shop.orders import outbox
+    from kameng.sales import outbox
 
     if outbox_id is not None:
         outbox.mark_sent(outbox_id)
@@ -124,7 +124,7 @@ def _outbox_sent(outbox_id: int | None) -> None:
 
 def dispatch_outbox() -> int:
     from kameng.core.scoping import all_tenants
-    from kameng.shop.orders import outbox
+    from kameng.sales import outbox
 
     with all_tenants():
         return outbox.dispatch()
@@ -136,7 +136,7 @@ def sweep_orders() -> dict:
 
     from kameng.core.jobs import enqueue
     from kameng.core.scoping import all_tenants
-    from kameng.shop.orders import services
+    from kameng.sales import services
     from kameng.shop.stock import allocation
 
     with all_tenants():
@@ -155,7 +155,7 @@ def reconcile_unpaid() -> int:
     from kameng.billing.payments.services import reconcile
     from kameng.core.extensions import db
     from kameng.core.scoping import all_tenants, tenant_scope
-    from kameng.shop.orders import services
+    from kameng.sales import services
     from kameng.tenants.models import Tenant
 
     with all_tenants():

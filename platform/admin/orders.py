@@ -18,10 +18,10 @@ from kameng.admin.views import bp, owner_required, staff_required
 from kameng.core import audit
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
-from kameng.shop.orders import services
-from kameng.shop.orders.delivery import line_codes
-from kameng.shop.orders.manual import MAX_CODES, deliver_manual
-from kameng.shop.orders.models import ORDER_STATUSES, Order, OrderLine
+from kameng.sales import services
+from kameng.sales.delivery import line_codes
+from kameng.sales.manual import MAX_CODES, deliver_manual
+from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
 
 PAGE = 50
 # a delivered order may be refunded too (a bad code): its commissions are reversed

@@ -338,7 +338,7 @@ def _wait_delivered(app, expected: int, timeout: float) -> dict[str, float]:
 
     from kameng.core.extensions import db
     from kameng.core.scoping import all_tenants
-    from kameng.shop.orders.models import Order
+    from kameng.sales.models import Order
 
     deadline = time.time() + timeout
     with app.app_context(), all_tenants():

@@ -113,7 +113,7 @@ def _loop_codes_left(product_ids: list[int]) -> set[int]:
 @require_key
 def create_order():
     # place_order commits, then hands the outbox row to the queue itself (dispatch_now)
-    from kameng.shop.orders.services import place_order
+    from kameng.sales.services import place_order
 
     key = (request.headers.get("Idempotency-Key") or "").strip()
     if not key:
@@ -141,7 +141,7 @@ def create_order():
 @bp.route("/orders/<order_no>")
 @require_key
 def get_order(order_no: str):
-    from kameng.shop.orders import services as orders
+    from kameng.sales import services as orders
 
     order = orders.get_order(order_no)   # this shop's orders only
     if order.customer_id != g.api_user.id:

@@ -11,8 +11,8 @@ from kameng.billing.wallets import wallet_balance
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
 from kameng.shop.catalog import services as catalog
-from kameng.shop.orders.fulfilment import fulfil
-from kameng.shop.orders.models import Order
+from kameng.sales.fulfilment import fulfil
+from kameng.sales.models import Order
 from kameng.shop.pricing.services import price_for
 from tests.api.helpers import api_account, assert_problem, auth, order
 from tests.orders.helpers import card_product

@@ -9,8 +9,8 @@ import pytest
 from kameng.billing.commissions.services import mature_commissions, post_commissions
 from kameng.billing.ledger.services import check_ledger
 from kameng.core.scoping import tenant_scope
-from kameng.shop.orders import services as orders
-from kameng.shop.orders.fulfilment import fulfil
+from kameng.sales import services as orders
+from kameng.sales.fulfilment import fulfil
 from tests.orders.helpers import card_product, fund
 
 pytestmark = pytest.mark.both

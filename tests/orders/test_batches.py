@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from kameng.billing.commissions.models import Commission
 from kameng.billing.ledger.services import check_ledger
 from kameng.core.extensions import db, redis_conn
-from kameng.shop.orders import batches, services
-from kameng.shop.orders.models import Order, OutboxMessage
+from kameng.sales import batches, services
+from kameng.sales.models import Order, OutboxMessage
 from kameng.shop.stock import allocation
 from tests.orders.helpers import card_product, fund
 from tests.orders.test_manual import manual_product

@@ -12,7 +12,7 @@ from kameng.billing import wallets
 from kameng.billing.ledger.models import Entry, Transaction
 from kameng.billing.ledger.services import check_ledger, transaction_by_key
 from kameng.core.extensions import db
-from kameng.shop.orders.models import Order
+from kameng.sales.models import Order
 from kameng.shop.stock.models import CardCode
 from tests.fakes.epay_gateway import epay_gateway, live_server  # noqa: F401  (fixture)
 from tests.helpers import login

@@ -7,7 +7,7 @@ from kameng.billing import wallets
 from kameng.billing.ledger.services import check_ledger, transaction_by_key
 from kameng.core.audit import AuditEvent
 from kameng.core.extensions import db
-from kameng.shop.orders import services
+from kameng.sales import services
 from kameng.tenants.services import create_user
 from tests.helpers import PASSWORD, login
 from tests.orders.helpers import card_product, fund
@@ -89,7 +89,7 @@ def test_order_list_filters_and_shop_scope(app, tree, client_for):
     product = card_product(codes=6)
     paid = balance_order(tree, product, quantity=1)
     delivered = balance_order(tree, product, quantity=1)
-    from kameng.shop.orders.fulfilment import fulfil
+    from kameng.sales.fulfilment import fulfil
 
     fulfil(delivered.id)
     pending = services.place_order(tree.star, sku=product.sku, payment_method="epay",

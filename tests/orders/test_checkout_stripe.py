@@ -111,7 +111,7 @@ def test_refunding_a_card_order_refunds_it_at_stripe(app, tree, ls):
     from kameng.billing.payments.base import PaymentNotice, PaymentRequest
     from kameng.billing.payments.registry import get_provider
     from kameng.core.scoping import tenant_scope
-    from kameng.shop.orders import services
+    from kameng.sales import services
 
     product = card_product(codes=2)
     payment_services.save_provider_config(tree.star, "stripe", enabled=True)

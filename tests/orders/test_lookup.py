@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from kameng.shop.orders import services
-from kameng.shop.orders.fulfilment import fulfil
+from kameng.sales import services
+from kameng.sales.fulfilment import fulfil
 from tests.orders.helpers import card_product
 from tests.orders.web_helpers import enable_balance
 

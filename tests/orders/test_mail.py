@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from kameng.billing.payments.base import PaymentNotice
-from kameng.shop.orders import services
+from kameng.sales import services
 from kameng.workers.jobs import order_delivered
 from tests.orders.helpers import card_product
 from tests.orders.web_helpers import outbox_count, run_jobs

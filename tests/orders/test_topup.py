@@ -9,9 +9,9 @@ from kameng.billing.ledger.services import check_ledger
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
 from kameng.shop.catalog import services as catalog
-from kameng.shop.orders import services
-from kameng.shop.orders.fulfilment import fulfil
-from kameng.shop.orders.models import Order, OrderLine
+from kameng.sales import services
+from kameng.sales.fulfilment import fulfil
+from kameng.sales.models import Order, OrderLine
 from tests.fakes.supplier import fake_supplier  # noqa: F401  (fixture)
 from tests.orders.helpers import fund
 

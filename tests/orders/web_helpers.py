@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from kameng.billing.payments import services as payment_services
 from kameng.core.extensions import db
-from kameng.shop.orders.models import Order, OutboxMessage
+from kameng.sales.models import Order, OutboxMessage
 from kameng.shop.stock.models import CardCode
 from kameng.workers.runner import run_worker
 

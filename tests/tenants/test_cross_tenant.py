@@ -10,7 +10,7 @@ import pytest
 from kameng.api import services as api_keys
 from kameng.billing import wallets
 from kameng.core.scoping import tenant_scope
-from kameng.shop.orders import services as orders
+from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
 from tests.helpers import login
 from tests.orders.helpers import card_product, fund

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from kameng.billing.payments.base import PaymentNotice
 from kameng.core.extensions import db, redis_conn
 from kameng.core.scoping import tenant_scope
-from kameng.shop.orders import services
-from kameng.shop.orders.models import Order, OrderLine, OutboxMessage
+from kameng.sales import services
+from kameng.sales.models import Order, OrderLine, OutboxMessage
 from kameng.workers.runner import run_worker
 from tests.fakes.supplier import fake_supplier  # noqa: F401  (fixture)
 from tests.orders.helpers import card_product, fund

@@ -41,7 +41,7 @@ def post(order_no):
     from sqlalchemy import select
 
     from kameng.core.extensions import db
-    from kameng.shop.orders.models import Order
+    from kameng.sales.models import Order
 
     order_id = db.session.scalar(select(Order.id).where(Order.order_no == order_no))
     if order_id is None:

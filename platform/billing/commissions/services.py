@@ -134,7 +134,7 @@ def split_order(order, *, promoter_user_id: int | None = None, promoter_bp: int 
 
 def _order_model():
     # billing reads the order through its model only (never shop views or services)
-    from kameng.shop.orders.models import Order
+    from kameng.sales.models import Order
 
     return Order
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from kameng.billing.ledger import services as ledger
-from kameng.shop.orders import services as orders
-from kameng.shop.orders.fulfilment import fulfil
+from kameng.sales import services as orders
+from kameng.sales.fulfilment import fulfil
 from kameng.shop.pricing import services as pricing
 from kameng.tenants import services as tenants
 from tests.orders.helpers import card_product, fund
@@ -30,7 +30,7 @@ def chain(depth: int = 4, step: int = 100) -> SimpleNamespace:
 
 def deliver(shop, buyer, product, quantity=1, **kwargs):
     """Place (paid from the wallet), fulfil, and run the after-delivery step."""
-    from kameng.shop.orders.notify import after_delivery
+    from kameng.sales.notify import after_delivery
 
     placed = orders.place_order(shop, sku=product.sku, quantity=quantity, customer=buyer,
                                 **kwargs)

@@ -13,8 +13,8 @@ from kameng.billing.ledger import services as ledger
 from kameng.billing.ledger.models import Transaction
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.shop.orders import services as orders
-from kameng.shop.orders.fulfilment import fulfil
+from kameng.sales import services as orders
+from kameng.sales.fulfilment import fulfil
 from tests.billing.commissions.helpers import balance, card_product, chain, deliver, fund
 
 pytestmark = pytest.mark.both

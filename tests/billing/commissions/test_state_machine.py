@@ -27,7 +27,7 @@ from kameng.billing.plans import services as plans
 from kameng.billing.withdrawals import services as withdrawals
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.shop.orders import services as orders
+from kameng.sales import services as orders
 from tests.billing.commissions.helpers import balance, card_product, chain, deliver, fund
 from tests.conftest import _truncate_all
 
@@ -78,7 +78,7 @@ class Billing(RuleBasedStateMachine):
     def refund(self, data):
         order_id = data.draw(st.sampled_from(self.live))
         self.live.remove(order_id)
-        from kameng.shop.orders.models import Order
+        from kameng.sales.models import Order
 
         order = db.session.get(Order, order_id)
         after_hold = commissions.commission_for(order_id).status == "available"

@@ -13,7 +13,7 @@ from kameng.billing.plans import services as plans
 from kameng.billing.plans.services import PlanLimit
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.shop.orders.models import Order
+from kameng.sales.models import Order
 from kameng.shop.pricing import services as pricing
 from kameng.tenants import services as tenants
 from kameng.tenants.models import Domain, Tenant

@@ -11,7 +11,7 @@ from kameng.billing.commissions import services as commissions
 from kameng.billing.plans import services as plans
 from kameng.billing.withdrawals import services as withdrawals
 from kameng.core.models import utcnow
-from kameng.shop.orders import services as orders
+from kameng.sales import services as orders
 from tests.billing.commissions.helpers import card_product, chain, deliver, fund
 from tests.helpers import login
 

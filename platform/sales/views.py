@@ -32,10 +32,10 @@ from kameng.billing.payments.base import PaymentError, ProviderUnavailable
 from kameng.billing.payments.registry import enabled_providers
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db, limiter
-from kameng.shop.orders import paying, services
-from kameng.shop.orders.delivery import line_codes
-from kameng.shop.orders.forms import CheckoutForm, LookupForm
-from kameng.shop.orders.models import Order
+from kameng.sales import paying, services
+from kameng.sales.delivery import line_codes
+from kameng.sales.forms import CheckoutForm, LookupForm
+from kameng.sales.models import Order
 from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 

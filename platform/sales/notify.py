@@ -5,7 +5,7 @@ import logging
 
 from kameng.core.extensions import db
 from kameng.core.mail import MailNotConfigured
-from kameng.shop.orders.models import Order
+from kameng.sales.models import Order
 from kameng.tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ def after_delivery(order_id: int) -> str:
 
     (The commissions were posted by the delivering transaction itself.)
     """
-    from kameng.shop.orders.mailer import send_delivery
+    from kameng.sales.mailer import send_delivery
 
     order = db.session.get(Order, order_id)
     if order is None or order.status != "delivered":

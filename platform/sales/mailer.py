@@ -13,8 +13,8 @@ from jinja2 import Environment, StrictUndefined
 
 from kameng.core.mail import MailNotConfigured, mail_configured, send_mail
 from kameng.core.money import format_money
-from kameng.shop.orders.delivery import line_codes
-from kameng.shop.orders.models import Order
+from kameng.sales.delivery import line_codes
+from kameng.sales.models import Order
 from kameng.tenants.models import Tenant
 from kameng.tenants.services import primary_host
 

@@ -20,7 +20,7 @@ from kameng.billing.payments.base import (
 )
 from kameng.billing.payments.services import epay_notify_url
 from kameng.core.errors import InvalidInput
-from kameng.shop.orders.models import Order
+from kameng.sales.models import Order
 
 CHANNEL_LABELS = {"alipay": _l("Alipay"), "wxpay": _l("WeChat Pay"), "qqpay": _l("QQ Pay")}
 

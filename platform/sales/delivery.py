@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kameng.core.crypto import keyring
-from kameng.shop.orders.models import OrderLine
+from kameng.sales.models import OrderLine
 from kameng.shop.stock import allocation
 
 

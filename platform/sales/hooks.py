@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from kameng.core.extensions import csrf, db
 from kameng.core.jobs import enqueue
-from kameng.shop.orders.models import Order, OrderLine
+from kameng.sales.models import Order, OrderLine
 from kameng.shop.suppliers import services as suppliers
 from kameng.shop.suppliers.adapters import InvalidSignature
 

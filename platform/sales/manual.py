@@ -12,10 +12,10 @@ from sqlalchemy import update
 from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
-from kameng.shop.orders.delivery import store_delivered
-from kameng.shop.orders.fulfilment import _settle
-from kameng.shop.orders.models import Order, OrderLine
-from kameng.shop.orders.services import _transition
+from kameng.sales.delivery import store_delivered
+from kameng.sales.fulfilment import _settle
+from kameng.sales.models import Order, OrderLine
+from kameng.sales.services import _transition
 
 MAX_CODES = 500
 MAX_CODE_LENGTH = 500

@@ -27,10 +27,10 @@ from kameng.core.mail import mail_configured
 from kameng.core.models import utcnow
 from kameng.core.scoping import tenant_scope
 from kameng.shop.catalog.models import Product
-from kameng.shop.orders import batches, outbox
-from kameng.shop.orders.delivery import store_delivered
-from kameng.shop.orders.models import Order, OrderLine
-from kameng.shop.orders.services import _transition, refund_order
+from kameng.sales import batches, outbox
+from kameng.sales.delivery import store_delivered
+from kameng.sales.models import Order, OrderLine
+from kameng.sales.services import _transition, refund_order
 from kameng.shop.pricing.services import record_spend
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters

@@ -22,9 +22,9 @@ from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, verify_password
 from kameng.shop.catalog import services as catalog
 from kameng.shop.catalog.models import Product
-from kameng.shop.orders import outbox
-from kameng.shop.orders.models import Order, OrderLine
-from kameng.shop.orders.numbers import new_order_no
+from kameng.sales import outbox
+from kameng.sales.models import Order, OrderLine
+from kameng.sales.numbers import new_order_no
 from kameng.shop.pricing.services import chain_prices
 from kameng.shop.stock import allocation
 from kameng.tenants.models import Tenant, User
@@ -58,7 +58,7 @@ def order_codes(order: Order) -> list[str]:
     """Every code delivered on the order, decrypted; empty until it is delivered."""
     if order.status != "delivered":
         return []
-    from kameng.shop.orders.delivery import line_codes
+    from kameng.sales.delivery import line_codes
 
     codes: list[str] = []
     for line in order.lines:

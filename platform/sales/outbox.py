@@ -20,8 +20,8 @@ from sqlalchemy import insert, select, text, update
 from kameng.core.extensions import db
 from kameng.core.jobs import enqueue
 from kameng.core.models import utcnow
-from kameng.shop.orders import batches
-from kameng.shop.orders.models import OutboxMessage
+from kameng.sales import batches
+from kameng.sales.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
