@@ -26,11 +26,11 @@ from kameng.core.extensions import db
 from kameng.core.mail import mail_configured
 from kameng.core.models import utcnow
 from kameng.core.scoping import tenant_scope
-from kameng.shop.catalog.models import Product
 from kameng.sales import batches, outbox
 from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.services import _transition, refund_order
+from kameng.shop.catalog.models import Product
 from kameng.shop.pricing.services import record_spend
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters

@@ -20,11 +20,11 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, verify_password
-from kameng.shop.catalog import services as catalog
-from kameng.shop.catalog.models import Product
 from kameng.sales import outbox
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.numbers import new_order_no
+from kameng.shop.catalog import services as catalog
+from kameng.shop.catalog.models import Product
 from kameng.shop.pricing.services import chain_prices
 from kameng.shop.stock import allocation
 from kameng.tenants.models import Tenant, User

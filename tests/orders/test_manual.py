@@ -8,9 +8,9 @@ import pytest
 from kameng.core.audit import AuditEvent
 from kameng.core.errors import Conflict, InvalidInput
 from kameng.core.extensions import db
-from kameng.shop.catalog import services as catalog
 from kameng.sales import services
 from kameng.sales.manual import deliver_manual
+from kameng.shop.catalog import services as catalog
 from kameng.tenants.services import create_user
 from tests.helpers import PASSWORD, login
 from tests.orders.helpers import fund

@@ -11,10 +11,10 @@ from kameng.billing.ledger.services import InsufficientBalance, check_ledger
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.shop.catalog.models import Product
 from kameng.sales import services
 from kameng.sales.fulfilment import fulfil
 from kameng.sales.models import Order, OutboxMessage
+from kameng.shop.catalog.models import Product
 from kameng.shop.stock.models import CardCode
 from tests.orders.helpers import card_product, fund
 

@@ -8,10 +8,10 @@ from kameng.billing import wallets
 from kameng.billing.ledger.services import check_ledger
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
-from kameng.shop.catalog import services as catalog
 from kameng.sales import services
 from kameng.sales.fulfilment import fulfil
 from kameng.sales.models import Order, OrderLine
+from kameng.shop.catalog import services as catalog
 from tests.fakes.supplier import fake_supplier  # noqa: F401  (fixture)
 from tests.orders.helpers import fund
 
