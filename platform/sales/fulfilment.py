@@ -180,7 +180,7 @@ def _on_delivered(order: Order) -> list[outbox.Pending]:
     """What delivery brings besides the spend, in the delivering transaction: the
     commissions up the chain, and the e-mail (an outbox row, only when there is
     someone to mail and a way to send it). Returns the outbox rows."""
-    from kameng.billing.commissions.services import commission_on_delivery
+    from kameng.sales.commissions import commission_on_delivery
 
     commission_on_delivery(order)
     if "@" not in (order.contact or "") or not mail_configured():

@@ -316,7 +316,7 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
         if order.payment_method not in ("balance", None):
             ids.append(outbox.add("order.refund_provider", order.tenant_id, order.id))
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
-    from kameng.billing.commissions.services import reverse_commissions
+    from kameng.sales.commissions import reverse_commissions
 
     reverse_commissions(order, commit=False)
     db.session.commit()
