@@ -74,26 +74,30 @@ def layer(module: str) -> str | None:
     return parts[1]
 
 
+def allowed(importer: str, imported: str) -> bool:
+    own, their = layer(importer), layer(imported)
+    if their is None or own == their or own in ENTRY_POINTS:
+        return True
+    if own == "workers" and their == "webapp":
+        return importer in WORKER_ENTRY_POINTS
+    return own in LAYERS and their in LAYERS and LAYERS[their] < LAYERS[own]
+
+
 def violations(source: str, module: str, where: str, is_package: bool = False) -> list[str]:
     found = []
-    own = layer(module)
     for line, target, name in imports(source, module, is_package):
-        # "from kameng.x import y" may name the submodule kameng.x.y
-        targets = [target]
-        if name and name != "*":
-            targets.append(f"{target}.{name}")
-        their = layer(target)
-        if their == "benchmarks" or (target == "kameng" and name):
-            their = layer(f"kameng.{name}") if target == "kameng" else their
-        if their is not None and own not in ENTRY_POINTS and their != own:
-            allowed = their in LAYERS and own in LAYERS and LAYERS[their] < LAYERS[own]
-            if their == "webapp" and own == "workers":
-                allowed = module in WORKER_ENTRY_POINTS
-            if not allowed:
-                found.append(f"{where}:{line}: {module} imports {target} ({own} -> {their})")
-        if name and name.startswith("_") and not name.startswith("__") \
-                and target.startswith("kameng") and target != module:
-            found.append(f"{where}:{line}: {module} imports private {target}.{name}")
+        # "from kameng import api" names the package kameng.api
+        imported = f"kameng.{name}" if target == "kameng" and name else target
+        problem = None
+        if not allowed(module, imported):
+            problem = f"{module} imports {imported} ({layer(module)} -> {layer(imported)})"
+        elif name and name.startswith("_") and not name.startswith("__") \
+                and target.startswith("kameng.") and target != module:
+            problem = f"{module} imports the private name {target}.{name}"
+        if problem:
+            message = f"{where}:{line}: {problem}"
+            if message not in found:
+                found.append(message)
     return found
 
 

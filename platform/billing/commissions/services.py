@@ -258,13 +258,13 @@ def _mature_one(commission_id: int, now) -> int:
 
 # ----- refunds -------------------------------------------------------------------------
 
-def reverse_commissions(order: OrderSnapshot, commit: bool = False) -> bool:
+def reverse_commissions(order, commit: bool = False) -> bool:
     """Take back an order's commissions (inside the refund's transaction by default).
 
     Inside the hold the commission posting is reversed exactly; after it the
     same amounts come back out of ``earnings_available`` (which may go below
     zero; later earnings make it up). Returns False when there was nothing to
-    reverse (no commission yet, or already reversed).
+    reverse (no commission yet, or already reversed). ``order`` is an ``OrderSnapshot``.
     """
     with all_tenants():
         commission = db.session.scalar(select(Commission)
