@@ -71,7 +71,10 @@ def _register():
     from kameng.billing.commissions.cli import commissions_cli
     from kameng.billing.plans.cli import plans_cli
     from kameng.billing.withdrawals.cli import withdrawals_cli
+    from kameng.sales.cli import post_commissions_command
 
+    # `commissions post` reads an order: sales defines it, billing owns the group
+    commissions_cli.add_command(post_commissions_command)
     cli.add_command(commissions_cli)
     cli.add_command(withdrawals_cli)
     cli.add_command(plans_cli)

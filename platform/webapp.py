@@ -87,7 +87,6 @@ MODEL_MODULES = (
     "kameng.billing.payments.models",
     "kameng.sales.models",
     "kameng.billing.topups.models",
-    "kameng.api.models",
     "kameng.billing.commissions.models",
     "kameng.billing.withdrawals.models",
     "kameng.billing.plans.models",

@@ -10,10 +10,11 @@ from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
 
-from kameng.api import schemas, services
+from kameng.api import schemas
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import csrf, db, limiter
 from kameng.core.http import problem
+from kameng.tenants import api_keys
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # no cookies, no sessions: the bearer key is the credential
@@ -50,7 +51,7 @@ def require_key(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        found = services.authenticate(g.tenant, _bearer())
+        found = api_keys.authenticate(g.tenant, _bearer())
         if found is None:
             return unauthorized()
         g.api_key, g.api_user = found

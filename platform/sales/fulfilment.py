@@ -29,7 +29,7 @@ from kameng.core.scoping import tenant_scope
 from kameng.sales import batches, outbox
 from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
-from kameng.sales.services import _transition, refund_order
+from kameng.sales.services import refund_order, transition_in_txn
 from kameng.shop.catalog.models import Product
 from kameng.shop.pricing.services import record_spend
 from kameng.shop.stock import allocation
@@ -57,7 +57,7 @@ def fulfil(order_id: int) -> Outcome:
                 else Outcome(db.session.get(Order, order_id).status)
         order = db.session.get(Order, order_id)
     if order.status == "paid":
-        _transition(order, ("paid",), "fulfilling")
+        transition_in_txn(order, ("paid",), "fulfilling")
         db.session.commit()
     if order.status != "fulfilling":
         return Outcome(order.status)  # delivered, refunded …: nothing to do
@@ -72,7 +72,7 @@ def fulfil(order_id: int) -> Outcome:
             wait = _deliver_topup(order, line)
             retry = wait if retry is None or (wait and wait < retry) else retry
     db.session.refresh(order)
-    return _settle(order, retry)
+    return settle(order, retry)
 
 
 def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
@@ -180,7 +180,7 @@ def _on_delivered(order: Order) -> list[outbox.Pending]:
     """What delivery brings besides the spend, in the delivering transaction: the
     commissions up the chain, and the e-mail (an outbox row, only when there is
     someone to mail and a way to send it). Returns the outbox rows."""
-    from kameng.billing.commissions.services import commission_on_delivery
+    from kameng.sales.commissions import commission_on_delivery
 
     commission_on_delivery(order)
     if "@" not in (order.contact or "") or not mail_configured():
@@ -188,17 +188,19 @@ def _on_delivered(order: Order) -> list[outbox.Pending]:
     return [outbox.add("order.delivered", order.tenant_id, order.id)]
 
 
-def _settle(order: Order, retry: int | None) -> Outcome:
+def settle(order: Order, retry: int | None) -> Outcome:
+    """Close the order once its lines are done: delivered, or failed and refunded
+    (commits; manual delivery settles the same way)."""
     statuses = {line.status for line in order.lines}
     if statuses == {"delivered"}:
-        if _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
+        if transition_in_txn(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
             _count_spend([order])
             msg_ids = _on_delivered(order)
             db.session.commit()
             outbox.dispatch_now(msg_ids)
         return Outcome(order.status)
     if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:
-        if _transition(order, ("fulfilling",), "failed",
+        if transition_in_txn(order, ("fulfilling",), "failed",
                        failure_reason=next((ln.note for ln in order.lines if ln.note), None)):
             db.session.commit()
             refund_order(order, order.failure_reason or "fulfilment failed")

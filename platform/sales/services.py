@@ -235,7 +235,9 @@ def _by_idempotency_key(tenant, customer, key) -> Order | None:
 
 # ----- paying ------------------------------------------------------------------
 
-def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> bool:
+def transition_in_txn(order: Order, expected: tuple[str, ...], new: str, **values) -> bool:
+    """Move the order from one of ``expected`` to ``new`` with a conditional UPDATE
+    (False when another writer moved it first); nothing is committed."""
     result = db.session.execute(
         update(Order).where(Order.id == order.id, Order.status.in_(expected))
         .values(status=new, **values).execution_options(synchronize_session=False))
@@ -251,7 +253,7 @@ def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> 
 
 def _mark_paid_in_txn(order: Order, method: str, provider_ref: str | None
                       ) -> list[outbox.Pending]:
-    if not _transition(order, ("pending", "expired"), "paid", paid_at=utcnow(),
+    if not transition_in_txn(order, ("pending", "expired"), "paid", paid_at=utcnow(),
                        payment_method=method, payment_ref=provider_ref):
         return []
     return [outbox.add("order.paid", order.tenant_id, order.id)]
@@ -301,7 +303,7 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
     Money paid from the wallet goes back to the wallet; money paid at a provider
     is refunded there by a job (outbox), after this transaction commits.
     """
-    if not _transition(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
+    if not transition_in_txn(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
                        failure_reason=(reason or "")[:255]):
         return False
     for line in order.lines:
@@ -316,7 +318,7 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
         if order.payment_method not in ("balance", None):
             ids.append(outbox.add("order.refund_provider", order.tenant_id, order.id))
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
-    from kameng.billing.commissions.services import reverse_commissions
+    from kameng.sales.commissions import reverse_commissions
 
     reverse_commissions(order, commit=False)
     db.session.commit()
@@ -332,7 +334,7 @@ def expire_orders(now=None, limit: int = 500) -> int:
         .limit(limit).execution_options(all_tenants=True)).all()
     count = 0
     for order in stale:
-        if _transition(order, ("pending",), "expired"):
+        if transition_in_txn(order, ("pending",), "expired"):
             for line in order.lines:
                 allocation.release_codes(line.id, commit=False)
             count += 1

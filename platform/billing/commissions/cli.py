@@ -1,4 +1,7 @@
-"""``kameng commissions …`` and ``kameng ledger balances``."""
+"""``kameng commissions …`` and ``kameng ledger balances``.
+
+``commissions post`` reads an order, so it lives in ``kameng.sales.cli``.
+"""
 from __future__ import annotations
 
 import json
@@ -10,7 +13,7 @@ from kameng.billing import reports
 from kameng.billing.commissions import services
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger.cli import ledger_cli
-from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.errors import InvalidInput
 from kameng.core.money import format_money, parse_input_amount
 from kameng.tenants.services import tenant_by_slug
 
@@ -32,21 +35,6 @@ def balances(slug, as_json):
                    f"{format_money(r.available, r.currency):>14} "
                    f"{format_money(r.hold, r.currency):>12} "
                    f"{format_money(r.earned_total, r.currency):>14}")
-
-
-@commissions_cli.command("post")
-@click.argument("order_no")
-def post(order_no):
-    """Post a delivered order's commissions now (normally the delivery job does it)."""
-    from sqlalchemy import select
-
-    from kameng.core.extensions import db
-    from kameng.sales.models import Order
-
-    order_id = db.session.scalar(select(Order.id).where(Order.order_no == order_no))
-    if order_id is None:
-        raise NotFound(f"no order {order_no!r}")
-    click.echo(f"{order_no}: {services.post_commissions(order_id)}")
 
 
 @commissions_cli.command("mature")

@@ -54,6 +54,11 @@ class MarkupRule(IdMixin, TimestampMixin, TenantScoped, db.Model):
     wholesale: Mapped[bool] = mapped_column(default=False)
     rounding: Mapped[str] = mapped_column(String(8), default="fen")
 
+    def plan_limit(self) -> tuple[str, int] | None:
+        """The plan feature this rule needs, for billing's plan guard (which asks
+        every row it sees, so it needs no import of shop models)."""
+        return ("markup", self.value) if self.kind == "percent" else None
+
 
 class ShopPricing(IdMixin, TenantScoped, db.Model):
     """One shop's pricing settings: the cap it puts on its direct sub-shops' markup."""
