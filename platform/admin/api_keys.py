@@ -9,10 +9,13 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import bp, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import staff_required
 from kameng.api import services
 from kameng.api.account import create_from_form
 from kameng.api.forms import CreateKeyForm, RevokeKeyForm
+
+bp = Routes()
 
 
 def _page(form: CreateKeyForm, new_key: str | None = None, status: int = 200):

@@ -10,9 +10,10 @@ Tables are recognised by name so billing needs no import of shop models.
 """
 from __future__ import annotations
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
+from kameng.core.database import listen_once
 from kameng.tenants.models import Domain, Tenant, User
 
 
@@ -30,7 +31,6 @@ def _staff_count(session, tenant_id: int) -> int:
         .execution_options(all_tenants=True)) or 0
 
 
-@event.listens_for(Session, "before_flush")
 def _check_plan_limits(session, _flush_context, _instances):
     from kameng.billing.plans.services import require
 
@@ -69,3 +69,7 @@ def _check_plan_limits(session, _flush_context, _instances):
                 tenant = _tenant(session, obj)
                 if tenant is not None:
                     require(tenant, "markup", obj.value)
+
+
+def install() -> None:
+    listen_once(Session, "before_flush", _check_plan_limits)
