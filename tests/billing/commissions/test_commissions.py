@@ -15,7 +15,14 @@ from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.sales import services as orders
 from kameng.sales.fulfilment import fulfil
-from tests.billing.commissions.helpers import balance, card_product, chain, deliver, fund
+from tests.billing.commissions.helpers import (
+    balance,
+    card_product,
+    chain,
+    deliver,
+    fund,
+    placed_order,
+)
 
 pytestmark = pytest.mark.both
 
@@ -210,9 +217,7 @@ def test_fee_above_the_margin_overdraws_available_not_pending(app):
 
 def test_an_inconsistent_snapshot_leaves_its_remainder_on_the_rounding_account(app):
     c = chain(depth=1)
-    product = card_product(codes=5)
-    fund(c.buyers[1], 10_000)
-    order = orders.place_order(c.shops[1], sku=product.sku, customer=c.buyers[1]).order
+    order = placed_order(c)
     line = order.lines[0]
     # a snapshot whose levels do not meet (the master's price 7 above s1's cost)
     line.chain = [{**line.chain[0], "price": line.chain[0]["price"] + 7}, line.chain[1]]
@@ -228,9 +233,7 @@ def test_the_delivering_transaction_posts_the_commission(app):
     from kameng.core.scoping import tenant_scope
 
     c = chain(depth=1)
-    product = card_product(codes=5)
-    fund(c.buyers[1], 10_000)
-    order = orders.place_order(c.shops[1], sku=product.sku, customer=c.buyers[1]).order
+    order = placed_order(c)
     with tenant_scope(c.shops[1].id):
         fulfil(order.id)
     db.session.rollback()  # nothing left uncommitted: the delivery committed it all
@@ -240,8 +243,6 @@ def test_the_delivering_transaction_posts_the_commission(app):
 
 def test_undelivered_orders_earn_nothing(app):
     c = chain(depth=1)
-    product = card_product(codes=5)
-    fund(c.buyers[1], 10_000)
-    order = orders.place_order(c.shops[1], sku=product.sku, customer=c.buyers[1]).order
+    order = placed_order(c)
     assert commissions.post_commissions(order.id) == "skipped (paid)"
     assert balance(c.shops[1], "earnings_pending") == 0
