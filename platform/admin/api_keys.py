@@ -9,9 +9,12 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import bp, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import staff_required
 from kameng.tenants import api_keys as services
 from kameng.tenants.forms import CreateKeyForm, RevokeKeyForm, create_key_from_form
+
+bp = Routes()
 
 
 def _page(form: CreateKeyForm, new_key: str | None = None, status: int = 200):

@@ -13,11 +13,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
-from kameng.admin.views import bp, master_staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog import services
 from kameng.shop.catalog.models import KINDS, STATUSES
+
+bp = Routes()
 
 
 def show_error(form, err: ServiceError, aliases: dict | None = None) -> None:

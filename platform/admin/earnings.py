@@ -6,12 +6,15 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 
-from kameng.admin.views import bp, owner_required, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required, staff_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.plans.services import renewal_notice
 from kameng.core.errors import InvalidInput, ServiceError
 from kameng.core.extensions import db
+
+bp = Routes()
 
 
 @bp.route("/earnings")

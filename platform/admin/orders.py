@@ -14,7 +14,8 @@ from sqlalchemy import exists, func, or_, select
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from kameng.admin.views import bp, owner_required, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required, staff_required
 from kameng.core import audit
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
@@ -22,6 +23,8 @@ from kameng.sales import services
 from kameng.sales.delivery import line_codes
 from kameng.sales.manual import MAX_CODES, deliver_manual
 from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
+
+bp = Routes()
 
 PAGE = 50
 # a delivered order may be refunded too (a bad code): its commissions are reversed

@@ -9,11 +9,14 @@ from __future__ import annotations
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required
 from kameng.core.errors import ServiceError
 from kameng.core.http import problem
 from kameng.shop.pricing import services
 from kameng.shop.pricing.forms import CapForm, MarkupForm, rule_args
+
+bp = Routes()
 
 
 @bp.route("/prices")

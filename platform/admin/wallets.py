@@ -17,7 +17,8 @@ from sqlalchemy import select
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from kameng.admin.views import bp, owner_required, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required, staff_required
 from kameng.billing import wallets
 from kameng.billing.ledger.services import find_user_account
 from kameng.core.errors import ServiceError
@@ -25,6 +26,8 @@ from kameng.core.extensions import db
 from kameng.core.money import format_money
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
+
+bp = Routes()
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PAGE = 50

@@ -113,7 +113,7 @@ def _loop_codes_left(product_ids: list[int]) -> set[int]:
 @bp.route("/orders", methods=["POST"])
 @require_key
 def create_order():
-    # place_order commits, then hands the outbox row to the queue itself (dispatch_now)
+    # place_order commits; the outbox row goes to the queue right after (after_commit)
     from kameng.sales.services import place_order
 
     key = (request.headers.get("Idempotency-Key") or "").strip()

@@ -151,16 +151,14 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
     _count_spend(orders)
-    mail: list[outbox.Pending] = []
     with db.session.no_autoflush:
         for order in orders:
             set_committed_value(order, "status", "delivered")
             for line in order.lines:
                 set_committed_value(line, "status", "delivered")
-            mail += _on_delivered(order)
+            _on_delivered(order)
     outbox.mark_sent_many([i for i in outbox_ids if i is not None])
     db.session.commit()
-    outbox.dispatch_now(mail)
     return claimed
 
 
@@ -195,9 +193,8 @@ def settle(order: Order, retry: int | None) -> Outcome:
     if statuses == {"delivered"}:
         if transition_in_txn(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
             _count_spend([order])
-            msg_ids = _on_delivered(order)
+            _on_delivered(order)
             db.session.commit()
-            outbox.dispatch_now(msg_ids)
         return Outcome(order.status)
     if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:
         if transition_in_txn(order, ("fulfilling",), "failed",

@@ -217,7 +217,6 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
     # the row holds exactly what was written: no SELECT to read it back
     for key, value in written.items():
         set_committed_value(order, key, value)
-    outbox.dispatch_now(queued)
     return Placed(order, True, queued)
 
 
@@ -285,12 +284,11 @@ def record_payment(tenant: Tenant, notice) -> bool:
                     [(clearing, -order.amount), (sales, order.amount)],
                     reference=order.order_no, memo=f"{method} {notice.provider_ref}",
                     commit=False)
-        ids = _mark_paid_in_txn(order, method, notice.provider_ref)
+        _mark_paid_in_txn(order, method, notice.provider_ref)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return True  # a concurrent delivery of the same notice won
-    outbox.dispatch_now(ids)
     return True
 
 
@@ -311,18 +309,16 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
             allocation.release_codes(line.id, commit=False)
             line.status = "refunded"
     paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
-    ids = []
     if paid is not None:
         ledger.reverse(paid, f"order:{order.order_no}:refund", kind="order_refund",
                        commit=False)
         if order.payment_method not in ("balance", None):
-            ids.append(outbox.add("order.refund_provider", order.tenant_id, order.id))
+            outbox.add("order.refund_provider", order.tenant_id, order.id)
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
     from kameng.sales.commissions import reverse_commissions
 
     reverse_commissions(order, commit=False)
     db.session.commit()
-    outbox.dispatch_now(ids)
     return True
 
 

@@ -40,8 +40,6 @@ from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 
 bp = Blueprint("orders", __name__)
-# the balance provider belongs to the orders work; it exists once the blueprint is wired
-bp.record_once(lambda state: paying.register())
 
 SESSION_KEY = "kameng.orders"
 REMEMBER = 30          # order numbers one browser session keeps access to

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS, BillingSettings
+from kameng.core.database import listen_once
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
 from kameng.tenants.models import Tenant
@@ -61,11 +62,14 @@ def platform_settings() -> BillingSettings:
     return cached
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _forget_settings(session, transaction):
     if transaction.nested:
         return  # a SAVEPOINT ended: the settings read in this transaction still hold
     session.info.pop(_MEMO, None)
+
+
+def install() -> None:
+    listen_once(Session, "after_transaction_end", _forget_settings)
 
 
 def hold_days() -> int:

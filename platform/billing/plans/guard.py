@@ -12,9 +12,10 @@ import of shop models.
 """
 from __future__ import annotations
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
+from kameng.core.database import listen_once
 from kameng.tenants.models import Domain, Tenant, User
 
 
@@ -32,7 +33,6 @@ def _staff_count(session, tenant_id: int) -> int:
         .execution_options(all_tenants=True)) or 0
 
 
-@event.listens_for(Session, "before_flush")
 def _check_plan_limits(session, _flush_context, _instances):
     from kameng.billing.plans.services import require
 
@@ -72,3 +72,7 @@ def _check_plan_limits(session, _flush_context, _instances):
                 tenant = _tenant(session, obj)
                 if tenant is not None:
                     require(tenant, *limit)
+
+
+def install() -> None:
+    listen_once(Session, "before_flush", _check_plan_limits)

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import EXPONENTS
-from kameng.shop.catalog import signals
 from kameng.shop.catalog.models import KINDS, STATUSES, Category, Product, ShopProduct
 
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -112,7 +111,6 @@ def update_category(category: Category, *, name=_UNSET, name_en=_UNSET, parent=_
     for key, value in changes.items():
         setattr(category, key, value)
     db.session.commit()
-    signals.category_changed.send(category)
     return category
 
 
@@ -429,7 +427,6 @@ def update_product(product: Product, **changes) -> Product:
     for key, value in cleaned.items():
         setattr(product, key, value)
     db.session.commit()
-    signals.product_changed.send(product)
     return product
 
 
@@ -489,7 +486,6 @@ def set_shop_override(tenant, product: Product, *, hidden=_UNSET, name=_UNSET,
     for key, value in changes.items():
         setattr(override, key, value)
     db.session.commit()
-    signals.product_changed.send(product, tenant=tenant)
     return override
 
 

@@ -119,6 +119,3 @@ class QuantityDiscount(IdMixin, TimestampMixin, TenantScoped, db.Model):
     min_quantity: Mapped[int]
     discount_bp: Mapped[int]
 
-
-# the cache-invalidation hooks live with the models they watch
-from kameng.shop.pricing import events  # noqa: E402, F401
