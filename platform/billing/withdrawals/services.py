@@ -27,10 +27,10 @@ from kameng.billing.withdrawals.models import METHOD_KINDS, PayoutMethod, Withdr
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.percent import percent_of
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 
-BASIS = 10000
 PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CARD_RE = re.compile(r"^[0-9]{12,19}$")
@@ -120,7 +120,7 @@ def _method(tenant: Tenant, method_id) -> PayoutMethod:
 
 def withdrawal_fee(amount: int) -> int:
     rules = billing_settings.platform_settings()
-    return rules.withdraw_fee_fixed + (amount * rules.withdraw_fee_bp + BASIS // 2) // BASIS
+    return rules.withdraw_fee_fixed + percent_of(amount, rules.withdraw_fee_bp)
 
 
 def available_balance(tenant: Tenant) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
-from kameng.core.money import EXPONENTS
+from kameng.core.money import CURRENCIES
 from kameng.shop.catalog import signals
 from kameng.shop.catalog.models import KINDS, STATUSES, Category, Product, ShopProduct
 
@@ -359,7 +359,7 @@ def _clean_product(values: dict, current: Product | None) -> dict:
     if "category" in values:
         out["category_id"] = _category_arg(values["category"])
     if "currency" in values:
-        if values["currency"] not in EXPONENTS:
+        if values["currency"] not in CURRENCIES:
             raise InvalidInput(f"unknown currency {values['currency']!r}", field="currency")
         out["currency"] = values["currency"]
     if "loop_code" in values:

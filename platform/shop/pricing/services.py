@@ -18,7 +18,6 @@ the session hooks forget the affected price tables after the commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import parse_input_amount
+from kameng.core.percent import BASIS, format_percent
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing import cache, engine
 from kameng.shop.pricing.models import (
-    BASIS,
     KINDS,
     ROUNDINGS,
     CustomerSpend,
@@ -56,32 +55,8 @@ class ChainLevel:
 
 # ----- parsing operator input -------------------------------------------------------
 
-def parse_percent(text, field: str = "percent", maximum_bp: int = MAX_MARKUP_BP) -> int:
-    """'12.5' → 1250 basis points; at most two decimals, 0 ≤ value ≤ maximum."""
-    try:
-        value = Decimal(str(text).strip().rstrip("%"))
-    except InvalidOperation:
-        raise InvalidInput(f"not a percentage: {text!r}", field=field) from None
-    if not value.is_finite():
-        raise InvalidInput(f"not a percentage: {text!r}", field=field)
-    bp = value * 100
-    if bp != bp.to_integral_value():
-        raise InvalidInput(f"{text}% has more than two decimal places", field=field)
-    bp = int(bp)
-    if bp < 0 or bp > maximum_bp:
-        raise InvalidInput(f"{field} must be between 0 and {format_percent(maximum_bp)}%",
-                           field=field)
-    return bp
-
-
 def parse_money(text, currency: str, field: str = "amount") -> int:
     return parse_input_amount(text, currency, field)
-
-
-def format_percent(bp: int) -> str:
-    """1250 → '12.5', 1000 → '10'."""
-    text = f"{Decimal(bp) / 100:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ----- looking things up -------------------------------------------------------------
