@@ -46,19 +46,29 @@ def _text(value, field: str, *, required: bool = False, max_len: int = 200) -> s
     return value or None
 
 
-def get_category(category_id: int) -> Category:
+def get_category(category_id: int, field: str | None = None) -> Category:
     category = db.session.get(Category, category_id)
     if category is None:
-        raise NotFound(f"no category {category_id}")
+        raise NotFound(f"no category {category_id}", field=field)
     return category
 
 
-def category_by_name(name: str) -> Category | None:
-    rows = db.session.scalars(select(Category).where(Category.name == name.strip())).all()
+def find_category(name: str) -> Category | None:
+    """The category named ``name`` (in either language), None if there is none."""
+    name = (name or "").strip()
+    rows = db.session.scalars(
+        select(Category).where((Category.name == name) | (Category.name_en == name))).all()
     if len(rows) > 1:
         raise Conflict(f"more than one category is named {name!r}; use its id",
                        field="category")
     return rows[0] if rows else None
+
+
+def category_by_name(name: str) -> Category:
+    found = find_category(name)
+    if found is None:
+        raise NotFound(f"no category named {name!r}", field="category")
+    return found
 
 
 def _resolve_parent(parent) -> Category | None:
@@ -144,7 +154,8 @@ def category_tree() -> list[tuple[int, Category]]:
 
 # ------------------------------------------------------------------ products
 
-def master_currency() -> str:
+def catalog_currency() -> str:
+    """The currency the catalog is priced in: the master shop's."""
     from kameng.tenants.services import master
 
     root = master()
@@ -153,18 +164,22 @@ def master_currency() -> str:
     return current_app.config.get("DEFAULT_CURRENCY", "CNY") if has_app_context() else "CNY"
 
 
-def get_product(product_id: int) -> Product:
+def get_product(product_id: int, field: str | None = None) -> Product:
     product = db.session.get(Product, product_id)
     if product is None:
-        raise NotFound(f"no product {product_id}")
+        raise NotFound(f"no product {product_id}", field=field)
     return product
 
 
-def product_by_sku(sku: str) -> Product:
+def product_by_sku(sku: str, field: str = "sku") -> Product:
     product = db.session.scalar(select(Product).where(Product.sku == (sku or "").strip()))
     if product is None:
-        raise NotFound(f"no product with SKU {sku!r}")
+        raise NotFound(f"no product with SKU {sku!r}", field=field)
     return product
+
+
+def product_sku(product_id: int) -> str:
+    return db.session.scalar(select(Product.sku).where(Product.id == product_id)) or "?"
 
 
 def list_products(category_id: int | None = None, status: str | None = None) -> list[Product]:
@@ -309,10 +324,7 @@ def _category_arg(category) -> int | None:
     if isinstance(category, Category):
         return category.id
     if isinstance(category, str) and not category.strip().isdigit():
-        found = category_by_name(category)
-        if found is None:
-            raise NotFound(f"no category named {category!r}", field="category")
-        return found.id
+        return category_by_name(category).id
     return get_category(int(category)).id
 
 
@@ -404,12 +416,12 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
         raise InvalidInput(f"unknown product attribute(s): {', '.join(sorted(unknown))}")
     new_category = None
     if isinstance(category, str) and category.strip() and not category.strip().isdigit() \
-            and category_by_name(category) is None:
+            and find_category(category) is None:
         new_category = Category(name=_text(category, "category", required=True, max_len=120),
                                 position=0)
         values["category"] = None
     cleaned = _clean_product(values, None)
-    cleaned.setdefault("currency", master_currency())
+    cleaned.setdefault("currency", catalog_currency())
     product = Product(**cleaned)
     product.stock_available = 0
     if new_category is not None:

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from kameng.core.errors import InvalidInput
 from kameng.core.money import format_plain
 from kameng.core.percent import BASIS, format_percent, parse_percent
+from kameng.shop.catalog import services as catalog
 from kameng.shop.pricing import services
 from kameng.shop.pricing.models import ROUNDINGS
 from kameng.tenants.services import tenant_by_slug
@@ -49,9 +50,9 @@ def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
         kind, value = "fixed", services.parse_money(fixed, tenant.currency, "--fixed")
     level, category_id, product_id = "shop", None, None
     if sku:
-        level, product_id = "product", services.product_by_sku(sku).id
+        level, product_id = "product", catalog.product_by_sku(sku).id
     elif category:
-        level, category_id = "category", services.category_by_name(category).id
+        level, category_id = "category", catalog.category_by_name(category).id
     rule = services.set_markup(tenant, kind=kind, value=value, level=level,
                                category_id=category_id, product_id=product_id,
                                wholesale=wholesale, rounding=rounding)
@@ -178,7 +179,7 @@ def qty_set(slug, sku, from_quantity, percent):
     """From N units, X% off."""
     tenant = tenant_by_slug(slug)
     bp = parse_percent(percent, "--percent", maximum_bp=BASIS)
-    product_id = services.product_by_sku(sku).id if sku else None
+    product_id = catalog.product_by_sku(sku).id if sku else None
     row = services.set_quantity_discount(tenant, from_quantity, bp, product_id)
     click.echo(f"{tenant.slug}: from {row.min_quantity} units -{format_percent(bp)}% "
                f"on {sku or 'every product'} (discount {row.id})")
@@ -190,7 +191,7 @@ def qty_list(slug):
     """List a shop's quantity discounts."""
     tenant = tenant_by_slug(slug)
     for row in services.list_quantity_discounts(tenant):
-        target = services.product_sku(row.product_id) if row.product_id else "every product"
+        target = catalog.product_sku(row.product_id) if row.product_id else "every product"
         click.echo(f"{row.id:>6}  {target:<24} from {row.min_quantity:>5} units  "
                    f"-{format_percent(row.discount_bp)}%")
 

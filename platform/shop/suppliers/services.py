@@ -16,6 +16,7 @@ from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.percent import format_percent, ratio_bp
 from kameng.shop.catalog.models import Product
+from kameng.shop.catalog.services import product_by_sku
 from kameng.shop.suppliers.adapters import (
     REGISTRY,
     Adapter,
@@ -268,9 +269,7 @@ def map_product(supplier_id: int, supplier_sku: str, product_sku: str,
     """Point our product ``product_sku`` at ``supplier_sku`` of this supplier."""
     supplier = get_supplier(supplier_id)
     supplier_sku = (supplier_sku or "").strip()
-    product = db.session.scalar(select(Product).where(Product.sku == (product_sku or "").strip()))
-    if product is None:
-        raise NotFound(f"no product with SKU {product_sku!r}", field="product_sku")
+    product = product_by_sku(product_sku, field="product_sku")
     upstream = db.session.scalar(select(UpstreamProduct).where(
         UpstreamProduct.supplier_id == supplier.id, UpstreamProduct.sku == supplier_sku))
     if upstream is None:
