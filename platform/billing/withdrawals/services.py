@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger import services as ledger
 from kameng.billing.withdrawals.models import METHOD_KINDS, PayoutMethod, Withdrawal
+from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -32,7 +33,6 @@ from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 
 PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CARD_RE = re.compile(r"^[0-9]{12,19}$")
 TRC20_RE = re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$")
 ERC20_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -51,7 +51,7 @@ def _clean_method(kind: str, account: str, holder: str, bank_name: str) -> dict:
                            field="kind")
     network = ""
     if kind == "alipay":
-        if not (PHONE_RE.match(account) or EMAIL_RE.match(account)):
+        if not (PHONE_RE.match(account) or is_address(account)):
             raise InvalidInput("an Alipay account is a mobile number or an e-mail address",
                                field="account")
         if not holder:

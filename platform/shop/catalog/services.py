@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
+from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import CURRENCIES
@@ -24,7 +25,7 @@ FIELD_TYPES = ("text", "phone", "email", "number", "qq")
 TYPE_PATTERNS = {
     "text": None,
     "phone": re.compile(r"^\+?[0-9][0-9 -]{4,19}$"),
-    "email": re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    "email": None,  # checked with email-validator (kameng.core.addresses)
     "number": re.compile(r"^-?[0-9]+(\.[0-9]+)?$"),
     "qq": re.compile(r"^[1-9][0-9]{4,11}$"),
 }
@@ -309,8 +310,10 @@ def validate_buyer_fields(product: Product, values: dict) -> dict:
             continue
         if len(value) > MAX_FIELD_VALUE or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise InvalidInput(f"{label} is not valid", field=name)
-        pattern = TYPE_PATTERNS.get(spec.get("type") or "text")
-        if pattern is not None and not pattern.match(value):
+        ftype = spec.get("type") or "text"
+        pattern = TYPE_PATTERNS.get(ftype)
+        if not (is_address(value) if ftype == "email"
+                else pattern is None or pattern.match(value)):
             raise InvalidInput(f"{label} is not a valid {spec.get('type')}", field=name)
         if spec.get("regex") and not re.fullmatch(spec["regex"], value):
             raise InvalidInput(f"{label} is not in the expected format", field=name)
