@@ -178,7 +178,7 @@ def catalog_product_edit(product_id=None):
     form = ProductForm(obj=product if request.method == "GET" else None)
     form.category.choices = [("", _("— none —"))] + [
         (str(c.id), "\u2003" * depth + c.name) for depth, c in services.category_tree()]
-    currency = product.currency if product else services.master_currency()
+    currency = product.currency if product else services.catalog_currency()
     if request.method == "GET" and product is not None:
         _fill_product_form(form, product)
     if form.validate_on_submit():

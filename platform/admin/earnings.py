@@ -13,6 +13,7 @@ from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.plans.services import renewal_notice
 from kameng.core.errors import InvalidInput, ServiceError
 from kameng.core.extensions import db
+from kameng.core.percent import parse_percent
 
 bp = Routes()
 
@@ -53,7 +54,7 @@ def earnings_settings():
             flash(_("The form expired; try again."), "error")
             return render_template("admin/earnings_settings.html", row=row, form=form), 400
         try:
-            values = {"promoter_bp": billing_settings.parse_percent(
+            values = {"promoter_bp": parse_percent(
                 request.form.get("promoter_percent", "0"), "promoter_percent")}
             if g.tenant.is_master:
                 values.update(_master_values(request.form))
@@ -78,7 +79,7 @@ def _int(form, name: str) -> int:
 def _master_values(form) -> dict:
     values = {"withdraw_min": _int(form, "withdraw_min"),
               "withdraw_fee_fixed": _int(form, "withdraw_fee_fixed"),
-              "withdraw_fee_bp": billing_settings.parse_percent(
+              "withdraw_fee_bp": parse_percent(
                   form.get("withdraw_fee_percent", "0"), "withdraw_fee"),
               "withdraw_approver": form.get("withdraw_approver", "master"),
               "plan_grace_days": _int(form, "plan_grace_days")}
@@ -89,7 +90,7 @@ def _master_values(form) -> dict:
         percent = (form.get(f"fee_{provider}_percent") or "").strip()
         fixed = (form.get(f"fee_{provider}_fixed") or "").strip()
         if percent or fixed:
-            fees[provider] = {"bp": billing_settings.parse_percent(percent or "0", "fee"),
+            fees[provider] = {"bp": parse_percent(percent or "0", "fee"),
                               "fixed": _int(form, f"fee_{provider}_fixed") if fixed else 0,
                               "payer": form.get(f"fee_{provider}_payer", "seller")}
     values["provider_fees"] = fees

@@ -19,6 +19,7 @@ from kameng.admin.views import owner_required, staff_required
 from kameng.core import audit
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
+from kameng.core.pagination import keyset_page, requested_before
 from kameng.sales import services
 from kameng.sales.delivery import line_codes
 from kameng.sales.manual import MAX_CODES, deliver_manual
@@ -59,8 +60,7 @@ def _manual_waiting():
 def orders_index():
     status = (request.args.get("status") or "").strip()
     q = (request.args.get("q") or "").strip()[:254]
-    before = request.args.get("before", type=int)
-    query = select(Order).order_by(Order.id.desc()).limit(PAGE + 1)
+    query = select(Order)
     if status == QUEUE:
         query = query.where(Order.status.in_(("paid", "fulfilling")), _manual_waiting())
     elif status in ORDER_STATUSES:
@@ -70,14 +70,11 @@ def orders_index():
         query = query.where(or_(Order.order_no == q.upper(),
                                 func.lower(Order.contact).like(f"%{like.lower()}%",
                                                                escape="\\")))
-    if before:
-        query = query.where(Order.id < before)
-    rows = list(db.session.scalars(query))
-    older = rows[PAGE - 1].id if len(rows) > PAGE else None
+    page = keyset_page(query, Order.id, PAGE, requested_before())
     queue_count = db.session.scalar(
         select(func.count()).select_from(Order)
         .where(Order.status.in_(("paid", "fulfilling")), _manual_waiting()))
-    return render_template("admin/orders.html", orders=rows[:PAGE], older=older, status=status,
+    return render_template("admin/orders.html", orders=page.rows, older=page.older, status=status,
                            q=q, statuses=ORDER_STATUSES, queue_count=queue_count)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
 from kameng.core.mail import mail_configured
@@ -181,7 +182,7 @@ def _on_delivered(order: Order) -> list[outbox.Pending]:
     from kameng.sales.commissions import commission_on_delivery
 
     commission_on_delivery(order)
-    if "@" not in (order.contact or "") or not mail_configured():
+    if not is_address(order.contact) or not mail_configured():
         return []
     return [outbox.add("order.delivered", order.tenant_id, order.id)]
 

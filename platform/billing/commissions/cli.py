@@ -15,6 +15,7 @@ from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger.cli import ledger_cli
 from kameng.core.errors import InvalidInput
 from kameng.core.money import format_money, parse_input_amount
+from kameng.core.percent import format_percent, parse_percent
 from kameng.tenants.services import tenant_by_slug
 
 commissions_cli = AppGroup("commissions", help="Commissions up the tenant tree, the hold.")
@@ -62,7 +63,7 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
     if hold_days is not None:
         values["hold_days"] = hold_days
     if promoter_percent is not None:
-        values["promoter_bp"] = billing_settings.parse_percent(promoter_percent, "promoter_percent")
+        values["promoter_bp"] = parse_percent(promoter_percent, "promoter_percent")
     if withdraw_min is not None:
         values["withdraw_min"] = parse_input_amount(withdraw_min, tenant.currency,
                                                     "withdraw_min")
@@ -70,7 +71,7 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
         values["withdraw_fee_fixed"] = parse_input_amount(withdraw_fee_fixed, tenant.currency,
                                                           "withdraw_fee_fixed")
     if withdraw_fee_percent is not None:
-        values["withdraw_fee_bp"] = billing_settings.parse_percent(withdraw_fee_percent, "withdraw_fee")
+        values["withdraw_fee_bp"] = parse_percent(withdraw_fee_percent, "withdraw_fee")
     if approver:
         values["withdraw_approver"] = approver
     if grace_days is not None:
@@ -81,19 +82,19 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
             parts = spec.split(":")
             if len(parts) != 4 or not parts[2].isdigit():
                 raise InvalidInput(f"bad --fee {spec!r}: PROVIDER:PERCENT:FIXED:PAYER")
-            rules[parts[0]] = {"bp": billing_settings.parse_percent(parts[1], "fee"),
+            rules[parts[0]] = {"bp": parse_percent(parts[1], "fee"),
                                "fixed": int(parts[2]), "payer": parts[3]}
         values["provider_fees"] = rules
     row = billing_settings.update_settings(tenant, **values) if values else \
         billing_settings.settings_for(tenant)
-    click.echo(f"{tenant.slug}: promoter {billing_settings.format_percent(row.promoter_bp)}%")
+    click.echo(f"{tenant.slug}: promoter {format_percent(row.promoter_bp)}%")
     if tenant.is_master:
         cur = tenant.currency
         click.echo(f"hold days: {billing_settings.hold_days()}; withdrawals: minimum "
                    f"{format_money(row.withdraw_min, cur)}, fee "
                    f"{format_money(row.withdraw_fee_fixed, cur)} + "
-                   f"{billing_settings.format_percent(row.withdraw_fee_bp)}%, approved by "
+                   f"{format_percent(row.withdraw_fee_bp)}%, approved by "
                    f"{row.withdraw_approver}; plan grace days: {row.plan_grace_days}")
         for provider, rule in sorted((row.provider_fees or {}).items()):
-            click.echo(f"fee {provider}: {billing_settings.format_percent(rule['bp'])}% + "
+            click.echo(f"fee {provider}: {format_percent(rule['bp'])}% + "
                        f"{format_money(rule['fixed'], cur)}, booked to {rule['payer']}")

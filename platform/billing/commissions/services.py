@@ -49,10 +49,10 @@ from kameng.billing.ledger.models import Account, Transaction
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.percent import percent_of_floor
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 
-BASIS = 10000
 CODE_RE = re.compile(r"^[a-z0-9]{6,16}$")
 CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 # ledger transaction kinds that change what a shop has earned
@@ -120,7 +120,7 @@ def split_order(order: OrderSnapshot, *, promoter_user_id: int | None = None,
     seller = split.shops.get(order.tenant_id)
     if seller is not None and promoter_user_id and promoter_bp and seller.margin > 0:
         # a percent of the selling shop's OWN margin, never of anything above it
-        seller.promoter = seller.margin * promoter_bp // BASIS
+        seller.promoter = percent_of_floor(seller.margin, promoter_bp)
         split.promoter_user_id = promoter_user_id if seller.promoter else None
         split.promoter_amount = seller.promoter
     if fee and fee_tenant_id in split.shops:

@@ -14,7 +14,6 @@ from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
 LEVELS = ("shop", "category", "product")
 KINDS = ("percent", "fixed")
 ROUNDINGS = ("fen", "jiao", "yuan", "x9")
-BASIS = 10000  # basis points in 100 %
 
 Amount = BigId  # money may exceed 2**31 minor units
 
