@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 
@@ -68,7 +69,7 @@ def _int(form, name: str) -> int:
     try:
         value = int((form.get(name) or "0").strip())
     except ValueError:
-        raise InvalidInput(f"{name} must be a whole number", field=name) from None
+        raise InvalidInput(_l("%(name)s must be a whole number", name=name), field=name) from None
     return value
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from kameng.admin.views import bp, guarded_action, owner_required
@@ -56,7 +57,7 @@ def plans_create():
             if not value:
                 return None
             if not value.isdigit():
-                raise InvalidInput(f"{name} must be a whole number", field=name)
+                raise InvalidInput(_l("%(name)s must be a whole number", name=name), field=name)
             return int(value)
 
         services.create_plan(

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from flask_babel import lazy_gettext as _l
+
 EXPONENTS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "TWD": 2, "GBP": 2, "JPY": 0, "KRW": 0}
 SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "GBP": "£", "JPY": "¥", "KRW": "₩"}
 
@@ -65,6 +67,6 @@ def parse_input_amount(text, currency: str, field: str = "amount", minimum: int 
     except MoneyError as err:
         raise InvalidInput(str(err), field=field) from None
     if value < minimum:
-        raise InvalidInput(f"{field} must be at least {format_plain(minimum, currency)}",
+        raise InvalidInput(_l("%(field)s must be at least %(minimum)s", field=field, minimum=format_plain(minimum, currency)),
                            field=field)
     return value

@@ -61,17 +61,17 @@ def rule_args(data: Mapping, currency: str) -> dict:
                     "kind": data.get("kind") or "percent"}
     if level in ("category", "product"):
         if not ident.isdigit():
-            raise InvalidInput("choose what the rule applies to", field="target")
+            raise InvalidInput(_l("choose what the rule applies to"), field="target")
         kwargs[f"{level}_id"] = int(ident)
     elif level != "shop":
-        raise InvalidInput("choose what the rule applies to", field="target")
+        raise InvalidInput(_l("choose what the rule applies to"), field="target")
     raw = (data.get("value") or "").strip()
     if not raw:
-        raise InvalidInput("give the markup value", field="value")
+        raise InvalidInput(_l("give the markup value"), field="value")
     if kwargs["kind"] == "percent":
         kwargs["value"] = services.parse_percent(raw, "value")
     elif kwargs["kind"] == "fixed":
         kwargs["value"] = services.parse_money(raw, currency, "value")
     else:
-        raise InvalidInput("kind must be percent or fixed", field="kind")
+        raise InvalidInput(_l("kind must be percent or fixed"), field="kind")
     return kwargs
