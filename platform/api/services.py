@@ -36,7 +36,8 @@ def hash_key(plaintext: str) -> str:
 def _clean_name(name: str | None) -> str:
     name = (name or "").strip() or "API key"
     if len(name) > NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidInput(_l("the key's name must be at most %(name_max)s printable characters", name_max=NAME_MAX),
+        raise InvalidInput(_l("the key's name must be at most %(name_max)s printable characters",
+                              name_max=NAME_MAX),
                            field="name")
     return name
 

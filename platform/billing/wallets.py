@@ -46,7 +46,8 @@ def parse_credit_amount(text: str, currency: str) -> int:
     try:
         amount = parse_amount(plain, currency)
     except MoneyError as err:
-        raise InvalidInput(_l("bad amount %(text)r: %(err)s", text=text, err=err), field="amount") from None
+        raise InvalidInput(_l("bad amount %(text)r: %(err)s",
+                              text=text, err=err), field="amount") from None
     return _positive(amount)
 
 
@@ -57,7 +58,8 @@ def find_user(tenant: Tenant, email: str) -> User:
         user = db.session.scalar(select(User).where(User.tenant_id == tenant.id,
                                                     User.email == email))
     if user is None:
-        raise NotFound(_l("no account %(email)r on %(slug)s", email=email, slug=tenant.slug), field="email")
+        raise NotFound(_l("no account %(email)r on %(slug)s",
+                          email=email, slug=tenant.slug), field="email")
     return user
 
 
@@ -83,7 +85,8 @@ def credit_wallet(user: User, amount: int, *, note: str | None = None,
     amount = _positive(amount)
     note = (note or "").strip() or None
     if note and len(note) > NOTE_LIMIT:
-        raise InvalidInput(_l("the note is longer than %(note_limit)s characters", note_limit=NOTE_LIMIT), field="note")
+        raise InvalidInput(_l("the note is longer than %(note_limit)s characters",
+                              note_limit=NOTE_LIMIT), field="note")
     tenant = db.session.get(Tenant, user.tenant_id)
     wallet = ledger.wallet_account(user)
     source = ledger.shop_account(tenant, "credits_issued", wallet.currency)
@@ -119,7 +122,9 @@ def spend_from_wallet(user: User, amount: int, idempotency_key: str, reference: 
         raise ledger.InsufficientBalance(account_id=None)
     if wallet.currency != counter_account.currency:
         raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
-                           "%(currency2)s", currency=wallet.currency, currency2=counter_account.currency), field="currency")
+                           "%(currency2)s",
+                           currency=wallet.currency, currency2=counter_account.currency),
+                           field="currency")
     return ledger.post(idempotency_key, "wallet_spend",
                        [(wallet, -amount), (counter_account, amount)],
                        reference=reference, memo=memo, commit=commit)
@@ -152,7 +157,9 @@ def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account
     wallet = ledger.wallet_account(user)
     if wallet.currency != counter_account.currency:
         raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
-                           "%(currency2)s", currency=wallet.currency, currency2=counter_account.currency), field="currency")
+                           "%(currency2)s",
+                           currency=wallet.currency, currency2=counter_account.currency),
+                           field="currency")
     return ledger.post(idempotency_key, kind, [(counter_account, -amount), (wallet, amount)],
                        reference=reference, memo=memo, commit=commit)
 

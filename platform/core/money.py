@@ -67,6 +67,7 @@ def parse_input_amount(text, currency: str, field: str = "amount", minimum: int 
     except MoneyError as err:
         raise InvalidInput(str(err), field=field) from None
     if value < minimum:
-        raise InvalidInput(_l("%(field)s must be at least %(minimum)s", field=field, minimum=format_plain(minimum, currency)),
+        raise InvalidInput(_l("%(field)s must be at least %(minimum)s",
+                              field=field, minimum=format_plain(minimum, currency)),
                            field=field)
     return value

@@ -29,11 +29,13 @@ def parse_codes(text: str) -> list[str]:
     if not codes:
         raise InvalidInput(_l("enter at least one code (one per line)"), field="codes")
     if len(codes) > MAX_CODES:
-        raise InvalidInput(_l("at most %(max_codes)s codes at once", max_codes=MAX_CODES), field="codes")
+        raise InvalidInput(_l("at most %(max_codes)s codes at once",
+                              max_codes=MAX_CODES), field="codes")
     for code in codes:
         if len(code) > MAX_CODE_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in code):
             raise InvalidInput(_l("a code is longer than %(max_code_length)s characters or has "
-                               "control characters", max_code_length=MAX_CODE_LENGTH), field="codes")
+                               "control characters",
+                               max_code_length=MAX_CODE_LENGTH), field="codes")
     return codes
 
 
@@ -51,7 +53,8 @@ def deliver_manual(order: Order, line_id: int, codes_text: str, actor) -> list[s
         raise InvalidInput(_l("only manual lines are delivered by hand"), field="line")
     codes = parse_codes(codes_text)
     if order.status not in ("paid", "fulfilling"):
-        raise Conflict(_l("the order is %(order_status)s; only paid orders are delivered", order_status=order.status),
+        raise Conflict(_l("the order is %(order_status)s; only paid orders are delivered",
+                          order_status=order.status),
                        code="wrong_status")
     claimed = db.session.execute(
         update(OrderLine)

@@ -99,7 +99,9 @@ def _quantity(product: Product, quantity) -> int:
         raise InvalidInput(_l("quantity must be a whole number"), field="quantity") from None
     if not product.min_quantity <= quantity <= product.max_quantity:
         raise InvalidInput(_l("quantity must be between %(min_quantity)s and "
-                           "%(max_quantity)s", min_quantity=product.min_quantity, max_quantity=product.max_quantity), field="quantity")
+                           "%(max_quantity)s",
+                           min_quantity=product.min_quantity, max_quantity=product.max_quantity),
+                           field="quantity")
     return quantity
 
 
@@ -125,7 +127,8 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
     (422, naming the field) or ``NotFound``; nothing is written then.
     """
     if payment_method not in PAYMENT_METHODS:
-        raise InvalidInput(_l("unknown payment method %(payment_method)r", payment_method=payment_method), field="payment_method")
+        raise InvalidInput(_l("unknown payment method %(payment_method)r",
+                              payment_method=payment_method), field="payment_method")
     if customer is not None and customer.tenant_id != tenant.id:
         raise NotFound(_l("no such account on this shop"))
     if idempotency_key is not None:

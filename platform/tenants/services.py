@@ -58,7 +58,8 @@ def master() -> Tenant | None:
 
 def _check_host_free(host: str) -> None:
     if db.session.scalar(select(Domain.id).where(Domain.hostname == host)):
-        raise Conflict(_l("hostname %(host)r is already bound to a shop", host=host), field="domain")
+        raise Conflict(_l("hostname %(host)r is already bound to a shop",
+                          host=host), field="domain")
 
 
 def create_tenant(slug: str, name: str, parent_slug: str | None = None,
@@ -81,7 +82,8 @@ def create_tenant(slug: str, name: str, parent_slug: str | None = None,
     if parent_slug:
         parent = db.session.scalar(select(Tenant).where(Tenant.slug == parent_slug))
         if parent is None:
-            raise NotFound(_l("no parent shop with slug %(parent_slug)r", parent_slug=parent_slug), field="parent")
+            raise NotFound(_l("no parent shop with slug %(parent_slug)r",
+                              parent_slug=parent_slug), field="parent")
     elif master() is not None:
         raise Conflict(_l("a master shop already exists; give --parent to open a sub-shop"),
                        field="parent")
@@ -179,14 +181,16 @@ def create_user(tenant: Tenant, email: str, role: str, password: str | None = No
                 display_name: str | None = None, commit: bool = True) -> User:
     email = validate_email(email)
     if role not in ROLES:
-        raise InvalidInput(_l("role must be one of %(choices)s", choices=', '.join(ROLES)), field="role")
+        raise InvalidInput(_l("role must be one of %(choices)s",
+                              choices=', '.join(ROLES)), field="role")
     if password is not None and len(password) < 8:
         raise InvalidInput(_l("password must have at least 8 characters"), field="password")
     with all_tenants():
         taken = db.session.scalar(select(User.id).where(User.tenant_id == tenant.id,
                                                          User.email == email))
     if taken:
-        raise Conflict(_l("%(email)s already has an account on %(slug)s", email=email, slug=tenant.slug), field="email")
+        raise Conflict(_l("%(email)s already has an account on %(slug)s",
+                          email=email, slug=tenant.slug), field="email")
     user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)

@@ -98,7 +98,8 @@ def validate_settings(theme: str, values: dict) -> dict:
     for key, raw in values.items():
         spec = schema.get(key)
         if spec is None:
-            raise InvalidInput(_l("theme %(theme)r has no setting %(key)r", theme=theme, key=key), field=key)
+            raise InvalidInput(_l("theme %(theme)r has no setting %(key)r",
+                                  theme=theme, key=key), field=key)
         value = (raw or "").strip() if isinstance(raw, str) else raw
         kind = spec.get("type", "text")
         if value in ("", None):
@@ -106,11 +107,13 @@ def validate_settings(theme: str, values: dict) -> dict:
         if kind == "color" and not COLOR_RE.match(value):
             raise InvalidInput(_l("%(key)s must be a colour like #1a2b3c", key=key), field=key)
         if kind == "url" and not URL_RE.match(value):
-            raise InvalidInput(_l("%(key)s must be an http(s) address or a /path", key=key), field=key)
+            raise InvalidInput(_l("%(key)s must be an http(s) address or a /path",
+                                  key=key), field=key)
         if kind in ("text", "textarea"):
             limit = int(spec.get("max_length", 500 if kind == "textarea" else 120))
             if len(value) > limit:
-                raise InvalidInput(_l("%(key)s is longer than %(limit)s characters", key=key, limit=limit), field=key)
+                raise InvalidInput(_l("%(key)s is longer than %(limit)s characters",
+                                      key=key, limit=limit), field=key)
         if kind == "boolean":
             value = bool(value)
         clean[key] = value

@@ -93,7 +93,8 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
         for spec in fees:
             parts = spec.split(":")
             if len(parts) != 4 or not parts[2].isdigit():
-                raise InvalidInput(_l("bad --fee %(spec)r: PROVIDER:PERCENT:FIXED:PAYER", spec=spec))
+                raise InvalidInput(_l("bad --fee %(spec)r: PROVIDER:PERCENT:FIXED:PAYER",
+                                      spec=spec))
             rules[parts[0]] = {"bp": billing_settings.parse_percent(parts[1], "fee"),
                                "fixed": int(parts[2]), "payer": parts[3]}
         values["provider_fees"] = rules

@@ -90,13 +90,15 @@ def fee_for(method: str | None, amount: int) -> int:
 
 def _bp(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BASIS:
-        raise InvalidInput(_l("%(field)s must be 0–10000 basis points (0–100 %%)", field=field), field=field)
+        raise InvalidInput(_l("%(field)s must be 0–10000 basis points (0–100 %%)",
+                              field=field), field=field)
     return value
 
 
 def _minor(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(_l("%(field)s must be a non-negative amount in minor units", field=field), field=field)
+        raise InvalidInput(_l("%(field)s must be a non-negative amount in minor units",
+                              field=field), field=field)
     return value
 
 
@@ -149,16 +151,19 @@ def update_settings(tenant: Tenant, **values) -> BillingSettings:
 
 def _fees(value) -> dict:
     if not isinstance(value, dict):
-        raise InvalidInput(_l("provider fees are a mapping of provider → rule"), field="provider_fees")
+        raise InvalidInput(_l("provider fees are a mapping of provider → rule"),
+                           field="provider_fees")
     out = {}
     for provider, rule in value.items():
         if provider not in PROVIDERS:
-            raise InvalidInput(_l("unknown payment provider %(provider)r", provider=provider), field="provider_fees")
+            raise InvalidInput(_l("unknown payment provider %(provider)r",
+                                  provider=provider), field="provider_fees")
         if not rule:
             continue
         payer = rule.get("payer", "seller")
         if payer not in FEE_PAYERS:
-            raise InvalidInput(_l("the fee is booked to 'seller' or 'master'"), field="provider_fees")
+            raise InvalidInput(_l("the fee is booked to 'seller' or 'master'"),
+                               field="provider_fees")
         out[provider] = {"bp": _bp(rule.get("bp", 0), "fee bp"),
                          "fixed": _minor(rule.get("fixed", 0), "fixed fee"), "payer": payer}
     return out
@@ -173,7 +178,8 @@ def parse_percent(text, field: str = "percent") -> int:
     except InvalidOperation:
         raise InvalidInput(_l("not a percentage: %(text)r", text=text), field=field) from None
     if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= BASIS:
-        raise InvalidInput(_l("%(field)s must be 0–100 with at most two decimals", field=field), field=field)
+        raise InvalidInput(_l("%(field)s must be 0–100 with at most two decimals",
+                              field=field), field=field)
     return int(value)
 
 

@@ -96,7 +96,8 @@ def _currency(code: str | None) -> str:
 def _allow_negative(owner_type: str, kind: str) -> bool:
     allowed = kind_allows_negative(owner_type, kind)
     if allowed is None:
-        raise InvalidInput(_l("unknown %(owner_type)s account kind %(kind)r", owner_type=owner_type, kind=kind), field="kind")
+        raise InvalidInput(_l("unknown %(owner_type)s account kind %(kind)r",
+                              owner_type=owner_type, kind=kind), field="kind")
     return allowed
 
 
@@ -242,7 +243,8 @@ def _clean_text(value: str | None, name: str, limit: int) -> str | None:
         return None
     value = str(value).strip()
     if len(value) > limit:
-        raise InvalidInput(_l("%(name)s is longer than %(limit)s characters", name=name, limit=limit), field=name)
+        raise InvalidInput(_l("%(name)s is longer than %(limit)s characters",
+                              name=name, limit=limit), field=name)
     return value or None
 
 
@@ -256,7 +258,8 @@ def _clean_entries(entries) -> list[tuple[Account, int]]:
         if not isinstance(account, Account) or account.id is None:
             raise InvalidInput(_l("entries need saved ledger accounts"), field="entries")
         if isinstance(amount, bool) or not isinstance(amount, int):
-            raise InvalidInput(_l("amounts are integers in minor units, not %(amount)r", amount=amount),
+            raise InvalidInput(_l("amounts are integers in minor units, not %(amount)r",
+                                  amount=amount),
                                field="amount")
         if abs(amount) > MAX_AMOUNT:
             raise InvalidInput(_l("amount out of range"), field="amount")
@@ -271,7 +274,8 @@ def _clean_entries(entries) -> list[tuple[Account, int]]:
     off = {cur: total for cur, total in totals.items() if total}
     if off:
         detail = ", ".join(f"{cur} {total:+d}" for cur, total in sorted(off.items()))
-        raise InvalidInput(_l("entries do not balance (%(detail)s)", detail=detail), field="entries")
+        raise InvalidInput(_l("entries do not balance (%(detail)s)",
+                              detail=detail), field="entries")
     return lines
 
 
@@ -290,7 +294,8 @@ def _replay(tx: Transaction, kind: str, lines, commit: bool) -> Transaction:
         if commit:
             db.session.rollback()
         raise IdempotencyConflict(
-            _l("idempotency key %(idempotency_key)r was already used for other postings", idempotency_key=tx.idempotency_key))
+            _l("idempotency key %(idempotency_key)r was already used for other postings",
+               idempotency_key=tx.idempotency_key))
     if commit:
         db.session.commit()  # ends the read (on SQLite it holds the write lock)
     tx.replayed = True
@@ -429,7 +434,8 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
             _undo(applied)
             existing = _posted_before(key, _reversal_of)
             if existing is None:
-                raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted", key=key))
+                raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
+                                             key=key))
             return _replay(existing, kind, lines, commit)
         db.session.execute(Entry.__table__.insert(), [
             {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
@@ -474,7 +480,8 @@ def reverse(tx: Transaction, idempotency_key: str, *, kind: str = "reversal",
     that may run negative (earnings after the hold) simply do.
     """
     if tx.reversal_of_id is not None:
-        raise Conflict(_l("transaction %(tx_id)s is itself a reversal; post a new transaction", tx_id=tx.id))
+        raise Conflict(_l("transaction %(tx_id)s is itself a reversal; post a new transaction",
+                          tx_id=tx.id))
     done = reversal_of(tx)
     if done is not None:
         if commit:

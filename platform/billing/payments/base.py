@@ -183,4 +183,5 @@ class PaymentProvider:
         return None
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
-        raise RefundUnsupported(_l("%(name)s cannot refund automatically; refund manually", name=self.name))
+        raise RefundUnsupported(_l("%(name)s cannot refund automatically; refund manually",
+                                   name=self.name))

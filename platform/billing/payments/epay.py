@@ -103,13 +103,15 @@ class EpayProvider(PaymentProvider):
     def start(self, payment: PaymentRequest) -> PaymentStart:
         self._require_configured()
         if payment.currency.upper() != CURRENCY:
-            raise InvalidInput(_l("epay takes %(expected)s only, not %(currency)s", expected=CURRENCY, currency=payment.currency),
+            raise InvalidInput(_l("epay takes %(expected)s only, not %(currency)s",
+                                  expected=CURRENCY, currency=payment.currency),
                                field="currency")
         if payment.amount <= 0:
             raise InvalidInput(_l("the amount must be positive"), field="amount")
         channel = payment.channel or (self.channels[0] if self.channels else "")
         if channel not in self.channels:
-            raise InvalidInput(_l("payment channel %(channel)r is not enabled", channel=channel), field="channel")
+            raise InvalidInput(_l("payment channel %(channel)r is not enabled",
+                                  channel=channel), field="channel")
         if not payment.notify_url:
             raise InvalidInput(_l("notify_url is required for epay"), field="notify_url")
         fields = {
@@ -171,7 +173,8 @@ class EpayProvider(PaymentProvider):
             resp.raise_for_status()
             data = resp.json()
         except (requests.RequestException, ValueError) as err:
-            raise PaymentError(_l("epay query failed: %(error)s", error=err.__class__.__name__)) from None
+            raise PaymentError(_l("epay query failed: %(error)s",
+                                  error=err.__class__.__name__)) from None
         if str(data.get("code")) != "1":
             return None
         if str(data.get("out_trade_no", order_no)) != order_no:

@@ -124,7 +124,8 @@ def save_provider_config(tenant, name: str, *, enabled: bool, settings: dict | N
     new_secrets = {k: (v or "").strip() for k, v in (secrets or {}).items()}
     for field in new_secrets:
         if field not in SECRET_FIELDS.get(name, ()):
-            raise InvalidInput(_l("%(name)s has no secret %(field)r", name=name, field=field), field=field)
+            raise InvalidInput(_l("%(name)s has no secret %(field)r",
+                                  name=name, field=field), field=field)
     clean = _validate(name, dict(settings or {}), enabled,
                       has_secret={f: bool(new_secrets.get(f) or f in stored_secrets)
                                   for f in SECRET_FIELDS.get(name, ())})
@@ -149,7 +150,8 @@ def _validate(name: str, settings: dict, enabled: bool, has_secret: dict) -> dic
         raise InvalidInput(_l("Stripe is not configured on this platform (STRIPE_SECRET_KEY, "
                            "STRIPE_PUBLISHABLE_KEY)"), field="enabled")
     if enabled and not registry.is_registered(name):
-        raise InvalidInput(_l("the %(name)s payment method is not available yet", name=name), field="enabled")
+        raise InvalidInput(_l("the %(name)s payment method is not available yet",
+                              name=name), field="enabled")
     if settings:
         raise InvalidInput(_l("%(name)s takes no settings", name=name), field=next(iter(settings)))
     return {}
@@ -173,7 +175,8 @@ def _validate_epay(settings: dict, enabled: bool, has_secret: dict) -> dict:
         raise InvalidInput(_l("the merchant id (pid) is letters and digits only"), field="pid")
     unknown = [t for t in types if t not in CHANNELS]
     if unknown:
-        raise InvalidInput(_l("unknown channel(s): %(channels)s", channels=', '.join(map(str, unknown))),
+        raise InvalidInput(_l("unknown channel(s): %(channels)s",
+                              channels=', '.join(map(str, unknown))),
                            field="types")
     if enabled:
         if not apiurl:

@@ -73,7 +73,8 @@ def plan_by_code(tenant: Tenant, code: str) -> Plan:
         plan = db.session.scalar(select(Plan).where(Plan.tenant_id == tenant.id,
                                                     Plan.code == (code or "").strip()))
     if plan is None:
-        raise NotFound(_l("%(slug)s offers no plan %(code)r", slug=tenant.slug, code=code), field="plan")
+        raise NotFound(_l("%(slug)s offers no plan %(code)r",
+                          slug=tenant.slug, code=code), field="plan")
     return plan
 
 
@@ -93,7 +94,8 @@ def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str 
     code = (code or "").strip().lower()
     name = (name or "").strip()
     if not CODE_RE.match(code):
-        raise InvalidInput(_l("plan code: 1–40 lowercase letters, digits, '-' or '_'"), field="code")
+        raise InvalidInput(_l("plan code: 1–40 lowercase letters, digits, '-' or '_'"),
+                           field="code")
     if not name or len(name) > 80:
         raise InvalidInput(_l("a plan needs a name (at most 80 characters)"), field="name")
     if interval not in INTERVALS:
@@ -104,11 +106,13 @@ def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str 
     for value, field in ((max_markup_bp, "max_markup_bp"), (max_staff, "max_staff")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 0):
-            raise InvalidInput(_l("%(field)s must be a non-negative whole number", field=field), field=field)
+            raise InvalidInput(_l("%(field)s must be a non-negative whole number",
+                                  field=field), field=field)
     if themes is not None:
         unknown = set(themes) - set(available_themes())
         if unknown:
-            raise InvalidInput(_l("unknown theme %(name)r", name=sorted(unknown)[0]), field="themes")
+            raise InvalidInput(_l("unknown theme %(name)r",
+                                  name=sorted(unknown)[0]), field="themes")
     base = None
     if tenant.is_master:
         if base_plan_id is not None:
@@ -380,7 +384,8 @@ def _card_customer(tenant: Tenant, sub: Subscription | None, payment_method: str
             client().v1.payment_methods.attach(payment_method, params={"customer": customer})
     except stripe.StripeError as err:
         raise Conflict(_l("the card could not be saved: "
-                       "%(reason)s", reason=getattr(err, 'user_message', None) or err.__class__.__name__),
+                       "%(reason)s",
+                       reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        code="payment_failed", status=402) from None
     return customer
 
@@ -405,10 +410,12 @@ def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str,
                                                     options={"idempotency_key": key})
     except stripe.StripeError as err:
         raise Conflict(_l("the card was not charged: "
-                       "%(reason)s", reason=getattr(err, 'user_message', None) or err.__class__.__name__),
+                       "%(reason)s",
+                       reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        code="payment_failed", status=402) from None
     if intent.status != "succeeded":
-        raise Conflict(_l("the card payment is %(intent_status)s", intent_status=intent.status), code="payment_failed",
+        raise Conflict(_l("the card payment is %(intent_status)s",
+                          intent_status=intent.status), code="payment_failed",
                        status=402)
     return intent.id
 

@@ -49,7 +49,8 @@ def parse_topup_amount(text: str, currency: str) -> int:
 def start_topup(tenant: Tenant, user: User, amount: int, provider: str = "stripe",
                 return_url: str = "") -> tuple[WalletTopup, PaymentStart]:
     if provider not in PROVIDERS:
-        raise InvalidInput(_l("top-ups are paid by %(choices)s", choices=', '.join(PROVIDERS)), field="provider")
+        raise InvalidInput(_l("top-ups are paid by %(choices)s",
+                              choices=', '.join(PROVIDERS)), field="provider")
     if user.tenant_id != tenant.id:
         raise NotFound(_l("no such account on this shop"))
     gateway = get_provider(tenant, provider)  # refuses a method the shop has not enabled

@@ -48,7 +48,8 @@ def _clean_method(kind: str, account: str, holder: str, bank_name: str) -> dict:
         (account or "").strip()
     holder, bank_name = (holder or "").strip(), (bank_name or "").strip()
     if kind not in METHOD_KINDS:
-        raise InvalidInput(_l("payout method must be one of %(choices)s", choices=', '.join(METHOD_KINDS)),
+        raise InvalidInput(_l("payout method must be one of %(choices)s",
+                              choices=', '.join(METHOD_KINDS)),
                            field="kind")
     network = ""
     if kind == "alipay":
@@ -147,7 +148,8 @@ def request_withdrawal(tenant: Tenant, user: User | None, payout_method_id: int,
     method = _method(tenant, payout_method_id)
     rules = billing_settings.platform_settings()
     if amount < rules.withdraw_min:
-        raise InvalidInput(_l("the minimum withdrawal is %(withdraw_min)s (minor units)", withdraw_min=rules.withdraw_min),
+        raise InvalidInput(_l("the minimum withdrawal is %(withdraw_min)s (minor units)",
+                              withdraw_min=rules.withdraw_min),
                            field="amount")
     fee = withdrawal_fee(amount)
     if fee >= amount:
@@ -242,7 +244,8 @@ def _decide(withdrawal: Withdrawal, actor_tenant: Tenant, actor: User | None,
     if result.rowcount != 1:
         db.session.rollback()
         raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not "
-                       "%(expected)s", withdrawal_id=withdrawal.id, withdrawal_status=withdrawal.status, expected=' or '.join(expected)))
+                       "%(expected)s", withdrawal_id=withdrawal.id,
+                       withdrawal_status=withdrawal.status, expected=" or ".join(expected)))
 
 
 def approve(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = None
@@ -277,7 +280,8 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
     if not can_decide(actor_tenant, withdrawal):
         raise NotFound(_l("no such withdrawal"))
     if withdrawal.status != "approved":
-        raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not approved", withdrawal_id=withdrawal.id, withdrawal_status=withdrawal.status))
+        raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not approved",
+                          withdrawal_id=withdrawal.id, withdrawal_status=withdrawal.status))
     reference = (reference or "").strip() or None
     if reference is not None and not REFERENCE_RE.match(reference):
         raise InvalidInput(_l("the reference is 1–128 printable characters"), field="reference")
@@ -323,6 +327,7 @@ def stripe_transfer(withdrawal: Withdrawal, method: PayoutMethod) -> str:
         current_app.logger.warning("stripe transfer for withdrawal %s failed: %s",
                                    withdrawal.id, err)
         raise Conflict(_l("Stripe refused the transfer: "
-                       "%(reason)s", reason=getattr(err, 'user_message', None) or err.__class__.__name__),
+                       "%(reason)s",
+                       reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        status=502) from None
     return transfer.id

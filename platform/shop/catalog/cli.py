@@ -19,7 +19,8 @@ def _money(value: str, option: str, currency: str) -> int:
     try:
         amount = parse_amount(value, currency)
     except MoneyError as err:
-        raise InvalidInput(_l("%(option)s: %(err)s", option=option, err=err), field=option) from None
+        raise InvalidInput(_l("%(option)s: %(err)s",
+                              option=option, err=err), field=option) from None
     if amount < 0:
         raise InvalidInput(_l("%(option)s cannot be negative", option=option), field=option)
     return amount
@@ -38,7 +39,8 @@ def _money(value: str, option: str, currency: str) -> int:
 def create(sku, name, name_en, kind, cost, wholesale, retail, category, loop_code):
     """Create a product of the master's catalog."""
     if kind not in KINDS:
-        raise InvalidInput(_l("--kind must be one of %(choices)s, not %(kind)r", choices=', '.join(KINDS), kind=kind),
+        raise InvalidInput(_l("--kind must be one of %(choices)s, not %(kind)r",
+                              choices=', '.join(KINDS), kind=kind),
                            field="kind")
     currency = services.master_currency()
     amounts = {"supplier_cost": _money(cost, "--cost", currency),

@@ -43,7 +43,8 @@ def _text(value, field: str, *, required: bool = False, max_len: int = 200) -> s
     if required and not value:
         raise InvalidInput(_l("%(field)s is required", field=field), field=field)
     if value and len(value) > max_len:
-        raise InvalidInput(_l("%(field)s is at most %(max_len)s characters", field=field, max_len=max_len), field=field)
+        raise InvalidInput(_l("%(field)s is at most %(max_len)s characters",
+                              field=field, max_len=max_len), field=field)
     return value or None
 
 
@@ -187,7 +188,8 @@ def validate_sku(sku: str) -> str:
 
 def _amount(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(_l("%(field)s must be an integer amount in minor units", field=field), field=field)
+        raise InvalidInput(_l("%(field)s must be an integer amount in minor units",
+                              field=field), field=field)
     if value < 0:
         raise InvalidInput(_l("%(field)s cannot be negative", field=field), field=field)
     return value
@@ -197,9 +199,11 @@ def _quantity(value, field: str) -> int:
     try:
         value = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(_l("%(field)s must be a whole number", field=field), field=field) from None
+        raise InvalidInput(_l("%(field)s must be a whole number",
+                              field=field), field=field) from None
     if not 1 <= value <= MAX_QUANTITY:
-        raise InvalidInput(_l("%(field)s must be between 1 and %(max_quantity)s", field=field, max_quantity=MAX_QUANTITY), field=field)
+        raise InvalidInput(_l("%(field)s must be between 1 and %(max_quantity)s",
+                              field=field, max_quantity=MAX_QUANTITY), field=field)
     return value
 
 
@@ -221,7 +225,8 @@ def validate_images(images) -> list[str]:
                                field="images")
         out.append(url)
     if len(out) > MAX_IMAGES:
-        raise InvalidInput(_l("at most %(max_images)s images", max_images=MAX_IMAGES), field="images")
+        raise InvalidInput(_l("at most %(max_images)s images",
+                              max_images=MAX_IMAGES), field="images")
     return out
 
 
@@ -237,18 +242,21 @@ def validate_fields(fields) -> list[dict]:
             raise InvalidInput(_l("field #%(i)s must be an object", i=i), field="fields")
         unknown = set(spec) - {"name", "label", "label_en", "type", "regex", "required"}
         if unknown:
-            raise InvalidInput(_l("field #%(i)s has unknown keys: %(unknown)s", i=i, unknown=', '.join(sorted(unknown))),
+            raise InvalidInput(_l("field #%(i)s has unknown keys: %(unknown)s",
+                                  i=i, unknown=', '.join(sorted(unknown))),
                                field="fields")
         name = str(spec.get("name") or "").strip()
         if not FIELD_NAME_RE.match(name):
             raise InvalidInput(_l("field #%(i)s: name %(name)r must be lowercase letters, digits "
-                               "or '_' (at most 32), starting with a letter", i=i, name=name), field="fields")
+                               "or '_' (at most 32), starting with a letter",
+                               i=i, name=name), field="fields")
         if name in seen:
             raise InvalidInput(_l("field name %(name)r is used twice", name=name), field="fields")
         seen.add(name)
         label = str(spec.get("label") or "").strip()
         if not label or len(label) > 100:
-            raise InvalidInput(_l("field %(name)r: label is required (at most 100 characters)", name=name),
+            raise InvalidInput(_l("field %(name)r: label is required (at most 100 characters)",
+                                  name=name),
                                field="fields")
         label_en = str(spec.get("label_en") or "").strip() or None
         if label_en and len(label_en) > 100:
@@ -256,17 +264,20 @@ def validate_fields(fields) -> list[dict]:
                                field="fields")
         ftype = spec.get("type") or "text"
         if ftype not in FIELD_TYPES:
-            raise InvalidInput(_l("field %(name)r: type must be one of %(choices)s", name=name, choices=', '.join(FIELD_TYPES)),
+            raise InvalidInput(_l("field %(name)r: type must be one of %(choices)s",
+                                  name=name, choices=', '.join(FIELD_TYPES)),
                                field="fields")
         regex = spec.get("regex") or None
         if regex is not None:
             if not isinstance(regex, str) or len(regex) > MAX_REGEX:
                 raise InvalidInput(_l("field %(name)r: regex must be text of at most "
-                                   "%(max_regex)s characters", name=name, max_regex=MAX_REGEX), field="fields")
+                                   "%(max_regex)s characters",
+                                   name=name, max_regex=MAX_REGEX), field="fields")
             try:
                 re.compile(regex)
             except re.error as err:
-                raise InvalidInput(_l("field %(name)r: regex does not compile (%(err)s)", name=name, err=err),
+                raise InvalidInput(_l("field %(name)r: regex does not compile (%(err)s)",
+                                      name=name, err=err),
                                    field="fields") from None
         required = spec.get("required", True)
         if not isinstance(required, bool):
@@ -297,9 +308,11 @@ def validate_buyer_fields(product: Product, values: dict) -> dict:
             raise InvalidInput(_l("%(label)s is not valid", label=label), field=name)
         pattern = TYPE_PATTERNS.get(spec.get("type") or "text")
         if pattern is not None and not pattern.match(value):
-            raise InvalidInput(_l("%(label)s is not a valid %(type)s", label=label, type=spec.get('type')), field=name)
+            raise InvalidInput(_l("%(label)s is not a valid %(type)s",
+                                  label=label, type=spec.get('type')), field=name)
         if spec.get("regex") and not re.fullmatch(spec["regex"], value):
-            raise InvalidInput(_l("%(label)s is not in the expected format", label=label), field=name)
+            raise InvalidInput(_l("%(label)s is not in the expected format",
+                                  label=label), field=name)
         cleaned[name] = value
     return cleaned
 
@@ -312,7 +325,8 @@ def _category_arg(category) -> int | None:
     if isinstance(category, str) and not category.strip().isdigit():
         found = category_by_name(category)
         if found is None:
-            raise NotFound(_l("no category named %(category)r", category=category), field="category")
+            raise NotFound(_l("no category named %(category)r",
+                              category=category), field="category")
         return found.id
     return get_category(int(category)).id
 
@@ -324,14 +338,17 @@ def _clean_product(values: dict, current: Product | None) -> dict:
         out["sku"] = validate_sku(values["sku"])
         clash = db.session.scalar(select(Product.id).where(Product.sku == out["sku"]))
         if clash and (current is None or clash != current.id):
-            raise Conflict(_l("a product with SKU %(sku)r already exists", sku=out['sku']), field="sku")
+            raise Conflict(_l("a product with SKU %(sku)r already exists",
+                              sku=out['sku']), field="sku")
     if "kind" in values:
         if values["kind"] not in KINDS:
-            raise InvalidInput(_l("kind must be one of %(choices)s", choices=', '.join(KINDS)), field="kind")
+            raise InvalidInput(_l("kind must be one of %(choices)s",
+                                  choices=', '.join(KINDS)), field="kind")
         out["kind"] = values["kind"]
     if "status" in values:
         if values["status"] not in STATUSES:
-            raise InvalidInput(_l("status must be one of %(choices)s", choices=', '.join(STATUSES)), field="status")
+            raise InvalidInput(_l("status must be one of %(choices)s",
+                                  choices=', '.join(STATUSES)), field="status")
         out["status"] = values["status"]
     if "name" in values:
         out["name"] = _text(values["name"], "name", required=True)
@@ -361,7 +378,8 @@ def _clean_product(values: dict, current: Product | None) -> dict:
         out["category_id"] = _category_arg(values["category"])
     if "currency" in values:
         if values["currency"] not in EXPONENTS:
-            raise InvalidInput(_l("unknown currency %(currency)r", currency=values['currency']), field="currency")
+            raise InvalidInput(_l("unknown currency %(currency)r",
+                                  currency=values['currency']), field="currency")
         out["currency"] = values["currency"]
     if "loop_code" in values:
         out["loop_code"] = bool(values["loop_code"])
@@ -402,7 +420,8 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
                "low_stock_threshold", "position", "supplier_id", "supplier_sku"}
     unknown = set(values) - allowed
     if unknown:
-        raise InvalidInput(_l("unknown product attribute(s): %(unknown)s", unknown=', '.join(sorted(unknown))))
+        raise InvalidInput(_l("unknown product attribute(s): %(unknown)s",
+                              unknown=', '.join(sorted(unknown))))
     new_category = None
     if isinstance(category, str) and category.strip() and not category.strip().isdigit() \
             and category_by_name(category) is None:

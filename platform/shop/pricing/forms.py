@@ -36,6 +36,10 @@ class MarkupForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.target.choices = target_choices()
 
+    def rule_args(self, currency: str) -> dict:
+        """Service arguments for the submitted rule (raises InvalidInput)."""
+        return rule_args(self.data, currency)
+
 
 class CapForm(FlaskForm):
     max_percent = StringField(_l("Max markup of my sub-shops (%)"), validators=[Optional()])
@@ -48,7 +52,8 @@ def target_choices() -> list[SelectChoice]:
         choices.append(SelectChoice(f"category:{cid}", _l("Category: %(name)s", name=name)))
     for pid, sku, name in db.session.execute(select(Product.id, Product.sku, Product.name)
                                              .order_by(Product.sku)):
-        choices.append(SelectChoice(f"product:{pid}", _l("Product: %(sku)s %(name)s", sku=sku, name=name)))
+        choices.append(SelectChoice(f"product:{pid}", _l("Product: %(sku)s %(name)s",
+                                                         sku=sku, name=name)))
     return choices
 
 

@@ -67,10 +67,12 @@ def parse_percent(text, field: str = "percent", maximum_bp: int = MAX_MARKUP_BP)
         raise InvalidInput(_l("not a percentage: %(text)r", text=text), field=field)
     bp = value * 100
     if bp != bp.to_integral_value():
-        raise InvalidInput(_l("%(text)s%% has more than two decimal places", text=text), field=field)
+        raise InvalidInput(_l("%(text)s%% has more than two decimal places",
+                              text=text), field=field)
     bp = int(bp)
     if bp < 0 or bp > maximum_bp:
-        raise InvalidInput(_l("%(field)s must be between 0 and %(maximum)s%%", field=field, maximum=format_percent(maximum_bp)),
+        raise InvalidInput(_l("%(field)s must be between 0 and %(maximum)s%%",
+                              field=field, maximum=format_percent(maximum_bp)),
                            field=field)
     return bp
 
@@ -114,7 +116,8 @@ def category_by_name(name: str) -> Category:
     if not found:
         raise NotFound(_l("no category named %(name)r", name=name), field="category")
     if len(found) > 1:
-        raise Conflict(_l("%(count)s categories are named %(name)r; rename one", count=len(found), name=name),
+        raise Conflict(_l("%(count)s categories are named %(name)r; rename one",
+                          count=len(found), name=name),
                        field="category")
     return found[0]
 
@@ -124,7 +127,8 @@ def category_by_name(name: str) -> Category:
 def _row(table: cache.PriceTable, product_id: int) -> engine.Prices:
     row = table.prices.get(product_id)
     if row is None:
-        raise NotFound(_l("no product with id %(product_id)s", product_id=product_id), field="product")
+        raise NotFound(_l("no product with id %(product_id)s",
+                          product_id=product_id), field="product")
     return row
 
 
@@ -225,13 +229,15 @@ def _rule_target(level: str, category_id, product_id) -> tuple[int | None, int |
             raise InvalidInput(_l("a category rule needs a category (and no product)"),
                                field="category")
         if db.session.get(Category, int(category_id)) is None:
-            raise NotFound(_l("no category with id %(category_id)s", category_id=category_id), field="category")
+            raise NotFound(_l("no category with id %(category_id)s",
+                              category_id=category_id), field="category")
         return int(category_id), None, int(category_id)
     if level == "product":
         if not product_id or category_id:
             raise InvalidInput(_l("a product rule needs a product (and no category)"), field="sku")
         if db.session.get(Product, int(product_id)) is None:
-            raise NotFound(_l("no product with id %(product_id)s", product_id=product_id), field="sku")
+            raise NotFound(_l("no product with id %(product_id)s",
+                              product_id=product_id), field="sku")
         return None, int(product_id), int(product_id)
     raise InvalidInput(_l("level must be shop, category or product"), field="level")
 
@@ -242,12 +248,14 @@ def validate_rule(*, kind: str, value: int, level: str = "shop", category_id=Non
     if kind not in KINDS:
         raise InvalidInput(_l("kind must be percent or fixed"), field="kind")
     if rounding not in ROUNDINGS:
-        raise InvalidInput(_l("rounding must be one of %(choices)s", choices=', '.join(ROUNDINGS)), field="rounding")
+        raise InvalidInput(_l("rounding must be one of %(choices)s",
+                              choices=', '.join(ROUNDINGS)), field="rounding")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidInput(_l("the markup must be a whole number of minor units or basis"
                            " points, not negative"), field="value")
     if kind == "percent" and value > MAX_MARKUP_BP:
-        raise InvalidInput(_l("a markup above %(maximum)s%% is refused", maximum=format_percent(MAX_MARKUP_BP)),
+        raise InvalidInput(_l("a markup above %(maximum)s%% is refused",
+                              maximum=format_percent(MAX_MARKUP_BP)),
                            field="value")
     category_id, product_id, target = _rule_target(level, category_id, product_id)
     rule = engine.Rule(level, target, kind, value, bool(wholesale), rounding)

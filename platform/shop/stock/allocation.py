@@ -86,7 +86,8 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
     held = [] if fresh else _held_by_line(order_line_id)
     if held:
         if len(held) != quantity:
-            raise Conflict(_l("order line %(order_line_id)s already holds %(count)s code(s)", order_line_id=order_line_id, count=len(held)),
+            raise Conflict(_l("order line %(order_line_id)s already holds %(count)s code(s)",
+                              order_line_id=order_line_id, count=len(held)),
                            code="already_reserved")
         return held
     try:
@@ -98,7 +99,8 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
     except _Short as short:
         if commit:
             db.session.rollback()
-        raise Conflict(_l("out of stock: %(quantity)s wanted, %(got)s available", quantity=quantity, got=short.got),
+        raise Conflict(_l("out of stock: %(quantity)s wanted, %(got)s available",
+                          quantity=quantity, got=short.got),
                        code="out_of_stock") from None
     _finish(commit)
     return ids

@@ -73,7 +73,8 @@ def export_cmd(sku, out_path, batch_id):
     try:
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise InvalidInput(_l("%(out_path)s already exists; choose a new file", out_path=out_path)) from None
+        raise InvalidInput(_l("%(out_path)s already exists; choose a new file",
+                              out_path=out_path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             n = services.export_codes(product, out, actor=CLI_ACTOR, batch_id=batch_id)

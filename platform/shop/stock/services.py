@@ -79,7 +79,8 @@ def card_product(product_or_sku) -> Product:
         product_by_sku(product_or_sku)
     if product.kind != "card":
         raise InvalidInput(_l("product %(sku)s is a %(product_kind)s product; only card "
-                           "products hold codes", sku=product.sku, product_kind=product.kind), field="product")
+                           "products hold codes",
+                           sku=product.sku, product_kind=product.kind), field="product")
     return product
 
 
@@ -253,7 +254,8 @@ def void_code(code_id: int, actor=None, product_id: int | None = None) -> CardCo
         .values(status="void")).rowcount
     if not changed:
         db.session.rollback()
-        raise Conflict(_l("code %(code_id)s is %(code_status)s; only an available code can be voided", code_id=code_id, code_status=code.status))
+        raise Conflict(_l("code %(code_id)s is %(code_status)s; only an available code can be "
+                          "voided", code_id=code_id, code_status=code.status))
     adjust_counter({code.product_id: -1})
     db.session.execute(update(StockBatch).where(StockBatch.id == code.batch_id)
                        .values(voided=StockBatch.voided + 1))

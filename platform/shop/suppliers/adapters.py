@@ -122,19 +122,22 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def check_against(product: SupplierProduct, amount: int | None, account: str | None) -> None:
     """The shared amount/account rules, given what the upstream says about the product."""
     if not product.available:
-        raise InvalidInput(_l("supplier product %(sku)s is not available", sku=product.sku), field="sku")
+        raise InvalidInput(_l("supplier product %(sku)s is not available",
+                              sku=product.sku), field="sku")
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
         raise InvalidInput(_l("amount must be an integer number of minor units"), field="amount")
     if product.face_value is not None:
         if amount is not None and amount != product.face_value:
-            raise InvalidInput(_l("%(sku)s has a fixed face value of %(face_value)s", sku=product.sku, face_value=product.face_value),
+            raise InvalidInput(_l("%(sku)s has a fixed face value of %(face_value)s",
+                                  sku=product.sku, face_value=product.face_value),
                                field="amount")
     elif product.min_amount is not None or product.max_amount is not None:
         if amount is None:
             raise InvalidInput(_l("%(sku)s needs an amount", sku=product.sku), field="amount")
         low, high = product.min_amount, product.max_amount
         if (low is not None and amount < low) or (high is not None and amount > high):
-            raise InvalidInput(_l("amount must be between %(low)s and %(high)s for %(sku)s", low=low, high=high, sku=product.sku),
+            raise InvalidInput(_l("amount must be between %(low)s and %(high)s for %(sku)s",
+                                  low=low, high=high, sku=product.sku),
                                field="amount")
     if product.account_regex:
         account = (account or "").strip()

@@ -76,7 +76,8 @@ class HttpTopupAdapter(Adapter):
         self._secret = secret
         self._catalog: dict[str, SupplierProduct] | None = None
         if not self.base_url:
-            raise SupplierError(_l("supplier %(supplier_name)r has no base URL", supplier_name=supplier.name))
+            raise SupplierError(_l("supplier %(supplier_name)r has no base URL",
+                                   supplier_name=supplier.name))
 
     # ----- plumbing ---------------------------------------------------------
 
@@ -85,7 +86,8 @@ class HttpTopupAdapter(Adapter):
             from kameng.shop.suppliers.secretbox import SecretBoxError, unseal
 
             if not self.supplier.secret_ciphertext:
-                raise SupplierError(_l("supplier %(supplier_name)r has no API secret", supplier_name=self.supplier.name))
+                raise SupplierError(_l("supplier %(supplier_name)r has no API secret",
+                                       supplier_name=self.supplier.name))
             try:
                 self._secret = unseal(self.supplier.secret_ciphertext)
             except SecretBoxError as err:
@@ -236,10 +238,12 @@ class HttpTopupAdapter(Adapter):
         try:
             response = self._request("GET", path)
         except requests.Timeout:
-            raise SupplierError(_l("the supplier did not answer %(path)s in time", path=path)) from None
+            raise SupplierError(_l("the supplier did not answer %(path)s in time",
+                                   path=path)) from None
         except requests.RequestException as err:
             raise SupplierError(_l("could not reach the supplier at %(base_url)s: "
-                                "%(error)s", base_url=self.base_url, error=type(err).__name__)) from None
+                                "%(error)s",
+                                base_url=self.base_url, error=type(err).__name__)) from None
         if response.status_code != 200:
             data = self._json(response)
             detail = data.get("message") if isinstance(data, Mapping) else None
@@ -267,7 +271,8 @@ class HttpTopupAdapter(Adapter):
         if self._catalog is None:
             self.sync_catalog()
         if sku not in self._catalog:
-            raise InvalidInput(_l("supplier %(supplier_name)r has no product %(sku)r", supplier_name=self.supplier.name, sku=sku),
+            raise InvalidInput(_l("supplier %(supplier_name)r has no product %(sku)r",
+                                  supplier_name=self.supplier.name, sku=sku),
                                field="sku")
         return self._catalog[sku]
 

@@ -69,9 +69,11 @@ def _clean_name(name) -> str:
 def _clean_adapter(adapter) -> str:
     adapter = (adapter or "").strip()
     if adapter not in ADAPTERS:
-        raise InvalidInput(_l("adapter must be one of %(choices)s", choices=', '.join(ADAPTERS)), field="adapter")
+        raise InvalidInput(_l("adapter must be one of %(choices)s",
+                              choices=', '.join(ADAPTERS)), field="adapter")
     if adapter not in REGISTRY:
-        raise InvalidInput(_l("adapter %(adapter)r is not available yet", adapter=adapter), field="adapter")
+        raise InvalidInput(_l("adapter %(adapter)r is not available yet",
+                              adapter=adapter), field="adapter")
     return adapter
 
 
@@ -103,7 +105,8 @@ def _clean_timeout(value, name: str, default: float) -> float:
                            field=name) from None
     if not seconds.is_finite() or seconds <= 0 or seconds > MAX_TIMEOUT:
         raise InvalidInput(_l("%(what)s must be between 0 and %(max_timeout)s "
-                           "seconds", what=name.replace('_', ' '), max_timeout=MAX_TIMEOUT), field=name)
+                           "seconds",
+                           what=name.replace('_', ' '), max_timeout=MAX_TIMEOUT), field=name)
     return float(seconds)  # seconds for requests, not money
 
 
@@ -270,15 +273,20 @@ def map_product(supplier_id: int, supplier_sku: str, product_sku: str,
     supplier_sku = (supplier_sku or "").strip()
     product = db.session.scalar(select(Product).where(Product.sku == (product_sku or "").strip()))
     if product is None:
-        raise NotFound(_l("no product with SKU %(product_sku)r", product_sku=product_sku), field="product_sku")
+        raise NotFound(_l("no product with SKU %(product_sku)r",
+                          product_sku=product_sku), field="product_sku")
     upstream = db.session.scalar(select(UpstreamProduct).where(
         UpstreamProduct.supplier_id == supplier.id, UpstreamProduct.sku == supplier_sku))
     if upstream is None:
         raise NotFound(_l("%(supplier_name)s has no product %(supplier_sku)r; sync the catalog "
-                       "first", supplier_name=supplier.name, supplier_sku=supplier_sku), field="supplier_sku")
+                       "first",
+                       supplier_name=supplier.name, supplier_sku=supplier_sku),
+                       field="supplier_sku")
     if take_cost and upstream.price is not None and upstream.currency != product.currency:
         raise InvalidInput(_l("upstream price is in %(currency)s, the product in "
-                           "%(currency2)s", currency=upstream.currency, currency2=product.currency), field="take_cost")
+                           "%(currency2)s",
+                           currency=upstream.currency, currency2=product.currency),
+                           field="take_cost")
     product.supplier_id = supplier.id
     product.supplier_sku = supplier_sku
     if take_cost and upstream.price is not None:
