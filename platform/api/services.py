@@ -59,7 +59,7 @@ def create_key(user: User, name: str | None = None, *, commit: bool = True) -> N
                ApiKey.revoked_at.is_(None)).execution_options(all_tenants=True))
     if active >= MAX_ACTIVE_KEYS:
         raise Conflict(_l("an account may hold at most %(max_active_keys)s active keys; "
-                       "revoke one first", max_active_keys=MAX_ACTIVE_KEYS), field="name")
+                          "revoke one first", max_active_keys=MAX_ACTIVE_KEYS), field="name")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)   # 256 random bits
     key = ApiKey(tenant_id=user.tenant_id, user_id=user.id, name=name,
                  prefix=plaintext[:PREFIX_SHOWN], key_hash=hash_key(plaintext))

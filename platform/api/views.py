@@ -119,7 +119,7 @@ def create_order():
     key = (request.headers.get("Idempotency-Key") or "").strip()
     if not key:
         raise InvalidInput(_l("the Idempotency-Key header is required (any unique text per "
-                           "order, at most 128 characters)"), field="idempotency_key")
+                              "order, at most 128 characters)"), field="idempotency_key")
     body = schemas.parse_order(request.get_json(force=True, silent=True))
     placed = place_order(g.tenant, sku=body.sku, quantity=body.quantity, fields=body.fields,
                          customer=g.api_user, payment_method="balance", idempotency_key=key,

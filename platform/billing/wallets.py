@@ -122,8 +122,8 @@ def spend_from_wallet(user: User, amount: int, idempotency_key: str, reference: 
         raise ledger.InsufficientBalance(account_id=None)
     if wallet.currency != counter_account.currency:
         raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
-                           "%(currency2)s",
-                           currency=wallet.currency, currency2=counter_account.currency),
+                              "%(counter_currency)s",
+                              currency=wallet.currency, counter_currency=counter_account.currency),
                            field="currency")
     return ledger.post(idempotency_key, "wallet_spend",
                        [(wallet, -amount), (counter_account, amount)],
@@ -157,8 +157,8 @@ def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account
     wallet = ledger.wallet_account(user)
     if wallet.currency != counter_account.currency:
         raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
-                           "%(currency2)s",
-                           currency=wallet.currency, currency2=counter_account.currency),
+                              "%(counter_currency)s",
+                              currency=wallet.currency, counter_currency=counter_account.currency),
                            field="currency")
     return ledger.post(idempotency_key, kind, [(counter_account, -amount), (wallet, amount)],
                        reference=reference, memo=memo, commit=commit)

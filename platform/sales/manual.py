@@ -34,8 +34,8 @@ def parse_codes(text: str) -> list[str]:
     for code in codes:
         if len(code) > MAX_CODE_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in code):
             raise InvalidInput(_l("a code is longer than %(max_code_length)s characters or has "
-                               "control characters",
-                               max_code_length=MAX_CODE_LENGTH), field="codes")
+                                  "control characters",
+                                  max_code_length=MAX_CODE_LENGTH), field="codes")
     return codes
 
 

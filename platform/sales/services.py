@@ -99,8 +99,8 @@ def _quantity(product: Product, quantity) -> int:
         raise InvalidInput(_l("quantity must be a whole number"), field="quantity") from None
     if not product.min_quantity <= quantity <= product.max_quantity:
         raise InvalidInput(_l("quantity must be between %(min_quantity)s and "
-                           "%(max_quantity)s",
-                           min_quantity=product.min_quantity, max_quantity=product.max_quantity),
+                              "%(max_quantity)s",
+                              min_quantity=product.min_quantity, max_quantity=product.max_quantity),
                            field="quantity")
     return quantity
 

@@ -70,7 +70,7 @@ def create_tenant(slug: str, name: str, parent_slug: str | None = None,
     name = (name or "").strip()
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
         raise InvalidInput(_l("slug %(slug)r must be 1–63 lowercase letters, digits or '-'"
-                           " and not a reserved word", slug=slug), field="slug")
+                              " and not a reserved word", slug=slug), field="slug")
     if not name or len(name) > 120:
         raise InvalidInput(_l("name is required (at most 120 characters)"), field="name")
     if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):

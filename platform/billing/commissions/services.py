@@ -112,8 +112,8 @@ def split_order(order, *, promoter_user_id: int | None = None, promoter_bp: int 
         qty = int(line.quantity)
         if not chain or chain[-1]["tenant_id"] != order.tenant_id:
             raise InvalidInput(_l("order %(order_no)s line %(line_id)s has no price chain "
-                               "ending at the selling shop",
-                               order_no=order.order_no, line_id=line.id))
+                                  "ending at the selling shop",
+                                  order_no=order.order_no, line_id=line.id))
         for depth, level in enumerate(chain):
             cost, price = int(level["cost"]), int(level["price"])
             if depth == 0:

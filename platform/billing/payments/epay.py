@@ -193,4 +193,4 @@ class EpayProvider(PaymentProvider):
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
         raise RefundUnsupported(_l("epay has no standard refund: refund this payment manually "
-                                "in the gateway's merchant console"))
+                                   "in the gateway's merchant console"))

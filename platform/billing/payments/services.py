@@ -148,7 +148,7 @@ def _validate(name: str, settings: dict, enabled: bool, has_secret: dict) -> dic
         return _validate_epay(settings, enabled, has_secret)
     if name == "stripe" and enabled and not stripe_configured():
         raise InvalidInput(_l("Stripe is not configured on this platform (STRIPE_SECRET_KEY, "
-                           "STRIPE_PUBLISHABLE_KEY)"), field="enabled")
+                              "STRIPE_PUBLISHABLE_KEY)"), field="enabled")
     if enabled and not registry.is_registered(name):
         raise InvalidInput(_l("the %(name)s payment method is not available yet",
                               name=name), field="enabled")
@@ -168,7 +168,7 @@ def _validate_epay(settings: dict, enabled: bool, has_secret: dict) -> dict:
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
                 or parts.fragment:
             raise InvalidInput(_l("the gateway address must be an http(s) URL like "
-                               "https://pay.example.com/"), field="apiurl")
+                                  "https://pay.example.com/"), field="apiurl")
         if not apiurl.endswith("/"):
             apiurl += "/"
     if pid and not _PID_RE.match(pid):

@@ -120,7 +120,7 @@ def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str 
     else:
         if base_plan_id is None:
             raise InvalidInput(_l("a sub-shop resells a plan its parent offers: give the base "
-                               "plan"), field="base_plan")
+                                  "plan"), field="base_plan")
         base = get_plan(base_plan_id)
         if base.tenant_id != tenant.parent_id or not base.active:
             raise NotFound(_l("your parent shop offers no such plan"), field="base_plan")
@@ -384,8 +384,8 @@ def _card_customer(tenant: Tenant, sub: Subscription | None, payment_method: str
             client().v1.payment_methods.attach(payment_method, params={"customer": customer})
     except stripe.StripeError as err:
         raise Conflict(_l("the card could not be saved: "
-                       "%(reason)s",
-                       reason=getattr(err, 'user_message', None) or err.__class__.__name__),
+                          "%(reason)s",
+                          reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        code="payment_failed", status=402) from None
     return customer
 
@@ -410,8 +410,8 @@ def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str,
                                                     options={"idempotency_key": key})
     except stripe.StripeError as err:
         raise Conflict(_l("the card was not charged: "
-                       "%(reason)s",
-                       reason=getattr(err, 'user_message', None) or err.__class__.__name__),
+                          "%(reason)s",
+                          reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        code="payment_failed", status=402) from None
     if intent.status != "succeeded":
         raise Conflict(_l("the card payment is %(intent_status)s",

@@ -244,8 +244,8 @@ def _decide(withdrawal: Withdrawal, actor_tenant: Tenant, actor: User | None,
     if result.rowcount != 1:
         db.session.rollback()
         raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not "
-                       "%(expected)s", withdrawal_id=withdrawal.id,
-                       withdrawal_status=withdrawal.status, expected=" or ".join(expected)))
+                          "%(expected)s", withdrawal_id=withdrawal.id,
+                          withdrawal_status=withdrawal.status, expected=" or ".join(expected)))
 
 
 def approve(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = None
@@ -327,7 +327,7 @@ def stripe_transfer(withdrawal: Withdrawal, method: PayoutMethod) -> str:
         current_app.logger.warning("stripe transfer for withdrawal %s failed: %s",
                                    withdrawal.id, err)
         raise Conflict(_l("Stripe refused the transfer: "
-                       "%(reason)s",
-                       reason=getattr(err, 'user_message', None) or err.__class__.__name__),
+                          "%(reason)s",
+                          reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        status=502) from None
     return transfer.id

@@ -182,7 +182,7 @@ def validate_sku(sku: str) -> str:
     sku = (sku or "").strip()
     if not SKU_RE.match(sku):
         raise InvalidInput(_l("SKU %(sku)r must be 1–64 letters, digits, '.', '_' or '-', "
-                           "starting with a letter or digit", sku=sku), field="sku")
+                              "starting with a letter or digit", sku=sku), field="sku")
     return sku
 
 
@@ -248,8 +248,8 @@ def validate_fields(fields) -> list[dict]:
         name = str(spec.get("name") or "").strip()
         if not FIELD_NAME_RE.match(name):
             raise InvalidInput(_l("field #%(i)s: name %(name)r must be lowercase letters, digits "
-                               "or '_' (at most 32), starting with a letter",
-                               i=i, name=name), field="fields")
+                                  "or '_' (at most 32), starting with a letter",
+                                  i=i, name=name), field="fields")
         if name in seen:
             raise InvalidInput(_l("field name %(name)r is used twice", name=name), field="fields")
         seen.add(name)
@@ -271,8 +271,8 @@ def validate_fields(fields) -> list[dict]:
         if regex is not None:
             if not isinstance(regex, str) or len(regex) > MAX_REGEX:
                 raise InvalidInput(_l("field %(name)r: regex must be text of at most "
-                                   "%(max_regex)s characters",
-                                   name=name, max_regex=MAX_REGEX), field="fields")
+                                      "%(max_regex)s characters",
+                                      name=name, max_regex=MAX_REGEX), field="fields")
             try:
                 re.compile(regex)
             except re.error as err:

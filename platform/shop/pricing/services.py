@@ -252,7 +252,7 @@ def validate_rule(*, kind: str, value: int, level: str = "shop", category_id=Non
                               choices=', '.join(ROUNDINGS)), field="rounding")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidInput(_l("the markup must be a whole number of minor units or basis"
-                           " points, not negative"), field="value")
+                              " points, not negative"), field="value")
     if kind == "percent" and value > MAX_MARKUP_BP:
         raise InvalidInput(_l("a markup above %(maximum)s%% is refused",
                               maximum=format_percent(MAX_MARKUP_BP)),

@@ -37,7 +37,7 @@ def normalise_separator(separator: str | None) -> str | None:
         from kameng.core.errors import InvalidInput
 
         raise InvalidInput(_l("the separator must be 1–8 characters, no letters or digits "
-                           "(or 'tab', 'space')"), field="separator")
+                              "(or 'tab', 'space')"), field="separator")
     return sep
 
 

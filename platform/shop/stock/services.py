@@ -79,8 +79,8 @@ def card_product(product_or_sku) -> Product:
         product_by_sku(product_or_sku)
     if product.kind != "card":
         raise InvalidInput(_l("product %(sku)s is a %(product_kind)s product; only card "
-                           "products hold codes",
-                           sku=product.sku, product_kind=product.kind), field="product")
+                              "products hold codes",
+                              sku=product.sku, product_kind=product.kind), field="product")
     return product
 
 

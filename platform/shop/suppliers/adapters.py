@@ -147,7 +147,7 @@ def check_against(product: SupplierProduct, amount: int | None, account: str | N
             matches = re.fullmatch(product.account_regex, account) is not None
         except re.error:
             raise SupplierError(_l("the supplier's account pattern for %(sku)s "
-                                "is not a valid regular expression", sku=product.sku)) from None
+                                   "is not a valid regular expression", sku=product.sku)) from None
         if len(account) > ACCOUNT_MAX or _CONTROL.search(account) or not matches:
             raise InvalidInput(_l("the recipient account is not in the expected format"),
                                field="account")

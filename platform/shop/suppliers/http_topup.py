@@ -242,8 +242,8 @@ class HttpTopupAdapter(Adapter):
                                    path=path)) from None
         except requests.RequestException as err:
             raise SupplierError(_l("could not reach the supplier at %(base_url)s: "
-                                "%(error)s",
-                                base_url=self.base_url, error=type(err).__name__)) from None
+                                   "%(error)s",
+                                   base_url=self.base_url, error=type(err).__name__)) from None
         if response.status_code != 200:
             data = self._json(response)
             detail = data.get("message") if isinstance(data, Mapping) else None

@@ -83,7 +83,7 @@ def _clean_url(url) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500 \
             or parts.query or parts.fragment or parts.username:
         raise InvalidInput(_l("base URL must be an http:// or https:// address "
-                           "(no query, no credentials)"), field="base_url")
+                              "(no query, no credentials)"), field="base_url")
     return url
 
 
@@ -105,8 +105,8 @@ def _clean_timeout(value, name: str, default: float) -> float:
                            field=name) from None
     if not seconds.is_finite() or seconds <= 0 or seconds > MAX_TIMEOUT:
         raise InvalidInput(_l("%(what)s must be between 0 and %(max_timeout)s "
-                           "seconds",
-                           what=name.replace('_', ' '), max_timeout=MAX_TIMEOUT), field=name)
+                              "seconds",
+                              what=name.replace('_', ' '), max_timeout=MAX_TIMEOUT), field=name)
     return float(seconds)  # seconds for requests, not money
 
 
@@ -142,7 +142,7 @@ def _clean_secret(secret) -> str | None:
         return None
     if len(secret) > 512 or secret != secret.strip():
         raise InvalidInput(_l("the secret must be at most 512 characters, without surrounding "
-                           "spaces"), field="secret")
+                              "spaces"), field="secret")
     return secret
 
 
@@ -279,13 +279,13 @@ def map_product(supplier_id: int, supplier_sku: str, product_sku: str,
         UpstreamProduct.supplier_id == supplier.id, UpstreamProduct.sku == supplier_sku))
     if upstream is None:
         raise NotFound(_l("%(supplier_name)s has no product %(supplier_sku)r; sync the catalog "
-                       "first",
-                       supplier_name=supplier.name, supplier_sku=supplier_sku),
+                          "first",
+                          supplier_name=supplier.name, supplier_sku=supplier_sku),
                        field="supplier_sku")
     if take_cost and upstream.price is not None and upstream.currency != product.currency:
         raise InvalidInput(_l("upstream price is in %(currency)s, the product in "
-                           "%(currency2)s",
-                           currency=upstream.currency, currency2=product.currency),
+                              "%(product_currency)s",
+                              currency=upstream.currency, product_currency=product.currency),
                            field="take_cost")
     product.supplier_id = supplier.id
     product.supplier_sku = supplier_sku
