@@ -10,7 +10,9 @@ from kameng.core.errors import InvalidInput
 
 
 def _post(app, data):
-    return app.test_request_context("/", method="POST", data=data)
+    # no shop here: the visitor's language decides, and the messages are asserted in English
+    return app.test_request_context("/", method="POST", data=data,
+                                    headers={"Accept-Language": "en"})
 
 
 def test_billing_settings_values(app):
