@@ -72,6 +72,9 @@ def app(request, backend, tmp_path, redis_client, redis_url):
         "WTF_CSRF_ENABLED": False,
         "BASE_DOMAIN": "localhost",
         "SERVER_NAME": None,
+        # service messages raised outside a request (CLI, direct service calls) read in
+        # English, the source language the assertions are written in
+        "BABEL_DEFAULT_LOCALE": "en",
         **_marker_config(request),
     })
     token = set_scope(ALL)

@@ -4,21 +4,14 @@ Only the master shop's staff reach these pages; a sub-shop's staff get 403.
 """
 from __future__ import annotations
 
-import json
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Optional
 
 from kameng.admin.routes import Routes
-from kameng.admin.views import master_staff_required
+from kameng.admin.views import CsrfForm, master_staff_required
 from kameng.core.errors import ServiceError
-from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog import services
-from kameng.shop.catalog.models import KINDS, STATUSES
+from kameng.shop.catalog.forms import CategoryForm, ProductForm
 
 bp = Routes()
 
@@ -31,18 +24,6 @@ def show_error(form, err: ServiceError, aliases: dict | None = None) -> None:
         target.errors = [*target.errors, err.message]
     else:
         form.form_errors.append(err.message)
-
-
-class ActionForm(FlaskForm):
-    """An empty form: just the CSRF token for a POST button."""
-
-
-class CategoryForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[InputRequired()])
-    name_en = StringField(_l("Name (English)"), validators=[Optional()])
-    icon = StringField(_l("Icon (URL or emoji)"), validators=[Optional()])
-    parent = SelectField(_l("Parent"), choices=[], validate_choice=False)
-    position = IntegerField(_l("Position"), validators=[Optional()])
 
 
 def _category_choices():
@@ -65,7 +46,7 @@ def catalog_categories():
             flash(_("Category created."), "success")
             return redirect(url_for("admin.catalog_categories"))
     return render_template("admin/catalog_categories.html", form=form,
-                           tree=services.category_tree(), action=ActionForm())
+                           tree=services.category_tree(), action=CsrfForm())
 
 
 @bp.route("/catalog/categories/<int:category_id>", methods=["GET", "POST"])
@@ -92,7 +73,7 @@ def catalog_category_edit(category_id):
 @bp.route("/catalog/categories/<int:category_id>/delete", methods=["POST"])
 @master_staff_required
 def catalog_category_delete(category_id):
-    if not ActionForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     try:
         services.delete_category(services.get_category(category_id))
@@ -101,66 +82,6 @@ def catalog_category_delete(category_id):
     else:
         flash(_("Category deleted."), "success")
     return redirect(url_for("admin.catalog_categories"))
-
-
-class ProductForm(FlaskForm):
-    sku = StringField("SKU", validators=[InputRequired()])
-    name = StringField(_l("Name"), validators=[InputRequired()])
-    name_en = StringField(_l("Name (English)"), validators=[Optional()])
-    kind = SelectField(_l("Kind"), choices=[(k, k) for k in KINDS])
-    status = SelectField(_l("Status"), choices=[(s, s) for s in STATUSES])
-    category = SelectField(_l("Category"), choices=[], validate_choice=False)
-    supplier_cost = StringField(_l("Supplier cost"), validators=[InputRequired()])
-    wholesale_price = StringField(_l("Wholesale price (to sub-shops)"),
-                                  validators=[InputRequired()])
-    retail_price = StringField(_l("Retail price (own storefront)"), validators=[InputRequired()])
-    min_quantity = IntegerField(_l("Minimum per order"), default=1)
-    max_quantity = IntegerField(_l("Maximum per order"), default=100)
-    description = TextAreaField(_l("Description"), validators=[Optional()])
-    description_en = TextAreaField(_l("Description (English)"), validators=[Optional()])
-    images = TextAreaField(_l("Image URLs, one per line"), validators=[Optional()])
-    fields = TextAreaField(_l("Buyer input fields (JSON)"), validators=[Optional()])
-    loop_code = BooleanField(_l("Loop code: deliver the same code to every buyer"))
-    low_stock_threshold = IntegerField(_l("Low-stock threshold"), default=10)
-    position = IntegerField(_l("Position"), validators=[Optional()])
-
-
-AMOUNT_FIELDS = ("supplier_cost", "wholesale_price", "retail_price")
-
-
-def _product_values(form: ProductForm, currency: str) -> dict | None:
-    """Form -> service arguments; amount/JSON problems go onto the form (None returned)."""
-    values = {k: getattr(form, k).data for k in (
-        "sku", "name", "name_en", "kind", "status", "min_quantity", "max_quantity",
-        "description", "description_en", "images", "loop_code", "low_stock_threshold",
-        "position")}
-    values["category"] = int(form.category.data) if form.category.data else None
-    values["description"] = values["description"] or ""
-    values["description_en"] = values["description_en"] or ""
-    values["position"] = values["position"] or 0
-    ok = True
-    for key in AMOUNT_FIELDS:
-        try:
-            values[key] = parse_amount(getattr(form, key).data or "", currency)
-        except MoneyError as err:
-            getattr(form, key).errors = [*getattr(form, key).errors, str(err)]
-            ok = False
-    raw = (form.fields.data or "").strip()
-    try:
-        values["fields"] = json.loads(raw) if raw else []
-    except ValueError as err:
-        form.fields.errors = [*form.fields.errors, _("not valid JSON: %(e)s", e=str(err))]
-        ok = False
-    return values if ok else None
-
-
-def _fill_product_form(form: ProductForm, product) -> None:
-    for key in AMOUNT_FIELDS:
-        getattr(form, key).data = format_plain(getattr(product, key), product.currency)
-    form.category.data = str(product.category_id or "")
-    form.images.data = "\n".join(product.images or [])
-    form.fields.data = json.dumps(product.fields or [], ensure_ascii=False, indent=1) \
-        if product.fields else ""
 
 
 @bp.route("/catalog/products")
@@ -180,9 +101,9 @@ def catalog_product_edit(product_id=None):
         (str(c.id), "\u2003" * depth + c.name) for depth, c in services.category_tree()]
     currency = product.currency if product else services.catalog_currency()
     if request.method == "GET" and product is not None:
-        _fill_product_form(form, product)
+        form.fill(product)
     if form.validate_on_submit():
-        values = _product_values(form, currency)
+        values = form.values(currency)
         if values is not None:
             try:
                 if product is None:

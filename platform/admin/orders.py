@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import exists, func, or_, select
-from wtforms import TextAreaField
-from wtforms.validators import DataRequired, Length
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
@@ -22,7 +18,8 @@ from kameng.core.extensions import db
 from kameng.core.pagination import keyset_page, requested_before
 from kameng.sales import services
 from kameng.sales.delivery import line_codes
-from kameng.sales.manual import MAX_CODES, deliver_manual
+from kameng.sales.forms import ManualDeliveryForm, RefundForm
+from kameng.sales.manual import deliver_manual
 from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
 
 bp = Routes()
@@ -32,15 +29,6 @@ PAGE = 50
 REFUNDABLE = ("paid", "fulfilling", "failed", "delivered")
 # the manual queue: paid orders with a manual line nobody has delivered yet
 QUEUE = "queue"
-
-
-class ManualDeliveryForm(FlaskForm):
-    codes = TextAreaField(_l("Codes (one per line)"),
-                          validators=[DataRequired(), Length(max=MAX_CODES * 520)])
-
-
-class RefundForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=255)])
 
 
 def _order_or_404(order_no: str) -> Order:

@@ -1,7 +1,7 @@
 """Back office: the shop's plan (pay, renew), and the plans it sells to its sub-shops."""
 from __future__ import annotations
 
-from flask import g, render_template, request
+from flask import g, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -9,8 +9,7 @@ from kameng.admin.routes import Routes
 from kameng.admin.views import guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.plans import services
-from kameng.core.errors import InvalidInput
-from kameng.core.money import parse_input_amount
+from kameng.billing.plans.forms import PayPlanForm, PlanForm
 
 bp = Routes()
 
@@ -38,8 +37,10 @@ def plans_index():
 @bp.route("/plans/pay", methods=["POST"])
 @owner_required
 def plans_pay():
+    form = PayPlanForm()
+
     def run():
-        payment = services.pay_plan(g.tenant, request.form.get("plan", 0, int), "balance",
+        payment = services.pay_plan(g.tenant, form.plan_id(), "balance",
                                     actor=current_user)
         return _("Paid: the plan runs until %(date)s.",
                  date=payment.period_end.strftime("%Y-%m-%d"))
@@ -49,23 +50,11 @@ def plans_pay():
 @bp.route("/plans/create", methods=["POST"])
 @owner_required
 def plans_create():
-    f = request.form
+    form = PlanForm()
 
     def run():
-        price = parse_input_amount(f.get("price", ""), g.tenant.currency, "price")
-
-        def opt_int(name):
-            value = (f.get(name) or "").strip()
-            if not value:
-                return None
-            if not value.isdigit():
-                raise InvalidInput(f"{name} must be a whole number", field=name)
-            return int(value)
-
-        services.create_plan(
-            g.tenant, f.get("code", ""), f.get("name", ""), price, f.get("interval", "month"),
-            base_plan_id=opt_int("base_plan"), custom_domain=bool(f.get("custom_domain")),
-            sub_shops=bool(f.get("sub_shops")), max_markup_bp=opt_int("max_markup_bp"),
-            max_staff=opt_int("max_staff"))
+        values = form.values(g.tenant.currency)
+        services.create_plan(g.tenant, values.pop("code"), values.pop("name"),
+                             values.pop("price"), values.pop("interval"), **values)
         return _("Plan created.")
     return _guarded(run)

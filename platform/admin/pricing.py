@@ -50,7 +50,7 @@ def markup():
     if not form.validate_on_submit():
         return _markup_page(form, status=422)
     try:
-        kwargs = rule_args(request.form, g.tenant.currency)
+        kwargs = form.rule_args(g.tenant.currency)
         if request.form.get("action") == "preview":
             return _markup_page(form, preview=services.preview_rule(g.tenant, **kwargs))
         services.set_markup(g.tenant, **kwargs)

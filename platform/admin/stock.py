@@ -10,34 +10,17 @@ import tempfile
 
 from flask import abort, flash, g, jsonify, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
-from wtforms import IntegerField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Optional
 
-from kameng.admin.catalog import ActionForm
 from kameng.admin.catalog import show_error as _show_error
 from kameng.admin.routes import Routes
-from kameng.admin.views import master_owner_required, master_staff_required
+from kameng.admin.views import CsrfForm, master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.shop.catalog.services import get_product
 from kameng.shop.stock import jobs, services
+from kameng.shop.stock.forms import ImportForm, VoidCodeForm
 
 bp = Routes()
-
-
-class ImportForm(FlaskForm):
-    codes = TextAreaField(_l("Paste codes, one per line"), validators=[Optional()])
-    upload = FileField(_l("…or upload a .txt / .csv file"))
-    separator = StringField(_l("Separator for code/password pairs (empty: one code per line; "
-                               "'tab' for a tab)"), validators=[Optional()])
-    cost_note = StringField(_l("Cost note"), validators=[Optional()])
-
-
-class VoidCodeForm(FlaskForm):
-    code_id = IntegerField(_l("Code id"), validators=[InputRequired()])
 
 
 @bp.route("/stock/")
@@ -65,7 +48,7 @@ def stock_product(product_id):
     report = next((r for r in services.stock_report() if r["product"].id == product.id), None)
     return render_template("admin/stock_product.html", product=product, form=form,
                            batches=services.batches_for(product.id), report=report,
-                           action=ActionForm(), void_form=VoidCodeForm(),
+                           action=CsrfForm(), void_form=VoidCodeForm(),
                            days_left=report["days_left"] if report else None)
 
 
@@ -74,7 +57,7 @@ def stock_product(product_id):
 def stock_batch(batch_id):
     batch = services.get_batch(batch_id)
     return render_template("admin/stock_batch.html", batch=batch,
-                           progress=jobs.get_progress(g.tenant.id, batch), action=ActionForm())
+                           progress=jobs.get_progress(g.tenant.id, batch), action=CsrfForm())
 
 
 @bp.route("/stock/batches/<int:batch_id>/progress")
@@ -86,7 +69,7 @@ def stock_batch_progress(batch_id):
 @bp.route("/stock/batches/<int:batch_id>/void", methods=["POST"])
 @master_staff_required
 def stock_batch_void(batch_id):
-    if not ActionForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     n = services.void_batch(batch_id, actor=current_user._get_current_object())
     flash(_("%(n)d code(s) voided.", n=n), "success")
@@ -112,7 +95,7 @@ def stock_code_void(product_id):
 @bp.route("/stock/products/<int:product_id>/export", methods=["POST"])
 @master_owner_required
 def stock_export(product_id):
-    if not ActionForm().validate_on_submit():
+    if not CsrfForm().validate_on_submit():
         abort(400)
     product = get_product(product_id)
     # spooled: small exports stay in memory, big ones go to a private temp file

@@ -11,16 +11,13 @@ from functools import partial
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
 from kameng.billing import wallets
+from kameng.billing.forms import CreditForm
 from kameng.billing.ledger.services import find_user_account
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
@@ -33,13 +30,6 @@ bp = Routes()
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PAGE = 50
-
-
-class CreditForm(FlaskForm):
-    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=24)])
-    note = TextAreaField(_l("Note"), validators=[Length(max=wallets.NOTE_LIMIT)])
-    # a one-time token: submitting the same form twice credits once
-    token = HiddenField(validators=[DataRequired()])
 
 
 def _shop_for_listing() -> Tenant:

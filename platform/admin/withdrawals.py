@@ -1,7 +1,7 @@
 """Back office: a shop's payout methods and withdrawal requests; the decider's review list."""
 from __future__ import annotations
 
-from flask import abort, g, render_template, request
+from flask import abort, g, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -10,7 +10,11 @@ from kameng.admin.views import CsrfForm, guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.withdrawals import services
-from kameng.core.money import parse_input_amount
+from kameng.billing.withdrawals.forms import (
+    DecisionForm,
+    PayoutMethodForm,
+    WithdrawalRequestForm,
+)
 
 bp = Routes()
 
@@ -36,19 +40,21 @@ def withdrawals_index():
 @bp.route("/withdrawals/methods", methods=["POST"])
 @owner_required
 def withdrawals_add_method():
-    f = request.form
+    f = PayoutMethodForm()
     return _guarded(lambda: (services.add_payout_method(
-        g.tenant, f.get("kind", ""), f.get("account", ""), f.get("holder", ""),
-        f.get("bank_name", "")), _("Payout method saved."))[1])
+        g.tenant, f.kind.data, f.account.data, f.holder.data, f.bank_name.data),
+        _("Payout method saved."))[1])
 
 
 @bp.route("/withdrawals/request", methods=["POST"])
 @owner_required
 def withdrawals_request():
+    f = WithdrawalRequestForm()
+
     def run():
-        amount = parse_input_amount(request.form.get("amount", ""), g.tenant.currency)
-        services.request_withdrawal(g.tenant, current_user, request.form.get("method", 0, int),
-                                    amount, request_key=request.form.get("token") or None)
+        amount = f.amount_minor(g.tenant.currency)
+        services.request_withdrawal(g.tenant, current_user, f.method_id(),
+                                    amount, request_key=f.token.data or None)
         return _("Withdrawal requested; the amount is held until it is paid or rejected.")
     return _guarded(run)
 
@@ -56,15 +62,16 @@ def withdrawals_request():
 @bp.route("/withdrawals/<int:withdrawal_id>/<action>", methods=["POST"])
 @owner_required
 def withdrawals_decide(withdrawal_id: int, action: str):
+    f = DecisionForm()
     if action == "approve":
         return _guarded(lambda: (services.approve(withdrawal_id, g.tenant, current_user),
                                  _("Approved."))[1])
     if action == "reject":
         return _guarded(lambda: (services.reject(withdrawal_id, g.tenant, current_user,
-                                                 request.form.get("note")),
+                                                 f.note.data),
                                  _("Rejected; the amount is available again."))[1])
     if action == "pay":
         return _guarded(lambda: (services.mark_paid(withdrawal_id, g.tenant, current_user,
-                                                    request.form.get("reference")),
+                                                    f.reference.data),
                                  _("Marked paid."))[1])
     abort(404)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
+
 from kameng.core.errors import InvalidInput
 
 MAX_SKU = 64
@@ -22,20 +24,20 @@ class OrderRequest:
 def parse_order(body) -> OrderRequest:
     """``{"sku", "quantity", "fields"}``; InvalidInput names the offending field."""
     if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", field="body")
+        raise InvalidInput(_l("the body must be a JSON object"), field="body")
     sku = body.get("sku")
     if not isinstance(sku, str) or not sku.strip() or len(sku) > MAX_SKU:
-        raise InvalidInput("sku is required (a product's SKU)", field="sku")
+        raise InvalidInput(_l("sku is required (a product's SKU)"), field="sku")
     quantity = body.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int):
-        raise InvalidInput("quantity must be a whole number", field="quantity")
+        raise InvalidInput(_l("quantity must be a whole number"), field="quantity")
     fields = body.get("fields")
     if fields is None:
         fields = {}
     if not isinstance(fields, dict) or len(fields) > MAX_FIELDS or not all(
             isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
             for k, v in fields.items()):
-        raise InvalidInput("fields must be an object of field name → text", field="fields")
+        raise InvalidInput(_l("fields must be an object of field name → text"), field="fields")
     return OrderRequest(sku.strip(), quantity, {k: str(v) for k, v in fields.items()})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
+from flask_babel import lazy_gettext as _l
 
 from kameng.api import schemas
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
@@ -118,8 +119,8 @@ def create_order():
 
     key = (request.headers.get("Idempotency-Key") or "").strip()
     if not key:
-        raise InvalidInput("the Idempotency-Key header is required (any unique text per "
-                           "order, at most 128 characters)", field="idempotency_key")
+        raise InvalidInput(_l("the Idempotency-Key header is required (any unique text per "
+                              "order, at most 128 characters)"), field="idempotency_key")
     body = schemas.parse_order(request.get_json(force=True, silent=True))
     placed = place_order(g.tenant, sku=body.sku, quantity=body.quantity, fields=body.fields,
                          customer=g.api_user, payment_method="balance", idempotency_key=key,
@@ -128,7 +129,7 @@ def create_order():
     if not placed.created:
         line = order.lines[0] if order.lines else None
         if line is None or line.sku != body.sku or line.quantity != body.quantity:
-            raise InvalidInput("this Idempotency-Key was already used for a different order",
+            raise InvalidInput(_l("this Idempotency-Key was already used for a different order"),
                                field="idempotency_key")
     response = jsonify(schemas.order_json(order))
     # a repeat answers like the first time (201, same order) and charges nothing
@@ -146,7 +147,7 @@ def get_order(order_no: str):
 
     order = orders.get_order(order_no)   # this shop's orders only
     if order.customer_id != g.api_user.id:
-        raise NotFound("no such order")  # someone else's: as if it did not exist
+        raise NotFound(_l("no such order"))  # someone else's: as if it did not exist
     return jsonify(schemas.order_json(order, orders.order_codes(order)))
 
 

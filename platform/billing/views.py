@@ -62,10 +62,11 @@ def topup():
 
     from kameng.billing.payments.registry import enabled_providers
     from kameng.billing.topups import services as topups
+    from kameng.billing.topups.forms import TopupForm
     from kameng.core.errors import ServiceError
 
     available = "stripe" in enabled_providers(g.tenant)
-    error, amount_text = None, request.form.get("amount", "")
+    error, amount_text = None, TopupForm().amount.data
     if request.method == "POST" and available:
         try:
             amount = topups.parse_topup_amount(amount_text, g.tenant.currency)

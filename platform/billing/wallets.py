@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from kameng.billing.ledger import services as ledger
@@ -27,12 +28,12 @@ AMOUNT_RE = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,6})?$")  # plain decimal, no sig
 
 def _positive(amount) -> int:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise InvalidInput(f"amounts are integers in minor units, not {amount!r}",
+        raise InvalidInput(_l("amounts are integers in minor units, not %(amount)r", amount=amount),
                            field="amount")
     if amount <= 0:
-        raise InvalidInput("the amount must be greater than zero", field="amount")
+        raise InvalidInput(_l("the amount must be greater than zero"), field="amount")
     if amount > ledger.MAX_AMOUNT:
-        raise InvalidInput("the amount is too large", field="amount")
+        raise InvalidInput(_l("the amount is too large"), field="amount")
     return amount
 
 
@@ -40,12 +41,13 @@ def parse_credit_amount(text: str, currency: str) -> int:
     """'100.00' in the shop's currency -> 10000, refusing anything not a positive amount."""
     plain = str(text or "").strip().replace(",", "")
     if not AMOUNT_RE.match(plain):
-        raise InvalidInput(f"bad amount {text!r}: give a positive amount like 100.00",
+        raise InvalidInput(_l("bad amount %(text)r: give a positive amount like 100.00", text=text),
                            field="amount")
     try:
         amount = parse_amount(plain, currency)
     except MoneyError as err:
-        raise InvalidInput(f"bad amount {text!r}: {err}", field="amount") from None
+        raise InvalidInput(_l("bad amount %(text)r: %(err)s",
+                              text=text, err=err), field="amount") from None
     return _positive(amount)
 
 
@@ -56,7 +58,8 @@ def find_user(tenant: Tenant, email: str) -> User:
         user = db.session.scalar(select(User).where(User.tenant_id == tenant.id,
                                                     User.email == email))
     if user is None:
-        raise NotFound(f"no account {email!r} on {tenant.slug}", field="email")
+        raise NotFound(_l("no account %(email)r on %(slug)s",
+                          email=email, slug=tenant.slug), field="email")
     return user
 
 
@@ -82,7 +85,8 @@ def credit_wallet(user: User, amount: int, *, note: str | None = None,
     amount = _positive(amount)
     note = (note or "").strip() or None
     if note and len(note) > NOTE_LIMIT:
-        raise InvalidInput(f"the note is longer than {NOTE_LIMIT} characters", field="note")
+        raise InvalidInput(_l("the note is longer than %(note_limit)s characters",
+                              note_limit=NOTE_LIMIT), field="note")
     tenant = db.session.get(Tenant, user.tenant_id)
     wallet = ledger.wallet_account(user)
     source = ledger.shop_account(tenant, "credits_issued", wallet.currency)
@@ -117,8 +121,10 @@ def spend_from_wallet(user: User, amount: int, idempotency_key: str, reference: 
     if wallet is None:
         raise ledger.InsufficientBalance(account_id=None)
     if wallet.currency != counter_account.currency:
-        raise InvalidInput(f"the wallet holds {wallet.currency}, the counter account "
-                           f"{counter_account.currency}", field="currency")
+        raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
+                              "%(counter_currency)s",
+                              currency=wallet.currency, counter_currency=counter_account.currency),
+                           field="currency")
     return ledger.post(idempotency_key, "wallet_spend",
                        [(wallet, -amount), (counter_account, amount)],
                        reference=reference, memo=memo, commit=commit)
@@ -150,8 +156,10 @@ def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account
     amount = _positive(amount)
     wallet = ledger.wallet_account(user)
     if wallet.currency != counter_account.currency:
-        raise InvalidInput(f"the wallet holds {wallet.currency}, the counter account "
-                           f"{counter_account.currency}", field="currency")
+        raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
+                              "%(counter_currency)s",
+                              currency=wallet.currency, counter_currency=counter_account.currency),
+                           field="currency")
     return ledger.post(idempotency_key, kind, [(counter_account, -amount), (wallet, amount)],
                        reference=reference, memo=memo, commit=commit)
 

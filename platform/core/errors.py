@@ -3,6 +3,10 @@
 Views turn them into a form message or a JSON problem detail, the CLI into one
 line on stderr and a non-zero exit. A service raises before it writes, or its
 transaction is rolled back, so nothing is half-written.
+
+A message is usually a lazy string (``lazy_gettext`` with named placeholders):
+it is translated when shown, so a page or a problem detail speaks the request's
+locale and the CLI the default locale, whichever context raised it.
 """
 from __future__ import annotations
 
@@ -11,15 +15,23 @@ class ServiceError(Exception):
     code = "invalid"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+    def __init__(self, message, *, code: str | None = None, status: int | None = None,
                  field: str | None = None):
         super().__init__(message)
-        self.message = message
+        self.text = message
         if code:
             self.code = code
         if status:
             self.status = status
         self.field = field
+
+    @property
+    def message(self) -> str:
+        """The message in the current locale (a plain ``str``, rendered now)."""
+        return str(self.text)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class NotFound(ServiceError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision
+from flask_babel import lazy_gettext as _l
 
 # the currencies a shop may price in; their minor units come from Babel (CLDR)
 CURRENCIES = frozenset({"CNY", "USD", "EUR", "HKD", "TWD", "GBP", "JPY", "KRW"})
@@ -80,6 +81,7 @@ def parse_input_amount(text, currency: str, field: str = "amount", minimum: int 
     except MoneyError as err:
         raise InvalidInput(str(err), field=field) from None
     if value < minimum:
-        raise InvalidInput(f"{field} must be at least {format_plain(minimum, currency)}",
+        raise InvalidInput(_l("%(field)s must be at least %(minimum)s",
+                              field=field, minimum=format_plain(minimum, currency)),
                            field=field)
     return value

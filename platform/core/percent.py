@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import lazy_gettext as _l
+
 from kameng.core.errors import InvalidInput
 
 BASIS = 10000  # basis points in 100 %
@@ -13,23 +15,25 @@ def parse_percent(text, field: str = "percent", maximum_bp: int = BASIS) -> int:
     try:
         value = Decimal(str(text).strip().rstrip("%"))
     except InvalidOperation:
-        raise InvalidInput(f"not a percentage: {text!r}", field=field) from None
+        raise InvalidInput(_l("not a percentage: %(text)r", text=text), field=field) from None
     if not value.is_finite():
-        raise InvalidInput(f"not a percentage: {text!r}", field=field)
+        raise InvalidInput(_l("not a percentage: %(text)r", text=text), field=field)
     bp = value.scaleb(2)
     if bp != bp.to_integral_value():
-        raise InvalidInput(f"{text}% has more than two decimal places", field=field)
+        raise InvalidInput(_l("%(text)s%% has more than two decimal places", text=text),
+                           field=field)
     bp = int(bp)
     if bp < 0 or bp > maximum_bp:
-        raise InvalidInput(f"{field} must be between 0 and {format_percent(maximum_bp)}%",
-                           field=field)
+        raise InvalidInput(_l("%(field)s must be between 0 and %(maximum)s%%",
+                              field=field, maximum=format_percent(maximum_bp)), field=field)
     return bp
 
 
 def check_bp(value, field: str) -> int:
     """A stored basis-point value given as an int: 0–10000."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BASIS:
-        raise InvalidInput(f"{field} must be 0–10000 basis points (0–100 %)", field=field)
+        raise InvalidInput(_l("%(field)s must be 0–10000 basis points (0–100 %%)", field=field),
+                           field=field)
     return value
 
 

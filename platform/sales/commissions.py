@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -51,7 +52,7 @@ def post_commissions(order_id: int) -> str:
 def post_commissions_by_number(order_no: str) -> str:
     order_id = db.session.scalar(select(Order.id).where(Order.order_no == order_no))
     if order_id is None:
-        raise NotFound(f"no order {order_no!r}")
+        raise NotFound(_l("no order %(order_no)r", order_no=order_no))
     return post_commissions(order_id)
 
 

@@ -1,4 +1,4 @@
-"""Checkout and lookup forms.
+"""Checkout and lookup forms, and the back office's manual delivery and refund forms.
 
 CSRF is checked for every POST by the app's ``CSRFProtect``; these forms only
 parse and validate. A product's own input fields (``field_<name>``) vary by
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, PasswordField, StringField
+from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from kameng.sales.manual import MAX_CODES
 
 CONTACT_MAX = 254
 PASSWORD_MIN, PASSWORD_MAX = 4, 128
@@ -67,3 +69,12 @@ class LookupForm(FlaskForm):
                           validators=[DataRequired(), Length(max=CONTACT_MAX)])
     lookup_password = PasswordField(_l("Lookup password"),
                                     validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+
+
+class ManualDeliveryForm(FlaskForm):
+    codes = TextAreaField(_l("Codes (one per line)"),
+                          validators=[DataRequired(), Length(max=MAX_CODES * 520)])
+
+
+class RefundForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=255)])

@@ -7,6 +7,7 @@ with the ``order.delivered`` outbox row that sends the e-mail).
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 
 from kameng.core import audit
@@ -26,13 +27,15 @@ def parse_codes(text: str) -> list[str]:
     codes = [line.strip() for line in (text or "").splitlines()]
     codes = [c for c in codes if c]
     if not codes:
-        raise InvalidInput("enter at least one code (one per line)", field="codes")
+        raise InvalidInput(_l("enter at least one code (one per line)"), field="codes")
     if len(codes) > MAX_CODES:
-        raise InvalidInput(f"at most {MAX_CODES} codes at once", field="codes")
+        raise InvalidInput(_l("at most %(max_codes)s codes at once",
+                              max_codes=MAX_CODES), field="codes")
     for code in codes:
         if len(code) > MAX_CODE_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in code):
-            raise InvalidInput(f"a code is longer than {MAX_CODE_LENGTH} characters or has "
-                               "control characters", field="codes")
+            raise InvalidInput(_l("a code is longer than %(max_code_length)s characters or has "
+                                  "control characters",
+                                  max_code_length=MAX_CODE_LENGTH), field="codes")
     return codes
 
 
@@ -45,12 +48,13 @@ def deliver_manual(order: Order, line_id: int, codes_text: str, actor) -> list[s
     """
     line = next((ln for ln in order.lines if ln.id == int(line_id)), None)
     if line is None:
-        raise NotFound("no such line on this order", field="line")
+        raise NotFound(_l("no such line on this order"), field="line")
     if line.kind != "manual":
-        raise InvalidInput("only manual lines are delivered by hand", field="line")
+        raise InvalidInput(_l("only manual lines are delivered by hand"), field="line")
     codes = parse_codes(codes_text)
     if order.status not in ("paid", "fulfilling"):
-        raise Conflict(f"the order is {order.status}; only paid orders are delivered",
+        raise Conflict(_l("the order is %(order_status)s; only paid orders are delivered",
+                          order_status=order.status),
                        code="wrong_status")
     claimed = db.session.execute(
         update(OrderLine)
@@ -58,7 +62,7 @@ def deliver_manual(order: Order, line_id: int, codes_text: str, actor) -> list[s
         .values(status="delivered").execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         db.session.rollback()
-        raise Conflict("this line was delivered already", code="already_delivered")
+        raise Conflict(_l("this line was delivered already"), code="already_delivered")
     line.status = "delivered"
     store_delivered(line, codes)
     audit.record(actor, "order.deliver_manual", tenant_id=order.tenant_id,

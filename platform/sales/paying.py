@@ -80,9 +80,9 @@ def start_payment(tenant, order: Order, option: PayOption, *, return_url: str,
                   client_ip: str | None = None) -> PaymentStart:
     """Start (or continue: providers are idempotent per order) paying ``order``."""
     if option.method == "balance":
-        raise InvalidInput("choose another payment method", field="payment_method")
+        raise InvalidInput(_l("choose another payment method"), field="payment_method")
     if order.status != "pending":
-        raise InvalidInput("this order is not waiting for payment", field="payment_method")
+        raise InvalidInput(_l("this order is not waiting for payment"), field="payment_method")
     provider = registry.get_provider(tenant, option.method)
     line = order.lines[0] if order.lines else None
     description = line.name if line is not None and len(order.lines) == 1 else order.order_no

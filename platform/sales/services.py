@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,7 +51,7 @@ def get_order(order_no: str) -> Order:
     """An order of the current tenant scope (another shop's number is not found)."""
     order = db.session.scalar(select(Order).where(Order.order_no == (order_no or "").strip()))
     if order is None:
-        raise NotFound("no such order")
+        raise NotFound(_l("no such order"))
     return order
 
 
@@ -85,9 +86,9 @@ def lookup(order_no: str, contact: str, password: str) -> Order | None:
 def _sellable(tenant: Tenant, sku: str) -> Product:
     product, hidden_here = catalog.product_on_shop(tenant, sku)
     if product is None or product.status == "hidden" or hidden_here:
-        raise NotFound(f"no product {sku!r} on this shop", field="sku")
+        raise NotFound(_l("no product %(sku)r on this shop", sku=sku), field="sku")
     if product.status == "sold_out":
-        raise OutOfStock(f"{product.sku} is sold out")
+        raise OutOfStock(_l("%(sku)s is sold out", sku=product.sku))
     return product
 
 
@@ -95,20 +96,22 @@ def _quantity(product: Product, quantity) -> int:
     try:
         quantity = int(quantity)
     except (TypeError, ValueError):
-        raise InvalidInput("quantity must be a whole number", field="quantity") from None
+        raise InvalidInput(_l("quantity must be a whole number"), field="quantity") from None
     if not product.min_quantity <= quantity <= product.max_quantity:
-        raise InvalidInput(f"quantity must be between {product.min_quantity} and "
-                           f"{product.max_quantity}", field="quantity")
+        raise InvalidInput(_l("quantity must be between %(min_quantity)s and "
+                              "%(max_quantity)s",
+                              min_quantity=product.min_quantity, max_quantity=product.max_quantity),
+                           field="quantity")
     return quantity
 
 
 def _guest_contact(contact: str | None, password: str | None) -> tuple[str, str]:
     contact = (contact or "").strip()
     if not contact or len(contact) > CONTACT_MAX or any(ord(c) < 32 for c in contact):
-        raise InvalidInput("give an e-mail address or phone number to find the order later",
+        raise InvalidInput(_l("give an e-mail address or phone number to find the order later"),
                            field="contact")
     if not password or len(password) < 4 or len(password) > 128:
-        raise InvalidInput("choose a lookup password of at least 4 characters",
+        raise InvalidInput(_l("choose a lookup password of at least 4 characters"),
                            field="lookup_password")
     return contact, password
 
@@ -124,16 +127,17 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
     (422, naming the field) or ``NotFound``; nothing is written then.
     """
     if payment_method not in PAYMENT_METHODS:
-        raise InvalidInput(f"unknown payment method {payment_method!r}", field="payment_method")
+        raise InvalidInput(_l("unknown payment method %(payment_method)r",
+                              payment_method=payment_method), field="payment_method")
     if customer is not None and customer.tenant_id != tenant.id:
-        raise NotFound("no such account on this shop")
+        raise NotFound(_l("no such account on this shop"))
     if idempotency_key is not None:
         idempotency_key = idempotency_key.strip()
         if not 1 <= len(idempotency_key) <= 128:
-            raise InvalidInput("Idempotency-Key must be 1–128 characters",
+            raise InvalidInput(_l("Idempotency-Key must be 1–128 characters"),
                                field="idempotency_key")
     if payment_method == "balance" and customer is None:
-        raise InvalidInput("log in to pay from your balance", field="payment_method")
+        raise InvalidInput(_l("log in to pay from your balance"), field="payment_method")
     # no look-up first (every API order would pay for it): the unique (tenant,
     # customer, key) index decides; a refusal looks for an earlier order, since a
     # retry must get its order back even if the product has sold out since

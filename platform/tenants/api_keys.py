@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -38,7 +39,8 @@ def hash_key(plaintext: str) -> str:
 def _clean_name(name: str | None) -> str:
     name = (name or "").strip() or "API key"
     if len(name) > NAME_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidInput(f"the key's name must be at most {NAME_MAX} printable characters",
+        raise InvalidInput(_l("the key's name must be at most %(name_max)s printable characters",
+                              name_max=NAME_MAX),
                            field="name")
     return name
 
@@ -52,15 +54,15 @@ def _own(user: User):
 def create_key(user: User, name: str | None = None, *, commit: bool = True) -> NewKey:
     """A new key for ``user``; the returned plaintext is the only copy there will be."""
     if user is None or user.id is None:
-        raise InvalidInput("no such account", field="user")
+        raise InvalidInput(_l("no such account"), field="user")
     name = _clean_name(name)
     active = db.session.scalar(
         select(func.count()).select_from(ApiKey)
         .where(ApiKey.tenant_id == user.tenant_id, ApiKey.user_id == user.id,
                ApiKey.revoked_at.is_(None)).execution_options(all_tenants=True))
     if active >= MAX_ACTIVE_KEYS:
-        raise Conflict(f"an account may hold at most {MAX_ACTIVE_KEYS} active keys; "
-                       "revoke one first", field="name")
+        raise Conflict(_l("an account may hold at most %(max_active_keys)s active keys; "
+                          "revoke one first", max_active_keys=MAX_ACTIVE_KEYS), field="name")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)   # 256 random bits
     key = ApiKey(tenant_id=user.tenant_id, user_id=user.id, name=name,
                  prefix=plaintext[:PREFIX_SHOWN], key_hash=hash_key(plaintext))
@@ -81,7 +83,7 @@ def list_keys(user: User) -> list[ApiKey]:
 def get_key(user: User, key_id: int) -> ApiKey:
     key = db.session.scalar(_own(user).where(ApiKey.id == key_id))
     if key is None:
-        raise NotFound("no such API key")
+        raise NotFound(_l("no such API key"))
     return key
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import cache
 
 from babel import Locale
-from flask import g, request
+from flask import g, has_request_context, request
 from flask_login import current_user
 
 SUPPORTED = ("zh_CN", "en")
@@ -30,7 +30,9 @@ def _babel_locale(code: str) -> Locale:
     return Locale.parse(code)
 
 
-def select_locale() -> Locale:
+def select_locale() -> Locale | None:
+    if not has_request_context():
+        return None   # the CLI, a worker: Flask-Babel's default (BABEL_DEFAULT_LOCALE)
     return _babel_locale(_select_code())
 
 

@@ -5,6 +5,7 @@ import re
 import secrets
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from kameng.core.addresses import clean_address
@@ -33,14 +34,14 @@ def normalise_host(host: str) -> str:
 def validate_hostname(host: str) -> str:
     norm = normalise_host(host)
     if not HOST_RE.match(norm):
-        raise InvalidInput(f"not a valid hostname: {host!r}", field="domain")
+        raise InvalidInput(_l("not a valid hostname: %(host)r", host=host), field="domain")
     return norm
 
 
 def tenant_by_slug(slug: str) -> Tenant:
     tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
-        raise NotFound(f"no shop with slug {slug!r}")
+        raise NotFound(_l("no shop with slug %(slug)r", slug=slug))
     return tenant
 
 
@@ -50,7 +51,8 @@ def master() -> Tenant | None:
 
 def _check_host_free(host: str) -> None:
     if db.session.scalar(select(Domain.id).where(Domain.hostname == host)):
-        raise Conflict(f"hostname {host!r} is already bound to a shop", field="domain")
+        raise Conflict(_l("hostname %(host)r is already bound to a shop",
+                          host=host), field="domain")
 
 
 def create_tenant(slug: str, name: str, parent_slug: str | None = None,
@@ -60,28 +62,29 @@ def create_tenant(slug: str, name: str, parent_slug: str | None = None,
     slug = (slug or "").strip().lower()
     name = (name or "").strip()
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
-        raise InvalidInput(f"slug {slug!r} must be 1–63 lowercase letters, digits or '-'"
-                           " and not a reserved word", field="slug")
+        raise InvalidInput(_l("slug %(slug)r must be 1–63 lowercase letters, digits or '-'"
+                              " and not a reserved word", slug=slug), field="slug")
     if not name or len(name) > 120:
-        raise InvalidInput("name is required (at most 120 characters)", field="name")
+        raise InvalidInput(_l("name is required (at most 120 characters)"), field="name")
     if db.session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
-        raise Conflict(f"a shop with slug {slug!r} already exists", field="slug")
+        raise Conflict(_l("a shop with slug %(slug)r already exists", slug=slug), field="slug")
     if theme is not None and theme not in available_themes():
-        raise InvalidInput(f"unknown theme {theme!r}", field="theme")
+        raise InvalidInput(_l("unknown theme %(theme)r", theme=theme), field="theme")
 
     parent = None
     if parent_slug:
         parent = db.session.scalar(select(Tenant).where(Tenant.slug == parent_slug))
         if parent is None:
-            raise NotFound(f"no parent shop with slug {parent_slug!r}", field="parent")
+            raise NotFound(_l("no parent shop with slug %(parent_slug)r",
+                              parent_slug=parent_slug), field="parent")
     elif master() is not None:
-        raise Conflict("a master shop already exists; give --parent to open a sub-shop",
+        raise Conflict(_l("a master shop already exists; give --parent to open a sub-shop"),
                        field="parent")
 
     base = current_app.config["BASE_DOMAIN"]
     hosts = [validate_hostname(h) for h in domains] or [f"{slug}.{base}"]
     if len(set(hosts)) != len(hosts):
-        raise InvalidInput("the same hostname was given twice", field="domain")
+        raise InvalidInput(_l("the same hostname was given twice"), field="domain")
     for host in hosts:
         _check_host_free(host)
 
@@ -128,7 +131,7 @@ def add_domain(slug: str, host: str, verified: bool = False) -> Domain:
 def verify_domain(hostname: str) -> Domain:
     domain = db.session.scalar(select(Domain).where(Domain.hostname == normalise_host(hostname)))
     if domain is None:
-        raise NotFound(f"no such domain {hostname!r}")
+        raise NotFound(_l("no such domain %(hostname)r", hostname=hostname))
     if domain.verified_at is None:
         domain.verified_at = utcnow()
         db.session.commit()
@@ -171,14 +174,16 @@ def create_user(tenant: Tenant, email: str, role: str, password: str | None = No
                 display_name: str | None = None, commit: bool = True) -> User:
     email = clean_address(email)
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(_l("role must be one of %(choices)s",
+                              choices=', '.join(ROLES)), field="role")
     if password is not None and len(password) < 8:
-        raise InvalidInput("password must have at least 8 characters", field="password")
+        raise InvalidInput(_l("password must have at least 8 characters"), field="password")
     with all_tenants():
         taken = db.session.scalar(select(User.id).where(User.tenant_id == tenant.id,
                                                          User.email == email))
     if taken:
-        raise Conflict(f"{email} already has an account on {tenant.slug}", field="email")
+        raise Conflict(_l("%(email)s already has an account on %(slug)s",
+                          email=email, slug=tenant.slug), field="email")
     user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
@@ -234,7 +239,7 @@ def update_appearance(tenant: Tenant, theme: str, values: dict) -> Tenant:
     from kameng.tenants.themes import settings_schema, validate_settings
 
     if theme not in available_themes():
-        raise InvalidInput(f"unknown theme {theme!r}", field="theme")
+        raise InvalidInput(_l("unknown theme %(theme)r", theme=theme), field="theme")
     values = dict(values or {})
     clean = validate_settings(theme, values)
     schema = settings_schema(theme)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flask import g, render_template
 from flask.templating import Environment
+from flask_babel import lazy_gettext as _l
 from jinja2 import BaseLoader, TemplateNotFound
 
 from kameng.core.errors import InvalidInput
@@ -97,19 +98,22 @@ def validate_settings(theme: str, values: dict) -> dict:
     for key, raw in values.items():
         spec = schema.get(key)
         if spec is None:
-            raise InvalidInput(f"theme {theme!r} has no setting {key!r}", field=key)
+            raise InvalidInput(_l("theme %(theme)r has no setting %(key)r",
+                                  theme=theme, key=key), field=key)
         value = (raw or "").strip() if isinstance(raw, str) else raw
         kind = spec.get("type", "text")
         if value in ("", None):
             continue
         if kind == "color" and not COLOR_RE.match(value):
-            raise InvalidInput(f"{key} must be a colour like #1a2b3c", field=key)
+            raise InvalidInput(_l("%(key)s must be a colour like #1a2b3c", key=key), field=key)
         if kind == "url" and not URL_RE.match(value):
-            raise InvalidInput(f"{key} must be an http(s) address or a /path", field=key)
+            raise InvalidInput(_l("%(key)s must be an http(s) address or a /path",
+                                  key=key), field=key)
         if kind in ("text", "textarea"):
             limit = int(spec.get("max_length", 500 if kind == "textarea" else 120))
             if len(value) > limit:
-                raise InvalidInput(f"{key} is longer than {limit} characters", field=key)
+                raise InvalidInput(_l("%(key)s is longer than %(limit)s characters",
+                                      key=key, limit=limit), field=key)
         if kind == "boolean":
             value = bool(value)
         clean[key] = value

@@ -76,6 +76,7 @@ def test_add_preview_and_delete_rules_without_js(app, tree, catalog, client_for)
     assert pricing.price_for(tree.star, catalog["steam"]) == 1239
     assert "+23.1% (round x9)" in client.get("/admin/markup").get_data(as_text=True)
 
+    client.get("/lang/en")  # service messages follow the page's locale; these read English
     bad = client.post("/admin/markup", data={**form, "value": "lots"})
     assert bad.status_code == 422 and "not a percentage" in bad.get_data(as_text=True)
 

@@ -96,5 +96,6 @@ def test_owner_uploads_and_exports(app, tree, card, client_for):
 def test_empty_import_form_shows_a_message(app, tree, card, client_for):
     client = client_for("master.localhost")
     login(client, "owner@master.test")
+    client.get("/lang/en")  # service messages follow the page's locale; these read English
     resp = client.post(f"/admin/stock/products/{card.id}", data={"codes": "  "})
     assert resp.status_code == 200 and "paste codes or choose a file" in resp.get_data(as_text=True)

@@ -8,6 +8,7 @@ import json
 
 import click
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 
 from kameng.billing import reports
 from kameng.billing.commissions import services
@@ -81,7 +82,8 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
         for spec in fees:
             parts = spec.split(":")
             if len(parts) != 4 or not parts[2].isdigit():
-                raise InvalidInput(f"bad --fee {spec!r}: PROVIDER:PERCENT:FIXED:PAYER")
+                raise InvalidInput(_l("bad --fee %(spec)r: PROVIDER:PERCENT:FIXED:PAYER",
+                                      spec=spec))
             rules[parts[0]] = {"bp": parse_percent(parts[1], "fee"),
                                "fixed": int(parts[2]), "payer": parts[3]}
         values["provider_fees"] = rules

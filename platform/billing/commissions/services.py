@@ -33,6 +33,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -109,8 +110,9 @@ def split_order(order: OrderSnapshot, *, promoter_user_id: int | None = None,
             continue
         chain, qty = line.chain, line.quantity
         if not chain or chain[-1].tenant_id != order.tenant_id:
-            raise InvalidInput(f"order {order.order_no} line {line.id} has no price chain "
-                               "ending at the selling shop")
+            raise InvalidInput(_l("order %(order_no)s line %(line_id)s has no price chain "
+                                  "ending at the selling shop",
+                                  order_no=order.order_no, line_id=line.id))
         for depth, level in enumerate(chain):
             if depth == 0:
                 split.supplier += level.cost * qty
@@ -400,5 +402,5 @@ def order_commission_or_404(order_no: str) -> Commission:
     with all_tenants():
         found = db.session.scalar(select(Commission).where(Commission.order_no == order_no))
     if found is None:
-        raise NotFound(f"no commission for order {order_no!r}")
+        raise NotFound(_l("no commission for order %(order_no)r", order_no=order_no))
     return found

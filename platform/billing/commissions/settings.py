@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -93,7 +94,8 @@ def fee_for(method: str | None, amount: int) -> int:
 
 def _minor(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{field} must be a non-negative amount in minor units", field=field)
+        raise InvalidInput(_l("%(field)s must be a non-negative amount in minor units",
+                              field=field), field=field)
     return value
 
 
@@ -104,9 +106,9 @@ def update_settings(tenant: Tenant, **values) -> BillingSettings:
                      "withdraw_fee_bp", "withdraw_approver", "plan_grace_days"}
     unknown = set(values) - platform_only - {"promoter_bp"}
     if unknown:
-        raise InvalidInput(f"unknown setting {sorted(unknown)[0]!r}")
+        raise InvalidInput(_l("unknown setting %(name)r", name=sorted(unknown)[0]))
     if not tenant.is_master and set(values) & platform_only:
-        raise InvalidInput("only the master shop sets the platform's billing rules")
+        raise InvalidInput(_l("only the master shop sets the platform's billing rules"))
     clean = {}
     for key, value in values.items():
         if key in ("promoter_bp", "withdraw_fee_bp"):
@@ -116,13 +118,13 @@ def update_settings(tenant: Tenant, **values) -> BillingSettings:
         elif key in ("hold_days", "plan_grace_days"):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or not 0 <= value <= 365):
-                raise InvalidInput(f"{key} must be 0–365 days", field=key)
+                raise InvalidInput(_l("%(key)s must be 0–365 days", key=key), field=key)
             if key == "plan_grace_days" and value is None:
                 value = 3
             clean[key] = value
         elif key == "withdraw_approver":
             if value not in APPROVERS:
-                raise InvalidInput("withdrawals are approved by 'master' or 'parent'",
+                raise InvalidInput(_l("withdrawals are approved by 'master' or 'parent'"),
                                    field=key)
             clean[key] = value
         elif key == "provider_fees":
@@ -146,16 +148,19 @@ def update_settings(tenant: Tenant, **values) -> BillingSettings:
 
 def _fees(value) -> dict:
     if not isinstance(value, dict):
-        raise InvalidInput("provider fees are a mapping of provider → rule", field="provider_fees")
+        raise InvalidInput(_l("provider fees are a mapping of provider → rule"),
+                           field="provider_fees")
     out = {}
     for provider, rule in value.items():
         if provider not in PROVIDERS:
-            raise InvalidInput(f"unknown payment provider {provider!r}", field="provider_fees")
+            raise InvalidInput(_l("unknown payment provider %(provider)r",
+                                  provider=provider), field="provider_fees")
         if not rule:
             continue
         payer = rule.get("payer", "seller")
         if payer not in FEE_PAYERS:
-            raise InvalidInput("the fee is booked to 'seller' or 'master'", field="provider_fees")
+            raise InvalidInput(_l("the fee is booked to 'seller' or 'master'"),
+                               field="provider_fees")
         out[provider] = {"bp": check_bp(rule.get("bp", 0), "fee bp"),
                          "fixed": _minor(rule.get("fixed", 0), "fixed fee"), "payer": payer}
     return out

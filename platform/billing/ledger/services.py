@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -70,7 +71,8 @@ class InsufficientBalance(ServiceError):
     code = "insufficient_balance"
     status = 402
 
-    def __init__(self, message: str = "insufficient balance", *, account_id: int | None = None):
+    def __init__(self, message: str = _l("insufficient balance"), *,
+                 account_id: int | None = None):
         super().__init__(message)
         self.account_id = account_id
 
@@ -88,14 +90,15 @@ def _currency(code: str | None) -> str:
     try:
         exponent(code)
     except MoneyError:
-        raise InvalidInput(f"unknown currency {code!r}", field="currency") from None
+        raise InvalidInput(_l("unknown currency %(code)r", code=code), field="currency") from None
     return code
 
 
 def _allow_negative(owner_type: str, kind: str) -> bool:
     allowed = kind_allows_negative(owner_type, kind)
     if allowed is None:
-        raise InvalidInput(f"unknown {owner_type} account kind {kind!r}", field="kind")
+        raise InvalidInput(_l("unknown %(owner_type)s account kind %(kind)r",
+                              owner_type=owner_type, kind=kind), field="kind")
     return allowed
 
 
@@ -188,7 +191,7 @@ def wallet_account(user: User, currency: str | None = None) -> Account:
 def user_account(user: User, kind: str, currency: str | None = None) -> Account:
     """An account a user owns on their shop: ``wallet``, promoter ``earnings_*`` …"""
     if user is None or user.id is None:
-        raise InvalidInput("no such user", field="user")
+        raise InvalidInput(_l("no such user"), field="user")
     return _get_or_create("user", f"user:{user.id}", kind,
                           currency or _tenant_of(user).currency,
                           tenant_id=user.tenant_id, user_id=user.id)
@@ -197,7 +200,7 @@ def user_account(user: User, kind: str, currency: str | None = None) -> Account:
 def shop_account(tenant: Tenant, kind: str, currency: str | None = None) -> Account:
     """A shop's own account: ``earnings_pending``, ``earnings_available``, ``credits_issued`` …"""
     if tenant is None or tenant.id is None:
-        raise InvalidInput("no such shop", field="tenant")
+        raise InvalidInput(_l("no such shop"), field="tenant")
     return shop_account_of(tenant.id, kind, currency or tenant.currency)
 
 
@@ -237,7 +240,8 @@ def _clean_text(value: str | None, name: str, limit: int) -> str | None:
         return None
     value = str(value).strip()
     if len(value) > limit:
-        raise InvalidInput(f"{name} is longer than {limit} characters", field=name)
+        raise InvalidInput(_l("%(name)s is longer than %(limit)s characters",
+                              name=name, limit=limit), field=name)
     return value or None
 
 
@@ -247,18 +251,19 @@ def _clean_entries(entries) -> list[tuple[Account, int]]:
         try:
             account, amount = item
         except (TypeError, ValueError):
-            raise InvalidInput("each entry is an (account, amount) pair") from None
+            raise InvalidInput(_l("each entry is an (account, amount) pair")) from None
         if not isinstance(account, Account) or account.id is None:
-            raise InvalidInput("entries need saved ledger accounts", field="entries")
+            raise InvalidInput(_l("entries need saved ledger accounts"), field="entries")
         if isinstance(amount, bool) or not isinstance(amount, int):
-            raise InvalidInput(f"amounts are integers in minor units, not {amount!r}",
+            raise InvalidInput(_l("amounts are integers in minor units, not %(amount)r",
+                                  amount=amount),
                                field="amount")
         if abs(amount) > MAX_AMOUNT:
-            raise InvalidInput("amount out of range", field="amount")
+            raise InvalidInput(_l("amount out of range"), field="amount")
         if amount:  # a zero line moves nothing; it is left out
             lines.append((account, amount))
     if len(lines) < 2:
-        raise InvalidInput("a ledger transaction needs at least two non-zero entries",
+        raise InvalidInput(_l("a ledger transaction needs at least two non-zero entries"),
                            field="entries")
     totals: dict[str, int] = defaultdict(int)
     for account, amount in lines:
@@ -266,7 +271,8 @@ def _clean_entries(entries) -> list[tuple[Account, int]]:
     off = {cur: total for cur, total in totals.items() if total}
     if off:
         detail = ", ".join(f"{cur} {total:+d}" for cur, total in sorted(off.items()))
-        raise InvalidInput(f"entries do not balance ({detail})", field="entries")
+        raise InvalidInput(_l("entries do not balance (%(detail)s)",
+                              detail=detail), field="entries")
     return lines
 
 
@@ -285,7 +291,8 @@ def _replay(tx: Transaction, kind: str, lines, commit: bool) -> Transaction:
         if commit:
             db.session.rollback()
         raise IdempotencyConflict(
-            f"idempotency key {tx.idempotency_key!r} was already used for other postings")
+            _l("idempotency key %(idempotency_key)r was already used for other postings",
+               idempotency_key=tx.idempotency_key))
     if commit:
         db.session.commit()  # ends the read (on SQLite it holds the write lock)
     tx.replayed = True
@@ -391,10 +398,10 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
     """
     key = (idempotency_key or "").strip()
     if not KEY_RE.match(key):
-        raise InvalidInput("idempotency key must be 1–160 printable ASCII characters",
+        raise InvalidInput(_l("idempotency key must be 1–160 printable ASCII characters"),
                            field="idempotency_key")
     if not TX_KIND_RE.match(kind or ""):
-        raise InvalidInput(f"bad transaction kind {kind!r}", field="kind")
+        raise InvalidInput(_l("bad transaction kind %(kind)r", kind=kind), field="kind")
     lines = _clean_entries(entries)
     reference = _clean_text(reference, "reference", 80)
     memo = _clean_text(memo, "memo", 500)
@@ -424,7 +431,8 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
             _undo(applied)
             existing = _posted_before(key, _reversal_of)
             if existing is None:
-                raise IdempotencyConflict(f"idempotency key {key!r} could not be posted")
+                raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
+                                             key=key))
             return _replay(existing, kind, lines, commit)
         db.session.execute(Entry.__table__.insert(), [
             {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
@@ -469,7 +477,8 @@ def reverse(tx: Transaction, idempotency_key: str, *, kind: str = "reversal",
     that may run negative (earnings after the hold) simply do.
     """
     if tx.reversal_of_id is not None:
-        raise Conflict(f"transaction {tx.id} is itself a reversal; post a new transaction")
+        raise Conflict(_l("transaction %(tx_id)s is itself a reversal; post a new transaction",
+                          tx_id=tx.id))
     done = reversal_of(tx)
     if done is not None:
         if commit:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from kameng.core.errors import Conflict, ServiceError
 
 START_KINDS = ("redirect", "form", "client_secret", "instant")
@@ -181,4 +183,5 @@ class PaymentProvider:
         return None
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
-        raise RefundUnsupported(f"{self.name} cannot refund automatically; refund manually")
+        raise RefundUnsupported(_l("%(name)s cannot refund automatically; refund manually",
+                                   name=self.name))

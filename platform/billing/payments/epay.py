@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments.base import (
     InvalidNotification,
@@ -95,22 +96,24 @@ class EpayProvider(PaymentProvider):
 
     def _require_configured(self) -> None:
         if not (self.apiurl and self.pid and self.key):
-            raise PaymentError("epay is not fully configured for this shop", status=409)
+            raise PaymentError(_l("epay is not fully configured for this shop"), status=409)
 
     # ----- starting a payment ---------------------------------------------
 
     def start(self, payment: PaymentRequest) -> PaymentStart:
         self._require_configured()
         if payment.currency.upper() != CURRENCY:
-            raise InvalidInput(f"epay takes {CURRENCY} only, not {payment.currency}",
+            raise InvalidInput(_l("epay takes %(expected)s only, not %(currency)s",
+                                  expected=CURRENCY, currency=payment.currency),
                                field="currency")
         if payment.amount <= 0:
-            raise InvalidInput("the amount must be positive", field="amount")
+            raise InvalidInput(_l("the amount must be positive"), field="amount")
         channel = payment.channel or (self.channels[0] if self.channels else "")
         if channel not in self.channels:
-            raise InvalidInput(f"payment channel {channel!r} is not enabled", field="channel")
+            raise InvalidInput(_l("payment channel %(channel)r is not enabled",
+                                  channel=channel), field="channel")
         if not payment.notify_url:
-            raise InvalidInput("notify_url is required for epay", field="notify_url")
+            raise InvalidInput(_l("notify_url is required for epay"), field="notify_url")
         fields = {
             "pid": self.pid,
             "type": channel,
@@ -170,17 +173,18 @@ class EpayProvider(PaymentProvider):
             resp.raise_for_status()
             data = resp.json()
         except (requests.RequestException, ValueError) as err:
-            raise PaymentError(f"epay query failed: {err.__class__.__name__}") from None
+            raise PaymentError(_l("epay query failed: %(error)s",
+                                  error=err.__class__.__name__)) from None
         if str(data.get("code")) != "1":
             return None
         if str(data.get("out_trade_no", order_no)) != order_no:
-            raise PaymentError("epay query answered for another order")
+            raise PaymentError(_l("epay query answered for another order"))
         if "pid" in data and str(data["pid"]) != self.pid:
-            raise PaymentError("epay query answered for another merchant")
+            raise PaymentError(_l("epay query answered for another merchant"))
         try:
             amount = parse_money(str(data.get("money", "")))
         except ValueError as err:
-            raise PaymentError(f"epay query: {err}") from None
+            raise PaymentError(_l("epay query: %(err)s", err=err)) from None
         paid = str(data.get("status")) == "1"
         return PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=CURRENCY, provider_ref=data.get("trade_no") or None,
@@ -188,5 +192,5 @@ class EpayProvider(PaymentProvider):
                              channel=data.get("type") or None)
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
-        raise RefundUnsupported("epay has no standard refund: refund this payment manually "
-                                "in the gateway's merchant console")
+        raise RefundUnsupported(_l("epay has no standard refund: refund this payment manually "
+                                   "in the gateway's merchant console"))

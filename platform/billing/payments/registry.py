@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from kameng.billing.payments.base import PaymentProvider, ProviderConfig, ProviderUnavailable
@@ -62,12 +63,12 @@ def get_provider(tenant, name: str, *, enabled_only: bool = True) -> PaymentProv
     switched the method off must still be verified and refundable.
     """
     if name not in PROVIDER_NAMES:
-        raise NotFound(f"no payment provider {name!r}")
+        raise NotFound(_l("no payment provider %(name)r", name=name))
     if name not in _FACTORIES:
-        raise ProviderUnavailable(f"the {name} payment method is not available yet")
+        raise ProviderUnavailable(_l("the %(name)s payment method is not available yet", name=name))
     config = load_config(tenant, name)
     if enabled_only and not config.enabled:
-        raise ProviderUnavailable(f"this shop does not take {name} payments")
+        raise ProviderUnavailable(_l("this shop does not take %(name)s payments", name=name))
     return _FACTORIES[name](tenant, config)
 
 

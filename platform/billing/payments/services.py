@@ -29,6 +29,7 @@ import re
 from urllib.parse import quote, urlsplit
 
 from flask import current_app, g, has_request_context, url_for
+from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments import registry
 from kameng.billing.payments.base import PaymentNotice
@@ -121,13 +122,14 @@ def save_provider_config(tenant, name: str, *, enabled: bool, settings: dict | N
     Everything is validated before anything is written.
     """
     if name not in PROVIDER_NAMES:
-        raise NotFound(f"no payment provider {name!r}")
+        raise NotFound(_l("no payment provider %(name)r", name=name))
     row = registry.config_row(tenant, name)
     stored_secrets = dict(row.secrets or {}) if row else {}
     new_secrets = {k: (v or "").strip() for k, v in (secrets or {}).items()}
     for field in new_secrets:
         if field not in SECRET_FIELDS.get(name, ()):
-            raise InvalidInput(f"{name} has no secret {field!r}", field=field)
+            raise InvalidInput(_l("%(name)s has no secret %(field)r",
+                                  name=name, field=field), field=field)
     clean = _validate(name, dict(settings or {}), enabled,
                       has_secret={f: bool(new_secrets.get(f) or f in stored_secrets)
                                   for f in SECRET_FIELDS.get(name, ())})
@@ -149,12 +151,13 @@ def _validate(name: str, settings: dict, enabled: bool, has_secret: dict) -> dic
     if name == "epay":
         return _validate_epay(settings, enabled, has_secret)
     if name == "stripe" and enabled and not stripe_configured():
-        raise InvalidInput("Stripe is not configured on this platform (STRIPE_SECRET_KEY, "
-                           "STRIPE_PUBLISHABLE_KEY)", field="enabled")
+        raise InvalidInput(_l("Stripe is not configured on this platform (STRIPE_SECRET_KEY, "
+                              "STRIPE_PUBLISHABLE_KEY)"), field="enabled")
     if enabled and not registry.is_registered(name):
-        raise InvalidInput(f"the {name} payment method is not available yet", field="enabled")
+        raise InvalidInput(_l("the %(name)s payment method is not available yet",
+                              name=name), field="enabled")
     if settings:
-        raise InvalidInput(f"{name} takes no settings", field=next(iter(settings)))
+        raise InvalidInput(_l("%(name)s takes no settings", name=name), field=next(iter(settings)))
     return {}
 
 
@@ -168,23 +171,24 @@ def _validate_epay(settings: dict, enabled: bool, has_secret: dict) -> dict:
         parts = urlsplit(apiurl)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
                 or parts.fragment:
-            raise InvalidInput("the gateway address must be an http(s) URL like "
-                               "https://pay.example.com/", field="apiurl")
+            raise InvalidInput(_l("the gateway address must be an http(s) URL like "
+                                  "https://pay.example.com/"), field="apiurl")
         if not apiurl.endswith("/"):
             apiurl += "/"
     if pid and not _PID_RE.match(pid):
-        raise InvalidInput("the merchant id (pid) is letters and digits only", field="pid")
+        raise InvalidInput(_l("the merchant id (pid) is letters and digits only"), field="pid")
     unknown = [t for t in types if t not in CHANNELS]
     if unknown:
-        raise InvalidInput(f"unknown channel(s): {', '.join(map(str, unknown))}",
+        raise InvalidInput(_l("unknown channel(s): %(channels)s",
+                              channels=', '.join(map(str, unknown))),
                            field="types")
     if enabled:
         if not apiurl:
-            raise InvalidInput("the gateway address is required", field="apiurl")
+            raise InvalidInput(_l("the gateway address is required"), field="apiurl")
         if not pid:
-            raise InvalidInput("the merchant id (pid) is required", field="pid")
+            raise InvalidInput(_l("the merchant id (pid) is required"), field="pid")
         if not has_secret.get("key"):
-            raise InvalidInput("the merchant key is required", field="key")
+            raise InvalidInput(_l("the merchant key is required"), field="key")
         if not types:
-            raise InvalidInput("choose at least one channel", field="types")
+            raise InvalidInput(_l("choose at least one channel"), field="types")
     return {"apiurl": apiurl, "pid": pid, "types": [t for t in CHANNELS if t in types]}

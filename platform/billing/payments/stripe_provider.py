@@ -23,6 +23,7 @@ import time
 
 import stripe
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments.base import (
     IgnoredNotification,
@@ -53,7 +54,7 @@ def client() -> stripe.StripeClient:
     cfg = current_app.config
     key, base = cfg.get("STRIPE_SECRET_KEY"), cfg.get("STRIPE_API_BASE")
     if not key:
-        raise PaymentError("Stripe is not configured on this platform", status=409)
+        raise PaymentError(_l("Stripe is not configured on this platform"), status=409)
     cache = current_app.extensions.setdefault("kameng.stripe_clients", {})
     if (key, base) not in cache:
         cache[(key, base)] = stripe.StripeClient(
@@ -64,7 +65,7 @@ def client() -> stripe.StripeClient:
 def _gateway_error(err: stripe.StripeError) -> PaymentError:
     message = getattr(err, "user_message", None) or err.__class__.__name__
     status = 402 if isinstance(err, stripe.CardError) else 502
-    return PaymentError(f"Stripe: {message}", status=status)
+    return PaymentError(_l("Stripe: %(message)s", message=message), status=status)
 
 
 # ----- webhooks ------------------------------------------------------------
@@ -138,7 +139,7 @@ class StripeProvider(PaymentProvider):
 
     def start(self, payment: PaymentRequest) -> PaymentStart:
         if payment.amount <= 0:
-            raise InvalidInput("the amount must be positive", field="amount")
+            raise InvalidInput(_l("the amount must be positive"), field="amount")
         metadata = {"order_no": payment.order_no, "tenant_id": str(self.tenant.id)}
         if payment.customer_id is not None:
             metadata["customer_id"] = str(payment.customer_id)
@@ -198,7 +199,7 @@ class StripeProvider(PaymentProvider):
                 intents = [client().v1.payment_intents.retrieve(provider_ref).to_dict()]
             else:
                 if "'" in order_no or "\\" in order_no:
-                    raise InvalidInput("bad order number", field="order_no")
+                    raise InvalidInput(_l("bad order number"), field="order_no")
                 found = client().v1.payment_intents.search(params={
                     "query": f"metadata['order_no']:'{order_no}' AND "
                              f"metadata['tenant_id']:'{self.tenant.id}'"})
@@ -224,9 +225,9 @@ class StripeProvider(PaymentProvider):
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
         if amount <= 0:
-            raise InvalidInput("the refund amount must be positive", field="amount")
+            raise InvalidInput(_l("the refund amount must be positive"), field="amount")
         if not idempotency_key:
-            raise InvalidInput("a refund needs an idempotency key", field="idempotency_key")
+            raise InvalidInput(_l("a refund needs an idempotency key"), field="idempotency_key")
         try:
             refund = client().v1.refunds.create(
                 params={"payment_intent": provider_ref, "amount": int(amount)},

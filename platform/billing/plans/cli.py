@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 
 from kameng.billing.plans import services
 from kameng.core.errors import InvalidInput
@@ -34,7 +35,7 @@ def create(slug, code, name, price, interval, base_code, custom_domain, sub_shop
     base_id = None
     if base_code:
         if tenant.parent is None:
-            raise InvalidInput("the master resells nothing")
+            raise InvalidInput(_l("the master resells nothing"))
         base_id = services.plan_by_code(tenant.parent, base_code).id
     plan = services.create_plan(tenant, code, name, price, interval, base_plan_id=base_id,
                                 custom_domain=custom_domain, sub_shops=sub_shops,
@@ -64,7 +65,7 @@ def assign(slug, code, until):
     tenant = tenant_by_slug(slug)
     plan = services.plan_by_code(tenant.parent, code) if tenant.parent else None
     if plan is None:
-        raise InvalidInput("the master has no plan")
+        raise InvalidInput(_l("the master has no plan"))
     sub = services.grant_plan(tenant, plan.id, until.replace(tzinfo=UTC) if until else None)
     click.echo(f"{slug}: {plan.code} until {sub.current_period_end:%Y-%m-%d}")
 
@@ -77,7 +78,7 @@ def pay(slug, code):
     tenant = tenant_by_slug(slug)
     plan = services.plan_by_code(tenant.parent, code) if tenant.parent else None
     if plan is None:
-        raise InvalidInput("the master pays no plan")
+        raise InvalidInput(_l("the master pays no plan"))
     payment = services.pay_plan(tenant, plan.id, "balance")
     click.echo(f"{slug}: paid {format_money(payment.amount, payment.currency)}, "
                f"{plan.code} until {payment.period_end:%Y-%m-%d}")

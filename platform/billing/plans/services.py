@@ -22,6 +22,7 @@ import calendar
 import re
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -63,7 +64,7 @@ def get_plan(plan_id: int) -> Plan:
     with all_tenants():
         plan = db.session.get(Plan, int(plan_id))
     if plan is None:
-        raise NotFound("no such plan", field="plan")
+        raise NotFound(_l("no such plan"), field="plan")
     return plan
 
 
@@ -72,7 +73,8 @@ def plan_by_code(tenant: Tenant, code: str) -> Plan:
         plan = db.session.scalar(select(Plan).where(Plan.tenant_id == tenant.id,
                                                     Plan.code == (code or "").strip()))
     if plan is None:
-        raise NotFound(f"{tenant.slug} offers no plan {code!r}", field="plan")
+        raise NotFound(_l("%(slug)s offers no plan %(code)r",
+                          slug=tenant.slug, code=code), field="plan")
     return plan
 
 
@@ -92,44 +94,47 @@ def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str 
     code = (code or "").strip().lower()
     name = (name or "").strip()
     if not CODE_RE.match(code):
-        raise InvalidInput("plan code: 1–40 lowercase letters, digits, '-' or '_'", field="code")
+        raise InvalidInput(_l("plan code: 1–40 lowercase letters, digits, '-' or '_'"),
+                           field="code")
     if not name or len(name) > 80:
-        raise InvalidInput("a plan needs a name (at most 80 characters)", field="name")
+        raise InvalidInput(_l("a plan needs a name (at most 80 characters)"), field="name")
     if interval not in INTERVALS:
-        raise InvalidInput("interval is 'month' or 'year'", field="interval")
+        raise InvalidInput(_l("interval is 'month' or 'year'"), field="interval")
     if isinstance(price, bool) or not isinstance(price, int) or price < 0 \
             or price > ledger.MAX_AMOUNT:
-        raise InvalidInput("price must be a non-negative amount in minor units", field="price")
+        raise InvalidInput(_l("price must be a non-negative amount in minor units"), field="price")
     for value, field in ((max_markup_bp, "max_markup_bp"), (max_staff, "max_staff")):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 0):
-            raise InvalidInput(f"{field} must be a non-negative whole number", field=field)
+            raise InvalidInput(_l("%(field)s must be a non-negative whole number",
+                                  field=field), field=field)
     if themes is not None:
         unknown = set(themes) - set(available_themes())
         if unknown:
-            raise InvalidInput(f"unknown theme {sorted(unknown)[0]!r}", field="themes")
+            raise InvalidInput(_l("unknown theme %(name)r",
+                                  name=sorted(unknown)[0]), field="themes")
     base = None
     if tenant.is_master:
         if base_plan_id is not None:
-            raise InvalidInput("the master's plans are not resold plans", field="base_plan")
+            raise InvalidInput(_l("the master's plans are not resold plans"), field="base_plan")
     else:
         if base_plan_id is None:
-            raise InvalidInput("a sub-shop resells a plan its parent offers: give the base "
-                               "plan", field="base_plan")
+            raise InvalidInput(_l("a sub-shop resells a plan its parent offers: give the base "
+                                  "plan"), field="base_plan")
         base = get_plan(base_plan_id)
         if base.tenant_id != tenant.parent_id or not base.active:
-            raise NotFound("your parent shop offers no such plan", field="base_plan")
+            raise NotFound(_l("your parent shop offers no such plan"), field="base_plan")
         if not plan_allows(tenant, "sub_shops"):
-            raise PlanLimit("your plan does not include opening sub-shops")
+            raise PlanLimit(_l("your plan does not include opening sub-shops"))
         if price < base.price:
-            raise InvalidInput("the resale price cannot be below what the plan costs you",
+            raise InvalidInput(_l("the resale price cannot be below what the plan costs you"),
                                field="price")
         if interval != base.interval:
-            raise InvalidInput("a resold plan keeps its base plan's interval", field="interval")
+            raise InvalidInput(_l("a resold plan keeps its base plan's interval"), field="interval")
     with all_tenants():
         if db.session.scalar(select(Plan.id).where(Plan.tenant_id == tenant.id,
                                                    Plan.code == code)):
-            raise Conflict(f"a plan {code!r} exists already", field="code")
+            raise Conflict(_l("a plan %(code)r exists already", code=code), field="code")
     root = root_plan(base) if base is not None else None
     plan = Plan(tenant_id=tenant.id, code=code, name=name, interval=interval, price=price,
                 base_plan_id=base.id if base is not None else None,
@@ -176,7 +181,7 @@ def subscription_of(tenant: Tenant | int) -> Subscription | None:
 
 def plan_allows(tenant: Tenant, feature: str, value=None) -> bool:
     if feature not in FEATURES:
-        raise InvalidInput(f"unknown plan feature {feature!r}")
+        raise InvalidInput(_l("unknown plan feature %(feature)r", feature=feature))
     if tenant is None or tenant.parent_id is None:
         return True
     sub = subscription_of(tenant)
@@ -200,13 +205,13 @@ def require(tenant: Tenant, feature: str, value=None) -> None:
     """Raise ``PlanLimit`` (403) when the shop's plan does not allow it."""
     if not plan_allows(tenant, feature, value):
         messages = {
-            "custom_domain": "your plan does not include custom domains",
-            "sub_shops": "your plan does not include opening sub-shops",
-            "staff": "your plan allows fewer staff accounts",
-            "markup": "this markup is above what your plan allows",
-            "theme": "your plan does not include this theme",
+            "custom_domain": _l("your plan does not include custom domains"),
+            "sub_shops": _l("your plan does not include opening sub-shops"),
+            "staff": _l("your plan allows fewer staff accounts"),
+            "markup": _l("this markup is above what your plan allows"),
+            "theme": _l("your plan does not include this theme"),
         }
-        raise PlanLimit(messages[feature] + " — upgrade or renew your plan")
+        raise PlanLimit(_l("%(limit)s — upgrade or renew your plan", limit=messages[feature]))
 
 
 # ----- paying -----------------------------------------------------------------------------
@@ -245,16 +250,16 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
     """
     now = now or utcnow()
     if tenant.parent_id is None:
-        raise InvalidInput("the master shop pays no plan")
+        raise InvalidInput(_l("the master shop pays no plan"))
     if actor is not None and (actor.tenant_id != tenant.id or actor.role != "owner"):
-        raise InvalidInput("only the shop's owner pays its plan", field="user")
+        raise InvalidInput(_l("only the shop's owner pays its plan"), field="user")
     plan = get_plan(plan_id)
     if plan.tenant_id != tenant.parent_id or not plan.active:
-        raise NotFound("your parent shop offers no such plan", field="plan")
+        raise NotFound(_l("your parent shop offers no such plan"), field="plan")
     if method not in ("balance", "card"):
-        raise InvalidInput("pay from the balance or by card", field="method")
+        raise InvalidInput(_l("pay from the balance or by card"), field="method")
     if method == "card" and not payment_method:
-        raise InvalidInput("a card payment needs a payment method", field="payment_method")
+        raise InvalidInput(_l("a card payment needs a payment method"), field="payment_method")
     currency = tenant.currency
     sub = subscription_of(tenant)
     renewing = sub is not None and sub.plan_id == plan.id and sub.status in ("active", "grace")
@@ -334,10 +339,10 @@ def grant_plan(tenant: Tenant, plan_id: int, until: datetime | None = None,
     now = now or utcnow()
     plan = get_plan(plan_id)
     if tenant.parent_id is None or plan.tenant_id != tenant.parent_id:
-        raise NotFound("the shop's parent offers no such plan", field="plan")
+        raise NotFound(_l("the shop's parent offers no such plan"), field="plan")
     end = until or period_end(now, plan.interval)
     if end <= now:
-        raise InvalidInput("the plan must run until a future date", field="until")
+        raise InvalidInput(_l("the plan must run until a future date"), field="until")
     sub = subscription_of(tenant)
     if sub is None:
         sub = Subscription(tenant_id=tenant.id, plan_id=plan.id, status="active",
@@ -356,7 +361,7 @@ def grant_plan(tenant: Tenant, plan_id: int, until: datetime | None = None,
 def set_auto_renew(tenant: Tenant, on: bool) -> Subscription:
     sub = subscription_of(tenant)
     if sub is None:
-        raise NotFound("this shop has no plan")
+        raise NotFound(_l("this shop has no plan"))
     sub.auto_renew = bool(on)
     db.session.commit()
     return sub
@@ -378,8 +383,9 @@ def _card_customer(tenant: Tenant, sub: Subscription | None, payment_method: str
         if not saved:
             client().v1.payment_methods.attach(payment_method, params={"customer": customer})
     except stripe.StripeError as err:
-        raise Conflict(f"the card could not be saved: "
-                       f"{getattr(err, 'user_message', None) or err.__class__.__name__}",
+        raise Conflict(_l("the card could not be saved: "
+                          "%(reason)s",
+                          reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        code="payment_failed", status=402) from None
     return customer
 
@@ -403,11 +409,13 @@ def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str,
         intent = client().v1.payment_intents.create(params=params,
                                                     options={"idempotency_key": key})
     except stripe.StripeError as err:
-        raise Conflict(f"the card was not charged: "
-                       f"{getattr(err, 'user_message', None) or err.__class__.__name__}",
+        raise Conflict(_l("the card was not charged: "
+                          "%(reason)s",
+                          reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        code="payment_failed", status=402) from None
     if intent.status != "succeeded":
-        raise Conflict(f"the card payment is {intent.status}", code="payment_failed",
+        raise Conflict(_l("the card payment is %(intent_status)s",
+                          intent_status=intent.status), code="payment_failed",
                        status=402)
     return intent.id
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -41,16 +42,17 @@ def _new_number() -> str:
 def parse_topup_amount(text: str, currency: str) -> int:
     amount = parse_input_amount(text, currency)
     if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        raise InvalidInput("the amount is outside the allowed range", field="amount")
+        raise InvalidInput(_l("the amount is outside the allowed range"), field="amount")
     return amount
 
 
 def start_topup(tenant: Tenant, user: User, amount: int, provider: str = "stripe",
                 return_url: str = "") -> tuple[WalletTopup, PaymentStart]:
     if provider not in PROVIDERS:
-        raise InvalidInput(f"top-ups are paid by {', '.join(PROVIDERS)}", field="provider")
+        raise InvalidInput(_l("top-ups are paid by %(choices)s",
+                              choices=', '.join(PROVIDERS)), field="provider")
     if user.tenant_id != tenant.id:
-        raise NotFound("no such account on this shop")
+        raise NotFound(_l("no such account on this shop"))
     gateway = get_provider(tenant, provider)  # refuses a method the shop has not enabled
     topup = WalletTopup(tenant_id=tenant.id, topup_no=_new_number(), user_id=user.id,
                         amount=amount, currency=tenant.currency, provider=provider)
@@ -69,7 +71,7 @@ def get_topup(user: User, topup_no: str) -> WalletTopup:
     topup = db.session.scalar(select(WalletTopup).where(WalletTopup.topup_no == topup_no,
                                                         WalletTopup.user_id == user.id))
     if topup is None:
-        raise NotFound("no such top-up")
+        raise NotFound(_l("no such top-up"))
     return topup
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -47,31 +48,32 @@ def _clean_method(kind: str, account: str, holder: str, bank_name: str) -> dict:
         (account or "").strip()
     holder, bank_name = (holder or "").strip(), (bank_name or "").strip()
     if kind not in METHOD_KINDS:
-        raise InvalidInput(f"payout method must be one of {', '.join(METHOD_KINDS)}",
+        raise InvalidInput(_l("payout method must be one of %(choices)s",
+                              choices=', '.join(METHOD_KINDS)),
                            field="kind")
     network = ""
     if kind == "alipay":
         if not (PHONE_RE.match(account) or is_address(account)):
-            raise InvalidInput("an Alipay account is a mobile number or an e-mail address",
+            raise InvalidInput(_l("an Alipay account is a mobile number or an e-mail address"),
                                field="account")
         if not holder:
-            raise InvalidInput("give the account holder's real name", field="holder")
+            raise InvalidInput(_l("give the account holder's real name"), field="holder")
     elif kind == "bank":
         if not CARD_RE.match(account) or not _luhn(account):
-            raise InvalidInput("not a valid bank card number", field="account")
+            raise InvalidInput(_l("not a valid bank card number"), field="account")
         if not holder or not bank_name:
-            raise InvalidInput("give the card holder's name and the bank", field="holder")
+            raise InvalidInput(_l("give the card holder's name and the bank"), field="holder")
     elif kind == "usdt":
         if TRC20_RE.match(account):
             network = "TRC20"
         elif ERC20_RE.match(account):
             network = "ERC20"
         else:
-            raise InvalidInput("not a USDT address (TRC20 T… or ERC20 0x…)", field="account")
+            raise InvalidInput(_l("not a USDT address (TRC20 T… or ERC20 0x…)"), field="account")
     elif kind == "stripe_connect" and not CONNECT_RE.match(account):
-        raise InvalidInput("a Stripe Connect account id looks like acct_…", field="account")
+        raise InvalidInput(_l("a Stripe Connect account id looks like acct_…"), field="account")
     if len(holder) > 120 or len(bank_name) > 120:
-        raise InvalidInput("names are at most 120 characters", field="holder")
+        raise InvalidInput(_l("names are at most 120 characters"), field="holder")
     return {"kind": kind, "account": account, "holder": holder, "bank_name": bank_name,
             "network": network}
 
@@ -112,7 +114,7 @@ def _method(tenant: Tenant, method_id) -> PayoutMethod:
     with all_tenants():
         method = db.session.get(PayoutMethod, int(method_id))
     if method is None or method.tenant_id != tenant.id or not method.active:
-        raise NotFound("no such payout method", field="payout_method")
+        raise NotFound(_l("no such payout method"), field="payout_method")
     return method
 
 
@@ -139,18 +141,19 @@ def request_withdrawal(tenant: Tenant, user: User | None, payout_method_id: int,
     The same ``request_key`` again returns the first request.
     """
     if user is not None and (user.tenant_id != tenant.id or user.role != "owner"):
-        raise InvalidInput("only the shop's owner can withdraw its earnings", field="user")
+        raise InvalidInput(_l("only the shop's owner can withdraw its earnings"), field="user")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("the amount must be a positive whole number of minor units",
+        raise InvalidInput(_l("the amount must be a positive whole number of minor units"),
                            field="amount")
     method = _method(tenant, payout_method_id)
     rules = billing_settings.platform_settings()
     if amount < rules.withdraw_min:
-        raise InvalidInput(f"the minimum withdrawal is {rules.withdraw_min} (minor units)",
+        raise InvalidInput(_l("the minimum withdrawal is %(withdraw_min)s (minor units)",
+                              withdraw_min=rules.withdraw_min),
                            field="amount")
     fee = withdrawal_fee(amount)
     if fee >= amount:
-        raise InvalidInput("the amount does not cover the withdrawal fee", field="amount")
+        raise InvalidInput(_l("the amount does not cover the withdrawal fee"), field="amount")
     note = (note or "").strip()[:500] or None
     if request_key is not None:
         earlier = _by_key(tenant, request_key)
@@ -195,7 +198,7 @@ def get_withdrawal(withdrawal_id: int) -> Withdrawal:
     with all_tenants():
         found = db.session.get(Withdrawal, int(withdrawal_id))
     if found is None:
-        raise NotFound("no such withdrawal")
+        raise NotFound(_l("no such withdrawal"))
     return found
 
 
@@ -231,7 +234,7 @@ def shop_withdrawals(tenant: Tenant, limit: int = 100) -> list[Withdrawal]:
 def _decide(withdrawal: Withdrawal, actor_tenant: Tenant, actor: User | None,
             expected: tuple[str, ...], new: str, **values) -> None:
     if not can_decide(actor_tenant, withdrawal):
-        raise NotFound("no such withdrawal")  # another shop's request stays invisible
+        raise NotFound(_l("no such withdrawal"))  # another shop's request stays invisible
     result = db.session.execute(
         update(Withdrawal).where(Withdrawal.id == withdrawal.id,
                                  Withdrawal.status.in_(expected))
@@ -240,8 +243,9 @@ def _decide(withdrawal: Withdrawal, actor_tenant: Tenant, actor: User | None,
         .execution_options(synchronize_session=False, all_tenants=True))
     if result.rowcount != 1:
         db.session.rollback()
-        raise Conflict(f"withdrawal {withdrawal.id} is {withdrawal.status}, not "
-                       f"{' or '.join(expected)}")
+        raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not "
+                          "%(expected)s", withdrawal_id=withdrawal.id,
+                          withdrawal_status=withdrawal.status, expected=" or ".join(expected)))
 
 
 def approve(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = None
@@ -274,17 +278,18 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
     need the reference of the manual payment (bank slip, tx hash …)."""
     withdrawal = get_withdrawal(withdrawal_id)
     if not can_decide(actor_tenant, withdrawal):
-        raise NotFound("no such withdrawal")
+        raise NotFound(_l("no such withdrawal"))
     if withdrawal.status != "approved":
-        raise Conflict(f"withdrawal {withdrawal.id} is {withdrawal.status}, not approved")
+        raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not approved",
+                          withdrawal_id=withdrawal.id, withdrawal_status=withdrawal.status))
     reference = (reference or "").strip() or None
     if reference is not None and not REFERENCE_RE.match(reference):
-        raise InvalidInput("the reference is 1–128 printable characters", field="reference")
+        raise InvalidInput(_l("the reference is 1–128 printable characters"), field="reference")
     method = withdrawal.payout_method
     if method.kind == "stripe_connect" and reference is None:
         reference = stripe_transfer(withdrawal, method)
     if reference is None:
-        raise InvalidInput("give the payment's reference (bank slip, transaction hash …)",
+        raise InvalidInput(_l("give the payment's reference (bank slip, transaction hash …)"),
                            field="reference")
     _decide(withdrawal, actor_tenant, actor, ("approved",), "paid", paid_at=utcnow(),
             reference=reference)
@@ -321,7 +326,8 @@ def stripe_transfer(withdrawal: Withdrawal, method: PayoutMethod) -> str:
     except stripe.StripeError as err:
         current_app.logger.warning("stripe transfer for withdrawal %s failed: %s",
                                    withdrawal.id, err)
-        raise Conflict(f"Stripe refused the transfer: "
-                       f"{getattr(err, 'user_message', None) or err.__class__.__name__}",
+        raise Conflict(_l("Stripe refused the transfer: "
+                          "%(reason)s",
+                          reason=getattr(err, 'user_message', None) or err.__class__.__name__),
                        status=502) from None
     return transfer.id

@@ -5,6 +5,7 @@ import json
 
 import click
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
 from kameng.core.money import MoneyError, format_plain, parse_amount
@@ -18,9 +19,10 @@ def _money(value: str, option: str, currency: str) -> int:
     try:
         amount = parse_amount(value, currency)
     except MoneyError as err:
-        raise InvalidInput(f"{option}: {err}", field=option) from None
+        raise InvalidInput(_l("%(option)s: %(err)s",
+                              option=option, err=err), field=option) from None
     if amount < 0:
-        raise InvalidInput(f"{option} cannot be negative", field=option)
+        raise InvalidInput(_l("%(option)s cannot be negative", option=option), field=option)
     return amount
 
 
@@ -37,7 +39,8 @@ def _money(value: str, option: str, currency: str) -> int:
 def create(sku, name, name_en, kind, cost, wholesale, retail, category, loop_code):
     """Create a product of the master's catalog."""
     if kind not in KINDS:
-        raise InvalidInput(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}",
+        raise InvalidInput(_l("--kind must be one of %(choices)s, not %(kind)r",
+                              choices=', '.join(KINDS), kind=kind),
                            field="kind")
     currency = services.catalog_currency()
     amounts = {"supplier_cost": _money(cost, "--cost", currency),

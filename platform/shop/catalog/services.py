@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from kameng.core.addresses import is_address
@@ -40,16 +41,17 @@ _UNSET = object()
 def _text(value, field: str, *, required: bool = False, max_len: int = 200) -> str | None:
     value = (value or "").strip() if value is not None else None
     if required and not value:
-        raise InvalidInput(f"{field} is required", field=field)
+        raise InvalidInput(_l("%(field)s is required", field=field), field=field)
     if value and len(value) > max_len:
-        raise InvalidInput(f"{field} is at most {max_len} characters", field=field)
+        raise InvalidInput(_l("%(field)s is at most %(max_len)s characters",
+                              field=field, max_len=max_len), field=field)
     return value or None
 
 
 def get_category(category_id: int, field: str | None = None) -> Category:
     category = db.session.get(Category, category_id)
     if category is None:
-        raise NotFound(f"no category {category_id}", field=field)
+        raise NotFound(_l("no category %(category_id)s", category_id=category_id), field=field)
     return category
 
 
@@ -59,7 +61,7 @@ def find_category(name: str) -> Category | None:
     rows = db.session.scalars(
         select(Category).where((Category.name == name) | (Category.name_en == name))).all()
     if len(rows) > 1:
-        raise Conflict(f"more than one category is named {name!r}; use its id",
+        raise Conflict(_l("more than one category is named %(name)r; use its id", name=name),
                        field="category")
     return rows[0] if rows else None
 
@@ -67,7 +69,7 @@ def find_category(name: str) -> Category | None:
 def category_by_name(name: str) -> Category:
     found = find_category(name)
     if found is None:
-        raise NotFound(f"no category named {name!r}", field="category")
+        raise NotFound(_l("no category named %(name)r", name=name), field="category")
     return found
 
 
@@ -109,14 +111,14 @@ def update_category(category: Category, *, name=_UNSET, name_en=_UNSET, parent=_
         try:
             changes["position"] = int(position)
         except (TypeError, ValueError):
-            raise InvalidInput("position must be a whole number", field="position") from None
+            raise InvalidInput(_l("position must be a whole number"), field="position") from None
     if parent is not _UNSET:
         new_parent = _resolve_parent(parent)
         # walking up from the new parent must never meet this category
         node = new_parent
         while node is not None:
             if node.id == category.id:
-                raise InvalidInput("a category cannot be moved under itself", field="parent")
+                raise InvalidInput(_l("a category cannot be moved under itself"), field="parent")
             node = node.parent
         changes["parent_id"] = new_parent.id if new_parent else None
     for key, value in changes.items():
@@ -127,9 +129,9 @@ def update_category(category: Category, *, name=_UNSET, name_en=_UNSET, parent=_
 
 def delete_category(category: Category) -> None:
     if db.session.scalar(select(Category.id).where(Category.parent_id == category.id).limit(1)):
-        raise Conflict("the category has sub-categories; move or delete them first")
+        raise Conflict(_l("the category has sub-categories; move or delete them first"))
     if db.session.scalar(select(Product.id).where(Product.category_id == category.id).limit(1)):
-        raise Conflict("the category still has products; move them first")
+        raise Conflict(_l("the category still has products; move them first"))
     db.session.delete(category)
     db.session.commit()
 
@@ -166,14 +168,14 @@ def catalog_currency() -> str:
 def get_product(product_id: int, field: str | None = None) -> Product:
     product = db.session.get(Product, product_id)
     if product is None:
-        raise NotFound(f"no product {product_id}", field=field)
+        raise NotFound(_l("no product %(product_id)s", product_id=product_id), field=field)
     return product
 
 
 def product_by_sku(sku: str, field: str = "sku") -> Product:
     product = db.session.scalar(select(Product).where(Product.sku == (sku or "").strip()))
     if product is None:
-        raise NotFound(f"no product with SKU {sku!r}", field=field)
+        raise NotFound(_l("no product with SKU %(sku)r", sku=sku), field=field)
     return product
 
 
@@ -193,16 +195,17 @@ def list_products(category_id: int | None = None, status: str | None = None) -> 
 def validate_sku(sku: str) -> str:
     sku = (sku or "").strip()
     if not SKU_RE.match(sku):
-        raise InvalidInput(f"SKU {sku!r} must be 1–64 letters, digits, '.', '_' or '-', "
-                           "starting with a letter or digit", field="sku")
+        raise InvalidInput(_l("SKU %(sku)r must be 1–64 letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit", sku=sku), field="sku")
     return sku
 
 
 def _amount(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{field} must be an integer amount in minor units", field=field)
+        raise InvalidInput(_l("%(field)s must be an integer amount in minor units",
+                              field=field), field=field)
     if value < 0:
-        raise InvalidInput(f"{field} cannot be negative", field=field)
+        raise InvalidInput(_l("%(field)s cannot be negative", field=field), field=field)
     return value
 
 
@@ -210,9 +213,11 @@ def _quantity(value, field: str) -> int:
     try:
         value = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{field} must be a whole number", field=field) from None
+        raise InvalidInput(_l("%(field)s must be a whole number",
+                              field=field), field=field) from None
     if not 1 <= value <= MAX_QUANTITY:
-        raise InvalidInput(f"{field} must be between 1 and {MAX_QUANTITY}", field=field)
+        raise InvalidInput(_l("%(field)s must be between 1 and %(max_quantity)s",
+                              field=field, max_quantity=MAX_QUANTITY), field=field)
     return value
 
 
@@ -230,11 +235,12 @@ def validate_images(images) -> list[str]:
         ok = (parts.scheme in ("http", "https") and parts.netloc) or \
             (not parts.scheme and url.startswith("/") and not url.startswith("//"))
         if not ok or len(url) > 500 or any(c.isspace() for c in url):
-            raise InvalidInput(f"image {url[:80]!r} is not an http(s) URL or a /path",
+            raise InvalidInput(_l("image %(url)r is not an http(s) URL or a /path", url=url[:80]),
                                field="images")
         out.append(url)
     if len(out) > MAX_IMAGES:
-        raise InvalidInput(f"at most {MAX_IMAGES} images", field="images")
+        raise InvalidInput(_l("at most %(max_images)s images",
+                              max_images=MAX_IMAGES), field="images")
     return out
 
 
@@ -243,47 +249,53 @@ def validate_fields(fields) -> list[dict]:
     if fields is None:
         return []
     if not isinstance(fields, list):
-        raise InvalidInput("fields must be a list of field definitions", field="fields")
+        raise InvalidInput(_l("fields must be a list of field definitions"), field="fields")
     cleaned, seen = [], set()
     for i, spec in enumerate(fields, 1):
         if not isinstance(spec, dict):
-            raise InvalidInput(f"field #{i} must be an object", field="fields")
+            raise InvalidInput(_l("field #%(i)s must be an object", i=i), field="fields")
         unknown = set(spec) - {"name", "label", "label_en", "type", "regex", "required"}
         if unknown:
-            raise InvalidInput(f"field #{i} has unknown keys: {', '.join(sorted(unknown))}",
+            raise InvalidInput(_l("field #%(i)s has unknown keys: %(unknown)s",
+                                  i=i, unknown=', '.join(sorted(unknown))),
                                field="fields")
         name = str(spec.get("name") or "").strip()
         if not FIELD_NAME_RE.match(name):
-            raise InvalidInput(f"field #{i}: name {name!r} must be lowercase letters, digits "
-                               "or '_' (at most 32), starting with a letter", field="fields")
+            raise InvalidInput(_l("field #%(i)s: name %(name)r must be lowercase letters, digits "
+                                  "or '_' (at most 32), starting with a letter",
+                                  i=i, name=name), field="fields")
         if name in seen:
-            raise InvalidInput(f"field name {name!r} is used twice", field="fields")
+            raise InvalidInput(_l("field name %(name)r is used twice", name=name), field="fields")
         seen.add(name)
         label = str(spec.get("label") or "").strip()
         if not label or len(label) > 100:
-            raise InvalidInput(f"field {name!r}: label is required (at most 100 characters)",
+            raise InvalidInput(_l("field %(name)r: label is required (at most 100 characters)",
+                                  name=name),
                                field="fields")
         label_en = str(spec.get("label_en") or "").strip() or None
         if label_en and len(label_en) > 100:
-            raise InvalidInput(f"field {name!r}: label_en is at most 100 characters",
+            raise InvalidInput(_l("field %(name)r: label_en is at most 100 characters", name=name),
                                field="fields")
         ftype = spec.get("type") or "text"
         if ftype not in FIELD_TYPES:
-            raise InvalidInput(f"field {name!r}: type must be one of {', '.join(FIELD_TYPES)}",
+            raise InvalidInput(_l("field %(name)r: type must be one of %(choices)s",
+                                  name=name, choices=', '.join(FIELD_TYPES)),
                                field="fields")
         regex = spec.get("regex") or None
         if regex is not None:
             if not isinstance(regex, str) or len(regex) > MAX_REGEX:
-                raise InvalidInput(f"field {name!r}: regex must be text of at most "
-                                   f"{MAX_REGEX} characters", field="fields")
+                raise InvalidInput(_l("field %(name)r: regex must be text of at most "
+                                      "%(max_regex)s characters",
+                                      name=name, max_regex=MAX_REGEX), field="fields")
             try:
                 re.compile(regex)
             except re.error as err:
-                raise InvalidInput(f"field {name!r}: regex does not compile ({err})",
+                raise InvalidInput(_l("field %(name)r: regex does not compile (%(err)s)",
+                                      name=name, err=err),
                                    field="fields") from None
         required = spec.get("required", True)
         if not isinstance(required, bool):
-            raise InvalidInput(f"field {name!r}: required must be true or false",
+            raise InvalidInput(_l("field %(name)r: required must be true or false", name=name),
                                field="fields")
         cleaned.append({"name": name, "label": label, "label_en": label_en, "type": ftype,
                         "regex": regex, "required": required})
@@ -304,17 +316,19 @@ def validate_buyer_fields(product: Product, values: dict) -> dict:
         label = spec.get("label") or name
         if not value:
             if spec.get("required", True):
-                raise InvalidInput(f"{label} is required", field=name)
+                raise InvalidInput(_l("%(label)s is required", label=label), field=name)
             continue
         if len(value) > MAX_FIELD_VALUE or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise InvalidInput(f"{label} is not valid", field=name)
+            raise InvalidInput(_l("%(label)s is not valid", label=label), field=name)
         ftype = spec.get("type") or "text"
         pattern = TYPE_PATTERNS.get(ftype)
         if not (is_address(value) if ftype == "email"
                 else pattern is None or pattern.match(value)):
-            raise InvalidInput(f"{label} is not a valid {spec.get('type')}", field=name)
+            raise InvalidInput(_l("%(label)s is not a valid %(type)s",
+                                  label=label, type=spec.get('type')), field=name)
         if spec.get("regex") and not re.fullmatch(spec["regex"], value):
-            raise InvalidInput(f"{label} is not in the expected format", field=name)
+            raise InvalidInput(_l("%(label)s is not in the expected format",
+                                  label=label), field=name)
         cleaned[name] = value
     return cleaned
 
@@ -336,14 +350,17 @@ def _clean_product(values: dict, current: Product | None) -> dict:
         out["sku"] = validate_sku(values["sku"])
         clash = db.session.scalar(select(Product.id).where(Product.sku == out["sku"]))
         if clash and (current is None or clash != current.id):
-            raise Conflict(f"a product with SKU {out['sku']!r} already exists", field="sku")
+            raise Conflict(_l("a product with SKU %(sku)r already exists",
+                              sku=out['sku']), field="sku")
     if "kind" in values:
         if values["kind"] not in KINDS:
-            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
+            raise InvalidInput(_l("kind must be one of %(choices)s",
+                                  choices=', '.join(KINDS)), field="kind")
         out["kind"] = values["kind"]
     if "status" in values:
         if values["status"] not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+            raise InvalidInput(_l("status must be one of %(choices)s",
+                                  choices=', '.join(STATUSES)), field="status")
         out["status"] = values["status"]
     if "name" in values:
         out["name"] = _text(values["name"], "name", required=True)
@@ -353,7 +370,7 @@ def _clean_product(values: dict, current: Product | None) -> dict:
         if key in values:
             text_value = values[key] or ""
             if len(text_value) > 20000:
-                raise InvalidInput(f"{key} is at most 20000 characters", field=key)
+                raise InvalidInput(_l("%(key)s is at most 20000 characters", key=key), field=key)
             out[key] = text_value
     if "images" in values:
         out["images"] = validate_images(values["images"])
@@ -368,12 +385,13 @@ def _clean_product(values: dict, current: Product | None) -> dict:
     low = out.get("min_quantity", current.min_quantity if current else 1)
     high = out.get("max_quantity", current.max_quantity if current else 100)
     if high < low:
-        raise InvalidInput("max_quantity cannot be below min_quantity", field="max_quantity")
+        raise InvalidInput(_l("max_quantity cannot be below min_quantity"), field="max_quantity")
     if "category" in values:
         out["category_id"] = _category_arg(values["category"])
     if "currency" in values:
         if values["currency"] not in CURRENCIES:
-            raise InvalidInput(f"unknown currency {values['currency']!r}", field="currency")
+            raise InvalidInput(_l("unknown currency %(currency)r",
+                                  currency=values['currency']), field="currency")
         out["currency"] = values["currency"]
     if "loop_code" in values:
         out["loop_code"] = bool(values["loop_code"])
@@ -381,10 +399,10 @@ def _clean_product(values: dict, current: Product | None) -> dict:
         try:
             out["low_stock_threshold"] = int(values["low_stock_threshold"])
         except (TypeError, ValueError):
-            raise InvalidInput("low_stock_threshold must be a whole number",
+            raise InvalidInput(_l("low_stock_threshold must be a whole number"),
                                field="low_stock_threshold") from None
         if out["low_stock_threshold"] < 0:
-            raise InvalidInput("low_stock_threshold cannot be negative",
+            raise InvalidInput(_l("low_stock_threshold cannot be negative"),
                                field="low_stock_threshold")
     if "position" in values:
         out["position"] = int(values["position"] or 0)
@@ -414,7 +432,8 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
                "low_stock_threshold", "position", "supplier_id", "supplier_sku"}
     unknown = set(values) - allowed
     if unknown:
-        raise InvalidInput(f"unknown product attribute(s): {', '.join(sorted(unknown))}")
+        raise InvalidInput(_l("unknown product attribute(s): %(unknown)s",
+                              unknown=', '.join(sorted(unknown))))
     new_category = None
     if isinstance(category, str) and category.strip() and not category.strip().isdigit() \
             and find_category(category) is None:
@@ -436,7 +455,7 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
 def update_product(product: Product, **changes) -> Product:
     """Change a product; ``stock_available`` is the stock service's, never set here."""
     if "stock_available" in changes:
-        raise InvalidInput("stock_available is kept by the stock service",
+        raise InvalidInput(_l("stock_available is kept by the stock service"),
                            field="stock_available")
     cleaned = _clean_product(changes, product)
     for key, value in cleaned.items():
@@ -475,7 +494,7 @@ def set_shop_override(tenant, product: Product, *, hidden=_UNSET, name=_UNSET,
     ``name``/``name_en`` None restore the master's name; ``position`` None its order.
     """
     if tenant.parent_id is None:
-        raise InvalidInput("the master edits its products directly, not through an override")
+        raise InvalidInput(_l("the master edits its products directly, not through an override"))
     changes: dict = {}
     if hidden is not _UNSET:
         changes["hidden"] = bool(hidden)
@@ -492,7 +511,7 @@ def set_shop_override(tenant, product: Product, *, hidden=_UNSET, name=_UNSET,
             try:
                 changes["position"] = int(position)
             except (TypeError, ValueError):
-                raise InvalidInput("position must be a whole number",
+                raise InvalidInput(_l("position must be a whole number"),
                                    field="position") from None
     override = shop_override(tenant, product)
     if override is None:

@@ -9,6 +9,7 @@ import json
 
 import click
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
 from kameng.core.money import format_plain
@@ -40,9 +41,9 @@ def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
     """Create or replace the markup rule of a shop (product > category > shop wins)."""
     tenant = tenant_by_slug(slug)
     if (percent is None) == (fixed is None):
-        raise InvalidInput("give exactly one of --percent or --fixed")
+        raise InvalidInput(_l("give exactly one of --percent or --fixed"))
     if sku and category:
-        raise InvalidInput("give --sku or --category, not both")
+        raise InvalidInput(_l("give --sku or --category, not both"))
     if percent is not None:
         value = parse_percent(percent, "--percent", maximum_bp=services.MAX_MARKUP_BP)
         kind = "percent"
@@ -104,7 +105,7 @@ def markup_cap(slug, max_percent, clear):
     """Cap the markup of the direct sub-shops of SLUG."""
     tenant = tenant_by_slug(slug)
     if (max_percent is None) == (not clear):
-        raise InvalidInput("give --max-percent P or --clear")
+        raise InvalidInput(_l("give --max-percent P or --clear"))
     bp = None if clear else parse_percent(max_percent, "--max-percent",
                                             maximum_bp=services.MAX_MARKUP_BP)
     services.set_child_cap(tenant, bp)

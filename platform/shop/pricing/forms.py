@@ -37,6 +37,10 @@ class MarkupForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.target.choices = target_choices()
 
+    def rule_args(self, currency: str) -> dict:
+        """Service arguments for the submitted rule (raises InvalidInput)."""
+        return rule_args(self.data, currency)
+
 
 class CapForm(FlaskForm):
     max_percent = StringField(_l("Max markup of my sub-shops (%)"), validators=[Optional()])
@@ -49,7 +53,8 @@ def target_choices() -> list[SelectChoice]:
         choices.append(SelectChoice(f"category:{cid}", _l("Category: %(name)s", name=name)))
     for pid, sku, name in db.session.execute(select(Product.id, Product.sku, Product.name)
                                              .order_by(Product.sku)):
-        choices.append(SelectChoice(f"product:{pid}", _l("Product: %(sku)s %(name)s", sku=sku, name=name)))
+        choices.append(SelectChoice(f"product:{pid}", _l("Product: %(sku)s %(name)s",
+                                                         sku=sku, name=name)))
     return choices
 
 
@@ -62,17 +67,17 @@ def rule_args(data: Mapping, currency: str) -> dict:
                     "kind": data.get("kind") or "percent"}
     if level in ("category", "product"):
         if not ident.isdigit():
-            raise InvalidInput("choose what the rule applies to", field="target")
+            raise InvalidInput(_l("choose what the rule applies to"), field="target")
         kwargs[f"{level}_id"] = int(ident)
     elif level != "shop":
-        raise InvalidInput("choose what the rule applies to", field="target")
+        raise InvalidInput(_l("choose what the rule applies to"), field="target")
     raw = (data.get("value") or "").strip()
     if not raw:
-        raise InvalidInput("give the markup value", field="value")
+        raise InvalidInput(_l("give the markup value"), field="value")
     if kwargs["kind"] == "percent":
         kwargs["value"] = parse_percent(raw, "value", maximum_bp=services.MAX_MARKUP_BP)
     elif kwargs["kind"] == "fixed":
         kwargs["value"] = services.parse_money(raw, currency, "value")
     else:
-        raise InvalidInput("kind must be percent or fixed", field="kind")
+        raise InvalidInput(_l("kind must be percent or fixed"), field="kind")
     return kwargs

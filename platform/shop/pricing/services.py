@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -72,7 +73,7 @@ def _tenant(tenant) -> Tenant:
         return tenant
     found = db.session.get(Tenant, int(tenant))
     if found is None:
-        raise NotFound(f"no shop with id {tenant}")
+        raise NotFound(_l("no shop with id %(tenant)s", tenant=tenant))
     return found
 
 
@@ -85,7 +86,8 @@ def _product_id(product) -> int:
 def _row(table: cache.PriceTable, product_id: int) -> engine.Prices:
     row = table.prices.get(product_id)
     if row is None:
-        raise NotFound(f"no product with id {product_id}", field="product")
+        raise NotFound(_l("no product with id %(product_id)s",
+                          product_id=product_id), field="product")
     return row
 
 
@@ -107,7 +109,7 @@ def _tier_bp(tenant: Tenant, table: cache.PriceTable, customer) -> int:
 def price_for(tenant, product, customer=None, quantity: int = 1) -> int:
     """The unit price ``customer`` pays for ``quantity`` units of ``product`` in this shop."""
     if int(quantity) < 1:
-        raise InvalidInput("quantity must be at least 1", field="quantity")
+        raise InvalidInput(_l("quantity must be at least 1"), field="quantity")
     tenant = _tenant(tenant)
     table = cache.table_for(tenant)
     pid = _product_id(product)
@@ -179,34 +181,37 @@ def price_rows(tenant, sku: str | None = None) -> list[dict]:
 def _rule_target(level: str, category_id, product_id) -> tuple[int | None, int | None, int]:
     if level == "shop":
         if category_id or product_id:
-            raise InvalidInput("a shop-level rule names no product or category", field="level")
+            raise InvalidInput(_l("a shop-level rule names no product or category"), field="level")
         return None, None, 0
     if level == "category":
         if not category_id or product_id:
-            raise InvalidInput("a category rule needs a category (and no product)",
+            raise InvalidInput(_l("a category rule needs a category (and no product)"),
                                field="category")
         get_category(int(category_id), field="category")
         return int(category_id), None, int(category_id)
     if level == "product":
         if not product_id or category_id:
-            raise InvalidInput("a product rule needs a product (and no category)", field="sku")
+            raise InvalidInput(_l("a product rule needs a product (and no category)"),
+                               field="sku")
         get_product(int(product_id), field="sku")
         return None, int(product_id), int(product_id)
-    raise InvalidInput("level must be shop, category or product", field="level")
+    raise InvalidInput(_l("level must be shop, category or product"), field="level")
 
 
 def validate_rule(*, kind: str, value: int, level: str = "shop", category_id=None,
                   product_id=None, wholesale: bool = False, rounding: str = "fen"):
     """Check a proposed rule; returns (engine rule, category_id, product_id)."""
     if kind not in KINDS:
-        raise InvalidInput("kind must be percent or fixed", field="kind")
+        raise InvalidInput(_l("kind must be percent or fixed"), field="kind")
     if rounding not in ROUNDINGS:
-        raise InvalidInput(f"rounding must be one of {', '.join(ROUNDINGS)}", field="rounding")
+        raise InvalidInput(_l("rounding must be one of %(choices)s",
+                              choices=', '.join(ROUNDINGS)), field="rounding")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInput("the markup must be a whole number of minor units or basis"
-                           " points, not negative", field="value")
+        raise InvalidInput(_l("the markup must be a whole number of minor units or basis"
+                              " points, not negative"), field="value")
     if kind == "percent" and value > MAX_MARKUP_BP:
-        raise InvalidInput(f"a markup above {format_percent(MAX_MARKUP_BP)}% is refused",
+        raise InvalidInput(_l("a markup above %(maximum)s%% is refused",
+                              maximum=format_percent(MAX_MARKUP_BP)),
                            field="value")
     category_id, product_id, target = _rule_target(level, category_id, product_id)
     rule = engine.Rule(level, target, kind, value, bool(wholesale), rounding)
@@ -241,7 +246,7 @@ def _delete_own(model, tenant, row_id: int, what: str) -> None:
                                                 model.tenant_id == tenant.id)
                             .execution_options(all_tenants=True))
     if row is None:
-        raise NotFound(f"no {what} {row_id} in this shop")
+        raise NotFound(_l("no %(what)s %(row_id)s in this shop", what=what, row_id=row_id))
     db.session.delete(row)
     db.session.commit()
 
@@ -301,7 +306,7 @@ def set_child_cap(tenant, max_bp: int | None) -> None:
     """Cap the markup of this shop's direct sub-shops at ``max_bp`` of their cost (None: no cap)."""
     tenant = _tenant(tenant)
     if max_bp is not None and (not isinstance(max_bp, int) or max_bp < 0):
-        raise InvalidInput("the cap must be a percentage of at least 0", field="max_percent")
+        raise InvalidInput(_l("the cap must be a percentage of at least 0"), field="max_percent")
     row = _settings(tenant.id)
     if row is None:
         row = ShopPricing(tenant_id=tenant.id)
@@ -316,11 +321,11 @@ def set_tier(tenant, name: str, discount_bp: int, min_spend: int) -> CustomerTie
     tenant = _tenant(tenant)
     name = (name or "").strip()
     if not name or len(name) > 60:
-        raise InvalidInput("a tier needs a name (at most 60 characters)", field="name")
+        raise InvalidInput(_l("a tier needs a name (at most 60 characters)"), field="name")
     if not 0 <= discount_bp <= BASIS:
-        raise InvalidInput("the discount must be between 0 and 100%", field="discount")
+        raise InvalidInput(_l("the discount must be between 0 and 100%"), field="discount")
     if min_spend < 0:
-        raise InvalidInput("the minimum spend must not be negative", field="min_spend")
+        raise InvalidInput(_l("the minimum spend must not be negative"), field="min_spend")
     row = db.session.scalar(select(CustomerTier).where(
         CustomerTier.tenant_id == tenant.id, CustomerTier.name == name)
         .execution_options(all_tenants=True))
@@ -338,7 +343,7 @@ def delete_tier(tenant, name: str) -> None:
         CustomerTier.tenant_id == tenant.id, CustomerTier.name == (name or "").strip())
         .execution_options(all_tenants=True))
     if row is None:
-        raise NotFound(f"no tier named {name!r} in this shop")
+        raise NotFound(_l("no tier named %(name)r in this shop", name=name))
     db.session.delete(row)
     db.session.commit()
 
@@ -385,7 +390,7 @@ def record_spend(tenant, user, amount: int, commit: bool = True) -> int:
     tid = tenant if isinstance(tenant, int) else _tenant(tenant).id
     uid = _user_id(user)
     if not isinstance(amount, int) or isinstance(amount, bool):
-        raise InvalidInput("amount must be an integer number of minor units", field="amount")
+        raise InvalidInput(_l("amount must be an integer number of minor units"), field="amount")
     new_total = CustomerSpend.total + amount
     stmt = (update(CustomerSpend)
             .where(CustomerSpend.tenant_id == tid, CustomerSpend.user_id == uid)
@@ -417,9 +422,9 @@ def set_quantity_discount(tenant, min_quantity: int, discount_bp: int,
     """From ``min_quantity`` units, ``discount_bp`` off (one product, or every product)."""
     tenant = _tenant(tenant)
     if not isinstance(min_quantity, int) or min_quantity < 1:
-        raise InvalidInput("--from must be at least 1 unit", field="from")
+        raise InvalidInput(_l("--from must be at least 1 unit"), field="from")
     if not 0 <= discount_bp <= BASIS:
-        raise InvalidInput("the discount must be between 0 and 100%", field="percent")
+        raise InvalidInput(_l("the discount must be between 0 and 100%"), field="percent")
     if product_id is not None:
         get_product(int(product_id), field="sku")
     target = int(product_id) if product_id else 0

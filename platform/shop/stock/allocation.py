@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from kameng.core.crypto import keyring
@@ -71,21 +72,22 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
     hand, which spares reading it here.
     """
     if not isinstance(quantity, int) or quantity < 1:
-        raise InvalidInput("quantity must be a positive whole number", field="quantity")
+        raise InvalidInput(_l("quantity must be a positive whole number"), field="quantity")
     if loop_code is None:
         row = db.session.execute(select(_products.c.kind, _products.c.loop_code)
                                  .where(_products.c.id == product_id)).first()
         if row is None:
-            raise NotFound(f"no product {product_id}")
+            raise NotFound(_l("no product %(product_id)s", product_id=product_id))
         if row.kind != "card":
-            raise InvalidInput("only card products hold codes", field="product")
+            raise InvalidInput(_l("only card products hold codes"), field="product")
         loop_code = row.loop_code
 
     # a line created in this very transaction cannot hold codes yet: skip the lookup
     held = [] if fresh else _held_by_line(order_line_id)
     if held:
         if len(held) != quantity:
-            raise Conflict(f"order line {order_line_id} already holds {len(held)} code(s)",
+            raise Conflict(_l("order line %(order_line_id)s already holds %(count)s code(s)",
+                              order_line_id=order_line_id, count=len(held)),
                            code="already_reserved")
         return held
     try:
@@ -97,7 +99,8 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
     except _Short as short:
         if commit:
             db.session.rollback()
-        raise Conflict(f"out of stock: {quantity} wanted, {short.got} available",
+        raise Conflict(_l("out of stock: %(quantity)s wanted, %(got)s available",
+                          quantity=quantity, got=short.got),
                        code="out_of_stock") from None
     _finish(commit)
     return ids

@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
 from kameng.shop.stock import services
@@ -52,7 +53,7 @@ def import_cmd(sku, separator, cost_note, file):
 def void_cmd(code_id, batch_id):
     """Void a code or the unsold codes of a batch."""
     if (code_id is None) == (batch_id is None):
-        raise InvalidInput("give exactly one of --code-id or --batch")
+        raise InvalidInput(_l("give exactly one of --code-id or --batch"))
     if code_id is not None:
         services.void_code(code_id, actor=CLI_ACTOR)
         click.echo(f"voided code {code_id}")
@@ -72,7 +73,8 @@ def export_cmd(sku, out_path, batch_id):
     try:
         fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise InvalidInput(f"{out_path} already exists; choose a new file") from None
+        raise InvalidInput(_l("%(out_path)s already exists; choose a new file",
+                              out_path=out_path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             n = services.export_codes(product, out, actor=CLI_ACTOR, batch_id=batch_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db, redis_conn
@@ -60,7 +61,7 @@ def start_import(tenant, product, actor, *, text: str | None = None, upload=None
     if (text is None or not text.strip()) and upload is None:
         from kameng.core.errors import InvalidInput
 
-        raise InvalidInput("paste codes or choose a file", field="file")
+        raise InvalidInput(_l("paste codes or choose a file"), field="file")
     name = getattr(upload, "filename", None) or "pasted text"
     batch = services.create_batch(product, actor=actor, cost_note=cost_note, source_name=name,
                                   separator=separator)

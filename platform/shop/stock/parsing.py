@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
+
 MAX_LINE_CHARS = 512
 MAX_REPORTED = 20
 SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
@@ -34,8 +36,8 @@ def normalise_separator(separator: str | None) -> str | None:
                                                          ("\t", " ")):
         from kameng.core.errors import InvalidInput
 
-        raise InvalidInput("the separator must be 1–8 characters, no letters or digits "
-                           "(or 'tab', 'space')", field="separator")
+        raise InvalidInput(_l("the separator must be 1–8 characters, no letters or digits "
+                              "(or 'tab', 'space')"), field="separator")
     return sep
 
 
@@ -51,10 +53,12 @@ class Validation:
 
     def message(self) -> str:
         shown = ", ".join(f"{n} ({why})" for n, why in self.bad)
-        more = f" and {self.bad_count - len(self.bad)} more" if self.bad_count > len(self.bad) \
-            else ""
-        return (f"malformed file, nothing imported: {self.bad_count} bad line(s): "
-                f"{shown}{more}")
+        if self.bad_count > len(self.bad):
+            return _l("malformed file, nothing imported: %(count)s bad line(s): %(shown)s and "
+                      "%(more)s more", count=self.bad_count, shown=shown,
+                      more=self.bad_count - len(self.bad))
+        return _l("malformed file, nothing imported: %(count)s bad line(s): %(shown)s",
+                  count=self.bad_count, shown=shown)
 
     @property
     def bad_lines(self) -> list[int]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, text, update
 
 from kameng.core import audit
@@ -77,8 +78,9 @@ def card_product(product_or_sku) -> Product:
     product = product_or_sku if isinstance(product_or_sku, Product) else \
         product_by_sku(product_or_sku)
     if product.kind != "card":
-        raise InvalidInput(f"product {product.sku} is a {product.kind} product; only card "
-                           "products hold codes", field="product")
+        raise InvalidInput(_l("product %(sku)s is a %(product_kind)s product; only card "
+                              "products hold codes",
+                              sku=product.sku, product_kind=product.kind), field="product")
     return product
 
 
@@ -87,7 +89,7 @@ def create_batch(product: Product, *, actor=None, cost_note: str = "", source_na
     """An import batch waiting for its codes (the back office makes one, then a job fills it)."""
     cost_note = (cost_note or "").strip()
     if len(cost_note) > 255:
-        raise InvalidInput("the cost note is at most 255 characters", field="cost_note")
+        raise InvalidInput(_l("the cost note is at most 255 characters"), field="cost_note")
     batch = StockBatch(product_id=product.id, actor=audit.actor_label(actor),
                        user_id=getattr(actor, "id", None), cost_note=cost_note,
                        source_name=(source_name or "")[:255],
@@ -118,7 +120,7 @@ def import_codes(product, *, path=None, text: str | None = None, separator: str 
     if not checked.ok:
         raise MalformedFile(checked)
     if checked.codes == 0:
-        raise InvalidInput("the file holds no codes", field="file")
+        raise InvalidInput(_l("the file holds no codes"), field="file")
 
     if batch is None:
         batch = create_batch(product, actor=actor, cost_note=cost_note,
@@ -238,7 +240,7 @@ def fail_batch(batch_id: int, message: str) -> None:
 def get_batch(batch_id: int) -> StockBatch:
     batch = db.session.get(StockBatch, batch_id)
     if batch is None:
-        raise NotFound(f"no stock batch {batch_id}")
+        raise NotFound(_l("no stock batch %(batch_id)s", batch_id=batch_id))
     return batch
 
 
@@ -246,13 +248,14 @@ def void_code(code_id: int, actor=None, product_id: int | None = None) -> CardCo
     """Void one available code (a reserved or sold one is the order's to settle)."""
     code = db.session.get(CardCode, code_id)
     if code is None or (product_id is not None and code.product_id != product_id):
-        raise NotFound(f"no code {code_id}")
+        raise NotFound(_l("no code %(code_id)s", code_id=code_id))
     changed = db.session.execute(
         update(_codes).where(_codes.c.id == code_id, _codes.c.status == "available")
         .values(status="void")).rowcount
     if not changed:
         db.session.rollback()
-        raise Conflict(f"code {code_id} is {code.status}; only an available code can be voided")
+        raise Conflict(_l("code %(code_id)s is %(code_status)s; only an available code can be "
+                          "voided", code_id=code_id, code_status=code.status))
     adjust_counter({code.product_id: -1})
     db.session.execute(update(StockBatch).where(StockBatch.id == code.batch_id)
                        .values(voided=StockBatch.voided + 1))
@@ -283,7 +286,7 @@ def _require_owner(actor) -> None:
     # the CLI acts as the operator (a string actor); a staff account must be an owner
     role = getattr(actor, "role", None)
     if not isinstance(actor, str) and role != "owner":
-        raise Forbidden("only the shop owner may export codes")
+        raise Forbidden(_l("only the shop owner may export codes"))
 
 
 def export_codes(product, out, *, actor, batch_id: int | None = None) -> int:

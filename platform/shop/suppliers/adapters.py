@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
+
 from kameng.core.errors import InvalidInput, ServiceError
 
 
@@ -120,34 +122,37 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def check_against(product: SupplierProduct, amount: int | None, account: str | None) -> None:
     """The shared amount/account rules, given what the upstream says about the product."""
     if not product.available:
-        raise InvalidInput(f"supplier product {product.sku} is not available", field="sku")
+        raise InvalidInput(_l("supplier product %(sku)s is not available",
+                              sku=product.sku), field="sku")
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
-        raise InvalidInput("amount must be an integer number of minor units", field="amount")
+        raise InvalidInput(_l("amount must be an integer number of minor units"), field="amount")
     if product.face_value is not None:
         if amount is not None and amount != product.face_value:
-            raise InvalidInput(f"{product.sku} has a fixed face value of {product.face_value}",
+            raise InvalidInput(_l("%(sku)s has a fixed face value of %(face_value)s",
+                                  sku=product.sku, face_value=product.face_value),
                                field="amount")
     elif product.min_amount is not None or product.max_amount is not None:
         if amount is None:
-            raise InvalidInput(f"{product.sku} needs an amount", field="amount")
+            raise InvalidInput(_l("%(sku)s needs an amount", sku=product.sku), field="amount")
         low, high = product.min_amount, product.max_amount
         if (low is not None and amount < low) or (high is not None and amount > high):
-            raise InvalidInput(f"amount must be between {low} and {high} for {product.sku}",
+            raise InvalidInput(_l("amount must be between %(low)s and %(high)s for %(sku)s",
+                                  low=low, high=high, sku=product.sku),
                                field="amount")
     if product.account_regex:
         account = (account or "").strip()
         if not account:
-            raise InvalidInput("a recipient account is required", field="account")
+            raise InvalidInput(_l("a recipient account is required"), field="account")
         try:
             matches = re.fullmatch(product.account_regex, account) is not None
         except re.error:
-            raise SupplierError(f"the supplier's account pattern for {product.sku} "
-                                "is not a valid regular expression") from None
+            raise SupplierError(_l("the supplier's account pattern for %(sku)s "
+                                   "is not a valid regular expression", sku=product.sku)) from None
         if len(account) > ACCOUNT_MAX or _CONTROL.search(account) or not matches:
-            raise InvalidInput("the recipient account is not in the expected format",
+            raise InvalidInput(_l("the recipient account is not in the expected format"),
                                field="account")
     elif account is not None and (len(account) > ACCOUNT_MAX or _CONTROL.search(account)):
-        raise InvalidInput("the recipient account is not in the expected format",
+        raise InvalidInput(_l("the recipient account is not in the expected format"),
                            field="account")
 
 
@@ -168,7 +173,7 @@ def adapter_class(name: str) -> type[Adapter]:
     try:
         module, _, cls = REGISTRY[name].partition(":")
     except KeyError:
-        raise SupplierError(f"adapter {name!r} is not available") from None
+        raise SupplierError(_l("adapter %(name)r is not available", name=name)) from None
     return getattr(importlib.import_module(module), cls)
 
 

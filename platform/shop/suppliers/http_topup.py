@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
+from flask_babel import lazy_gettext as _l
 
 from kameng.shop.suppliers import signing
 from kameng.shop.suppliers.adapters import (
@@ -75,7 +76,8 @@ class HttpTopupAdapter(Adapter):
         self._secret = secret
         self._catalog: dict[str, SupplierProduct] | None = None
         if not self.base_url:
-            raise SupplierError(f"supplier {supplier.name!r} has no base URL")
+            raise SupplierError(_l("supplier %(supplier_name)r has no base URL",
+                                   supplier_name=supplier.name))
 
     # ----- plumbing ---------------------------------------------------------
 
@@ -84,7 +86,8 @@ class HttpTopupAdapter(Adapter):
             from kameng.shop.suppliers.secretbox import SecretBoxError, unseal
 
             if not self.supplier.secret_ciphertext:
-                raise SupplierError(f"supplier {self.supplier.name!r} has no API secret")
+                raise SupplierError(_l("supplier %(supplier_name)r has no API secret",
+                                       supplier_name=self.supplier.name))
             try:
                 self._secret = unseal(self.supplier.secret_ciphertext)
             except SecretBoxError as err:
@@ -182,39 +185,39 @@ class HttpTopupAdapter(Adapter):
         h = {str(k).lower(): v for k, v in headers.items()}
         key_id, stamp, given = h.get("x-key-id"), h.get("x-timestamp"), h.get("x-signature")
         if not key_id or not stamp or not given:
-            raise InvalidSignature("webhook is not signed")
+            raise InvalidSignature(_l("webhook is not signed"))
         if not signing.same(self.key_id, key_id):
-            raise InvalidSignature("webhook signed with another key id")
+            raise InvalidSignature(_l("webhook signed with another key id"))
         try:
             ts = int(stamp)
         except ValueError:
-            raise InvalidSignature("webhook timestamp is not a number") from None
+            raise InvalidSignature(_l("webhook timestamp is not a number")) from None
         if not signing.fresh(ts, time.time()):
-            raise InvalidSignature("webhook timestamp is too old or in the future")
+            raise InvalidSignature(_l("webhook timestamp is too old or in the future"))
         expected = signing.webhook_signature(self._get_secret(), stamp, raw_body or b"")
         if not signing.same(expected, given):
-            raise InvalidSignature("webhook signature does not match")
+            raise InvalidSignature(_l("webhook signature does not match"))
         try:
             data = json.loads(raw_body)
         except ValueError:
-            raise SupplierError("webhook body is not JSON", status=400) from None
+            raise SupplierError(_l("webhook body is not JSON"), status=400) from None
         key = data.get("idempotency_key") if isinstance(data, Mapping) else None
         if not key:
-            raise SupplierError("webhook names no order (idempotency_key)", status=400)
+            raise SupplierError(_l("webhook names no order (idempotency_key)"), status=400)
         return self._result(data, str(key))
 
     def balance(self) -> int:
         data = self._fetch("/balance")
         value = data.get("balance") if isinstance(data, Mapping) else None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SupplierError("the supplier's balance answer has no integer 'balance'")
+            raise SupplierError(_l("the supplier's balance answer has no integer 'balance'"))
         return value
 
     def sync_catalog(self) -> list[SupplierProduct]:
         data = self._fetch("/products")
         rows = data.get("products") if isinstance(data, Mapping) else None
         if not isinstance(rows, list):
-            raise SupplierError("the supplier's product list has no 'products' array")
+            raise SupplierError(_l("the supplier's product list has no 'products' array"))
         products = []
         for row in rows:
             if not isinstance(row, Mapping) or not row.get("sku"):
@@ -235,18 +238,24 @@ class HttpTopupAdapter(Adapter):
         try:
             response = self._request("GET", path)
         except requests.Timeout:
-            raise SupplierError(f"the supplier did not answer {path} in time") from None
+            raise SupplierError(_l("the supplier did not answer %(path)s in time",
+                                   path=path)) from None
         except requests.RequestException as err:
-            raise SupplierError(f"could not reach the supplier at {self.base_url}: "
-                                f"{type(err).__name__}") from None
+            raise SupplierError(_l("could not reach the supplier at %(base_url)s: "
+                                   "%(error)s",
+                                   base_url=self.base_url, error=type(err).__name__)) from None
         if response.status_code != 200:
             data = self._json(response)
             detail = data.get("message") if isinstance(data, Mapping) else None
-            raise SupplierError(f"the supplier answered {path} with HTTP "
-                                f"{response.status_code}" + (f": {detail}" if detail else ""))
+            if detail:
+                raise SupplierError(_l("the supplier answered %(path)s with HTTP %(status)s: "
+                                       "%(detail)s", path=path, status=response.status_code,
+                                       detail=detail))
+            raise SupplierError(_l("the supplier answered %(path)s with HTTP %(status)s",
+                                   path=path, status=response.status_code))
         data = self._json(response)
         if data is None:
-            raise SupplierError(f"the supplier's answer to {path} is not JSON")
+            raise SupplierError(_l("the supplier's answer to %(path)s is not JSON", path=path))
         return data
 
     def validate_order(self, supplier_sku: str, amount: int | None, account: str | None) -> None:
@@ -262,7 +271,8 @@ class HttpTopupAdapter(Adapter):
         if self._catalog is None:
             self.sync_catalog()
         if sku not in self._catalog:
-            raise InvalidInput(f"supplier {self.supplier.name!r} has no product {sku!r}",
+            raise InvalidInput(_l("supplier %(supplier_name)r has no product %(sku)r",
+                                  supplier_name=self.supplier.name, sku=sku),
                                field="sku")
         return self._catalog[sku]
 

@@ -6,6 +6,8 @@ SUCCESS with ``from_stock=True`` to say "take the codes from our stock".
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from kameng.shop.suppliers.adapters import (
     SUCCESS,
     Adapter,
@@ -34,7 +36,7 @@ class LocalAdapter(Adapter):
                            message="take the codes from our own stock")
 
     def parse_webhook(self, headers, raw_body) -> OrderResult:
-        raise SupplierError("the local supplier sends no webhooks")
+        raise SupplierError(_l("the local supplier sends no webhooks"))
 
     def balance(self) -> int:
         return 0  # nothing prepaid upstream

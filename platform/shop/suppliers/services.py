@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, select
 
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -41,14 +42,14 @@ def list_suppliers() -> list[Supplier]:
 def get_supplier(supplier_id: int) -> Supplier:
     supplier = db.session.get(Supplier, int(supplier_id))
     if supplier is None:
-        raise NotFound(f"no supplier with id {supplier_id}")
+        raise NotFound(_l("no supplier with id %(supplier_id)s", supplier_id=supplier_id))
     return supplier
 
 
 def supplier_by_name(name: str) -> Supplier:
     supplier = db.session.scalar(select(Supplier).where(Supplier.name == (name or "").strip()))
     if supplier is None:
-        raise NotFound(f"no supplier named {name!r}")
+        raise NotFound(_l("no supplier named %(name)r", name=name))
     return supplier
 
 
@@ -63,16 +64,18 @@ def adapter_for_product(product: Product) -> Adapter:
 def _clean_name(name) -> str:
     name = (name or "").strip()
     if not name or len(name) > 120:
-        raise InvalidInput("name is required (at most 120 characters)", field="name")
+        raise InvalidInput(_l("name is required (at most 120 characters)"), field="name")
     return name
 
 
 def _clean_adapter(adapter) -> str:
     adapter = (adapter or "").strip()
     if adapter not in ADAPTERS:
-        raise InvalidInput(f"adapter must be one of {', '.join(ADAPTERS)}", field="adapter")
+        raise InvalidInput(_l("adapter must be one of %(choices)s",
+                              choices=', '.join(ADAPTERS)), field="adapter")
     if adapter not in REGISTRY:
-        raise InvalidInput(f"adapter {adapter!r} is not available yet", field="adapter")
+        raise InvalidInput(_l("adapter %(adapter)r is not available yet",
+                              adapter=adapter), field="adapter")
     return adapter
 
 
@@ -81,15 +84,15 @@ def _clean_url(url) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500 \
             or parts.query or parts.fragment or parts.username:
-        raise InvalidInput("base URL must be an http:// or https:// address "
-                           "(no query, no credentials)", field="base_url")
+        raise InvalidInput(_l("base URL must be an http:// or https:// address "
+                              "(no query, no credentials)"), field="base_url")
     return url
 
 
 def _clean_key_id(key_id) -> str:
     key_id = (key_id or "").strip()
     if not key_id or len(key_id) > 128 or any(c.isspace() for c in key_id):
-        raise InvalidInput("key id is required (at most 128 characters, no spaces)",
+        raise InvalidInput(_l("key id is required (at most 128 characters, no spaces)"),
                            field="key_id")
     return key_id
 
@@ -100,11 +103,12 @@ def _clean_timeout(value, name: str, default: float) -> float:
     try:
         seconds = Decimal(str(value).strip())
     except InvalidOperation:
-        raise InvalidInput(f"{name.replace('_', ' ')} must be a number of seconds",
+        raise InvalidInput(_l("%(what)s must be a number of seconds", what=name.replace('_', ' ')),
                            field=name) from None
     if not seconds.is_finite() or seconds <= 0 or seconds > MAX_TIMEOUT:
-        raise InvalidInput(f"{name.replace('_', ' ')} must be between 0 and {MAX_TIMEOUT} "
-                           "seconds", field=name)
+        raise InvalidInput(_l("%(what)s must be between 0 and %(max_timeout)s "
+                              "seconds",
+                              what=name.replace('_', ' '), max_timeout=MAX_TIMEOUT), field=name)
     return float(seconds)  # seconds for requests, not money
 
 
@@ -113,7 +117,7 @@ def _check_name_free(name: str, supplier_id: int | None = None) -> None:
     if supplier_id is not None:
         stmt = stmt.where(Supplier.id != supplier_id)
     if db.session.scalar(stmt):
-        raise Conflict(f"a supplier named {name!r} already exists", field="name")
+        raise Conflict(_l("a supplier named %(name)r already exists", name=name), field="name")
 
 
 def _settings(adapter: str, base_url, key_id, connect_timeout, read_timeout,
@@ -131,7 +135,7 @@ def _settings(adapter: str, base_url, key_id, connect_timeout, read_timeout,
             "read_timeout", DEFAULT_READ_TIMEOUT),
     }
     if not has_secret:
-        raise InvalidInput("the API secret is required", field="secret")
+        raise InvalidInput(_l("the API secret is required"), field="secret")
     return config
 
 
@@ -139,8 +143,8 @@ def _clean_secret(secret) -> str | None:
     if secret in (None, ""):
         return None
     if len(secret) > 512 or secret != secret.strip():
-        raise InvalidInput("the secret must be at most 512 characters, without surrounding "
-                           "spaces", field="secret")
+        raise InvalidInput(_l("the secret must be at most 512 characters, without surrounding "
+                              "spaces"), field="secret")
     return secret
 
 
@@ -273,11 +277,15 @@ def map_product(supplier_id: int, supplier_sku: str, product_sku: str,
     upstream = db.session.scalar(select(UpstreamProduct).where(
         UpstreamProduct.supplier_id == supplier.id, UpstreamProduct.sku == supplier_sku))
     if upstream is None:
-        raise NotFound(f"{supplier.name} has no product {supplier_sku!r}; sync the catalog "
-                       "first", field="supplier_sku")
+        raise NotFound(_l("%(supplier_name)s has no product %(supplier_sku)r; sync the catalog "
+                          "first",
+                          supplier_name=supplier.name, supplier_sku=supplier_sku),
+                       field="supplier_sku")
     if take_cost and upstream.price is not None and upstream.currency != product.currency:
-        raise InvalidInput(f"upstream price is in {upstream.currency}, the product in "
-                           f"{product.currency}", field="take_cost")
+        raise InvalidInput(_l("upstream price is in %(currency)s, the product in "
+                              "%(product_currency)s",
+                              currency=upstream.currency, product_currency=product.currency),
+                           field="take_cost")
     product.supplier_id = supplier.id
     product.supplier_sku = supplier_sku
     if take_cost and upstream.price is not None:

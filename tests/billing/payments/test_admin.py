@@ -43,6 +43,7 @@ def test_owner_enables_epay_and_never_sees_the_key_again(app, tree, client_for):
 
 def test_bad_settings_show_a_message_and_change_nothing(app, tree, client_for):
     client = owner_client(client_for, tree)
+    client.get("/lang/en")  # service messages follow the page's locale; these read English
     resp = client.post("/admin/payments/epay",
                        data={**EPAY_FORM, "epay-apiurl": "javascript:alert(1)"})
     assert resp.status_code == 422
@@ -52,6 +53,7 @@ def test_bad_settings_show_a_message_and_change_nothing(app, tree, client_for):
 
 def test_stripe_needs_platform_keys(app, tree, client_for):
     client = owner_client(client_for, tree)
+    client.get("/lang/en")  # service messages follow the page's locale; these read English
     resp = client.post("/admin/payments/stripe", data={"stripe-enabled": "y"})
     assert resp.status_code == 422 and "not configured" in resp.get_data(as_text=True)
     app.config.update(STRIPE_SECRET_KEY="sk_test_x", STRIPE_PUBLISHABLE_KEY="pk_test_x")

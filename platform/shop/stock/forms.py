@@ -1,0 +1,20 @@
+"""Back-office forms for card-code stock. The services do the real validation."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Optional
+
+
+class ImportForm(FlaskForm):
+    codes = TextAreaField(_l("Paste codes, one per line"), validators=[Optional()])
+    upload = FileField(_l("…or upload a .txt / .csv file"))
+    separator = StringField(_l("Separator for code/password pairs (empty: one code per line; "
+                               "'tab' for a tab)"), validators=[Optional()])
+    cost_note = StringField(_l("Cost note"), validators=[Optional()])
+
+
+class VoidCodeForm(FlaskForm):
+    code_id = IntegerField(_l("Code id"), validators=[InputRequired()])

@@ -1,0 +1,58 @@
+"""The back-office billing forms read the hand-written inputs as the views did."""
+from __future__ import annotations
+
+import pytest
+
+from kameng.billing.commissions.forms import BillingSettingsForm
+from kameng.billing.plans.forms import PayPlanForm, PlanForm
+from kameng.billing.withdrawals.forms import DecisionForm, WithdrawalRequestForm
+from kameng.core.errors import InvalidInput
+
+
+def _post(app, data):
+    # no shop here: the visitor's language decides, and the messages are asserted in English
+    return app.test_request_context("/", method="POST", data=data,
+                                    headers={"Accept-Language": "en"})
+
+
+def test_billing_settings_values(app):
+    with _post(app, {"promoter_percent": "5", "hold_days": "", "withdraw_min": "100",
+                     "withdraw_fee_percent": "1", "withdraw_approver": "parent",
+                     "fee_stripe_percent": "2.9", "fee_stripe_fixed": "30",
+                     "fee_stripe_payer": "master", "fee_epay_percent": " "}):
+        assert BillingSettingsForm().values(is_master=False) == {"promoter_bp": 500}
+        assert BillingSettingsForm().values(is_master=True) == {
+            "promoter_bp": 500, "withdraw_min": 100, "withdraw_fee_fixed": 0,
+            "withdraw_fee_bp": 100, "withdraw_approver": "parent", "plan_grace_days": 0,
+            "hold_days": None,
+            "provider_fees": {"stripe": {"bp": 290, "fixed": 30, "payer": "master"}}}
+    with _post(app, {"fee_balance_fixed": "3x"}):
+        with pytest.raises(InvalidInput) as caught:
+            BillingSettingsForm().values(is_master=True)
+        assert caught.value.field == "fee_balance_fixed"
+        assert caught.value.message == "fee_balance_fixed must be a whole number"
+
+
+def test_plan_form_values(app):
+    with _post(app, {"code": "basic", "name": "Basic", "price": "30.00",
+                     "custom_domain": "1", "max_staff": "3"}):
+        assert PlanForm().values("CNY") == {
+            "code": "basic", "name": "Basic", "price": 3000, "interval": "month",
+            "base_plan_id": None, "custom_domain": True, "sub_shops": False,
+            "max_markup_bp": None, "max_staff": 3}
+    with _post(app, {"price": "1", "max_markup_bp": "ten"}):
+        with pytest.raises(InvalidInput) as caught:
+            PlanForm().values("CNY")
+        assert caught.value.field == "max_markup_bp"
+
+
+def test_missing_or_bad_ids_read_as_zero(app):
+    with _post(app, {"plan": "x", "method": ""}):
+        assert PayPlanForm().plan_id() == 0 and WithdrawalRequestForm().method_id() == 0
+        form = DecisionForm()
+        assert form.note.data is None and form.reference.data is None
+    with _post(app, {"plan": "7", "method": "9", "amount": "1.50", "note": "no"}):
+        assert PayPlanForm().plan_id() == 7
+        request = WithdrawalRequestForm()
+        assert request.method_id() == 9 and request.amount_minor("CNY") == 150
+        assert DecisionForm().note.data == "no"
