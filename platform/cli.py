@@ -55,14 +55,12 @@ def _register():
     for command in pricing_commands:
         cli.add_command(command)
 
-    from kameng.bench_cli import bench
+    from kameng.benchmarks.cli import bench
     from kameng.shop.catalog.cli import products_cli
-    from kameng.shop.stock.bench import bench_import
     from kameng.shop.stock.cli import stock_cli
 
     cli.add_command(products_cli)
     cli.add_command(stock_cli)
-    bench.add_command(bench_import)
     cli.add_command(bench)
     from kameng.shop.suppliers.cli import suppliers_cli
 
