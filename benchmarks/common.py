@@ -50,15 +50,17 @@ def drop_database(server_url: str, name: str) -> None:
 
 
 class RedisFootprint:
-    """The keys a Redis database held before a bench; ``clean`` deletes every key added since.
+    """The keys (matching ``match``) a Redis database held before a bench; ``clean``
+    deletes every such key added since.
 
     Keys that were there are left alone, even if the bench bumped them: the
     generation counters it bumps only make other processes reload, while
     writing an old value back could resurrect a stale cached table.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, match: str = "*"):
         self.url = url
+        self.match = match
         self.before = self._keys()
 
     def _connect(self):
@@ -69,7 +71,7 @@ class RedisFootprint:
     def _keys(self) -> set[bytes]:
         conn = self._connect()
         try:
-            return set(conn.scan_iter(count=1000))
+            return set(conn.scan_iter(match=self.match, count=1000))
         finally:
             conn.close()
 

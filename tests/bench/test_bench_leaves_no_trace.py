@@ -7,7 +7,7 @@ import redis as redis_lib
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from kameng.benchmarks import orders, storefront
+from kameng.benchmarks import orders, stock_import, storefront
 
 
 def _database_state(url: str) -> tuple[set[str], set[str]]:
@@ -46,4 +46,23 @@ def test_storefront_then_orders_on_the_same_redis_and_database(app, pg, redis_ur
     assert set(conn.scan_iter()) == keys_before
     assert conn.get("someone:else") == b"kept"
     assert _database_state(pg.url) == db_before
+    conn.close()
+
+
+def test_bench_import_leaves_the_database_and_redis_as_they_were(app, redis_url):
+    from kameng.core.extensions import db
+
+    conn = redis_lib.Redis.from_url(redis_url)
+    keys_before = set(conn.scan_iter())
+    tables = ("products", "card_codes", "stock_batches", "audit_events")
+
+    def counts():
+        return {t: db.session.scalar(text(f"SELECT count(*) FROM {t}")) for t in tables}
+
+    before = counts()
+    db.session.commit()
+    stats = stock_import.run(500, echo=lambda *_a, **_k: None)
+    assert stats["count"] == 500 and stats["import_rate"] > 0
+    assert counts() == before
+    assert set(conn.scan_iter()) == keys_before
     conn.close()
