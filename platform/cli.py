@@ -49,10 +49,8 @@ def _register():
     for command in commands.COMMANDS:
         cli.add_command(command)
 
-    from kameng.bench_cli import bench
-    from kameng.shop.stock.bench import bench_import
+    from kameng.benchmarks.cli import bench
 
-    bench.add_command(bench_import)
     cli.add_command(bench)
 
 

@@ -46,12 +46,6 @@ def create_app(config: dict | None = None) -> Flask:
     def health():
         return jsonify(status="ok")
 
-    if app.config.get("BENCH_ROUTES"):
-        # the baseline of `kameng bench storefront`: a bare route of the same app
-        @app.route("/_bench/hello", endpoint="bench_hello")
-        def bench_hello():
-            return "hello"
-
     return app
 
 

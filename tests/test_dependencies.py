@@ -26,7 +26,7 @@ LAYERS = {
     "workers": 6,
 }
 # top-level modules that assemble the application: they may import anything
-ENTRY_POINTS = {"cli", "commands", "demo", "users_cli", "bench_cli", "webapp", "benchmarks"}
+ENTRY_POINTS = {"cli", "commands", "demo", "users_cli", "webapp", "benchmarks"}
 # workers may import the webapp, but only from the module that starts the process
 WORKER_ENTRY_POINTS = {"kameng.workers.runner"}
 

@@ -38,7 +38,6 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "FULFIL_BATCH": (50, int),
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
-    "BENCH_ROUTES": (False, "bool"),
     "PAGE_CACHE_SECONDS": (5, int),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),

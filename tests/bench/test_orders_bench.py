@@ -8,7 +8,7 @@ import pytest
 import redis as redis_lib
 from rq import Worker
 
-from kameng.api import bench
+from kameng.benchmarks import orders as bench
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from kameng.shop.storefront import bench
+from kameng.benchmarks import storefront as bench
 
 
 def test_bench_storefront_smoke(app, pg):

@@ -4,7 +4,8 @@ Imports N generated codes through the real service (validate pass, encrypt,
 COPY into a stage, INSERT … ON CONFLICT, counter) into a throw-away product,
 then COPYs the very same rows (already encrypted, read back in binary) into a
 fresh table of the same shape and indexes, and prints both rates and the
-ratio. Everything it creates is removed at the end.
+ratio. It runs in the configured database; everything it creates there is
+removed at the end, and so is the catalog price counter if it created it.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import delete, text
 
-from kameng.core.extensions import db
+from kameng.benchmarks.common import RedisFootprint
+from kameng.core.extensions import db, redis_conn
 
 COLUMNS = "product_id, batch_id, secret_ciphertext, key_id, fingerprint, status"
 
@@ -47,6 +49,9 @@ def run(count: int, echo=click.echo) -> dict:
     if db.engine.dialect.name != "postgresql":
         raise click.ClickException("bench import needs PostgreSQL: set KAMENG_DATABASE_URL="
                                    "postgresql://… (the default SQLite database is not measured)")
+    # the throw-away product bumps the catalog's price counter; other keys of this
+    # Redis may belong to a live system, so only that namespace is cleaned
+    redis_before = RedisFootprint(redis_conn.url(), match="kameng:prices:*")
     tag = secrets.token_hex(4)
     workdir = tempfile.mkdtemp(prefix="kameng-bench-")
     codes_path = os.path.join(workdir, "codes.txt")
@@ -101,6 +106,7 @@ def run(count: int, echo=click.echo) -> dict:
             if os.path.exists(path):
                 os.unlink(path)
         os.rmdir(workdir)
+        redis_before.clean()
 
     stats = {"count": count, "import_seconds": import_s, "import_rate": count / import_s,
              "copy_seconds": copy_s, "copy_rate": count / copy_s,

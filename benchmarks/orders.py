@@ -14,7 +14,7 @@ It prints orders/second end to end, p50/p99 latency from sending the order to
 its delivery (``delivered_at``), the double-sold count (codes the API handed to
 more than one order; read back through ``GET /api/v1/orders/<no>``), and the
 ratio of the order rate to the no-op job rate. Everything it starts it stops;
-the database is dropped at the end.
+the database is dropped and the Redis keys it added are deleted at the end.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 import click
+
+from kameng.benchmarks.common import RedisFootprint, create_database, drop_database, free_port
 
 HOST = "bench-shop.localhost"
 SKU = "BENCH-CARD"
@@ -70,45 +71,8 @@ class Stack:
         for fh in self.logs:
             fh.close()
         if self.db_name and self.admin_url:
-            _drop_database(self.admin_url, self.db_name)
+            drop_database(self.admin_url, self.db_name)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-
-def _admin_engine(url: str):
-    from sqlalchemy import create_engine
-
-    from kameng.core.config import normalise_db_url
-
-    return create_engine(normalise_db_url(url), isolation_level="AUTOCOMMIT")
-
-
-def _create_database(admin_url: str, name: str) -> str:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from kameng.core.config import normalise_db_url
-
-    engine = _admin_engine(admin_url)
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(normalise_db_url(admin_url)).set(database=name).render_as_string(
-        hide_password=False)
-
-
-def _drop_database(admin_url: str, name: str) -> None:
-    from sqlalchemy import text
-
-    engine = _admin_engine(admin_url)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _check_redis_is_free(redis_url: str) -> None:
@@ -225,7 +189,7 @@ def _noop_rate(redis_url: str, jobs: int, timeout: float) -> tuple[float, float]
         started = time.time()
         ids = []
         for start in range(0, jobs, 500):
-            batch = [Queue.prepare_data("kameng.api.bench.noop", result_ttl=120,
+            batch = [Queue.prepare_data("kameng.benchmarks.orders.noop", result_ttl=120,
                                         failure_ttl=120)
                      for _ in range(start, min(jobs, start + 500))]
             ids += [j.id for j in queue.enqueue_many(batch)]
@@ -257,25 +221,6 @@ def _drain(redis_url: str, timeout: float) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline and any(Queue(q, connection=conn).count for q in QUEUES):
             time.sleep(0.2)
-    finally:
-        conn.close()
-
-
-def _empty_queues(redis_url: str) -> None:
-    """Jobs still queued at the end name orders of the dropped database: remove them,
-    and the bench shops' cache keys (the Redis held none when the bench started)."""
-    import redis
-    from rq import Queue
-
-    from kameng.core.jobs import QUEUES
-
-    conn = redis.Redis.from_url(redis_url)
-    try:
-        for name in QUEUES:
-            Queue(name, connection=conn).empty()
-        # the bench shops' caches (their tenant ids would mean other shops elsewhere)
-        for key in list(conn.scan_iter(match="kameng:*", count=1000)):
-            conn.delete(key)
     finally:
         conn.close()
 
@@ -462,6 +407,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         raise click.ClickException("bench orders needs a Redis server: set KAMENG_REDIS_URL="
                                    "redis://host:port/db (a database the bench may use)")
     _check_redis_is_free(redis_url)
+    redis_before = RedisFootprint(redis_url)
     accounts = accounts or max(1, min(orders, concurrency * 2))
     noop_jobs = noop_jobs or orders
     stack = Stack(tmpdir=tempfile.mkdtemp(prefix="kameng-bench-orders-"))
@@ -469,7 +415,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
     try:
         stack.admin_url = db_url
         name = f"kameng_bench_{secrets.token_hex(4)}"
-        bench_url = _create_database(db_url, name)
+        bench_url = create_database(db_url, name)
         stack.db_name = name
         config = {
             "KAMENG_DATABASE_URL": bench_url, "KAMENG_REDIS_URL": redis_url,
@@ -485,7 +431,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("KAMENG_")}  # no SMTP, no other database: only ours
         env.update(config)
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         web = _start(stack, ["serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(web_workers), "--threads", str(web_threads)],
@@ -518,7 +464,6 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         ledger_ok, nonzero_wallets = _books(app)
         _drain(redis_url, timeout=30 + orders / 50)
     finally:
-        _empty_queues(redis_url)
         if app is not None:
             from kameng.core.extensions import db
 
@@ -527,6 +472,9 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
                 for engine in db.engines.values():
                     engine.dispose()
         stack.stop(echo)
+        # after the workers stopped: queued jobs name orders of the dropped database, the
+        # bench shops' caches carry its tenant ids; the Redis held none of them before
+        redis_before.clean()
 
     elapsed = finished - started
     stats = {

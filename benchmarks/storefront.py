@@ -1,12 +1,14 @@
 """``kameng bench storefront``: the product list page under gunicorn vs a bare route.
 
 Builds a depth-2 shop (master → agent → shop) with 50 products in a fresh
-PostgreSQL database next to the configured one, serves the app with gunicorn,
-loads the shop's home page (its product list) and a bare "hello" route of the
-same app on the same server, and prints requests/second, p50/p99 latency and
+PostgreSQL database next to the configured one, serves the app with gunicorn
+(``kameng.benchmarks.server``: the product app plus a bare "hello" route),
+loads the shop's home page (its product list) and the hello route on the same
+server, and prints requests/second, p50/p99 latency and
 the ratio. Load comes from ``wrk`` when installed (``apt-get install wrk``),
 else from a small multi-process Python client (slower: it competes for the
-same two cores, so the ratio is the number to compare).
+same two cores, so the ratio is the number to compare). The database is
+dropped and the Redis keys the run added are deleted at the end.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,35 +26,17 @@ from concurrent.futures import ProcessPoolExecutor
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from kameng.benchmarks.common import RedisFootprint, create_database, drop_database, free_port
+from kameng.benchmarks.server import HELLO_PATH
 
 HOST = "shop.bench.localhost"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _fresh_database(base_url: str) -> str:
-    url = make_url(base_url)
-    name = f"{url.database}_bench_storefront"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(url: str) -> None:
-    u = make_url(url)
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-    admin.dispose()
+def _maintenance_url(base_url: str) -> str:
+    """The server's ``postgres`` database: CREATE/DROP DATABASE connect there."""
+    return make_url(base_url).set(database="postgres").render_as_string(hide_password=False)
 
 
 def _seed(db_url: str, redis_url: str, instance: str) -> None:
@@ -144,17 +127,20 @@ def run(seconds: int = 10, connections: int = 16, workers: int = 2, threads: int
     from kameng.core.extensions import redis_conn
 
     redis_url = redis_conn.url()
+    redis_before = RedisFootprint(redis_url)
     instance = tempfile.mkdtemp(prefix="kameng-bench-sf-")
-    db_url = _fresh_database(base)
-    port = _free_port()
+    admin_url = _maintenance_url(base)
+    name = f"{make_url(base).database}_bench_storefront"
+    db_url = create_database(admin_url, name, replace=True)
+    port = free_port()
     server = None
     try:
         echo(f"seeding 50 products, depth-2 shop, database {make_url(db_url).database} …")
         _seed(db_url, redis_url, instance)
         env = {**os.environ, "KAMENG_DATABASE_URL": db_url, "KAMENG_REDIS_URL": redis_url,
-               "KAMENG_INSTANCE_PATH": instance, "KAMENG_BENCH_ROUTES": "1"}
+               "KAMENG_INSTANCE_PATH": instance}
         server = subprocess.Popen(
-            [sys.executable, "-m", "kameng.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "kameng.benchmarks.server", "--port", str(port),
              "--workers", str(workers), "--threads", str(threads)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
@@ -163,15 +149,16 @@ def run(seconds: int = 10, connections: int = 16, workers: int = 2, threads: int
         if "Bench Shop" not in page or "4-9" not in page:
             raise click.ClickException("the bench shop's product list did not render")
         _load(port, HOST, "/", 2, connections)            # warm caches and workers
-        _load(port, HOST, "/_bench/hello", 2, connections)
-        hello = _load(port, HOST, "/_bench/hello", seconds, connections)
+        _load(port, HOST, HELLO_PATH, 2, connections)
+        hello = _load(port, HOST, HELLO_PATH, seconds, connections)
         shop = _load(port, HOST, "/", seconds, connections)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
-        _drop_database(db_url)
+        drop_database(admin_url, name)
         shutil.rmtree(instance, ignore_errors=True)
+        redis_before.clean()  # after the server stopped: nothing writes any more
     ratio = shop["rps"] / hello["rps"] if hello["rps"] else 0.0
     echo(f"load: {shop['tool']}, {connections} connections, {seconds}s each; gunicorn "
          f"{workers} worker(s) × {threads} thread(s)")
