@@ -137,7 +137,7 @@ def _check_redis_is_free(redis_url: str) -> None:
 
 def _seed(app, orders: int, accounts: int) -> list[str]:
     """The shops, the product with one code per order, funded accounts; returns the keys."""
-    from kameng.api.services import create_key
+    from kameng.api.services import create_key_in_txn
     from kameng.billing import wallets
     from kameng.core.extensions import db
     from kameng.core.scoping import all_tenants
@@ -161,10 +161,10 @@ def _seed(app, orders: int, accounts: int) -> list[str]:
         for i in range(accounts):
             # order j is placed with key j % accounts: exactly enough money for those
             per_account = orders // accounts + (1 if i < orders % accounts else 0)
-            user = tenants.create_user(shop, f"buyer{i}@bench.test", "customer", commit=False)
+            user = tenants.create_user_in_txn(shop, f"buyer{i}@bench.test", "customer")
             db.session.flush()
-            keys.append(create_key(user, "bench", commit=False).plaintext)
-            wallets.credit_wallet(user, price * per_account, note="bench", commit=False)
+            keys.append(create_key_in_txn(user, "bench").plaintext)
+            wallets.credit_wallet_in_txn(user, price * per_account, note="bench")
         db.session.commit()
     return keys
 

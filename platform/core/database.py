@@ -41,3 +41,19 @@ def init_database(app) -> None:
 
 def is_sqlite() -> bool:
     return db.engine.dialect.name == "sqlite"
+
+
+def in_own_txn(work, /, *args, **kwargs):
+    """Run ``work`` (an ``…_in_txn`` helper) as a transaction of its own.
+
+    The public form of a service operation is this: it commits when ``work``
+    returns and rolls the whole session back when it raises. See
+    docs/transactions.md.
+    """
+    try:
+        result = work(*args, **kwargs)
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return result

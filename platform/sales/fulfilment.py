@@ -31,7 +31,7 @@ from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.services import _transition, refund_order
 from kameng.shop.catalog.models import Product
-from kameng.shop.pricing.services import record_spend
+from kameng.shop.pricing.services import record_spend_in_txn
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters
 from kameng.shop.suppliers.models import Supplier
@@ -173,7 +173,7 @@ def _count_spend(orders: list[Order]) -> None:
             key = (order.tenant_id, order.customer_id)
             spent[key] = spent.get(key, 0) + order.amount
     for tenant_id, customer_id in sorted(spent):
-        record_spend(tenant_id, customer_id, spent[tenant_id, customer_id], commit=False)
+        record_spend_in_txn(tenant_id, customer_id, spent[tenant_id, customer_id])
 
 
 def _on_delivered(order: Order) -> list[outbox.Pending]:
@@ -209,12 +209,12 @@ def _settle(order: Order, retry: int | None) -> Outcome:
 
 def _deliver_card(order: Order, line: OrderLine) -> None:
     try:
-        sold = allocation.mark_sold(line.id, commit=False)
+        sold = allocation.mark_sold_in_txn(line.id)
         if sold < line.quantity and not allocation.codes_for_line(line.id):
             # the reservation lapsed before the payment came: take fresh codes if any
-            allocation.reserve_codes(line.product_id, line.quantity, line.id,
-                                     utcnow() + timedelta(minutes=5), commit=False)
-            allocation.mark_sold(line.id, commit=False)
+            allocation.reserve_codes_in_txn(line.product_id, line.quantity, line.id,
+                                     utcnow() + timedelta(minutes=5))
+            allocation.mark_sold_in_txn(line.id)
         line.status = "delivered"
         db.session.commit()
     except Conflict as err:

@@ -189,8 +189,7 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         db.session.flush()
         if product.kind == "card":
             try:
-                allocation.reserve_codes(product.id, quantity, line.id, order.expires_at,
-                                         commit=False, fresh=True,
+                allocation.reserve_codes_in_txn(product.id, quantity, line.id, order.expires_at, fresh=True,
                                          loop_code=bool(product.loop_code))
             except Conflict as err:
                 if err.code == "out_of_stock":
@@ -199,8 +198,8 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         queued = []
         if payment_method == "balance":
             clearing = ledger.platform_account("sales_clearing", order.currency)
-            wallets.spend_from_wallet(customer, order.amount, f"order:{order.order_no}:pay",
-                                      order.order_no, clearing, commit=False)
+            wallets.spend_from_wallet_in_txn(customer, order.amount, f"order:{order.order_no}:pay",
+                                      order.order_no, clearing)
             queued = [outbox.add("order.paid", order.tenant_id, order.id)]
         written = _columns(order)
         db.session.commit()
@@ -279,10 +278,9 @@ def record_payment(tenant: Tenant, notice) -> bool:
     clearing = ledger.platform_account(f"clearing_{method}", order.currency)
     sales = ledger.platform_account("sales_clearing", order.currency)
     try:
-        ledger.post(f"order:{order.order_no}:pay", "order_payment",
+        ledger.post_in_txn(f"order:{order.order_no}:pay", "order_payment",
                     [(clearing, -order.amount), (sales, order.amount)],
-                    reference=order.order_no, memo=f"{method} {notice.provider_ref}",
-                    commit=False)
+                    reference=order.order_no, memo=f"{method} {notice.provider_ref}")
         ids = _mark_paid_in_txn(order, method, notice.provider_ref)
         db.session.commit()
     except IntegrityError:
@@ -306,19 +304,18 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
         return False
     for line in order.lines:
         if line.status != "delivered":
-            allocation.release_codes(line.id, commit=False)
+            allocation.release_codes_in_txn(line.id)
             line.status = "refunded"
     paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
     ids = []
     if paid is not None:
-        ledger.reverse(paid, f"order:{order.order_no}:refund", kind="order_refund",
-                       commit=False)
+        ledger.reverse_in_txn(paid, f"order:{order.order_no}:refund", kind="order_refund")
         if order.payment_method not in ("balance", None):
             ids.append(outbox.add("order.refund_provider", order.tenant_id, order.id))
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
-    from kameng.billing.commissions.services import reverse_commissions
+    from kameng.billing.commissions.services import reverse_commissions_in_txn
 
-    reverse_commissions(order, commit=False)
+    reverse_commissions_in_txn(order)
     db.session.commit()
     outbox.dispatch_now(ids)
     return True
@@ -334,7 +331,7 @@ def expire_orders(now=None, limit: int = 500) -> int:
     for order in stale:
         if _transition(order, ("pending",), "expired"):
             for line in order.lines:
-                allocation.release_codes(line.id, commit=False)
+                allocation.release_codes_in_txn(line.id)
             count += 1
     db.session.commit()
     return count

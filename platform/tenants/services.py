@@ -7,6 +7,7 @@ import secrets
 from flask import current_app
 from sqlalchemy import select
 
+from kameng.core.database import in_own_txn
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -175,7 +176,12 @@ def primary_host(tenant: Tenant) -> str:
 # ----- users ---------------------------------------------------------------
 
 def create_user(tenant: Tenant, email: str, role: str, password: str | None = None,
-                display_name: str | None = None, commit: bool = True) -> User:
+                display_name: str | None = None) -> User:
+    return in_own_txn(create_user_in_txn, tenant, email, role, password, display_name)
+
+
+def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | None = None,
+                       display_name: str | None = None) -> User:
     email = validate_email(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
@@ -189,8 +195,6 @@ def create_user(tenant: Tenant, email: str, role: str, password: str | None = No
     user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
-    if commit:
-        db.session.commit()
     return user
 
 

@@ -94,8 +94,8 @@ def record_topup_payment(tenant: Tenant, notice) -> bool:
     user = db.session.get(User, topup.user_id)
     clearing = ledger.platform_account(f"clearing_{topup.provider}", topup.currency)
     try:
-        wallets.topup_wallet(user, topup.amount, f"topup:{topup.topup_no}", topup.topup_no,
-                             clearing, commit=False)
+        wallets.topup_wallet_in_txn(user, topup.amount, f"topup:{topup.topup_no}", topup.topup_no,
+                             clearing)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
