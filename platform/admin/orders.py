@@ -15,7 +15,6 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from kameng.admin.views import bp, owner_required, staff_required
-from kameng.core import audit
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.sales import services
@@ -127,9 +126,6 @@ def order_refund(order_no: str):
     if order.status not in REFUNDABLE:
         form.reason.errors = [_("Only paid, undelivered or failed orders can be refunded here.")]
         return _detail(order, refund_form=form, status=409)
-    # written in the refund's own transaction (refund_order commits it), or not at all
-    audit.record(current_user, "order.refund", tenant_id=order.tenant_id,
-                 order_no=order.order_no, reason=form.reason.data)
     try:
         done = services.refund_order(order, form.reason.data, actor=current_user,
                                      from_statuses=REFUNDABLE)

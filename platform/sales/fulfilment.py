@@ -248,24 +248,33 @@ def _deliver_topup(order: Order, line: OrderLine) -> int | None:
     if supplier is None or (not supplier.enabled and line.attempts == 1):
         return _finish_line(line, "failed", note="no enabled supplier for this product")
     adapter = supplier_adapters.get_adapter(supplier)
+    sku, quantity, key = product.supplier_sku or product.sku, line.quantity, line.supplier_key
     account = line.fields.get("account") or next(iter(line.fields.values()), None)
-    key = line.supplier_key
-    # after a lost answer, ask first: the upstream may have done it already
-    result = adapter.get_status(key) if line.attempts > 1 else None
-    if result is None or result.status == "UNKNOWN":
-        result = adapter.place_order(product.supplier_sku or product.sku, line.quantity,
-                                     account, key)
-        if result.status == "UNKNOWN":
-            result = adapter.get_status(key)
+    attempt = line.attempts
+    # the adapter keeps a detached copy of the row: nothing it reads opens a transaction
+    db.session.expunge(supplier)
+    db.session.commit()  # ends the read: no transaction is open during the supplier call
+    result = _ask_supplier(adapter, sku, quantity, account, key, first=attempt == 1)
     if result.status == "SUCCESS":
         return _finish_line(line, "delivered", codes=result.codes, ref=result.reference)
     if result.status == "FAILED":
         return _finish_line(line, "failed", note=result.message or "supplier refused",
                             ref=result.reference)
     # PENDING or still UNKNOWN: keep the key, look again later with backoff
-    attempt = line.attempts
     _finish_line(line, "unknown", ref=result.reference, note=result.message)
     return min(5 * 2 ** max(attempt - 1, 0), 300)
+
+
+def _ask_supplier(adapter, sku: str, quantity: int, account, key: str, *, first: bool):
+    """The network part, run with no transaction open; the line's claim (committed)
+    and its fixed key make a crash here recoverable: the next run asks by key."""
+    # after a lost answer, ask first: the upstream may have done it already
+    result = None if first else adapter.get_status(key)
+    if result is None or result.status == "UNKNOWN":
+        result = adapter.place_order(sku, quantity, account, key)
+        if result.status == "UNKNOWN":
+            result = adapter.get_status(key)
+    return result
 
 
 def _finish_line(line: OrderLine, status: str, *, codes=(), ref=None, note=None):

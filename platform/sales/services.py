@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kameng.billing import wallets
 from kameng.billing.ledger import services as ledger
+from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -297,11 +298,15 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
     """Reverse every posting of the order, return undelivered codes to stock.
 
     Money paid from the wallet goes back to the wallet; money paid at a provider
-    is refunded there by a job (outbox), after this transaction commits.
+    is refunded there by a job (outbox), after this transaction commits. A
+    refund by ``actor`` (staff) is audited in the same transaction.
     """
     if not _transition(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
                        failure_reason=(reason or "")[:255]):
         return False
+    if actor is not None:
+        audit.record(actor, "order.refund", tenant_id=order.tenant_id,
+                     order_no=order.order_no, reason=reason)
     for line in order.lines:
         if line.status != "delivered":
             allocation.release_codes_in_txn(line.id)

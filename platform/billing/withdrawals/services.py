@@ -282,7 +282,11 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
         raise InvalidInput("the reference is 1–128 printable characters", field="reference")
     method = withdrawal.payout_method
     if method.kind == "stripe_connect" and reference is None:
-        reference = stripe_transfer(withdrawal, method)
+        params, options = transfer_params(withdrawal, method)
+        # no transaction is open during the Stripe call; its idempotency key is the
+        # withdrawal's, so marking it paid again after a crash reuses the transfer
+        db.session.commit()
+        reference = stripe_transfer(withdrawal_id, params, options)
     if reference is None:
         raise InvalidInput("give the payment's reference (bank slip, transaction hash …)",
                            field="reference")
@@ -310,17 +314,17 @@ def transfer_params(withdrawal: Withdrawal, method: PayoutMethod) -> tuple[dict,
     return params, {"idempotency_key": f"withdrawal-{withdrawal.id}"}
 
 
-def stripe_transfer(withdrawal: Withdrawal, method: PayoutMethod) -> str:
+def stripe_transfer(withdrawal_id: int, params: dict, options: dict) -> str:
+    """Create the transfer (``transfer_params``); called with no transaction open."""
     import stripe
 
     from kameng.billing.payments.stripe_provider import client
 
-    params, options = transfer_params(withdrawal, method)
     try:
         transfer = client().v1.transfers.create(params=params, options=options)
     except stripe.StripeError as err:
         current_app.logger.warning("stripe transfer for withdrawal %s failed: %s",
-                                   withdrawal.id, err)
+                                   withdrawal_id, err)
         raise Conflict(f"Stripe refused the transfer: "
                        f"{getattr(err, 'user_message', None) or err.__class__.__name__}",
                        status=502) from None
