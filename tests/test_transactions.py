@@ -33,7 +33,7 @@ ROUTE_DECORATORS = {"route", "get", "post", "put", "patch", "delete"}
 
 def _hanging_topup(app, tree, fake_supplier):
     """A paid top-up order whose supplier call is held open; returns (order id, thread,
-    outcome) once the call has started."""
+    outcome) once the call has started. The test's session must stay unused meanwhile."""
     fake_supplier.mode = "hang"
     supplier = fake_supplier.create_supplier(read_timeout=30)
     product = catalog.create_product(
@@ -45,7 +45,8 @@ def _hanging_topup(app, tree, fake_supplier):
     order = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
                                  fields={"account": "13800138000"}).order
     tenant_id, order_id = order.tenant_id, order.id
-    db.session.commit()  # this test's own session holds nothing while the worker runs
+    # this test's own session holds nothing (on SQLite: no write lock) while the worker runs
+    db.session.commit()
     outcome = {}
 
     def work():
@@ -58,7 +59,7 @@ def _hanging_topup(app, tree, fake_supplier):
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
     assert fake_supplier.entered.wait(30), "the supplier was never called"
-    return order_id, worker, outcome
+    return order_id, tenant_id, worker, outcome
 
 
 def _finish(fake_supplier, worker, outcome, order_id):
@@ -71,10 +72,10 @@ def _finish(fake_supplier, worker, outcome, order_id):
 
 @pytest.mark.both
 def test_no_transaction_is_open_during_a_supplier_call(app, backend, tree, fake_supplier):
-    order_id, worker, outcome = _hanging_topup(app, tree, fake_supplier)
+    order_id, tenant_id, worker, outcome = _hanging_topup(app, tree, fake_supplier)
     try:
         if backend == "sqlite":
-            _another_writer_gets_through(tree.star.id)
+            _another_writer_gets_through(tenant_id)
         else:
             _no_lock_is_held()
     finally:
