@@ -9,19 +9,26 @@ route module that commits.
 from __future__ import annotations
 
 import ast
+import json
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
+from kameng.billing.plans import services as plans
+from kameng.billing.withdrawals import services as withdrawals
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
 from kameng.sales import services
 from kameng.sales.fulfilment import fulfil
 from kameng.sales.models import Order
 from kameng.shop.catalog import services as catalog
+from tests.billing.commissions.helpers import chain
+from tests.billing.withdrawals.test_withdrawals import earn
 from tests.fakes.supplier import fake_supplier  # noqa: F401  (fixture)
 from tests.orders.helpers import fund
 
@@ -82,8 +89,8 @@ def test_no_transaction_is_open_during_a_supplier_call(app, backend, tree, fake_
         _finish(fake_supplier, worker, outcome, order_id)
 
 
-def _another_writer_gets_through(tenant_id: int) -> None:
-    other = sqlite3.connect(db.engine.url.database, timeout=2, isolation_level=None)
+def _another_writer_gets_through(tenant_id: int | None, path: str | None = None) -> None:
+    other = sqlite3.connect(path or db.engine.url.database, timeout=2, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # "database is locked" if the worker held it
         other.execute("UPDATE tenants SET name = name WHERE id = ?", (tenant_id,))
@@ -104,6 +111,82 @@ def _no_lock_is_held() -> None:
             "AND l.locktype IN ('relation', 'tuple', 'transactionid')")).all()
     assert busy == [], busy
     assert locks == [], locks
+
+
+class ProbingStripe:
+    """A loopback server answering like Stripe that, on every request, looks at the
+    database from another connection: is any transaction open meanwhile?"""
+
+    def __init__(self, app, backend: str):
+        self.engine, self.backend = db.engine, backend
+        self.seen: list[tuple[str, list]] = []    # (path, what was open)
+        self.server = make_server("127.0.0.1", 0, self.wsgi)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        app.config.update(STRIPE_SECRET_KEY="sk_test_kameng", STRIPE_PUBLISHABLE_KEY="pk_test",
+                          STRIPE_API_BASE=f"http://127.0.0.1:{self.server.server_port}")
+
+    def wsgi(self, environ, start_response):
+        req = Request(environ)
+        self.seen.append((req.path, self._open_transactions()))
+        if req.path == "/v1/transfers":
+            body = {"id": "tr_probe", "object": "transfer"}
+        elif req.path == "/v1/customers":
+            body = {"id": "cus_probe", "object": "customer"}
+        elif req.path.startswith("/v1/payment_methods/"):
+            body = {"id": req.path.split("/")[3], "object": "payment_method"}
+        else:
+            body = {"id": "pi_probe", "object": "payment_intent", "status": "succeeded"}
+        return Response(json.dumps(body), content_type="application/json")(environ,
+                                                                            start_response)
+
+    def _open_transactions(self) -> list:
+        if self.backend == "sqlite":
+            try:
+                _another_writer_gets_through(None, self.engine.url.database)
+            except sqlite3.OperationalError as err:
+                return [str(err)]
+            return []
+        with self.engine.connect() as conn:
+            return conn.execute(text(
+                "SELECT pid, state FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'")).all()
+
+    def close(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def probing_stripe(app, backend):
+    server = ProbingStripe(app, backend)
+    yield server
+    server.close()
+
+
+@pytest.mark.both
+def test_no_transaction_is_open_during_the_plan_card_charge(app, probing_stripe):
+    c = chain(depth=1)
+    basic = plans.create_plan(c.master, "basic", "basic", 2900)
+    payment = plans.pay_plan(c.shops[1], basic.id, "card", payment_method="pm_probe")
+    assert payment.provider_ref == "pi_probe"
+    paths = [path for path, _open in probing_stripe.seen]
+    assert paths == ["/v1/customers", "/v1/payment_methods/pm_probe/attach",
+                     "/v1/payment_intents"]
+    assert all(not still_open for _path, still_open in probing_stripe.seen), \
+        probing_stripe.seen
+
+
+@pytest.mark.both
+def test_no_transaction_is_open_during_the_withdrawal_transfer(app, probing_stripe):
+    c = chain(depth=1)
+    shop = c.shops[1]
+    earn(c, orders=2)
+    method = withdrawals.add_payout_method(shop, "stripe_connect", "acct_1Kameng123")
+    w = withdrawals.request_withdrawal(shop, c.owners[1], method.id, 200)
+    withdrawals.approve(w.id, c.master)
+    assert withdrawals.mark_paid(w.id, c.master).reference == "tr_probe"
+    assert probing_stripe.seen == [("/v1/transfers", [])]
 
 
 # ----- in the source -----------------------------------------------------------------
