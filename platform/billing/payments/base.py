@@ -168,6 +168,9 @@ class PaymentProvider:
 
     def __init__(self, tenant, config: ProviderConfig):
         self.tenant = tenant
+        # read now: a gateway call runs with no transaction open (docs/transactions.md)
+        # and must not load the shop row again meanwhile
+        self.tenant_id = tenant.id
         self.config = config
 
     def start(self, payment: PaymentRequest) -> PaymentStart:

@@ -73,6 +73,7 @@ def reconcile(tenant, provider_name: str, order_no: str,
     ``PaymentError``: try again on the next sweep.
     """
     provider = registry.get_provider(tenant, provider_name, enabled_only=False)
+    db.session.commit()  # ends the read: no transaction is open during the gateway call
     notice = provider.query(order_no, provider_ref=provider_ref)
     if notice is not None and notice.paid:
         dispatch_notice(tenant, notice)
