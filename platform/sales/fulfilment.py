@@ -213,7 +213,7 @@ def _deliver_card(order: Order, line: OrderLine) -> None:
         if sold < line.quantity and not allocation.codes_for_line(line.id):
             # the reservation lapsed before the payment came: take fresh codes if any
             allocation.reserve_codes_in_txn(line.product_id, line.quantity, line.id,
-                                     utcnow() + timedelta(minutes=5))
+                                            utcnow() + timedelta(minutes=5))
             allocation.mark_sold_in_txn(line.id)
         line.status = "delivered"
         db.session.commit()

@@ -190,8 +190,9 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         db.session.flush()
         if product.kind == "card":
             try:
-                allocation.reserve_codes_in_txn(product.id, quantity, line.id, order.expires_at, fresh=True,
-                                         loop_code=bool(product.loop_code))
+                allocation.reserve_codes_in_txn(product.id, quantity, line.id,
+                                                order.expires_at, fresh=True,
+                                                loop_code=bool(product.loop_code))
             except Conflict as err:
                 if err.code == "out_of_stock":
                     raise OutOfStock(err.message) from None
@@ -200,7 +201,7 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         if payment_method == "balance":
             clearing = ledger.platform_account("sales_clearing", order.currency)
             wallets.spend_from_wallet_in_txn(customer, order.amount, f"order:{order.order_no}:pay",
-                                      order.order_no, clearing)
+                                             order.order_no, clearing)
             queued = [outbox.add("order.paid", order.tenant_id, order.id)]
         written = _columns(order)
         db.session.commit()
@@ -280,8 +281,8 @@ def record_payment(tenant: Tenant, notice) -> bool:
     sales = ledger.platform_account("sales_clearing", order.currency)
     try:
         ledger.post_in_txn(f"order:{order.order_no}:pay", "order_payment",
-                    [(clearing, -order.amount), (sales, order.amount)],
-                    reference=order.order_no, memo=f"{method} {notice.provider_ref}")
+                           [(clearing, -order.amount), (sales, order.amount)],
+                           reference=order.order_no, memo=f"{method} {notice.provider_ref}")
         ids = _mark_paid_in_txn(order, method, notice.provider_ref)
         db.session.commit()
     except IntegrityError:

@@ -234,7 +234,7 @@ def _write(order, split: Split) -> Commission:
     tx_id = None
     if any(amount for _a, amount in entries):
         tx_id = ledger.post_in_txn(commission_key(order.order_no), "commission", entries,
-                            reference=order.order_no, memo="commissions up the chain").id
+                                   reference=order.order_no, memo="commissions up the chain").id
     now = utcnow()
     commission = Commission(
         tenant_id=order.tenant_id, order_id=order.id, order_no=order.order_no,
@@ -294,7 +294,7 @@ def _mature_one(commission_id: int, now) -> int:
             lines.append((_available_twin(entry.account), entry.amount))
     if lines:
         ledger.post_in_txn(f"{commission_key(commission.order_no)}:mature", "commission_release",
-                    lines, reference=commission.order_no, memo="hold period over")
+                           lines, reference=commission.order_no, memo="hold period over")
     db.session.commit()
     return 1
 
@@ -321,7 +321,7 @@ def reverse_commissions_in_txn(order) -> bool:
         if _flip(commission, "pending", now, after_hold=False):
             if tx is not None:
                 ledger.reverse_in_txn(tx, key, kind="commission_reversal",
-                               memo=f"refund of order {order.order_no}")
+                                      memo=f"refund of order {order.order_no}")
         elif _flip(commission, "available", now, after_hold=True):
             if tx is not None:
                 lines = []
@@ -331,7 +331,7 @@ def reverse_commissions_in_txn(order) -> bool:
                         account = _available_twin(account)
                     lines.append((account, -entry.amount))
                 ledger.post_in_txn(key, "commission_clawback", lines, reference=order.order_no,
-                            memo=f"refund of order {order.order_no} after the hold")
+                                   memo=f"refund of order {order.order_no} after the hold")
         else:
             return False
         return True

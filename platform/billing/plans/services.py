@@ -289,9 +289,9 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
                 source = ledger.platform_account("clearing_stripe", currency)
                 guard = []
             tx = ledger.post_in_txn(key, "plan_payment", _payment_entries(plan, source, currency),
-                             guard=guard, reference=f"plan:{plan.code}",
-                             memo=f"{plan.name}: {start:%Y-%m-%d} – {end:%Y-%m-%d}",
-                             created_by=actor)
+                                    guard=guard, reference=f"plan:{plan.code}",
+                                    memo=f"{plan.name}: {start:%Y-%m-%d} – {end:%Y-%m-%d}",
+                                    created_by=actor)
         if sub is None:
             sub = Subscription(tenant_id=tenant.id, plan_id=plan.id, status="active",
                                current_period_end=end, auto_renew=True)

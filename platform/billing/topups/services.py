@@ -96,7 +96,7 @@ def record_topup_payment(tenant: Tenant, notice) -> bool:
     clearing = ledger.platform_account(f"clearing_{topup.provider}", topup.currency)
     try:
         wallets.topup_wallet_in_txn(user, topup.amount, f"topup:{topup.topup_no}", topup.topup_no,
-                             clearing)
+                                    clearing)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -167,9 +167,9 @@ def request_withdrawal(tenant: Tenant, user: User | None, payout_method_id: int,
         db.session.add(withdrawal)
         db.session.flush()
         ledger.post_in_txn(f"withdrawal:{withdrawal.id}:hold", "withdrawal_hold",
-                    [(available, -amount), (hold, amount)], guard=[available],
-                    reference=f"W{withdrawal.id}", memo=f"withdrawal to {method.label}",
-                    created_by=user)
+                           [(available, -amount), (hold, amount)], guard=[available],
+                           reference=f"W{withdrawal.id}", memo=f"withdrawal to {method.label}",
+                           created_by=user)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -261,7 +261,7 @@ def reject(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = None,
     _decide(withdrawal, actor_tenant, actor, ("requested", "approved"), "rejected", **values)
     hold_tx = ledger.transaction_by_key(f"withdrawal:{withdrawal.id}:hold")
     ledger.reverse_in_txn(hold_tx, f"withdrawal:{withdrawal.id}:reject", kind="withdrawal_reject",
-                   memo="withdrawal rejected", created_by=actor)
+                          memo="withdrawal rejected", created_by=actor)
     db.session.commit()
     db.session.refresh(withdrawal)
     return withdrawal
@@ -295,11 +295,11 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
     shop = db.session.get(Tenant, withdrawal.tenant_id)
     cur = withdrawal.currency
     ledger.post_in_txn(f"withdrawal:{withdrawal.id}:paid", "withdrawal_payout",
-                [(ledger.shop_account(shop, "withdrawal_hold", cur), -withdrawal.amount),
+                       [(ledger.shop_account(shop, "withdrawal_hold", cur), -withdrawal.amount),
                  (ledger.platform_account("payouts", cur), withdrawal.net),
                  (ledger.platform_account("revenue", cur), withdrawal.fee)],
-                reference=f"W{withdrawal.id}", memo=f"paid: {reference}",
-                created_by=actor)
+                       reference=f"W{withdrawal.id}", memo=f"paid: {reference}",
+                       created_by=actor)
     db.session.commit()
     db.session.refresh(withdrawal)
     return withdrawal

@@ -130,7 +130,7 @@ def import_codes(product, *, path=None, text: str | None = None, separator: str 
 
     if batch is None:
         batch = create_batch_in_txn(product, actor=actor, cost_note=cost_note,
-                             source_name=source.name, separator=sep)
+                                    source_name=source.name, separator=sep)
     batch_id, product_id = batch.id, product.id
     try:
         staged = _stage(source, sep, product_id, checked.codes, progress)
