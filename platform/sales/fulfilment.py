@@ -247,12 +247,10 @@ def _deliver_topup(order: Order, line: OrderLine) -> int | None:
     # already have topped up, so a retry must reconcile even if the supplier was disabled
     if supplier is None or (not supplier.enabled and line.attempts == 1):
         return _finish_line(line, "failed", note="no enabled supplier for this product")
-    adapter = supplier_adapters.get_adapter(supplier)
+    adapter = supplier_adapters.standalone_adapter(supplier)
     sku, quantity, key = product.supplier_sku or product.sku, line.quantity, line.supplier_key
     account = line.fields.get("account") or next(iter(line.fields.values()), None)
     attempt = line.attempts
-    # the adapter keeps a detached copy of the row: nothing it reads opens a transaction
-    db.session.expunge(supplier)
     db.session.commit()  # ends the read: no transaction is open during the supplier call
     result = _ask_supplier(adapter, sku, quantity, account, key, first=attempt == 1)
     if result.status == "SUCCESS":
