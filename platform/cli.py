@@ -35,46 +35,25 @@ def cli():
 
 
 def _register():
-    from flask_migrate.cli import db as db_cli
+    import importlib
 
     from kameng import commands
-    from kameng.tenants.cli import tenants_cli
     from kameng.users_cli import users_cli
+    from kameng.webapp import PACKAGES
 
-    cli.add_command(db_cli)
-    cli.add_command(tenants_cli)
+    for name in PACKAGES:
+        wiring = importlib.import_module(f"kameng.{name}.wiring")
+        if hasattr(wiring, "register_cli"):
+            wiring.register_cli(cli)
     cli.add_command(users_cli)
     for command in commands.COMMANDS:
         cli.add_command(command)
-    from kameng.billing.ledger.cli import balance_cli, ledger_cli
-
-    cli.add_command(ledger_cli)
-    cli.add_command(balance_cli)
-    from kameng.shop.pricing.cli import COMMANDS as pricing_commands
-
-    for command in pricing_commands:
-        cli.add_command(command)
 
     from kameng.bench_cli import bench
-    from kameng.shop.catalog.cli import products_cli
     from kameng.shop.stock.bench import bench_import
-    from kameng.shop.stock.cli import stock_cli
 
-    cli.add_command(products_cli)
-    cli.add_command(stock_cli)
     bench.add_command(bench_import)
     cli.add_command(bench)
-    from kameng.shop.suppliers.cli import suppliers_cli
-
-    cli.add_command(suppliers_cli)
-    # issue 5: commissions, withdrawals, plans; `ledger balances` joins the ledger group
-    from kameng.billing.commissions.cli import commissions_cli
-    from kameng.billing.plans.cli import plans_cli
-    from kameng.billing.withdrawals.cli import withdrawals_cli
-
-    cli.add_command(commissions_cli)
-    cli.add_command(withdrawals_cli)
-    cli.add_command(plans_cli)
 
 
 _register()

@@ -1,16 +1,16 @@
 """``kameng users …``: accounts on a shop (with an optional API key).
 
-At the entry-point level because it joins two packages: the account (tenants)
-and its docking-API key (api), created in one transaction.
+The account and its docking-API key (both in tenants) are created in one
+transaction.
 """
 from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
 
-from kameng.api.services import create_key_in_txn
 from kameng.core.extensions import db
 from kameng.tenants import services
+from kameng.tenants.api_keys import create_key_in_txn
 from kameng.tenants.models import ROLES
 
 users_cli = AppGroup("users", help="Accounts: owners, staff and customers of a shop.")

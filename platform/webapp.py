@@ -8,7 +8,7 @@ from flask_babel import format_decimal
 from jinja2 import ChoiceLoader
 
 from kameng.core.config import load_config
-from kameng.core.extensions import babel, csrf, db, limiter, login_manager, migrate, redis_conn
+from kameng.core.extensions import db
 from kameng.core.http import problem
 from kameng.core.money import format_money
 from kameng.core.redis import limiter_storage_uri
@@ -38,8 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
                           os.path.join(os.path.dirname(__file__), "core", "translations"))
     os.makedirs(app.instance_path, exist_ok=True)
 
-    _init_extensions(app)
-    _register_blueprints(app)
+    _init_packages(app)
     _register_template_helpers(app)
     _register_errors(app)
 
@@ -56,24 +55,9 @@ def create_app(config: dict | None = None) -> Flask:
     return app
 
 
-def _route_payment(tenant, notice) -> bool:
-    from kameng.billing.topups.services import is_topup_number, record_topup_payment
-    from kameng.sales.services import record_payment
-
-    if is_topup_number(notice.order_no):
-        return record_topup_payment(tenant, notice)
-    return record_payment(tenant, notice)
-
-
-def _bind_referral(user) -> None:
-    from flask import session
-
-    from kameng.billing.commissions.services import bind_referral
-
-    code = session.pop("ref", None)
-    if code:
-        bind_referral(user, code)
-
+# in dependency order: each package's init_app registers its blueprints, session
+# listeners, providers and signal receivers (its wiring.py)
+PACKAGES = ("core", "tenants", "shop", "billing", "sales", "api", "admin")
 
 # every package's models, so metadata (and Alembic) sees all tables
 MODEL_MODULES = (
@@ -87,7 +71,6 @@ MODEL_MODULES = (
     "kameng.billing.payments.models",
     "kameng.sales.models",
     "kameng.billing.topups.models",
-    "kameng.api.models",
     "kameng.billing.commissions.models",
     "kameng.billing.withdrawals.models",
     "kameng.billing.plans.models",
@@ -101,73 +84,12 @@ def _import_models() -> None:
         importlib.import_module(name)
 
 
-def _init_extensions(app: Flask) -> None:
+def _init_packages(app: Flask) -> None:
+    import importlib
+
     _import_models()
-    from kameng.core import scoping  # noqa: F401  (installs the tenant filter)
-    from kameng.core.database import init_database
-    from kameng.tenants import resolver
-    from kameng.tenants.i18n import select_locale
-    from kameng.tenants.services import load_session_user
-
-    db.init_app(app)
-    init_database(app)
-    migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True,
-                     compare_type=True)
-    redis_conn.init_app(app)
-    csrf.init_app(app)
-    limiter.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
-    resolver.init_app(app)  # before Flask-Login loads a user: it needs g.tenant
-    login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.user_loader(lambda sid: load_session_user(g.get("tenant"), sid))
-
-    # verified payment notices (billing) are booked by the service they pay for
-    app.extensions["kameng.payment_handler"] = _route_payment
-    # a customer who signs up through a promoter's link (?ref=…) is bound to the promoter
-    app.extensions["kameng.signup_hooks"] = [_bind_referral]
-
-
-def _migrations_dir() -> str:
-    from importlib.resources import files
-
-    return str(files("kameng.migrations"))
-
-
-def _register_blueprints(app: Flask) -> None:
-    from kameng.admin import api_keys as _admin_api_keys  # noqa: F401  (routes on admin bp)
-    from kameng.admin import appearance as _admin_appearance  # noqa: F401  (routes on admin bp)
-    from kameng.admin import catalog as _admin_catalog  # noqa: F401  (routes on admin bp)
-    from kameng.admin import earnings as _admin_earnings  # noqa: F401  (routes on admin bp)
-    from kameng.admin import orders as _admin_orders  # noqa: F401  (routes on admin bp)
-    from kameng.admin import payments as _admin_payments  # noqa: F401  (routes on admin bp)
-    from kameng.admin import plans as _admin_plans  # noqa: F401  (routes on admin bp)
-    from kameng.admin import pricing as _admin_pricing  # noqa: F401  (routes on admin bp)
-    from kameng.admin import reports as _admin_reports  # noqa: F401  (routes on admin bp)
-    from kameng.admin import stock as _admin_stock  # noqa: F401  (routes on admin bp)
-    from kameng.admin import suppliers as _admin_suppliers  # noqa: F401  (routes on admin bp)
-    from kameng.admin import wallets as _admin_wallets  # noqa: F401  (routes on admin bp)
-    from kameng.admin import withdrawals as _admin_withdrawals  # noqa: F401  (routes on admin bp)
-    from kameng.admin.views import bp as admin_bp
-    from kameng.billing.payments.views import bp as payments_bp
-    from kameng.billing.views import bp as billing_bp
-    from kameng.shop.storefront.views import bp as shop_bp
-    from kameng.tenants.views import bp as auth_bp
-
-    for bp in (auth_bp, shop_bp, admin_bp, billing_bp, payments_bp):
-        app.register_blueprint(bp)
-
-    from kameng.sales.hooks import bp as supplier_hooks_bp
-    from kameng.sales.views import bp as orders_bp
-
-    app.register_blueprint(orders_bp)
-    app.register_blueprint(supplier_hooks_bp)
-
-    from kameng.api.account import bp as api_keys_bp
-    from kameng.api.views import bp as api_bp
-
-    app.register_blueprint(api_bp)
-    app.register_blueprint(api_keys_bp)
+    for name in PACKAGES:
+        importlib.import_module(f"kameng.{name}.wiring").init_app(app)
 
 
 def _register_template_helpers(app: Flask) -> None:

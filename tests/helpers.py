@@ -1,9 +1,13 @@
 """Test data built through the real services."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from types import SimpleNamespace
 
+from kameng.core.extensions import db
 from kameng.tenants import services
+from tests.fakes.epay_gateway import live_server
+from tests.fakes.stripe import TEST_WEBHOOK_SECRET
 
 PASSWORD = "correct-horse"
 
@@ -23,3 +27,17 @@ def make_tree(themes=("default", "classic", "midnight")) -> SimpleNamespace:
 
 def login(client, email: str, password: str = PASSWORD):
     return client.post("/login", data={"email": email, "password": password})
+
+
+@contextmanager
+def stripe_webhook_server(app, stripe_fake):
+    """The app on loopback, with ``stripe_fake`` sending its events to the platform's
+    webhook. Stripe calls it on the master's host, reached by IP here."""
+    services.add_domain("master", "127.0.0.1", verified=True)
+    server = live_server(app)
+    try:
+        stripe_fake.register_webhook(f"{server.url}/pay/stripe/webhook", TEST_WEBHOOK_SECRET)
+        yield server
+    finally:
+        server.close()
+        db.session.commit()

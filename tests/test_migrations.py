@@ -65,3 +65,65 @@ def test_migrations_install_the_ledger_triggers(migrated_app):
         "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
     assert names, "the ledger's PostgreSQL triggers are missing"
     assert any("ledger" in n or "entr" in n for n in names), names
+
+
+def _sealed_the_old_way(secret_key: str, plaintext: str, aad: bytes) -> str:
+    """How payment secrets were sealed before b68e3d75e380: a key derived from SECRET_KEY."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"kameng:payment-secret:v1").derive(secret_key.encode())
+    nonce = os.urandom(12)
+    return "v1:" + base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(
+        nonce, plaintext.encode(), aad)).decode()
+
+
+@pytest.mark.both
+def test_old_payment_secrets_are_resealed_on_the_key_ring(request, backend, tmp_path,
+                                                           redis_url):
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from kameng.billing.payments import secrets
+    from kameng.core.crypto import new_key
+    from kameng.webapp import create_app
+
+    url = (request.getfixturevalue("pg").new_database("reseal") if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'm.db'}")
+    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url,
+                      "REDIS_URL": redis_url, "SECRET_KEY": "old-session-key",
+                      "CODE_KEYS": f"k1:{new_key()}"})
+    directory = app.extensions["migrate"].directory
+    now = datetime.now(UTC)
+    tenants = sa.table("tenants", *(sa.column(c) for c in (
+        "id", "path", "depth", "slug", "name", "status", "theme", "settings", "currency",
+        "locale", "created_at")))
+    configs = sa.table("payment_method_configs", *(sa.column(c) for c in (
+        "id", "tenant_id", "provider", "enabled", "settings", "updated_at", "created_at")),
+        sa.column("secrets", sa.JSON))
+    with app.app_context():
+        upgrade(directory=directory, revision="02f2032b2059")
+        old = _sealed_the_old_way("old-session-key", "merchant-key",
+                                  secrets.aad(1, "epay", "key"))
+        with db.engine.begin() as conn:
+            conn.execute(tenants.insert().values(
+                id=1, path="1", depth=0, slug="master", name="Master", status="active",
+                theme="default", settings="{}", currency="CNY", locale="zh_CN", created_at=now))
+            conn.execute(configs.insert().values(
+                id=1, tenant_id=1, provider="epay", enabled=True, settings="{}",
+                secrets={"key": old}, updated_at=now, created_at=now))
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            token = conn.execute(sa.select(configs.c.secrets)).scalar_one()["key"]
+        assert token.startswith("k1:")
+        assert secrets.unseal(token, tenant_id=1, provider="epay", name="key") == "merchant-key"
+        # rotating the session key no longer loses it
+        app.config["SECRET_KEY"] = "rotated"
+        assert secrets.unseal(token, tenant_id=1, provider="epay", name="key") == "merchant-key"
+        db.engine.dispose()

@@ -9,10 +9,12 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import bp, staff_required
-from kameng.api import services
-from kameng.api.account import create_from_form
-from kameng.api.forms import CreateKeyForm, RevokeKeyForm
+from kameng.admin.routes import Routes
+from kameng.admin.views import staff_required
+from kameng.tenants import api_keys as services
+from kameng.tenants.forms import CreateKeyForm, RevokeKeyForm, create_key_from_form
+
+bp = Routes()
 
 
 def _page(form: CreateKeyForm, new_key: str | None = None, status: int = 200):
@@ -31,7 +33,7 @@ def api_keys():
 @staff_required
 def api_key_create():
     form = CreateKeyForm()
-    new_key, status = create_from_form(form)
+    new_key, status = create_key_from_form(form)
     return _page(CreateKeyForm(formdata=None) if new_key else form, new_key, status)
 
 

@@ -5,7 +5,8 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required
 from kameng.core.errors import InvalidInput
 from kameng.tenants.services import update_appearance
 from kameng.tenants.themes import (
@@ -15,6 +16,8 @@ from kameng.tenants.themes import (
     settings_schema,
     validate_settings,
 )
+
+bp = Routes()
 
 # theme.json labels are English; these are the ones our themes use, for the translators
 LABELS = {

@@ -13,11 +13,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
-from kameng.admin.views import bp, master_staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog import services
 from kameng.shop.catalog.models import KINDS, STATUSES
+
+bp = Routes()
 
 
 def show_error(form, err: ServiceError, aliases: dict | None = None) -> None:
@@ -175,7 +178,7 @@ def catalog_product_edit(product_id=None):
     form = ProductForm(obj=product if request.method == "GET" else None)
     form.category.choices = [("", _("— none —"))] + [
         (str(c.id), "\u2003" * depth + c.name) for depth, c in services.category_tree()]
-    currency = product.currency if product else services.master_currency()
+    currency = product.currency if product else services.catalog_currency()
     if request.method == "GET" and product is not None:
         _fill_product_form(form, product)
     if form.validate_on_submit():

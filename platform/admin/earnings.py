@@ -6,12 +6,16 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 
-from kameng.admin.views import bp, owner_required, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required, staff_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.plans.services import renewal_notice
 from kameng.core.errors import InvalidInput, ServiceError
 from kameng.core.extensions import db
+from kameng.core.percent import parse_percent
+
+bp = Routes()
 
 
 @bp.route("/earnings")
@@ -50,7 +54,7 @@ def earnings_settings():
             flash(_("The form expired; try again."), "error")
             return render_template("admin/earnings_settings.html", row=row, form=form), 400
         try:
-            values = {"promoter_bp": billing_settings.parse_percent(
+            values = {"promoter_bp": parse_percent(
                 request.form.get("promoter_percent", "0"), "promoter_percent")}
             if g.tenant.is_master:
                 values.update(_master_values(request.form))
@@ -75,7 +79,7 @@ def _int(form, name: str) -> int:
 def _master_values(form) -> dict:
     values = {"withdraw_min": _int(form, "withdraw_min"),
               "withdraw_fee_fixed": _int(form, "withdraw_fee_fixed"),
-              "withdraw_fee_bp": billing_settings.parse_percent(
+              "withdraw_fee_bp": parse_percent(
                   form.get("withdraw_fee_percent", "0"), "withdraw_fee"),
               "withdraw_approver": form.get("withdraw_approver", "master"),
               "plan_grace_days": _int(form, "plan_grace_days")}
@@ -86,7 +90,7 @@ def _master_values(form) -> dict:
         percent = (form.get(f"fee_{provider}_percent") or "").strip()
         fixed = (form.get(f"fee_{provider}_fixed") or "").strip()
         if percent or fixed:
-            fees[provider] = {"bp": billing_settings.parse_percent(percent or "0", "fee"),
+            fees[provider] = {"bp": parse_percent(percent or "0", "fee"),
                               "fixed": _int(form, f"fee_{provider}_fixed") if fixed else 0,
                               "payer": form.get(f"fee_{provider}_payer", "seller")}
     values["provider_fees"] = fees

@@ -14,13 +14,17 @@ from sqlalchemy import exists, func, or_, select
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from kameng.admin.views import bp, owner_required, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required, staff_required
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
+from kameng.core.pagination import keyset_page, requested_before
 from kameng.sales import services
 from kameng.sales.delivery import line_codes
 from kameng.sales.manual import MAX_CODES, deliver_manual
 from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
+
+bp = Routes()
 
 PAGE = 50
 # a delivered order may be refunded too (a bad code): its commissions are reversed
@@ -55,8 +59,7 @@ def _manual_waiting():
 def orders_index():
     status = (request.args.get("status") or "").strip()
     q = (request.args.get("q") or "").strip()[:254]
-    before = request.args.get("before", type=int)
-    query = select(Order).order_by(Order.id.desc()).limit(PAGE + 1)
+    query = select(Order)
     if status == QUEUE:
         query = query.where(Order.status.in_(("paid", "fulfilling")), _manual_waiting())
     elif status in ORDER_STATUSES:
@@ -66,14 +69,11 @@ def orders_index():
         query = query.where(or_(Order.order_no == q.upper(),
                                 func.lower(Order.contact).like(f"%{like.lower()}%",
                                                                escape="\\")))
-    if before:
-        query = query.where(Order.id < before)
-    rows = list(db.session.scalars(query))
-    older = rows[PAGE - 1].id if len(rows) > PAGE else None
+    page = keyset_page(query, Order.id, PAGE, requested_before())
     queue_count = db.session.scalar(
         select(func.count()).select_from(Order)
         .where(Order.status.in_(("paid", "fulfilling")), _manual_waiting()))
-    return render_template("admin/orders.html", orders=rows[:PAGE], older=older, status=status,
+    return render_template("admin/orders.html", orders=page.rows, older=page.older, status=status,
                            q=q, statuses=ORDER_STATUSES, queue_count=queue_count)
 
 

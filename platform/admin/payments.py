@@ -8,11 +8,14 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required
 from kameng.billing.payments import services
 from kameng.billing.payments.forms import FORMS
 from kameng.billing.payments.models import PROVIDER_NAMES
 from kameng.core.errors import ServiceError
+
+bp = Routes()
 
 
 def _forms(state: dict, bound: str | None = None) -> dict:

@@ -5,11 +5,14 @@ from flask import g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import bp, guarded_action, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.plans import services
 from kameng.core.errors import InvalidInput
 from kameng.core.money import parse_input_amount
+
+bp = Routes()
 
 
 def _page(status=200):

@@ -9,11 +9,15 @@ from __future__ import annotations
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required
 from kameng.core.errors import ServiceError
 from kameng.core.http import problem
+from kameng.core.percent import format_percent, parse_percent
 from kameng.shop.pricing import services
 from kameng.shop.pricing.forms import CapForm, MarkupForm, rule_args
+
+bp = Routes()
 
 
 @bp.route("/prices")
@@ -21,19 +25,19 @@ from kameng.shop.pricing.forms import CapForm, MarkupForm, rule_args
 def prices():
     return render_template("admin/pricing_prices.html", rows=services.price_rows(g.tenant),
                            cap=services.cap_on(g.tenant), child_cap=services.child_cap(g.tenant),
-                           format_percent=services.format_percent)
+                           format_percent=format_percent)
 
 
 def _markup_page(form: MarkupForm, preview=None, status: int = 200):
     cap_form = CapForm(prefix="cap")
     own = services.child_cap(g.tenant)
     if own is not None and not cap_form.max_percent.data:
-        cap_form.max_percent.data = services.format_percent(own)
+        cap_form.max_percent.data = format_percent(own)
     rules = services.list_markups(g.tenant)
     return render_template(
         "admin/pricing_markup.html", form=form, cap_form=cap_form, preview=preview,
         rules=[(r, services.rule_target_label(r), services.describe_rule(r)) for r in rules],
-        cap=services.cap_on(g.tenant), child_cap=own, format_percent=services.format_percent,
+        cap=services.cap_on(g.tenant), child_cap=own, format_percent=format_percent,
         is_master=g.tenant.parent_id is None), status
 
 
@@ -90,8 +94,9 @@ def markup_cap():
         return redirect(url_for("admin.markup"))
     raw = (form.max_percent.data or "").strip()
     try:
-        services.set_child_cap(g.tenant, services.parse_percent(raw, "max_percent")
-                               if raw else None)
+        cap = (parse_percent(raw, "max_percent", maximum_bp=services.MAX_MARKUP_BP)
+               if raw else None)
+        services.set_child_cap(g.tenant, cap)
     except ServiceError as err:
         flash(err.message, "error")
         return redirect(url_for("admin.markup"))

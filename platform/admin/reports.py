@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from flask import abort, g, render_template
 
-from kameng.admin.views import bp, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required
 from kameng.billing import reports
+
+bp = Routes()
 
 
 @bp.route("/reports/tree")

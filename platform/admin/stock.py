@@ -19,10 +19,13 @@ from wtforms.validators import InputRequired, Optional
 
 from kameng.admin.catalog import ActionForm
 from kameng.admin.catalog import show_error as _show_error
-from kameng.admin.views import bp, master_owner_required, master_staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.shop.catalog.services import get_product
 from kameng.shop.stock import jobs, services
+
+bp = Routes()
 
 
 class ImportForm(FlaskForm):

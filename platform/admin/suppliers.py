@@ -9,11 +9,14 @@ from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import bp, master_owner_required, master_staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
 from kameng.core.money import format_money
 from kameng.shop.suppliers import services
 from kameng.shop.suppliers.forms import ActionForm, MapForm, SupplierForm, SyncForm
+
+bp = Routes()
 
 
 def _settings_from(form: SupplierForm) -> dict:

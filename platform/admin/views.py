@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from kameng.admin.routes import Routes
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
 
-bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+bp = Routes()
 
 
 def staff_required(view):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import partial
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,14 +18,18 @@ from sqlalchemy import select
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from kameng.admin.views import bp, owner_required, staff_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import owner_required, staff_required
 from kameng.billing import wallets
 from kameng.billing.ledger.services import find_user_account
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
 from kameng.core.money import format_money
+from kameng.core.pagination import page_from, requested_before
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
+
+bp = Routes()
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PAGE = 50
@@ -77,15 +82,14 @@ def wallets_index():
 def _detail(user: User, form: CreditForm, status: int = 200):
     with all_tenants():
         shop = db.session.get(Tenant, user.tenant_id)
-    before = request.args.get("before", type=int)
     account = find_user_account(user, "wallet")
-    rows = wallets.wallet_history(user, limit=PAGE + 1, before_id=before)
-    older = rows[PAGE - 1].entry.id if len(rows) > PAGE else None
+    page = page_from(partial(wallets.wallet_history, user), PAGE, lambda row: row.entry.id,
+                     requested_before())
     # a failed POST wrote nothing, so its token may be used again
     form.token.data = form.token.data or secrets.token_urlsafe(24)
     return render_template(
-        "admin/wallet_detail.html", user=user, shop=shop, form=form, rows=rows[:PAGE],
-        older=older, balance=account.balance if account else 0,
+        "admin/wallet_detail.html", user=user, shop=shop, form=form, rows=page.rows,
+        older=page.older, balance=account.balance if account else 0,
         currency=account.currency if account else shop.currency,
         can_credit=current_user.role == "owner"), status
 

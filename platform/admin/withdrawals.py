@@ -5,11 +5,14 @@ from flask import abort, g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from kameng.admin.views import CsrfForm, bp, guarded_action, owner_required
+from kameng.admin.routes import Routes
+from kameng.admin.views import CsrfForm, guarded_action, owner_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.withdrawals import services
 from kameng.core.money import parse_input_amount
+
+bp = Routes()
 
 
 def _page(status=200):

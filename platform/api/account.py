@@ -9,9 +9,8 @@ from flask import Blueprint, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from kameng.api import services
-from kameng.api.forms import CreateKeyForm, RevokeKeyForm
-from kameng.core.errors import ServiceError
+from kameng.tenants import api_keys as services
+from kameng.tenants.forms import CreateKeyForm, RevokeKeyForm, create_key_from_form
 from kameng.tenants.themes import render
 
 bp = Blueprint("api_keys", __name__)
@@ -30,26 +29,11 @@ def index():
     return _page(CreateKeyForm(formdata=None))
 
 
-def create_from_form(form: CreateKeyForm) -> tuple[str | None, int]:
-    """Create a key for the current user from the posted form: (plaintext or None, status).
-
-    Shared by the storefront account page and the back office.
-    """
-    if not form.validate_on_submit():
-        return None, 422
-    try:
-        made = services.create_key(current_user, form.name.data)
-    except ServiceError as err:
-        form.name.errors = [err.message]
-        return None, 422
-    return made.plaintext, 200
-
-
 @bp.route("/account/api-keys", methods=["POST"])
 @login_required
 def create():
     form = CreateKeyForm()
-    new_key, status = create_from_form(form)
+    new_key, status = create_key_from_form(form)
     return _page(CreateKeyForm(formdata=None) if new_key else form, new_key, status)
 
 

@@ -137,7 +137,6 @@ def _check_redis_is_free(redis_url: str) -> None:
 
 def _seed(app, orders: int, accounts: int) -> list[str]:
     """The shops, the product with one code per order, funded accounts; returns the keys."""
-    from kameng.api.services import create_key_in_txn
     from kameng.billing import wallets
     from kameng.core.extensions import db
     from kameng.core.scoping import all_tenants
@@ -145,6 +144,7 @@ def _seed(app, orders: int, accounts: int) -> list[str]:
     from kameng.shop.pricing.services import price_for
     from kameng.shop.stock.services import import_codes
     from kameng.tenants import services as tenants
+    from kameng.tenants.api_keys import create_key_in_txn
 
     with app.app_context(), all_tenants():
         db.create_all()

@@ -1,11 +1,14 @@
 """The customer's own wallet: balance and history (login required, this shop only)."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, abort, g, request
 from flask_login import current_user, login_required
 
 from kameng.billing import wallets
 from kameng.billing.ledger.services import find_user_account
+from kameng.core.pagination import page_from, requested_before
 from kameng.tenants.themes import render
 
 bp = Blueprint("billing", __name__)
@@ -18,13 +21,12 @@ PAGE = 30
 def wallet():
     # the session is bound to this host's shop (see load_session_user), so
     # current_user is always a user of g.tenant
-    before = request.args.get("before", type=int)
     account = find_user_account(current_user, "wallet")
-    rows = wallets.wallet_history(current_user, limit=PAGE + 1, before_id=before)
-    older = rows[PAGE - 1].entry.id if len(rows) > PAGE else None
+    page = page_from(partial(wallets.wallet_history, current_user), PAGE,
+                     lambda row: row.entry.id, requested_before())
     return render("wallet.html", balance=account.balance if account else 0,
                   currency=account.currency if account else g.tenant.currency,
-                  rows=rows[:PAGE], older=older, transaction=None,
+                  rows=page.rows, older=page.older, transaction=None,
                   referral_link=_referral_link())
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 ENV_PREFIX = "KAMENG_"
 
 # name -> (default, parser); documented in README.md ("Configuration")
-_SETTINGS: dict[str, tuple[object, type | str]] = {
+SETTINGS: dict[str, tuple[object, type | str]] = {
     "DATABASE_URL": (None, str),
     "REDIS_URL": (None, str),
     "SECRET_KEY": (None, str),
@@ -70,7 +70,7 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     instance = Path(overrides.get("INSTANCE_PATH") or env.get(ENV_PREFIX + "INSTANCE_PATH")
                     or "instance").absolute()
     cfg: dict = {"INSTANCE_PATH": str(instance)}
-    for name, (default, parser) in _SETTINGS.items():
+    for name, (default, parser) in SETTINGS.items():
         raw = env.get(ENV_PREFIX + name)
         if raw in (None, ""):
             cfg[name] = default

@@ -17,6 +17,11 @@ Either way the fingerprint key does not change when a new key is added, so
 fingerprints (and dedupe) stay stable across rotation. To retire the oldest key
 altogether, first pin ``CODE_FINGERPRINT_KEY`` to that key's base64 value.
 
+Stored secrets (a supplier's API secret, a shop's payment-provider key) go
+through ``seal``/``unseal``: the same ring, stored as ``kid:base64(nonce + ct)``,
+bound to associated data naming what the secret is for. Rotating ``SECRET_KEY``
+(the session key) does not touch them.
+
 Nothing here ever puts a plaintext code into an exception message.
 """
 from __future__ import annotations
@@ -141,6 +146,23 @@ def keyring(app=None) -> KeyRing:
 
     cfg = (app or current_app).config
     return _ring(cfg["CODE_KEYS"], cfg.get("CODE_FINGERPRINT_KEY") or None)
+
+
+def seal(plaintext: str, aad: bytes, app=None) -> str:
+    """A secret as stored: ``kid:base64(nonce + ciphertext)`` under the ring's first key."""
+    kid, blob = keyring(app).encrypt(plaintext, aad=aad)
+    return f"{kid}:{base64.urlsafe_b64encode(blob).decode()}"
+
+
+def unseal(token: str, aad: bytes, app=None) -> str:
+    """The plaintext of ``seal``'s output; CryptoError if it does not open with these
+    keys and this associated data."""
+    kid, _, b64 = (token or "").partition(":")
+    try:
+        blob = base64.urlsafe_b64decode(b64)
+    except (binascii.Error, ValueError):
+        raise CryptoError("a sealed secret is not valid base64") from None
+    return keyring(app).decrypt(kid, blob, aad=aad)
 
 
 def new_key() -> str:

@@ -33,6 +33,13 @@ def configure_engine(engine) -> None:
         engine._kameng_configured = True
 
 
+def listen_once(target, identifier: str, fn, **kwargs) -> None:
+    """``event.listen`` unless already listening: listeners are per process, while
+    a process (the tests) may create many apps."""
+    if not event.contains(target, identifier, fn):
+        event.listen(target, identifier, fn, **kwargs)
+
+
 def init_database(app) -> None:
     with app.app_context():
         for engine in db.engines.values():

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import Table, event, update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
+
+from kameng.core.database import listen_once
 
 _KEY = "kameng_deferred_increments"
 
@@ -34,7 +36,6 @@ def take_pending(session: Session, table: Table, row_id: int, column: str) -> in
     return pending["deltas"].pop((table.name, int(row_id), column), 0)
 
 
-@event.listens_for(Session, "before_commit")
 def _apply(session: Session):
     if session.in_nested_transaction():
         return  # a savepoint: wait for the real commit
@@ -49,6 +50,10 @@ def _apply(session: Session):
                             .values({column: table.c[column] + delta}))
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget(session: Session):
     session.info.pop(_KEY, None)
+
+
+def install() -> None:
+    listen_once(Session, "before_commit", _apply)
+    listen_once(Session, "after_rollback", _forget)

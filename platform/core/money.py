@@ -1,10 +1,12 @@
 """Money is an integer count of the currency's minor unit (fen, cents). No floats."""
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
-EXPONENTS = {"CNY": 2, "USD": 2, "EUR": 2, "HKD": 2, "TWD": 2, "GBP": 2, "JPY": 0, "KRW": 0}
-SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€", "HKD": "HK$", "GBP": "£", "JPY": "¥", "KRW": "₩"}
+from babel.numbers import format_currency, get_currency_precision
+
+# the currencies a shop may price in; their minor units come from Babel (CLDR)
+CURRENCIES = frozenset({"CNY", "USD", "EUR", "HKD", "TWD", "GBP", "JPY", "KRW"})
 
 
 class MoneyError(ValueError):
@@ -12,10 +14,10 @@ class MoneyError(ValueError):
 
 
 def exponent(currency: str) -> int:
-    try:
-        return EXPONENTS[currency.upper()]
-    except KeyError:
-        raise MoneyError(f"unknown currency {currency!r}") from None
+    code = currency.upper()
+    if code not in CURRENCIES:
+        raise MoneyError(f"unknown currency {currency!r}")
+    return get_currency_precision(code)
 
 
 def parse_amount(text: str | int | Decimal, currency: str) -> int:
@@ -43,13 +45,26 @@ def format_plain(minor: int, currency: str) -> str:
     return f"{to_decimal(minor, currency):.{exp}f}"
 
 
-def format_money(minor: int, currency: str) -> str:
-    return f"{SYMBOLS.get(currency.upper(), currency.upper() + ' ')}{format_plain(minor, currency)}"
+def format_money(minor: int, currency: str, locale: str | None = None) -> str:
+    """1234.50 CNY -> '¥1,234.50' in zh_CN, 'CN¥1,234.50' in en: the locale's grouping
+    and the symbol it gives that currency."""
+    code = currency.upper()
+    return format_currency(to_decimal(minor, code), code, locale=locale or current_locale())
 
 
-def percent_of(minor: int, percent: Decimal | str | int) -> int:
-    """Percent of an amount, rounded half up to the minor unit."""
-    return int((Decimal(minor) * Decimal(str(percent)) / 100).quantize(Decimal(1), ROUND_HALF_UP))
+def current_locale() -> str:
+    """The request's locale; outside a request the app's default (zh_CN without an app)."""
+    from flask import current_app, has_app_context, has_request_context
+
+    if has_request_context():
+        from flask_babel import get_locale
+
+        found = get_locale()
+        if found is not None:
+            return str(found)
+    if has_app_context():
+        return current_app.config.get("BABEL_DEFAULT_LOCALE") or "zh_CN"
+    return "zh_CN"
 
 
 def parse_input_amount(text, currency: str, field: str = "amount", minimum: int = 0) -> int:

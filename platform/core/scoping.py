@@ -12,9 +12,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session, with_loader_criteria
 
+from kameng.core.database import listen_once
 from kameng.core.models import TenantScoped
 
 ALL = "*"
@@ -59,7 +59,6 @@ def _touches_scoped(state) -> bool:
     return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _apply_tenant_criteria(state):
     if not (state.is_select or state.is_update or state.is_delete):
         return
@@ -79,3 +78,7 @@ def _apply_tenant_criteria(state):
         with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tid,
                              include_aliases=True)
     )
+
+
+def install() -> None:
+    listen_once(Session, "do_orm_execute", _apply_tenant_criteria)

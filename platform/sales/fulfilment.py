@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
 from kameng.core.mail import mail_configured
@@ -29,7 +30,7 @@ from kameng.core.scoping import tenant_scope
 from kameng.sales import batches, outbox
 from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
-from kameng.sales.services import _transition, refund_order
+from kameng.sales.services import refund_order, transition_in_txn
 from kameng.shop.catalog.models import Product
 from kameng.shop.pricing.services import record_spend_in_txn
 from kameng.shop.stock import allocation
@@ -57,7 +58,7 @@ def fulfil(order_id: int) -> Outcome:
                 else Outcome(db.session.get(Order, order_id).status)
         order = db.session.get(Order, order_id)
     if order.status == "paid":
-        _transition(order, ("paid",), "fulfilling")
+        transition_in_txn(order, ("paid",), "fulfilling")
         db.session.commit()
     if order.status != "fulfilling":
         return Outcome(order.status)  # delivered, refunded …: nothing to do
@@ -72,7 +73,7 @@ def fulfil(order_id: int) -> Outcome:
             wait = _deliver_topup(order, line)
             retry = wait if retry is None or (wait and wait < retry) else retry
     db.session.refresh(order)
-    return _settle(order, retry)
+    return settle(order, retry)
 
 
 def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
@@ -151,16 +152,14 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
     _count_spend(orders)
-    mail: list[outbox.Pending] = []
     with db.session.no_autoflush:
         for order in orders:
             set_committed_value(order, "status", "delivered")
             for line in order.lines:
                 set_committed_value(line, "status", "delivered")
-            mail += _on_delivered(order)
+            _on_delivered(order)
     outbox.mark_sent_many([i for i in outbox_ids if i is not None])
     db.session.commit()
-    outbox.dispatch_now(mail)
     return claimed
 
 
@@ -180,25 +179,26 @@ def _on_delivered(order: Order) -> list[outbox.Pending]:
     """What delivery brings besides the spend, in the delivering transaction: the
     commissions up the chain, and the e-mail (an outbox row, only when there is
     someone to mail and a way to send it). Returns the outbox rows."""
-    from kameng.billing.commissions.services import commission_on_delivery
+    from kameng.sales.commissions import commission_on_delivery
 
     commission_on_delivery(order)
-    if "@" not in (order.contact or "") or not mail_configured():
+    if not is_address(order.contact) or not mail_configured():
         return []
     return [outbox.add("order.delivered", order.tenant_id, order.id)]
 
 
-def _settle(order: Order, retry: int | None) -> Outcome:
+def settle(order: Order, retry: int | None) -> Outcome:
+    """Close the order once its lines are done: delivered, or failed and refunded
+    (commits; manual delivery settles the same way)."""
     statuses = {line.status for line in order.lines}
     if statuses == {"delivered"}:
-        if _transition(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
+        if transition_in_txn(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
             _count_spend([order])
-            msg_ids = _on_delivered(order)
+            _on_delivered(order)
             db.session.commit()
-            outbox.dispatch_now(msg_ids)
         return Outcome(order.status)
     if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:
-        if _transition(order, ("fulfilling",), "failed",
+        if transition_in_txn(order, ("fulfilling",), "failed",
                        failure_reason=next((ln.note for ln in order.lines if ln.note), None)):
             db.session.commit()
             refund_order(order, order.failure_reason or "fulfilment failed")

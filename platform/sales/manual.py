@@ -13,9 +13,9 @@ from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.sales.delivery import store_delivered
-from kameng.sales.fulfilment import _settle
+from kameng.sales.fulfilment import settle
 from kameng.sales.models import Order, OrderLine
-from kameng.sales.services import _transition
+from kameng.sales.services import transition_in_txn
 
 MAX_CODES = 500
 MAX_CODE_LENGTH = 500
@@ -64,8 +64,8 @@ def deliver_manual(order: Order, line_id: int, codes_text: str, actor) -> list[s
     audit.record(actor, "order.deliver_manual", tenant_id=order.tenant_id,
                  order_no=order.order_no, line_id=line.id, count=len(codes))
     # the job may not have picked the order up yet
-    _transition(order, ("paid",), "fulfilling")
+    transition_in_txn(order, ("paid",), "fulfilling")
     db.session.commit()
     db.session.refresh(order)
-    _settle(order, None)
+    settle(order, None)
     return codes

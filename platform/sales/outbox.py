@@ -1,9 +1,9 @@
 """The transactional outbox: work written with the change that calls for it.
 
-``add`` joins the caller's transaction and returns what the queue needs; after
-the commit the caller hands it to RQ at once (``dispatch_now``, no database
-round trip), and the job marks its row sent inside its own transaction
-(``mark_sent``). A row that no job marked — Redis was down, the process died
+``add`` joins the caller's transaction and returns what the queue needs; once
+that transaction commits the row is handed to RQ at once (``core.txn.after_commit``,
+no database round trip), and the job marks its row sent inside its own
+transaction (``mark_sent``). A row that no job marked — Redis was down, the process died
 between commit and enqueue — is sent by the periodic ``dispatch`` once it is
 older than ``OUTBOX_GRACE_SECONDS``; at worst a job runs twice, and every job
 is idempotent.
@@ -17,6 +17,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import insert, select, text, update
 
+from kameng.core import txn
 from kameng.core.extensions import db
 from kameng.core.jobs import enqueue
 from kameng.core.models import utcnow
@@ -51,7 +52,16 @@ def add(topic: str, tenant_id: int, ref_id: int, **payload) -> Pending:
         insert(table).values(topic=topic, tenant_id=tenant_id, ref_id=ref_id,
                              payload=payload, attempts=0, created_at=utcnow())
         .returning(table.c.id)).scalar_one()
-    return Pending(row_id, topic, tenant_id, ref_id)
+    item = Pending(row_id, topic, tenant_id, ref_id)
+    txn.after_commit(_Handover(), key=_Handover).append(item)
+    return item
+
+
+class _Handover(list):
+    """The rows one transaction wrote, handed to the queue once it commits."""
+
+    def __call__(self) -> None:
+        _dispatch_now(self)
 
 
 def _send(item: Pending, connection=None) -> None:
@@ -116,7 +126,7 @@ def dispatch(limit: int = 200, connection=None) -> int:
     return len(rows)
 
 
-def dispatch_now(pending: list[Pending]) -> None:
+def _dispatch_now(pending: list[Pending]) -> None:
     """Right after the commit that wrote them, so the work does not wait for the sweep.
 
     Paid orders go to the fulfilment batches (``batches``), the rest one job each.

@@ -218,7 +218,6 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
     # the row holds exactly what was written: no SELECT to read it back
     for key, value in written.items():
         set_committed_value(order, key, value)
-    outbox.dispatch_now(queued)
     return Placed(order, True, queued)
 
 
@@ -236,7 +235,9 @@ def _by_idempotency_key(tenant, customer, key) -> Order | None:
 
 # ----- paying ------------------------------------------------------------------
 
-def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> bool:
+def transition_in_txn(order: Order, expected: tuple[str, ...], new: str, **values) -> bool:
+    """Move the order from one of ``expected`` to ``new`` with a conditional UPDATE
+    (False when another writer moved it first); nothing is committed."""
     result = db.session.execute(
         update(Order).where(Order.id == order.id, Order.status.in_(expected))
         .values(status=new, **values).execution_options(synchronize_session=False))
@@ -252,7 +253,7 @@ def _transition(order: Order, expected: tuple[str, ...], new: str, **values) -> 
 
 def _mark_paid_in_txn(order: Order, method: str, provider_ref: str | None
                       ) -> list[outbox.Pending]:
-    if not _transition(order, ("pending", "expired"), "paid", paid_at=utcnow(),
+    if not transition_in_txn(order, ("pending", "expired"), "paid", paid_at=utcnow(),
                        payment_method=method, payment_ref=provider_ref):
         return []
     return [outbox.add("order.paid", order.tenant_id, order.id)]
@@ -283,12 +284,11 @@ def record_payment(tenant: Tenant, notice) -> bool:
         ledger.post_in_txn(f"order:{order.order_no}:pay", "order_payment",
                            [(clearing, -order.amount), (sales, order.amount)],
                            reference=order.order_no, memo=f"{method} {notice.provider_ref}")
-        ids = _mark_paid_in_txn(order, method, notice.provider_ref)
+        _mark_paid_in_txn(order, method, notice.provider_ref)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return True  # a concurrent delivery of the same notice won
-    outbox.dispatch_now(ids)
     return True
 
 
@@ -302,7 +302,7 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
     is refunded there by a job (outbox), after this transaction commits. A
     refund by ``actor`` (staff) is audited in the same transaction.
     """
-    if not _transition(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
+    if not transition_in_txn(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
                        failure_reason=(reason or "")[:255]):
         return False
     if actor is not None:
@@ -313,17 +313,15 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
             allocation.release_codes_in_txn(line.id)
             line.status = "refunded"
     paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
-    ids = []
     if paid is not None:
         ledger.reverse_in_txn(paid, f"order:{order.order_no}:refund", kind="order_refund")
         if order.payment_method not in ("balance", None):
-            ids.append(outbox.add("order.refund_provider", order.tenant_id, order.id))
+            outbox.add("order.refund_provider", order.tenant_id, order.id)
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
-    from kameng.billing.commissions.services import reverse_commissions_in_txn
+    from kameng.sales.commissions import reverse_commissions_in_txn
 
     reverse_commissions_in_txn(order)
     db.session.commit()
-    outbox.dispatch_now(ids)
     return True
 
 
@@ -335,7 +333,7 @@ def expire_orders(now=None, limit: int = 500) -> int:
         .limit(limit).execution_options(all_tenants=True)).all()
     count = 0
     for order in stale:
-        if _transition(order, ("pending",), "expired"):
+        if transition_in_txn(order, ("pending",), "expired"):
             for line in order.lines:
                 allocation.release_codes_in_txn(line.id)
             count += 1

@@ -32,6 +32,7 @@ from kameng.billing.payments.base import PaymentError, ProviderUnavailable
 from kameng.billing.payments.registry import enabled_providers
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db, limiter
+from kameng.core.pagination import keyset_page, requested_before
 from kameng.sales import paying, services
 from kameng.sales.delivery import line_codes
 from kameng.sales.forms import CheckoutForm, LookupForm
@@ -40,8 +41,6 @@ from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 
 bp = Blueprint("orders", __name__)
-# the balance provider belongs to the orders work; it exists once the blueprint is wired
-bp.record_once(lambda state: paying.register())
 
 SESSION_KEY = "kameng.orders"
 REMEMBER = 30          # order numbers one browser session keeps access to
@@ -337,11 +336,6 @@ def my_orders():
     customer = _customer()
     if customer is None:
         abort(404)
-    before = request.args.get("before", type=int)
-    query = (select(Order).where(Order.customer_id == customer.id)
-             .order_by(Order.id.desc()).limit(MY_ORDERS_PAGE + 1))
-    if before:
-        query = query.where(Order.id < before)
-    orders = list(db.session.scalars(query))
-    older = orders[MY_ORDERS_PAGE - 1].id if len(orders) > MY_ORDERS_PAGE else None
-    return render("my_orders.html", orders=orders[:MY_ORDERS_PAGE], older=older)
+    page = keyset_page(select(Order).where(Order.customer_id == customer.id), Order.id,
+                       MY_ORDERS_PAGE, requested_before())
+    return render("my_orders.html", orders=page.rows, older=page.older)

@@ -1,10 +1,14 @@
-"""Forms (and their validation) for signing in and up."""
+"""Forms (and their validation) for signing in and up, and for API keys."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from kameng.core.errors import ServiceError
+from kameng.tenants import api_keys
 
 
 class LoginForm(FlaskForm):
@@ -18,3 +22,27 @@ class RegisterForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=128)])
     confirm = PasswordField(_l("Repeat password"),
                             validators=[DataRequired(), EqualTo("password")])
+
+
+class CreateKeyForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Length(max=api_keys.NAME_MAX)],
+                       description=_l("What the key is for, e.g. 'my shop's sync script'."))
+
+
+class RevokeKeyForm(FlaskForm):
+    """Nothing but the CSRF token."""
+
+
+def create_key_from_form(form: CreateKeyForm) -> tuple[str | None, int]:
+    """Create a key for the current user from the posted form: (plaintext or None, status).
+
+    Shared by the storefront account page and the back office.
+    """
+    if not form.validate_on_submit():
+        return None, 422
+    try:
+        made = api_keys.create_key(current_user, form.name.data)
+    except ServiceError as err:
+        form.name.errors = [err.message]
+        return None, 422
+    return made.plaintext, 200

@@ -12,9 +12,10 @@ import threading
 import time
 
 from flask import current_app, g, has_request_context
-from sqlalchemy import event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from kameng.core import txn
+from kameng.core.database import listen_once
 from kameng.core.extensions import db, redis_conn
 from kameng.tenants.models import Domain, Tenant
 
@@ -86,20 +87,12 @@ def bump() -> None:
         pass  # the TTL still bounds staleness
 
 
-@event.listens_for(Session, "after_flush")
 def _note_changes(session, _ctx):
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Tenant | Domain):
-            session.info["kameng_tenants_changed"] = True
+            txn.after_commit(bump, key=GEN_KEY, session=session)
             return
 
 
-@event.listens_for(Session, "after_commit")
-def _bump_after_commit(session):
-    if session.info.pop("kameng_tenants_changed", False):
-        bump()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session):
-    session.info.pop("kameng_tenants_changed", None)
+def install() -> None:
+    listen_once(Session, "after_flush", _note_changes)

@@ -1,4 +1,4 @@
-"""The tenant tree, the hostnames that route to it, and the people who log in."""
+"""The tenant tree, the hostnames that route to it, the people who log in and their API keys."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -98,3 +98,27 @@ class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
     def get_id(self) -> str:
         # the session binds the login to this tenant and this password generation
         return f"{self.tenant_id}:{self.id}:{self.session_version}"
+
+
+class ApiKey(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """One user account's credentials for the docking API.
+
+    Only a SHA-256 hash of a key is stored. Keys are 256 random bits, so a fast
+    hash is enough (nothing to brute-force) and lets a request find its key by an
+    indexed lookup; the plaintext is shown once, when the key is made.
+    """
+
+    __tablename__ = "api_keys"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    # the first characters of the key, to tell keys apart in lists ("km_Ab3dE9xQ…")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

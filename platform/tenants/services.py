@@ -7,6 +7,7 @@ import secrets
 from flask import current_app
 from sqlalchemy import select
 
+from kameng.core.addresses import clean_address
 from kameng.core.database import in_own_txn
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
@@ -19,7 +20,6 @@ from kameng.tenants.themes import available_themes
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
                      r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
 RESERVED_SLUGS = {"www", "api", "admin", "static", "mail"}
 
 
@@ -36,13 +36,6 @@ def validate_hostname(host: str) -> str:
     if not HOST_RE.match(norm):
         raise InvalidInput(f"not a valid hostname: {host!r}", field="domain")
     return norm
-
-
-def validate_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise InvalidInput(f"not a valid e-mail address: {email!r}", field="email")
-    return email
 
 
 def tenant_by_slug(slug: str) -> Tenant:
@@ -182,7 +175,7 @@ def create_user(tenant: Tenant, email: str, role: str, password: str | None = No
 
 def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | None = None,
                        display_name: str | None = None) -> User:
-    email = validate_email(email)
+    email = clean_address(email)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     if password is not None and len(password) < 8:

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from kameng.core.errors import ServiceError
+from kameng.core.events import user_signed_up
 from kameng.core.extensions import limiter
 from kameng.tenants import services
 from kameng.tenants.forms import LoginForm, RegisterForm
@@ -66,8 +67,7 @@ def register():
             getattr(form, err.field or "email").errors.append(err.message)
         else:
             login_user(user)
-            for hook in current_app.extensions.get("kameng.signup_hooks", ()):
-                hook(user)
+            user_signed_up.send(user)
             return redirect(url_for("shop.index"))
     return render("register.html", form=form)
 

@@ -1,8 +1,8 @@
 """API accounts and calls for the docking API tests."""
 from __future__ import annotations
 
-from kameng.api.services import create_key
 from kameng.tenants import services as tenants
+from kameng.tenants.api_keys import create_key
 from tests.orders.helpers import fund
 
 

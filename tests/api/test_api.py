@@ -6,7 +6,6 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from kameng.api.services import create_key, revoke_key
 from kameng.billing.wallets import wallet_balance
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
@@ -14,6 +13,7 @@ from kameng.sales.fulfilment import fulfil
 from kameng.sales.models import Order
 from kameng.shop.catalog import services as catalog
 from kameng.shop.pricing.services import price_for
+from kameng.tenants.api_keys import create_key, revoke_key
 from tests.api.helpers import api_account, assert_problem, auth, order
 from tests.orders.helpers import card_product
 

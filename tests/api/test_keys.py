@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import select, text
 
-from kameng.api.models import ApiKey
-from kameng.api.services import authenticate, create_key, list_keys
 from kameng.core.extensions import db
+from kameng.tenants.api_keys import authenticate, create_key, list_keys
+from kameng.tenants.models import ApiKey
 from tests.api.helpers import api_account, auth
 from tests.helpers import login
 from tests.orders.helpers import fund

@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from kameng.billing.commissions.services import mature_commissions, post_commissions
+from kameng.billing.commissions.services import mature_commissions
 from kameng.billing.ledger.services import check_ledger
 from kameng.core.scoping import tenant_scope
 from kameng.sales import services as orders
+from kameng.sales.commissions import post_commissions
 from kameng.sales.fulfilment import fulfil
 from tests.orders.helpers import card_product, fund
 

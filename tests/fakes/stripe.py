@@ -126,6 +126,13 @@ class LocalStripe:
             params={"type": "card", "card": card or TEST_CARD})
         return pm.id
 
+    def pay_with_card(self, pi_id: str):
+        """What Stripe.js does in the buyer's browser: attach a card to the PaymentIntent
+        and confirm it. Gives the confirmed intent."""
+        intents = self.client().v1.payment_intents
+        intents.update(pi_id, params={"payment_method": self.card_payment_method()})
+        return intents.confirm(pi_id)
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

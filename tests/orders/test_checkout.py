@@ -35,16 +35,23 @@ def orders_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Order))
 
 
+def signed_in_balance_buyer(tree, client_for, codes, funds):
+    """Star takes the balance; its customer, with ``funds`` on the wallet, is signed in.
+    Gives a card with ``codes`` codes and the customer's client."""
+    product = card_product(codes=codes)
+    enable_balance(tree.star)
+    fund(tree.star_customer, funds)
+    client = client_for("star.localhost")
+    login(client, tree.star_customer.email)
+    return product, client
+
+
 # ----- balance --------------------------------------------------------------------------
 
 @pytest.mark.both
 def test_balance_checkout_pays_at_once_and_the_order_page_shows_the_codes(app, tree,
                                                                           client_for):
-    product = card_product(codes=5)
-    enable_balance(tree.star)
-    fund(tree.star_customer, 10_000)
-    client = client_for("star.localhost")
-    login(client, tree.star_customer.email)
+    product, client = signed_in_balance_buyer(tree, client_for, codes=5, funds=10_000)
 
     # from the product page (no method yet): the confirm step offers the balance
     page = checkout(client, product.sku, quantity=2)
@@ -80,11 +87,7 @@ def test_balance_checkout_pays_at_once_and_the_order_page_shows_the_codes(app, t
 
 @pytest.mark.both
 def test_a_double_submitted_checkout_charges_once(app, tree, client_for):
-    product = card_product(codes=5)
-    enable_balance(tree.star)
-    fund(tree.star_customer, 10_000)
-    client = client_for("star.localhost")
-    login(client, tree.star_customer.email)
+    product, client = signed_in_balance_buyer(tree, client_for, codes=5, funds=10_000)
     first = checkout(client, product.sku, "balance", token="same-token-0123456789")
     again = checkout(client, product.sku, "balance", token="same-token-0123456789")
     assert order_no_from(first) == order_no_from(again)
@@ -103,11 +106,7 @@ def test_guests_cannot_pay_from_a_balance(app, tree, client_for):
 
 
 def test_insufficient_balance_is_shown_and_nothing_is_written(app, tree, client_for):
-    product = card_product(codes=2)
-    enable_balance(tree.star)
-    fund(tree.star_customer, 10)
-    client = client_for("star.localhost")
-    login(client, tree.star_customer.email)
+    product, client = signed_in_balance_buyer(tree, client_for, codes=2, funds=10)
     resp = checkout(client, product.sku, "balance")
     assert resp.status_code == 402 and 'id="error-payment_method"' in resp.text
     assert orders_count() == 0 and available(product.id) == 2
@@ -317,11 +316,7 @@ def test_another_shops_order_is_not_found_on_this_host(app, tree, client_for, ep
 
 
 def test_the_owner_customer_sees_their_order_from_any_session(app, tree, client_for):
-    product = card_product(codes=3)
-    enable_balance(tree.star)
-    fund(tree.star_customer, 10_000)
-    first = client_for("star.localhost")
-    login(first, tree.star_customer.email)
+    product, first = signed_in_balance_buyer(tree, client_for, codes=3, funds=10_000)
     order_no = order_no_from(checkout(first, product.sku, "balance"))
     other_device = client_for("star.localhost")
     assert other_device.get(f"/o/{order_no}").status_code == 404

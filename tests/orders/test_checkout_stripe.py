@@ -14,10 +14,8 @@ import pytest
 
 from kameng.billing.ledger.services import check_ledger, transaction_by_key
 from kameng.billing.payments import services as payment_services
-from kameng.core.extensions import db
-from kameng.tenants.services import add_domain
-from tests.fakes.epay_gateway import live_server
-from tests.fakes.stripe import TEST_WEBHOOK_SECRET, localstripe, stripe_fake  # noqa: F401
+from tests.fakes.stripe import localstripe, stripe_fake  # noqa: F401
+from tests.helpers import stripe_webhook_server
 from tests.orders.helpers import card_product
 from tests.orders.web_helpers import (
     GUEST,
@@ -48,11 +46,7 @@ def wait_for_status(order_no, status, timeout=20.0):
 def test_card_checkout_is_paid_by_the_webhook_and_delivered(app, tree, client_for, ls):
     product = card_product(codes=4)
     payment_services.save_provider_config(tree.star, "stripe", enabled=True)
-    # Stripe calls the platform's webhook on the master's host (reached by IP here)
-    add_domain("master", "127.0.0.1", verified=True)
-    server = live_server(app)
-    try:
-        ls.register_webhook(f"{server.url}/pay/stripe/webhook", TEST_WEBHOOK_SECRET)
+    with stripe_webhook_server(app, ls):
         client = client_for("star.localhost")
         choose = checkout(client, product.sku, **GUEST)
         assert 'value="stripe"' in choose.text
@@ -78,9 +72,7 @@ def test_card_checkout_is_paid_by_the_webhook_and_delivered(app, tree, client_fo
         assert order.status == "pending"
 
         # the buyer's browser: Stripe.js attaches the card and confirms
-        stripe.v1.payment_intents.update(
-            pi_id, params={"payment_method": ls.card_payment_method()})
-        assert stripe.v1.payment_intents.confirm(pi_id).status == "succeeded"
+        assert ls.pay_with_card(pi_id).status == "succeeded"
 
         order = wait_for_status(order_no, "paid")
         assert order.payment_method == "stripe" and order.payment_ref == pi_id
@@ -94,9 +86,6 @@ def test_card_checkout_is_paid_by_the_webhook_and_delivered(app, tree, client_fo
         assert transaction_by_key(f"order:{order_no}:pay") is not None
         assert outbox_count("order.paid", order) == 1
         assert check_ledger().ok
-    finally:
-        server.close()
-        db.session.commit()
 
 
 def test_card_method_is_offered_only_when_the_shop_enables_it(app, tree, client_for, ls):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.percent import parse_percent
 from kameng.shop.pricing import services as pricing
 from kameng.tenants import services as tenants
 from tests.pricing.helpers import category, chain, product
@@ -219,7 +220,7 @@ def test_bad_input_is_refused_and_writes_nothing(app):
     with pytest.raises(NotFound):
         pricing.set_markup(s1, kind="fixed", value=1, level="product", product_id=999999)
     with pytest.raises(InvalidInput):
-        pricing.parse_percent("1.234")
+        parse_percent("1.234")
     with pytest.raises(InvalidInput):
         pricing.set_tier(s1, "VIP", 10001, 0)
     with pytest.raises(InvalidInput):

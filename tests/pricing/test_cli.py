@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from kameng.shop.catalog.services import product_by_sku
 from kameng.shop.pricing import services as pricing
 from tests.pricing.helpers import category, chain, product
 
@@ -101,7 +102,7 @@ def test_tiers_and_quantity_discounts(cli, shops):
             "--percent", "3")
     assert r.exit_code == 0, err(r)
     cli("markup", "set", "--tenant", "s1", "--percent", "10")
-    steam = pricing.product_by_sku("STEAM-50")
+    steam = product_by_sku("STEAM-50")
     assert pricing.price_for(shops[1], steam, quantity=10) == 1067
     assert "STEAM-50" in cli("qty-discount", "list", "--tenant", "s1").output
 

@@ -54,21 +54,21 @@ def test_the_secret_never_reaches_the_logs(app, fake_supplier, caplog):  # noqa:
     assert "line-log" in caplog.text   # the order key is logged, for reconciling by hand
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"base_url": ""}, "base_url"),
-    ({"base_url": "ftp://up.example"}, "base_url"),
-    ({"base_url": "https://user:pw@up.example"}, "base_url"),
-    ({"key_id": ""}, "key_id"),
-    ({"key_id": "has space"}, "key_id"),
-    ({"secret": ""}, "secret"),
-    ({"read_timeout": "0"}, "read_timeout"),
-    ({"connect_timeout": "abc"}, "connect_timeout"),
-    ({"read_timeout": "121"}, "read_timeout"),
+@pytest.mark.parametrize("field, value", [
+    ("base_url", ""),
+    ("base_url", "ftp://up.example"),
+    ("base_url", "https://user:pw@up.example"),
+    ("key_id", ""),
+    ("key_id", "has space"),
+    ("secret", ""),
+    ("read_timeout", "0"),
+    ("connect_timeout", "abc"),
+    ("read_timeout", "121"),
 ])
-def test_bad_settings_are_refused_and_nothing_is_written(app, fake_supplier, overrides,  # noqa: F811
-                                                         field):
+def test_bad_settings_are_refused_and_nothing_is_written(app, fake_supplier, field,  # noqa: F811
+                                                         value):
     with pytest.raises(InvalidInput) as err:
-        fake_supplier.create_supplier(**overrides)
+        fake_supplier.create_supplier(**{field: value})
     assert err.value.field == field
     assert count(Supplier) == 0
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from kameng.api import services as api_keys
 from kameng.billing import wallets
 from kameng.core.scoping import tenant_scope
 from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
+from kameng.tenants import api_keys
 from tests.helpers import login
 from tests.orders.helpers import card_product, fund
 

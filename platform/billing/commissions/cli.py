@@ -1,4 +1,7 @@
-"""``kameng commissions …`` and ``kameng ledger balances``."""
+"""``kameng commissions …`` and ``kameng ledger balances``.
+
+``commissions post`` reads an order, so it lives in ``kameng.sales.cli``.
+"""
 from __future__ import annotations
 
 import json
@@ -10,8 +13,9 @@ from kameng.billing import reports
 from kameng.billing.commissions import services
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger.cli import ledger_cli
-from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.errors import InvalidInput
 from kameng.core.money import format_money, parse_input_amount
+from kameng.core.percent import format_percent, parse_percent
 from kameng.tenants.services import tenant_by_slug
 
 commissions_cli = AppGroup("commissions", help="Commissions up the tenant tree, the hold.")
@@ -32,21 +36,6 @@ def balances(slug, as_json):
                    f"{format_money(r.available, r.currency):>14} "
                    f"{format_money(r.hold, r.currency):>12} "
                    f"{format_money(r.earned_total, r.currency):>14}")
-
-
-@commissions_cli.command("post")
-@click.argument("order_no")
-def post(order_no):
-    """Post a delivered order's commissions now (normally the delivery job does it)."""
-    from sqlalchemy import select
-
-    from kameng.core.extensions import db
-    from kameng.sales.models import Order
-
-    order_id = db.session.scalar(select(Order.id).where(Order.order_no == order_no))
-    if order_id is None:
-        raise NotFound(f"no order {order_no!r}")
-    click.echo(f"{order_no}: {services.post_commissions(order_id)}")
 
 
 @commissions_cli.command("mature")
@@ -74,7 +63,7 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
     if hold_days is not None:
         values["hold_days"] = hold_days
     if promoter_percent is not None:
-        values["promoter_bp"] = billing_settings.parse_percent(promoter_percent, "promoter_percent")
+        values["promoter_bp"] = parse_percent(promoter_percent, "promoter_percent")
     if withdraw_min is not None:
         values["withdraw_min"] = parse_input_amount(withdraw_min, tenant.currency,
                                                     "withdraw_min")
@@ -82,7 +71,7 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
         values["withdraw_fee_fixed"] = parse_input_amount(withdraw_fee_fixed, tenant.currency,
                                                           "withdraw_fee_fixed")
     if withdraw_fee_percent is not None:
-        values["withdraw_fee_bp"] = billing_settings.parse_percent(withdraw_fee_percent, "withdraw_fee")
+        values["withdraw_fee_bp"] = parse_percent(withdraw_fee_percent, "withdraw_fee")
     if approver:
         values["withdraw_approver"] = approver
     if grace_days is not None:
@@ -93,19 +82,19 @@ def settings_cmd(slug, hold_days, promoter_percent, withdraw_min, withdraw_fee_f
             parts = spec.split(":")
             if len(parts) != 4 or not parts[2].isdigit():
                 raise InvalidInput(f"bad --fee {spec!r}: PROVIDER:PERCENT:FIXED:PAYER")
-            rules[parts[0]] = {"bp": billing_settings.parse_percent(parts[1], "fee"),
+            rules[parts[0]] = {"bp": parse_percent(parts[1], "fee"),
                                "fixed": int(parts[2]), "payer": parts[3]}
         values["provider_fees"] = rules
     row = billing_settings.update_settings(tenant, **values) if values else \
         billing_settings.settings_for(tenant)
-    click.echo(f"{tenant.slug}: promoter {billing_settings.format_percent(row.promoter_bp)}%")
+    click.echo(f"{tenant.slug}: promoter {format_percent(row.promoter_bp)}%")
     if tenant.is_master:
         cur = tenant.currency
         click.echo(f"hold days: {billing_settings.hold_days()}; withdrawals: minimum "
                    f"{format_money(row.withdraw_min, cur)}, fee "
                    f"{format_money(row.withdraw_fee_fixed, cur)} + "
-                   f"{billing_settings.format_percent(row.withdraw_fee_bp)}%, approved by "
+                   f"{format_percent(row.withdraw_fee_bp)}%, approved by "
                    f"{row.withdraw_approver}; plan grace days: {row.plan_grace_days}")
         for provider, rule in sorted((row.provider_fees or {}).items()):
-            click.echo(f"fee {provider}: {billing_settings.format_percent(rule['bp'])}% + "
+            click.echo(f"fee {provider}: {format_percent(rule['bp'])}% + "
                        f"{format_money(rule['fixed'], cur)}, booked to {rule['payer']}")

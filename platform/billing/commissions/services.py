@@ -1,8 +1,9 @@
 """Rolling an order's money up the tenant chain, the hold, refunds, promoter links.
 
-On delivery, ``post_commissions(order_id)`` posts ONE balanced transaction
+On delivery, ``commission_on_delivery(snapshot)`` posts ONE balanced transaction
 (``order:<order_no>:commission``) that empties the order's money out of the
-platform's ``sales_clearing``:
+platform's ``sales_clearing``. The order arrives as an ``OrderSnapshot`` (a plain
+value built by ``kameng.sales.commissions``, which also locks the order row):
 
 - every shop in the line's ``chain`` (master first) earns
   ``(unit price - unit cost) × quantity`` into its ``earnings_pending``;
@@ -27,7 +28,6 @@ after it by taking the same amounts back from ``earnings_available``.
 """
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -43,17 +43,16 @@ from kameng.billing.commissions.models import (
     PromoterCode,
     Referral,
 )
+from kameng.billing.commissions.snapshot import OrderSnapshot
 from kameng.billing.ledger import services as ledger
 from kameng.billing.ledger.models import Account, Transaction
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.percent import percent_of_floor
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 
-log = logging.getLogger(__name__)
-
-BASIS = 10000
 CODE_RE = re.compile(r"^[a-z0-9]{6,16}$")
 CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 # ledger transaction kinds that change what a shop has earned
@@ -100,30 +99,28 @@ class Split:
         return self.amount - explained
 
 
-def split_order(order, *, promoter_user_id: int | None = None, promoter_bp: int = 0,
-                fee: int = 0, fee_tenant_id: int | None = None) -> Split:
+def split_order(order: OrderSnapshot, *, promoter_user_id: int | None = None,
+                promoter_bp: int = 0, fee: int = 0,
+                fee_tenant_id: int | None = None) -> Split:
     """Who gets what of a delivered order (pure arithmetic on the price snapshot)."""
-    split = Split(amount=int(order.amount))
+    split = Split(amount=order.amount)
     for line in order.lines:
         if line.status != "delivered":
             continue
-        chain = line.chain or []
-        qty = int(line.quantity)
-        if not chain or chain[-1]["tenant_id"] != order.tenant_id:
+        chain, qty = line.chain, line.quantity
+        if not chain or chain[-1].tenant_id != order.tenant_id:
             raise InvalidInput(f"order {order.order_no} line {line.id} has no price chain "
                                "ending at the selling shop")
         for depth, level in enumerate(chain):
-            cost, price = int(level["cost"]), int(level["price"])
             if depth == 0:
-                split.supplier += cost * qty
-            share = split.shops.setdefault(int(level["tenant_id"]),
-                                           ShopShare(int(level["tenant_id"]), depth))
-            share.sales += price * qty
-            share.cost += cost * qty
+                split.supplier += level.cost * qty
+            share = split.shops.setdefault(level.tenant_id, ShopShare(level.tenant_id, depth))
+            share.sales += level.price * qty
+            share.cost += level.cost * qty
     seller = split.shops.get(order.tenant_id)
     if seller is not None and promoter_user_id and promoter_bp and seller.margin > 0:
         # a percent of the selling shop's OWN margin, never of anything above it
-        seller.promoter = seller.margin * promoter_bp // BASIS
+        seller.promoter = percent_of_floor(seller.margin, promoter_bp)
         split.promoter_user_id = promoter_user_id if seller.promoter else None
         split.promoter_amount = seller.promoter
     if fee and fee_tenant_id in split.shops:
@@ -132,14 +129,7 @@ def split_order(order, *, promoter_user_id: int | None = None, promoter_bp: int 
     return split
 
 
-def _order_model():
-    # billing reads the order through its model only (never shop views or services)
-    from kameng.sales.models import Order
-
-    return Order
-
-
-def _promoter_for(order) -> tuple[int | None, int]:
+def _promoter_for(order: OrderSnapshot) -> tuple[int | None, int]:
     if order.customer_id is None:
         return None, 0
     ref = db.session.scalar(select(Referral).where(Referral.user_id == order.customer_id,
@@ -152,42 +142,7 @@ def _promoter_for(order) -> tuple[int | None, int]:
     return promoter.id, billing_settings.settings_for(order.tenant_id).promoter_bp
 
 
-def post_commissions(order_id: int) -> str:
-    """Post the order's commission transaction once; safe to run any number of times
-    (the CLI and any late repair; delivery posts it in its own transaction)."""
-    with all_tenants():
-        return _post(order_id)
-
-
-def _post(order_id: int) -> str:
-    Order = _order_model()
-    # lock the order row: a refund (a conditional UPDATE of the same row) waits for us,
-    # or we see its status and post nothing
-    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update()
-                              .execution_options(populate_existing=True))
-    if order is None:
-        db.session.rollback()
-        return "missing"
-    if order.status != "delivered":
-        db.session.rollback()
-        return f"skipped ({order.status})"
-    if db.session.scalar(select(Commission.id).where(Commission.order_id == order.id)):
-        db.session.rollback()
-        return "already posted"
-    if ledger.transaction_by_key(f"order:{order.order_no}:pay") is None:
-        db.session.rollback()
-        log.warning("order %s delivered without a payment posting", order.order_no)
-        return "no payment posting"
-    try:
-        commission_on_delivery(order)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return "already posted"
-    return "posted"
-
-
-def commission_on_delivery(order) -> Commission:
+def commission_on_delivery(order: OrderSnapshot) -> Commission:
     """Write the commission of an order just delivered, in the caller's transaction.
 
     Delivery calls this in the transaction that marks the order delivered, so a
@@ -207,7 +162,7 @@ def commission_on_delivery(order) -> Commission:
         return _write(order, split)
 
 
-def _write(order, split: Split) -> Commission:
+def _write(order: OrderSnapshot, split: Split) -> Commission:
     cur = order.currency
     entries: list[tuple[Account, int]] = [
         (ledger.platform_account("sales_clearing", cur), -split.amount),
@@ -237,7 +192,7 @@ def _write(order, split: Split) -> Commission:
                                    reference=order.order_no, memo="commissions up the chain").id
     now = utcnow()
     commission = Commission(
-        tenant_id=order.tenant_id, order_id=order.id, order_no=order.order_no,
+        tenant_id=order.tenant_id, order_id=order.order_id, order_no=order.order_no,
         currency=cur, amount=split.amount, supplier_cost=split.supplier,
         fee=split.fee, fee_tenant_id=split.fee_tenant_id, rounding=split.rounding,
         promoter_user_id=split.promoter_user_id, status="pending", transaction_id=tx_id,
@@ -307,11 +262,11 @@ def reverse_commissions_in_txn(order) -> bool:
     Inside the hold the commission posting is reversed exactly; after it the
     same amounts come back out of ``earnings_available`` (which may go below
     zero; later earnings make it up). Returns False when there was nothing to
-    reverse (no commission yet, or already reversed).
+    reverse (no commission yet, or already reversed). ``order`` is an ``OrderSnapshot``.
     """
     with all_tenants():
         commission = db.session.scalar(select(Commission)
-                                       .where(Commission.order_id == order.id))
+                                       .where(Commission.order_id == order.order_id))
         if commission is None:
             return False
         now = utcnow()

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS, BillingSettings
+from kameng.core.database import listen_once
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
+from kameng.core.percent import check_bp, percent_of
 from kameng.tenants.models import Tenant
 
-BASIS = 10000
 PROVIDERS = ("balance", "stripe", "epay")
 
 
@@ -61,11 +62,14 @@ def platform_settings() -> BillingSettings:
     return cached
 
 
-@event.listens_for(Session, "after_transaction_end")
 def _forget_settings(session, transaction):
     if transaction.nested:
         return  # a SAVEPOINT ended: the settings read in this transaction still hold
     session.info.pop(_MEMO, None)
+
+
+def install() -> None:
+    listen_once(Session, "after_transaction_end", _forget_settings)
 
 
 def hold_days() -> int:
@@ -84,13 +88,7 @@ def fee_for(method: str | None, amount: int) -> int:
     if not rule or amount <= 0:
         return 0
     bp, fixed = int(rule.get("bp", 0)), int(rule.get("fixed", 0))
-    return min(amount, (amount * bp + BASIS // 2) // BASIS + fixed)
-
-
-def _bp(value, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BASIS:
-        raise InvalidInput(f"{field} must be 0–10000 basis points (0–100 %)", field=field)
-    return value
+    return min(amount, percent_of(amount, bp) + fixed)
 
 
 def _minor(value, field: str) -> int:
@@ -112,7 +110,7 @@ def update_settings(tenant: Tenant, **values) -> BillingSettings:
     clean = {}
     for key, value in values.items():
         if key in ("promoter_bp", "withdraw_fee_bp"):
-            clean[key] = _bp(value, key)
+            clean[key] = check_bp(value, key)
         elif key in ("withdraw_min", "withdraw_fee_fixed"):
             clean[key] = _minor(value, key)
         elif key in ("hold_days", "plan_grace_days"):
@@ -158,24 +156,6 @@ def _fees(value) -> dict:
         payer = rule.get("payer", "seller")
         if payer not in FEE_PAYERS:
             raise InvalidInput("the fee is booked to 'seller' or 'master'", field="provider_fees")
-        out[provider] = {"bp": _bp(rule.get("bp", 0), "fee bp"),
+        out[provider] = {"bp": check_bp(rule.get("bp", 0), "fee bp"),
                          "fixed": _minor(rule.get("fixed", 0), "fixed fee"), "payer": payer}
     return out
-
-
-def parse_percent(text, field: str = "percent") -> int:
-    """'12.5' → 1250 basis points (0–100 %, at most two decimals)."""
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        value = Decimal(str(text).strip().rstrip("%")) * 100
-    except InvalidOperation:
-        raise InvalidInput(f"not a percentage: {text!r}", field=field) from None
-    if not value.is_finite() or value != value.to_integral_value() or not 0 <= value <= BASIS:
-        raise InvalidInput(f"{field} must be 0–100 with at most two decimals", field=field)
-    return int(value)
-
-
-def format_percent(bp: int) -> str:
-    text = f"{bp / 100:.2f}"
-    return text.rstrip("0").rstrip(".")

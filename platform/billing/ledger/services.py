@@ -46,12 +46,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from kameng.billing.ledger.models import Account, Entry, Transaction, kind_allows_negative
+from kameng.core import txn
 from kameng.core.database import in_own_txn
 from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
@@ -118,25 +119,21 @@ def forget_accounts() -> None:
     _known_accounts().clear()
 
 
+class _Seen(dict):
+    """Accounts met in this transaction, remembered once it commits."""
+
+    def __init__(self, known: dict):
+        super().__init__()
+        self.known = known
+
+    def __call__(self) -> None:
+        self.known.update(self)
+
+
 def _remember(account: Account) -> None:
-    session = db.session()
-    seen = session.info.setdefault(_SEEN, (_known_accounts(), {}))[1]
+    seen = txn.after_commit(_Seen(_known_accounts()), key=_SEEN)
     seen[(account.owner_key, account.kind, account.currency)] = tuple(
         getattr(account, name) for name in _FIXED)
-
-
-@event.listens_for(Session, "after_commit")
-def _keep_seen(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a SAVEPOINT released: the outer transaction may still roll back
-    seen = session.info.pop(_SEEN, None)
-    if seen is not None:
-        seen[0].update(seen[1])
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_seen(session: Session) -> None:
-    session.info.pop(_SEEN, None)  # (after a SAVEPOINT too: forgetting is always safe)
 
 
 def _known(owner_key: str, kind: str, currency: str) -> Account | None:

@@ -2,10 +2,10 @@
 
 The payment handler
 -------------------
-This package verifies callbacks; it does not know orders. The orders work
-registers one callable at app start::
+This package verifies callbacks; it does not know orders. The sales package
+registers one callable in its ``init_app``::
 
-    app.extensions["kameng.payment_handler"] = handler   # (tenant, notice) -> bool
+    set_payment_handler(app, handler)   # handler(tenant, notice) -> bool
 
 It is called inside ``tenant_scope(tenant.id)`` with a verified
 ``PaymentNotice`` and returns
@@ -52,6 +52,10 @@ class NoPaymentHandler(RuntimeError):
 
 
 # ----- handing notices to the orders work -----------------------------------
+
+def set_payment_handler(app, handler) -> None:
+    app.extensions[HANDLER_KEY] = handler
+
 
 def payment_handler():
     return current_app.extensions.get(HANDLER_KEY)

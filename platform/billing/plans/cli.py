@@ -47,6 +47,7 @@ def create(slug, code, name, price, interval, base_code, custom_domain, sub_shop
 @plans_cli.command("list")
 @click.option("--tenant", "slug", required=True)
 def list_cmd(slug):
+    """List the plans a shop defines or resells."""
     tenant = tenant_by_slug(slug)
     for plan in services.plans_of(tenant):
         click.echo(f"{plan.id:>4} {plan.code:<16} {plan.name:<20} "

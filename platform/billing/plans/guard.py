@@ -6,13 +6,16 @@ the pricing service, the CLI, the API — the flush refuses it with
 ``PlanLimit`` (403) when the shop's plan does not allow it. Nothing has been
 written then; the caller rolls back as for any other service error.
 
-Tables are recognised by name so billing needs no import of shop models.
+A row of another package (a shop's percent markup) declares what it needs with a
+``plan_limit()`` method returning ``(feature, value)`` or None, so billing needs no
+import of shop models.
 """
 from __future__ import annotations
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
+from kameng.core.database import listen_once
 from kameng.tenants.models import Domain, Tenant, User
 
 
@@ -30,13 +33,12 @@ def _staff_count(session, tenant_id: int) -> int:
         .execution_options(all_tenants=True)) or 0
 
 
-@event.listens_for(Session, "before_flush")
 def _check_plan_limits(session, _flush_context, _instances):
     from kameng.billing.plans.services import require
 
     new, dirty = list(session.new), list(session.dirty)
-    if not any(isinstance(o, (Tenant, Domain, User)) or
-               getattr(o, "__tablename__", "") == "markup_rules" for o in new + dirty):
+    if not any(isinstance(o, (Tenant, Domain, User)) or hasattr(o, "plan_limit")
+               for o in new + dirty):
         return
     with session.no_autoflush:
         new_staff: dict[int, int] = {}
@@ -65,7 +67,12 @@ def _check_plan_limits(session, _flush_context, _instances):
             tenant = session.get(Tenant, tenant_id)
             require(tenant, "staff", _staff_count(session, tenant_id) + added)
         for obj in new + dirty:
-            if getattr(obj, "__tablename__", "") == "markup_rules" and obj.kind == "percent":
+            limit = obj.plan_limit() if hasattr(obj, "plan_limit") else None
+            if limit is not None:
                 tenant = _tenant(session, obj)
                 if tenant is not None:
-                    require(tenant, "markup", obj.value)
+                    require(tenant, *limit)
+
+
+def install() -> None:
+    listen_once(Session, "before_flush", _check_plan_limits)

@@ -80,6 +80,3 @@ class PlanPayment(IdMixin, TimestampMixin, TenantScoped, db.Model):
     transaction_id: Mapped[int | None] = mapped_column(BigId,
                                                        ForeignKey("ledger_transactions.id"))
 
-
-# plan limits are checked at every flush (kept with the models they protect)
-from kameng.billing.plans import guard  # noqa: E402, F401

@@ -59,6 +59,7 @@ def tenant_slug(tid: int) -> str:
 @withdrawals_cli.command("approve")
 @click.argument("withdrawal_id", type=int)
 def approve(withdrawal_id):
+    """Approve a requested withdrawal (as the master)."""
     click.echo(_show(services.approve(withdrawal_id, master())))
 
 
@@ -66,6 +67,7 @@ def approve(withdrawal_id):
 @click.argument("withdrawal_id", type=int)
 @click.option("--note")
 def reject(withdrawal_id, note):
+    """Reject a requested withdrawal; the held amount returns to the shop."""
     click.echo(_show(services.reject(withdrawal_id, master(), note=note)))
 
 
@@ -73,4 +75,5 @@ def reject(withdrawal_id, note):
 @click.argument("withdrawal_id", type=int)
 @click.option("--reference", help="The payment's reference (not needed for Stripe Connect).")
 def pay(withdrawal_id, reference):
+    """Record an approved withdrawal as paid out (with the transfer's reference)."""
     click.echo(_show(services.mark_paid(withdrawal_id, master(), reference=reference)))

@@ -24,15 +24,15 @@ from sqlalchemy.exc import IntegrityError
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger import services as ledger
 from kameng.billing.withdrawals.models import METHOD_KINDS, PayoutMethod, Withdrawal
+from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.percent import percent_of
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 
-BASIS = 10000
 PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CARD_RE = re.compile(r"^[0-9]{12,19}$")
 TRC20_RE = re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$")
 ERC20_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -51,7 +51,7 @@ def _clean_method(kind: str, account: str, holder: str, bank_name: str) -> dict:
                            field="kind")
     network = ""
     if kind == "alipay":
-        if not (PHONE_RE.match(account) or EMAIL_RE.match(account)):
+        if not (PHONE_RE.match(account) or is_address(account)):
             raise InvalidInput("an Alipay account is a mobile number or an e-mail address",
                                field="account")
         if not holder:
@@ -120,7 +120,7 @@ def _method(tenant: Tenant, method_id) -> PayoutMethod:
 
 def withdrawal_fee(amount: int) -> int:
     rules = billing_settings.platform_settings()
-    return rules.withdraw_fee_fixed + (amount * rules.withdraw_fee_bp + BASIS // 2) // BASIS
+    return rules.withdraw_fee_fixed + percent_of(amount, rules.withdraw_fee_bp)
 
 
 def available_balance(tenant: Tenant) -> int:

@@ -39,7 +39,7 @@ def create(sku, name, name_en, kind, cost, wholesale, retail, category, loop_cod
     if kind not in KINDS:
         raise InvalidInput(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}",
                            field="kind")
-    currency = services.master_currency()
+    currency = services.catalog_currency()
     amounts = {"supplier_cost": _money(cost, "--cost", currency),
                "wholesale_price": _money(wholesale, "--wholesale", currency),
                "retail_price": _money(retail, "--retail", currency)}

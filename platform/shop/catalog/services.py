@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 from flask import current_app, has_app_context
 from sqlalchemy import func, select
 
+from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
-from kameng.core.money import EXPONENTS
-from kameng.shop.catalog import signals
+from kameng.core.money import CURRENCIES
 from kameng.shop.catalog.models import KINDS, STATUSES, Category, Product, ShopProduct
 
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -24,7 +24,7 @@ FIELD_TYPES = ("text", "phone", "email", "number", "qq")
 TYPE_PATTERNS = {
     "text": None,
     "phone": re.compile(r"^\+?[0-9][0-9 -]{4,19}$"),
-    "email": re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    "email": None,  # checked with email-validator (kameng.core.addresses)
     "number": re.compile(r"^-?[0-9]+(\.[0-9]+)?$"),
     "qq": re.compile(r"^[1-9][0-9]{4,11}$"),
 }
@@ -46,19 +46,29 @@ def _text(value, field: str, *, required: bool = False, max_len: int = 200) -> s
     return value or None
 
 
-def get_category(category_id: int) -> Category:
+def get_category(category_id: int, field: str | None = None) -> Category:
     category = db.session.get(Category, category_id)
     if category is None:
-        raise NotFound(f"no category {category_id}")
+        raise NotFound(f"no category {category_id}", field=field)
     return category
 
 
-def category_by_name(name: str) -> Category | None:
-    rows = db.session.scalars(select(Category).where(Category.name == name.strip())).all()
+def find_category(name: str) -> Category | None:
+    """The category named ``name`` (in either language), None if there is none."""
+    name = (name or "").strip()
+    rows = db.session.scalars(
+        select(Category).where((Category.name == name) | (Category.name_en == name))).all()
     if len(rows) > 1:
         raise Conflict(f"more than one category is named {name!r}; use its id",
                        field="category")
     return rows[0] if rows else None
+
+
+def category_by_name(name: str) -> Category:
+    found = find_category(name)
+    if found is None:
+        raise NotFound(f"no category named {name!r}", field="category")
+    return found
 
 
 def _resolve_parent(parent) -> Category | None:
@@ -112,7 +122,6 @@ def update_category(category: Category, *, name=_UNSET, name_en=_UNSET, parent=_
     for key, value in changes.items():
         setattr(category, key, value)
     db.session.commit()
-    signals.category_changed.send(category)
     return category
 
 
@@ -144,7 +153,8 @@ def category_tree() -> list[tuple[int, Category]]:
 
 # ------------------------------------------------------------------ products
 
-def master_currency() -> str:
+def catalog_currency() -> str:
+    """The currency the catalog is priced in: the master shop's."""
     from kameng.tenants.services import master
 
     root = master()
@@ -153,18 +163,22 @@ def master_currency() -> str:
     return current_app.config.get("DEFAULT_CURRENCY", "CNY") if has_app_context() else "CNY"
 
 
-def get_product(product_id: int) -> Product:
+def get_product(product_id: int, field: str | None = None) -> Product:
     product = db.session.get(Product, product_id)
     if product is None:
-        raise NotFound(f"no product {product_id}")
+        raise NotFound(f"no product {product_id}", field=field)
     return product
 
 
-def product_by_sku(sku: str) -> Product:
+def product_by_sku(sku: str, field: str = "sku") -> Product:
     product = db.session.scalar(select(Product).where(Product.sku == (sku or "").strip()))
     if product is None:
-        raise NotFound(f"no product with SKU {sku!r}")
+        raise NotFound(f"no product with SKU {sku!r}", field=field)
     return product
+
+
+def product_sku(product_id: int) -> str:
+    return db.session.scalar(select(Product.sku).where(Product.id == product_id)) or "?"
 
 
 def list_products(category_id: int | None = None, status: str | None = None) -> list[Product]:
@@ -294,8 +308,10 @@ def validate_buyer_fields(product: Product, values: dict) -> dict:
             continue
         if len(value) > MAX_FIELD_VALUE or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise InvalidInput(f"{label} is not valid", field=name)
-        pattern = TYPE_PATTERNS.get(spec.get("type") or "text")
-        if pattern is not None and not pattern.match(value):
+        ftype = spec.get("type") or "text"
+        pattern = TYPE_PATTERNS.get(ftype)
+        if not (is_address(value) if ftype == "email"
+                else pattern is None or pattern.match(value)):
             raise InvalidInput(f"{label} is not a valid {spec.get('type')}", field=name)
         if spec.get("regex") and not re.fullmatch(spec["regex"], value):
             raise InvalidInput(f"{label} is not in the expected format", field=name)
@@ -309,10 +325,7 @@ def _category_arg(category) -> int | None:
     if isinstance(category, Category):
         return category.id
     if isinstance(category, str) and not category.strip().isdigit():
-        found = category_by_name(category)
-        if found is None:
-            raise NotFound(f"no category named {category!r}", field="category")
-        return found.id
+        return category_by_name(category).id
     return get_category(int(category)).id
 
 
@@ -359,7 +372,7 @@ def _clean_product(values: dict, current: Product | None) -> dict:
     if "category" in values:
         out["category_id"] = _category_arg(values["category"])
     if "currency" in values:
-        if values["currency"] not in EXPONENTS:
+        if values["currency"] not in CURRENCIES:
             raise InvalidInput(f"unknown currency {values['currency']!r}", field="currency")
         out["currency"] = values["currency"]
     if "loop_code" in values:
@@ -404,12 +417,12 @@ def create_product(*, sku: str, name: str, kind: str, supplier_cost: int, wholes
         raise InvalidInput(f"unknown product attribute(s): {', '.join(sorted(unknown))}")
     new_category = None
     if isinstance(category, str) and category.strip() and not category.strip().isdigit() \
-            and category_by_name(category) is None:
+            and find_category(category) is None:
         new_category = Category(name=_text(category, "category", required=True, max_len=120),
                                 position=0)
         values["category"] = None
     cleaned = _clean_product(values, None)
-    cleaned.setdefault("currency", master_currency())
+    cleaned.setdefault("currency", catalog_currency())
     product = Product(**cleaned)
     product.stock_available = 0
     if new_category is not None:
@@ -429,7 +442,6 @@ def update_product(product: Product, **changes) -> Product:
     for key, value in cleaned.items():
         setattr(product, key, value)
     db.session.commit()
-    signals.product_changed.send(product)
     return product
 
 
@@ -489,7 +501,6 @@ def set_shop_override(tenant, product: Product, *, hidden=_UNSET, name=_UNSET,
     for key, value in changes.items():
         setattr(override, key, value)
     db.session.commit()
-    signals.product_changed.send(product, tenant=tenant)
     return override
 
 

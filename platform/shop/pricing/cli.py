@@ -12,6 +12,8 @@ from flask.cli import AppGroup
 
 from kameng.core.errors import InvalidInput
 from kameng.core.money import format_plain
+from kameng.core.percent import BASIS, format_percent, parse_percent
+from kameng.shop.catalog import services as catalog
 from kameng.shop.pricing import services
 from kameng.shop.pricing.models import ROUNDINGS
 from kameng.tenants.services import tenant_by_slug
@@ -42,14 +44,15 @@ def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
     if sku and category:
         raise InvalidInput("give --sku or --category, not both")
     if percent is not None:
-        kind, value = "percent", services.parse_percent(percent, "--percent")
+        value = parse_percent(percent, "--percent", maximum_bp=services.MAX_MARKUP_BP)
+        kind = "percent"
     else:
         kind, value = "fixed", services.parse_money(fixed, tenant.currency, "--fixed")
     level, category_id, product_id = "shop", None, None
     if sku:
-        level, product_id = "product", services.product_by_sku(sku).id
+        level, product_id = "product", catalog.product_by_sku(sku).id
     elif category:
-        level, category_id = "category", services.category_by_name(category).id
+        level, category_id = "category", catalog.category_by_name(category).id
     rule = services.set_markup(tenant, kind=kind, value=value, level=level,
                                category_id=category_id, product_id=product_id,
                                wholesale=wholesale, rounding=rounding)
@@ -57,7 +60,7 @@ def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
     note = ""
     cap = services.cap_on(tenant)
     if cap is not None and (kind == "percent" and value > cap):
-        note = f"; capped at {services.format_percent(cap)}% by the parent shop"
+        note = f"; capped at {format_percent(cap)}% by the parent shop"
     click.echo(f"{tenant.slug}: {purpose} markup for {services.rule_target_label(rule)} "
                f"{services.describe_rule(rule)} (rule {rule.id}){note}")
 
@@ -77,10 +80,10 @@ def markup_list(slug):
                    f"{services.describe_rule(rule)}")
     cap = services.cap_on(tenant)
     if cap is not None:
-        click.echo(f"cap from the parent shop: at most {services.format_percent(cap)}% markup")
+        click.echo(f"cap from the parent shop: at most {format_percent(cap)}% markup")
     own = services.child_cap(tenant)
     if own is not None:
-        click.echo(f"cap on sub-shops: at most {services.format_percent(own)}% markup")
+        click.echo(f"cap on sub-shops: at most {format_percent(own)}% markup")
 
 
 @markup_cli.command("delete")
@@ -102,12 +105,13 @@ def markup_cap(slug, max_percent, clear):
     tenant = tenant_by_slug(slug)
     if (max_percent is None) == (not clear):
         raise InvalidInput("give --max-percent P or --clear")
-    bp = None if clear else services.parse_percent(max_percent, "--max-percent")
+    bp = None if clear else parse_percent(max_percent, "--max-percent",
+                                            maximum_bp=services.MAX_MARKUP_BP)
     services.set_child_cap(tenant, bp)
     if bp is None:
         click.echo(f"{tenant.slug}: sub-shops' markup is not capped")
     else:
-        click.echo(f"{tenant.slug}: sub-shops may add at most {services.format_percent(bp)}%")
+        click.echo(f"{tenant.slug}: sub-shops may add at most {format_percent(bp)}%")
 
 
 @prices_cli.command("show")
@@ -139,10 +143,10 @@ def prices_show(slug, sku, as_json):
 def tiers_set(slug, name, discount, min_spend):
     """Create or change a customer tier."""
     tenant = tenant_by_slug(slug)
-    bp = services.parse_percent(discount, "--discount", maximum_bp=10000)
+    bp = parse_percent(discount, "--discount", maximum_bp=BASIS)
     spend = services.parse_money(min_spend, tenant.currency, "--min-spend")
     tier = services.set_tier(tenant, name, bp, spend)
-    click.echo(f"{tenant.slug}: tier {tier.name} -{services.format_percent(bp)}% from "
+    click.echo(f"{tenant.slug}: tier {tier.name} -{format_percent(bp)}% from "
                f"{format_plain(spend, tenant.currency)} spent")
 
 
@@ -152,7 +156,7 @@ def tiers_list(slug):
     """List a shop's customer tiers."""
     tenant = tenant_by_slug(slug)
     for tier in services.list_tiers(tenant):
-        click.echo(f"{tier.name:<20} -{services.format_percent(tier.discount_bp):>6}%  from "
+        click.echo(f"{tier.name:<20} -{format_percent(tier.discount_bp):>6}%  from "
                    f"{format_plain(tier.min_spend, tenant.currency)}")
 
 
@@ -174,10 +178,10 @@ def tiers_delete(slug, name):
 def qty_set(slug, sku, from_quantity, percent):
     """From N units, X% off."""
     tenant = tenant_by_slug(slug)
-    bp = services.parse_percent(percent, "--percent", maximum_bp=10000)
-    product_id = services.product_by_sku(sku).id if sku else None
+    bp = parse_percent(percent, "--percent", maximum_bp=BASIS)
+    product_id = catalog.product_by_sku(sku).id if sku else None
     row = services.set_quantity_discount(tenant, from_quantity, bp, product_id)
-    click.echo(f"{tenant.slug}: from {row.min_quantity} units -{services.format_percent(bp)}% "
+    click.echo(f"{tenant.slug}: from {row.min_quantity} units -{format_percent(bp)}% "
                f"on {sku or 'every product'} (discount {row.id})")
 
 
@@ -187,9 +191,9 @@ def qty_list(slug):
     """List a shop's quantity discounts."""
     tenant = tenant_by_slug(slug)
     for row in services.list_quantity_discounts(tenant):
-        target = services.product_sku(row.product_id) if row.product_id else "every product"
+        target = catalog.product_sku(row.product_id) if row.product_id else "every product"
         click.echo(f"{row.id:>6}  {target:<24} from {row.min_quantity:>5} units  "
-                   f"-{services.format_percent(row.discount_bp)}%")
+                   f"-{format_percent(row.discount_bp)}%")
 
 
 @qty_cli.command("delete")

@@ -36,8 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from kameng.core.money import exponent
-
-BASIS = 10000
+from kameng.core.percent import BASIS, percent_of, percent_of_floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +115,12 @@ def apply_rule(rule: Rule, cost: int, cap_bp: int | None, exp: int) -> int:
 
 def clamp(price: int, cost: int, cap_bp: int | None) -> int:
     if cap_bp is not None:
-        price = min(price, cost + cost * cap_bp // BASIS)
+        price = min(price, cost + percent_of_floor(cost, cap_bp))
     return max(price, cost)
 
 
 def discounted(price: int, bp: int) -> int:
-    return price - half_up(price * bp, BASIS) if bp else price
+    return price - percent_of(price, bp) if bp else price
 
 
 def category_chain(category_id: int | None, parents: dict[int, int | None]) -> list[int]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from itertools import chain
 
 from flask import has_app_context
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from kameng.core import txn
+from kameng.core.database import listen_once
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing.models import CustomerTier, MarkupRule, QuantityDiscount, ShopPricing
 from kameng.tenants.models import Tenant
@@ -31,9 +33,27 @@ def _changed(obj, attrs) -> bool:
     return any(state.attrs[a].history.has_changes() for a in attrs)
 
 
-@event.listens_for(Session, "after_flush")
+class _Stale(set):
+    """What a transaction changed (shop ids, CATALOG): forgotten once it commits."""
+
+    def __call__(self) -> None:
+        if not self or not has_app_context():
+            return
+        from kameng.shop.pricing import cache
+
+        pending = set(self)
+        if CATALOG in pending:
+            cache.invalidate_catalog()
+            pending.discard(CATALOG)
+        cache.invalidate(pending)
+
+
+def _stale(session) -> _Stale:
+    return txn.after_commit(_Stale(), key=PENDING, session=session)
+
+
 def _collect(session, _ctx):
-    pending = session.info.setdefault(PENDING, set())
+    pending = set()
     for obj in chain(session.new, session.dirty, session.deleted):
         is_dirty = obj not in session.new and obj not in session.deleted
         if isinstance(obj, SHOP_MODELS):
@@ -48,9 +68,10 @@ def _collect(session, _ctx):
         elif isinstance(obj, Tenant):
             if is_dirty and _changed(obj, TENANT_ATTRS) and obj.id is not None:
                 pending.add(obj.id)
+    if pending:
+        _stale(session).update(pending)
 
 
-@event.listens_for(Session, "do_orm_execute")
 def _bulk(state):
     # bulk UPDATE/DELETE statements bypass the flush; be safe and forget everything
     # when they touch prices (a stock-count update of products does not)
@@ -58,27 +79,14 @@ def _bulk(state):
         return
     mappers = {m.class_ for m in state.all_mappers}
     if mappers & {MarkupRule, ShopPricing, CustomerTier, QuantityDiscount, Category}:
-        state.session.info.setdefault(PENDING, set()).add(CATALOG)
+        _stale(state.session).add(CATALOG)
     elif Product in mappers:
         values = getattr(state.statement, "_values", None)
         names = {getattr(k, "key", getattr(k, "name", k)) for k in (values or {})}
         if state.is_delete or not names or names & set(PRODUCT_PRICE_ATTRS):
-            state.session.info.setdefault(PENDING, set()).add(CATALOG)
+            _stale(state.session).add(CATALOG)
 
 
-@event.listens_for(Session, "after_commit")
-def _flush_pending(session):
-    pending = session.info.pop(PENDING, None)
-    if not pending or not has_app_context():
-        return
-    from kameng.shop.pricing import cache
-
-    if CATALOG in pending:
-        cache.invalidate_catalog()
-        pending.discard(CATALOG)
-    cache.invalidate(pending)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session):
-    session.info.pop(PENDING, None)
+def install() -> None:
+    listen_once(Session, "after_flush", _collect)
+    listen_once(Session, "do_orm_execute", _bulk)

@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Optional
 
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
+from kameng.core.percent import parse_percent
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing import services
 from kameng.shop.pricing.models import ROUNDINGS
@@ -69,7 +70,7 @@ def rule_args(data: Mapping, currency: str) -> dict:
     if not raw:
         raise InvalidInput("give the markup value", field="value")
     if kwargs["kind"] == "percent":
-        kwargs["value"] = services.parse_percent(raw, "value")
+        kwargs["value"] = parse_percent(raw, "value", maximum_bp=services.MAX_MARKUP_BP)
     elif kwargs["kind"] == "fixed":
         kwargs["value"] = services.parse_money(raw, currency, "value")
     else:

@@ -14,7 +14,6 @@ from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
 LEVELS = ("shop", "category", "product")
 KINDS = ("percent", "fixed")
 ROUNDINGS = ("fen", "jiao", "yuan", "x9")
-BASIS = 10000  # basis points in 100 %
 
 Amount = BigId  # money may exceed 2**31 minor units
 
@@ -53,6 +52,11 @@ class MarkupRule(IdMixin, TimestampMixin, TenantScoped, db.Model):
     value: Mapped[int] = mapped_column(Amount)
     wholesale: Mapped[bool] = mapped_column(default=False)
     rounding: Mapped[str] = mapped_column(String(8), default="fen")
+
+    def plan_limit(self) -> tuple[str, int] | None:
+        """The plan feature this rule needs, for billing's plan guard (which asks
+        every row it sees, so it needs no import of shop models)."""
+        return ("markup", self.value) if self.kind == "percent" else None
 
 
 class ShopPricing(IdMixin, TenantScoped, db.Model):
@@ -114,6 +118,3 @@ class QuantityDiscount(IdMixin, TimestampMixin, TenantScoped, db.Model):
     min_quantity: Mapped[int]
     discount_bp: Mapped[int]
 
-
-# the cache-invalidation hooks live with the models they watch
-from kameng.shop.pricing import events  # noqa: E402, F401

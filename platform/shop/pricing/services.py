@@ -18,7 +18,6 @@ the session hooks forget the affected price tables after the commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,10 +26,16 @@ from kameng.core.database import in_own_txn
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import parse_input_amount
+from kameng.core.percent import BASIS, format_percent
 from kameng.shop.catalog.models import Category, Product
+from kameng.shop.catalog.services import (
+    catalog_currency,
+    get_category,
+    get_product,
+    product_by_sku,
+)
 from kameng.shop.pricing import cache, engine
 from kameng.shop.pricing.models import (
-    BASIS,
     KINDS,
     ROUNDINGS,
     CustomerSpend,
@@ -57,32 +62,8 @@ class ChainLevel:
 
 # ----- parsing operator input -------------------------------------------------------
 
-def parse_percent(text, field: str = "percent", maximum_bp: int = MAX_MARKUP_BP) -> int:
-    """'12.5' → 1250 basis points; at most two decimals, 0 ≤ value ≤ maximum."""
-    try:
-        value = Decimal(str(text).strip().rstrip("%"))
-    except InvalidOperation:
-        raise InvalidInput(f"not a percentage: {text!r}", field=field) from None
-    if not value.is_finite():
-        raise InvalidInput(f"not a percentage: {text!r}", field=field)
-    bp = value * 100
-    if bp != bp.to_integral_value():
-        raise InvalidInput(f"{text}% has more than two decimal places", field=field)
-    bp = int(bp)
-    if bp < 0 or bp > maximum_bp:
-        raise InvalidInput(f"{field} must be between 0 and {format_percent(maximum_bp)}%",
-                           field=field)
-    return bp
-
-
 def parse_money(text, currency: str, field: str = "amount") -> int:
     return parse_input_amount(text, currency, field)
-
-
-def format_percent(bp: int) -> str:
-    """1250 → '12.5', 1000 → '10'."""
-    text = f"{Decimal(bp) / 100:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ----- looking things up -------------------------------------------------------------
@@ -98,25 +79,6 @@ def _tenant(tenant) -> Tenant:
 
 def _product_id(product) -> int:
     return product.id if isinstance(product, Product) else int(product)
-
-
-def product_by_sku(sku: str) -> Product:
-    product = db.session.scalar(select(Product).where(Product.sku == (sku or "").strip()))
-    if product is None:
-        raise NotFound(f"no product with SKU {sku!r}", field="sku")
-    return product
-
-
-def category_by_name(name: str) -> Category:
-    name = (name or "").strip()
-    found = list(db.session.scalars(
-        select(Category).where((Category.name == name) | (Category.name_en == name))))
-    if not found:
-        raise NotFound(f"no category named {name!r}", field="category")
-    if len(found) > 1:
-        raise Conflict(f"{len(found)} categories are named {name!r}; rename one",
-                       field="category")
-    return found[0]
 
 
 # ----- reading prices ---------------------------------------------------------------
@@ -224,14 +186,12 @@ def _rule_target(level: str, category_id, product_id) -> tuple[int | None, int |
         if not category_id or product_id:
             raise InvalidInput("a category rule needs a category (and no product)",
                                field="category")
-        if db.session.get(Category, int(category_id)) is None:
-            raise NotFound(f"no category with id {category_id}", field="category")
+        get_category(int(category_id), field="category")
         return int(category_id), None, int(category_id)
     if level == "product":
         if not product_id or category_id:
             raise InvalidInput("a product rule needs a product (and no category)", field="sku")
-        if db.session.get(Product, int(product_id)) is None:
-            raise NotFound(f"no product with id {product_id}", field="sku")
+        get_product(int(product_id), field="sku")
         return None, int(product_id), int(product_id)
     raise InvalidInput("level must be shop, category or product", field="level")
 
@@ -305,7 +265,7 @@ def describe_rule(rule) -> str:
     from kameng.core.money import format_plain
 
     amount = (f"+{format_percent(rule.value)}%" if rule.kind == "percent"
-              else f"+{format_plain(rule.value, _currency())}")
+              else f"+{format_plain(rule.value, catalog_currency())}")
     return amount if rule.rounding == "fen" else f"{amount} (round {rule.rounding})"
 
 
@@ -317,19 +277,6 @@ def rule_target_label(rule) -> str:
         category = db.session.get(Category, rule.category_id)
         return f"category {category.name}" if category else "category ?"
     return "whole shop"
-
-
-def _currency() -> str:
-    currency = db.session.scalar(select(Product.currency).limit(1))
-    if currency:
-        return currency
-    master = db.session.scalar(select(Tenant.currency).where(Tenant.parent_id.is_(None)))
-    return master or "CNY"
-
-
-def catalog_currency() -> str:
-    """The currency the catalog is priced in (the master's)."""
-    return _currency()
 
 
 # ----- the cap a shop puts on its sub-shops ---------------------------------------------
@@ -477,8 +424,8 @@ def set_quantity_discount(tenant, min_quantity: int, discount_bp: int,
         raise InvalidInput("--from must be at least 1 unit", field="from")
     if not 0 <= discount_bp <= BASIS:
         raise InvalidInput("the discount must be between 0 and 100%", field="percent")
-    if product_id is not None and db.session.get(Product, int(product_id)) is None:
-        raise NotFound(f"no product with id {product_id}", field="sku")
+    if product_id is not None:
+        get_product(int(product_id), field="sku")
     target = int(product_id) if product_id else 0
     row = db.session.scalar(select(QuantityDiscount).where(
         QuantityDiscount.tenant_id == tenant.id, QuantityDiscount.target_id == target,
@@ -535,7 +482,3 @@ def _commit(conflict_message: str) -> None:
     except IntegrityError:
         db.session.rollback()
         raise Conflict(conflict_message) from None
-
-
-def product_sku(product_id: int) -> str:
-    return db.session.scalar(select(Product.sku).where(Product.id == product_id)) or "?"

@@ -1,16 +1,11 @@
 """Supplier API secrets sealed at rest with the platform key ring (``kameng.core.crypto``).
 
-AES-GCM under the first ``CODE_KEYS`` key, with associated data naming the
-purpose, so a sealed supplier secret cannot be passed off as a card code (or the
-other way round). Stored as ``kid:base64(nonce + ciphertext)``; the key id lets
-keys rotate like card codes do.
+The associated data names the purpose, so a sealed supplier secret cannot be
+passed off as a card code or a payment key (or the other way round).
 """
 from __future__ import annotations
 
-import base64
-import binascii
-
-from kameng.core.crypto import CryptoError, keyring
+from kameng.core import crypto
 
 AAD = b"kameng:supplier-secret:v1"
 
@@ -20,14 +15,12 @@ class SecretBoxError(ValueError):
 
 
 def seal(plaintext: str) -> str:
-    kid, blob = keyring().encrypt(plaintext, aad=AAD)
-    return f"{kid}:{base64.urlsafe_b64encode(blob).decode()}"
+    return crypto.seal(plaintext, AAD)
 
 
 def unseal(token: str) -> str:
-    kid, _, b64 = (token or "").partition(":")
     try:
-        return keyring().decrypt(kid, base64.urlsafe_b64decode(b64), aad=AAD)
-    except (CryptoError, binascii.Error, ValueError):
+        return crypto.unseal(token, AAD)
+    except crypto.CryptoError:
         raise SecretBoxError("the stored supplier secret cannot be opened with CODE_KEYS; "
                              "enter it again") from None

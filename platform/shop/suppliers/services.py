@@ -14,7 +14,9 @@ from sqlalchemy import and_, select
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.percent import format_percent, ratio_bp
 from kameng.shop.catalog.models import Product
+from kameng.shop.catalog.services import product_by_sku
 from kameng.shop.suppliers.adapters import (
     REGISTRY,
     Adapter,
@@ -277,9 +279,7 @@ def map_product(supplier_id: int, supplier_sku: str, product_sku: str,
     """Point our product ``product_sku`` at ``supplier_sku`` of this supplier."""
     supplier = get_supplier(supplier_id)
     supplier_sku = (supplier_sku or "").strip()
-    product = db.session.scalar(select(Product).where(Product.sku == (product_sku or "").strip()))
-    if product is None:
-        raise NotFound(f"no product with SKU {product_sku!r}", field="product_sku")
+    product = product_by_sku(product_sku, field="product_sku")
     upstream = db.session.scalar(select(UpstreamProduct).where(
         UpstreamProduct.supplier_id == supplier.id, UpstreamProduct.sku == supplier_sku))
     if upstream is None:
@@ -328,7 +328,7 @@ class MarginRow:
         """'12.34' (of the wholesale price), for display."""
         if self.margin_bp is None:
             return None
-        return f"{Decimal(self.margin_bp) / 100:.2f}"
+        return format_percent(self.margin_bp, trim=False)
 
     @property
     def cost_drift(self) -> bool:
@@ -356,7 +356,7 @@ def supplier_margin_report(supplier_id: int | None = None) -> list[MarginRow]:
             supplier=sname, adapter=adapter or "local", supplier_sku=product.supplier_sku,
             supplier_cost=product.supplier_cost, wholesale_price=product.wholesale_price,
             retail_price=product.retail_price, margin=margin,
-            margin_bp=int(Decimal(margin * 10000) / product.wholesale_price)
+            margin_bp=ratio_bp(margin, product.wholesale_price)
             if product.wholesale_price else None,
             upstream_price=up_price if up_currency == product.currency else None))
     return rows

@@ -40,9 +40,17 @@ def deliver(shop, buyer, product, quantity=1, **kwargs):
     return order
 
 
+def placed_order(c, level=1):
+    """One card bought at shop ``level`` of chain ``c`` by its buyer, paid from a funded
+    wallet, not yet delivered."""
+    product = card_product(codes=5)
+    fund(c.buyers[level], 10_000)
+    return orders.place_order(c.shops[level], sku=product.sku, customer=c.buyers[level]).order
+
+
 def balance(tenant, kind):
     account = ledger.shop_account(tenant, kind)
     return ledger.balance_of(account)
 
 
-__all__ = ["card_product", "chain", "deliver", "fund", "balance"]
+__all__ = ["card_product", "chain", "deliver", "fund", "placed_order", "balance"]

@@ -14,8 +14,16 @@ from kameng.billing.ledger.models import Transaction
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.sales import services as orders
+from kameng.sales.commissions import post_commissions
 from kameng.sales.fulfilment import fulfil
-from tests.billing.commissions.helpers import balance, card_product, chain, deliver, fund
+from tests.billing.commissions.helpers import (
+    balance,
+    card_product,
+    chain,
+    deliver,
+    fund,
+    placed_order,
+)
 
 pytestmark = pytest.mark.both
 
@@ -52,7 +60,7 @@ def test_posting_twice_changes_nothing(app):
     product = card_product(codes=5)
     fund(c.buyers[2], 10_000)
     order = deliver(c.shops[2], c.buyers[2], product)
-    assert commissions.post_commissions(order.id) == "already posted"
+    assert post_commissions(order.id) == "already posted"
     assert db.session.scalar(select(func.count()).select_from(Transaction)
                              .where(Transaction.kind == "commission")) == 1
     assert db.session.scalar(select(func.count()).select_from(Commission)) == 1
@@ -177,7 +185,7 @@ def test_provider_fee_is_booked_where_the_master_says(app, payer):
     assert orders.record_payment(s1, PaymentNotice("stripe", order.order_no, order.amount,
                                                    "CNY", "pi_123", True))
     assert fulfil(order.id).status == "delivered"   # the delivery posts the commission
-    assert commissions.post_commissions(order.id) == "already posted"
+    assert post_commissions(order.id) == "already posted"
     fee = (5000 * 290 + 5000) // 10000 + 30          # 2.9 % of 50.00 half up, + 0.30
     assert fee == 175
     assert platform("fees") == fee
@@ -202,7 +210,7 @@ def test_fee_above_the_margin_overdraws_available_not_pending(app):
     orders.record_payment(c.shops[1], PaymentNotice("stripe", order.order_no, order.amount,
                                                     "CNY", "pi_9", True))
     fulfil(order.id)
-    commissions.post_commissions(order.id)
+    post_commissions(order.id)
     assert balance(c.shops[1], "earnings_pending") == 0
     assert balance(c.shops[1], "earnings_available") == 100 - 150
     assert ledger.check_ledger().ok
@@ -210,15 +218,13 @@ def test_fee_above_the_margin_overdraws_available_not_pending(app):
 
 def test_an_inconsistent_snapshot_leaves_its_remainder_on_the_rounding_account(app):
     c = chain(depth=1)
-    product = card_product(codes=5)
-    fund(c.buyers[1], 10_000)
-    order = orders.place_order(c.shops[1], sku=product.sku, customer=c.buyers[1]).order
+    order = placed_order(c)
     line = order.lines[0]
     # a snapshot whose levels do not meet (the master's price 7 above s1's cost)
     line.chain = [{**line.chain[0], "price": line.chain[0]["price"] + 7}, line.chain[1]]
     db.session.commit()
     fulfil(order.id)
-    assert commissions.post_commissions(order.id) == "already posted"
+    assert post_commissions(order.id) == "already posted"
     assert platform("rounding") == -7
     assert platform("sales_clearing") == 0
     assert ledger.check_ledger().ok
@@ -228,9 +234,7 @@ def test_the_delivering_transaction_posts_the_commission(app):
     from kameng.core.scoping import tenant_scope
 
     c = chain(depth=1)
-    product = card_product(codes=5)
-    fund(c.buyers[1], 10_000)
-    order = orders.place_order(c.shops[1], sku=product.sku, customer=c.buyers[1]).order
+    order = placed_order(c)
     with tenant_scope(c.shops[1].id):
         fulfil(order.id)
     db.session.rollback()  # nothing left uncommitted: the delivery committed it all
@@ -240,8 +244,19 @@ def test_the_delivering_transaction_posts_the_commission(app):
 
 def test_undelivered_orders_earn_nothing(app):
     c = chain(depth=1)
-    product = card_product(codes=5)
-    fund(c.buyers[1], 10_000)
-    order = orders.place_order(c.shops[1], sku=product.sku, customer=c.buyers[1]).order
-    assert commissions.post_commissions(order.id) == "skipped (paid)"
+    order = placed_order(c)
+    assert post_commissions(order.id) == "skipped (paid)"
     assert balance(c.shops[1], "earnings_pending") == 0
+
+
+def test_the_post_command_posts_once_and_names_a_missing_order(app, cli):
+    c = chain(depth=1)
+    order = placed_order(c)
+    paid = cli("commissions", "post", order.order_no)
+    assert paid.exit_code == 0, paid.output
+    assert paid.output.strip() == f"{order.order_no}: skipped (paid)"
+    fulfil(order.id)
+    again = cli("commissions", "post", order.order_no)
+    assert again.output.strip() == f"{order.order_no}: already posted"
+    missing = cli("commissions", "post", "NOPE")
+    assert missing.exit_code != 0 and "no order 'NOPE'" in missing.output

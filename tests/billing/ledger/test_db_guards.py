@@ -30,6 +30,14 @@ def _raw_entry(tx_id: int, account_id: int, amount: int) -> None:
         {"t": tx_id, "a": account_id, "n": amount})
 
 
+def _committed_balanced(key: str, wallet: int, credits: int) -> int:
+    tx = _raw_transaction(key)
+    _raw_entry(tx, wallet, 100)
+    _raw_entry(tx, credits, -100)
+    db.session.commit()
+    return tx
+
+
 def _refused_at_commit(message: str) -> None:
     with pytest.raises(DBAPIError) as info:
         db.session.commit()
@@ -59,10 +67,7 @@ def test_an_entry_added_to_an_older_transaction_is_refused(app, accounts):
     # entries of a transaction written in the same database transaction are checked
     # once, by the transaction row's trigger; a later addition is checked by its own
     wallet, credits = accounts
-    tx = _raw_transaction("raw-1")
-    _raw_entry(tx, wallet, 100)
-    _raw_entry(tx, credits, -100)
-    db.session.commit()
+    tx = _committed_balanced("raw-1", wallet, credits)
     _raw_entry(tx, wallet, 5)
     with pytest.raises(DBAPIError) as info:
         db.session.commit()
@@ -73,10 +78,7 @@ def test_an_entry_added_to_an_older_transaction_is_refused(app, accounts):
 def test_balanced_raw_insert_is_accepted(app, accounts):
     # the trigger refuses what is wrong, not everything written by hand
     wallet, credits = accounts
-    tx = _raw_transaction("raw-1")
-    _raw_entry(tx, wallet, 100)
-    _raw_entry(tx, credits, -100)
-    db.session.commit()
+    _committed_balanced("raw-1", wallet, credits)
     assert ledger.transaction_by_key("raw-1") is not None
     # the balances were not moved, and the check says so
     assert any("cached balance 0 != sum of entries 100" in p

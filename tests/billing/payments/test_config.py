@@ -16,6 +16,7 @@ from kameng.billing.payments import (
 )
 from kameng.billing.payments.models import PaymentMethodConfig
 from kameng.billing.payments.secrets import SecretError, seal, unseal
+from kameng.core.crypto import keyring, new_key
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
@@ -37,7 +38,8 @@ def test_epay_settings_are_stored_with_the_key_sealed(app, tree):
     # the address gets its trailing slash; channels in a fixed order
     assert row.settings == {"apiurl": "https://pay.example.com/", "pid": "1001",
                             "types": ["alipay", "wxpay"]}
-    assert "merchant-secret-1" not in str(row.secrets) and row.secrets["key"].startswith("v1:")
+    assert "merchant-secret-1" not in str(row.secrets) and row.secrets["key"].startswith(
+        keyring().primary_id + ":")
     provider = get_provider(tree.star, "epay")
     assert provider.key == "merchant-secret-1" and provider.channels == ["alipay", "wxpay"]
 
@@ -55,7 +57,15 @@ def test_a_sealed_key_only_opens_for_its_shop_and_field(app):
                   {"tenant_id": 1, "provider": "stripe", "name": "key"}):
         with pytest.raises(SecretError):
             unseal(token, **other)
+    # sealed on the CODE_KEYS ring: rotating the session key loses nothing, and a
+    # new ring key still opens what the old one sealed
     app.config["SECRET_KEY"] = "rotated"
+    assert unseal(token, tenant_id=1, provider="epay", name="key") == "s3cret"
+    old_ring = app.config["CODE_KEYS"]
+    app.config["CODE_KEYS"] = f"k9:{new_key()},{old_ring}"
+    assert unseal(token, tenant_id=1, provider="epay", name="key") == "s3cret"
+    assert seal("x", tenant_id=1, provider="epay", name="key").startswith("k9:")
+    app.config["CODE_KEYS"] = f"k9:{new_key()}"
     with pytest.raises(SecretError, match="enter it again"):
         unseal(token, tenant_id=1, provider="epay", name="key")
 

@@ -44,6 +44,13 @@ def submit(tenant, gw, amount=1265, name="王者荣耀 60点券", channel=None, 
     return order_no, start
 
 
+def submitted(tenant, gw) -> str:
+    """The shop takes epay and the buyer has posted the payment form: the order number."""
+    configure(tenant, gw)
+    order_no, _ = submit(tenant, gw)
+    return order_no
+
+
 def notify(client_for, host, order_no, params, method="get"):
     client = client_for(host)
     path = f"/pay/epay/notify/{order_no}"
@@ -136,8 +143,7 @@ def test_gateway_refuses_a_form_signed_with_another_key(app, tree, epay_gateway)
 @pytest.mark.both
 def test_a_genuine_notify_reaches_the_handler_and_answers_success(app, tree, epay_gateway,
                                                                    handler, client_for):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     params = epay_gateway.notify_params(order_no)
     resp = notify(client_for, "star.localhost", order_no, params)
     assert resp.status_code == 200 and resp.get_data(as_text=True) == "success"
@@ -152,8 +158,7 @@ def test_a_genuine_notify_reaches_the_handler_and_answers_success(app, tree, epa
 
 @pytest.mark.both
 def test_a_posted_notify_is_verified_the_same_way(app, tree, epay_gateway, handler, client_for):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     resp = notify(client_for, "star.localhost", order_no,
                   epay_gateway.notify_params(order_no), method="post")
     assert resp.get_data(as_text=True) == "success" and len(handler.calls) == 1
@@ -173,8 +178,7 @@ REFUSED = {
 @pytest.mark.parametrize("tamper", REFUSED.values(), ids=REFUSED.keys())
 def test_a_tampered_notify_is_refused_and_never_reaches_the_handler(
         app, tree, epay_gateway, handler, client_for, tamper):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     resp = notify(client_for, "star.localhost", order_no,
                   epay_gateway.notify_params(order_no, **tamper))
     assert resp.status_code == 400 and resp.get_data(as_text=True) == "fail"
@@ -214,8 +218,7 @@ def test_wrong_amount_is_refused(app, tree, epay_gateway, handler, client_for):
 @pytest.mark.both
 def test_repeated_notifies_give_the_same_notice_each_time(app, tree, epay_gateway, handler,
                                                           client_for):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     params = epay_gateway.notify_params(order_no)
     bodies = [notify(client_for, "star.localhost", order_no, params).get_data(as_text=True)
               for _ in range(5)]
@@ -226,8 +229,7 @@ def test_repeated_notifies_give_the_same_notice_each_time(app, tree, epay_gatewa
 @pytest.mark.both
 def test_no_handler_means_503_so_the_gateway_retries(app, tree, epay_gateway, client_for,
                                                     without_handler):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     resp = notify(client_for, "star.localhost", order_no, epay_gateway.notify_params(order_no))
     assert resp.status_code == 503 and resp.get_data(as_text=True) == "fail"
 
@@ -235,8 +237,7 @@ def test_no_handler_means_503_so_the_gateway_retries(app, tree, epay_gateway, cl
 @pytest.mark.both
 def test_a_refused_notice_is_not_acknowledged(app, tree, epay_gateway, handler, client_for):
     handler.answer = False
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     resp = notify(client_for, "star.localhost", order_no, epay_gateway.notify_params(order_no))
     assert resp.status_code == 400 and resp.get_data(as_text=True) == "fail"
 
@@ -244,8 +245,7 @@ def test_a_refused_notice_is_not_acknowledged(app, tree, epay_gateway, handler, 
 @pytest.mark.both
 def test_a_notify_on_another_shops_host_is_refused(app, tree, epay_gateway, handler,
                                                    client_for):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     params = epay_gateway.notify_params(order_no)
     # rocket takes no epay …
     assert notify(client_for, "rocket.localhost", order_no, params).status_code == 400
@@ -259,8 +259,7 @@ def test_a_notify_on_another_shops_host_is_refused(app, tree, epay_gateway, hand
 
 def test_a_disabled_method_still_verifies_late_notifies(app, tree, epay_gateway, handler,
                                                         client_for):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     services.save_provider_config(tree.star, "epay", enabled=False, settings={
         "apiurl": epay_gateway.apiurl, "pid": epay_gateway.pid, "types": ["alipay"]})
     resp = notify(client_for, "star.localhost", order_no, epay_gateway.notify_params(order_no))
@@ -310,8 +309,7 @@ def test_end_to_end_the_gateway_notifies_our_server(app, tree, epay_gateway, han
 
 @pytest.mark.both
 def test_query_finds_a_payment_whose_notify_was_lost(app, tree, epay_gateway, handler):
-    configure(tree.star, epay_gateway)
-    order_no, _ = submit(tree.star, epay_gateway)
+    order_no = submitted(tree.star, epay_gateway)
     provider = get_provider(tree.star, "epay")
     unpaid = provider.query(order_no)
     assert unpaid is not None and not unpaid.paid and unpaid.status == "pending"

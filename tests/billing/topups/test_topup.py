@@ -12,10 +12,8 @@ from kameng.billing.payments import services as payment_services
 from kameng.billing.payments.base import PaymentNotice
 from kameng.billing.topups.models import WalletTopup
 from kameng.core.extensions import db
-from kameng.tenants.services import add_domain
-from tests.fakes.epay_gateway import live_server
-from tests.fakes.stripe import TEST_WEBHOOK_SECRET, localstripe, stripe_fake  # noqa: F401
-from tests.helpers import login
+from tests.fakes.stripe import localstripe, stripe_fake  # noqa: F401
+from tests.helpers import login, stripe_webhook_server
 
 
 @pytest.fixture
@@ -37,10 +35,7 @@ def wait_paid(topup_no, timeout=20.0):
 
 def test_card_topup_credits_the_wallet_once(app, tree, client_for, ls):
     payment_services.save_provider_config(tree.star, "stripe", enabled=True)
-    add_domain("master", "127.0.0.1", verified=True)
-    server = live_server(app)
-    try:
-        ls.register_webhook(f"{server.url}/pay/stripe/webhook", TEST_WEBHOOK_SECRET)
+    with stripe_webhook_server(app, ls):
         client = client_for("star.localhost")
         login(client, "buyer@star.test")
         bad = client.post("/account/wallet/topup", data={"amount": "0.001"})
@@ -52,10 +47,7 @@ def test_card_topup_credits_the_wallet_once(app, tree, client_for, ls):
         pi_id = secret.split("_secret_")[0]
         assert wallets.wallet_balance(tree.star_customer) == 0
 
-        stripe = ls.client()
-        stripe.v1.payment_intents.update(pi_id,
-                                         params={"payment_method": ls.card_payment_method()})
-        assert stripe.v1.payment_intents.confirm(pi_id).status == "succeeded"
+        assert ls.pay_with_card(pi_id).status == "succeeded"
         wait_paid(topup_no)
         assert wallets.wallet_balance(tree.star_customer) == 5000
         status = client.get(f"/account/wallet/topup/{topup_no}")
@@ -68,9 +60,6 @@ def test_card_topup_credits_the_wallet_once(app, tree, client_for, ls):
         assert handler(tree.star, notice) is True
         assert wallets.wallet_balance(tree.star_customer) == 5000
         assert check_ledger().ok
-    finally:
-        server.close()
-        db.session.commit()
 
 
 def test_topup_pages_are_private_and_need_the_method(app, tree, client_for, ls):

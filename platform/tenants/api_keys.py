@@ -1,4 +1,8 @@
-"""API keys: make one (the plaintext is returned once), list, revoke, authenticate."""
+"""API keys: make one (the plaintext is returned once), list, revoke, authenticate.
+
+A key is an account's credential, so it lives with the accounts: the API
+authenticates with it, the storefront and the back office manage it.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -8,12 +12,11 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from kameng.api.models import ApiKey
 from kameng.core.database import in_own_txn
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.tenants.models import Tenant, User
+from kameng.tenants.models import ApiKey, Tenant, User
 
 KEY_PREFIX = "km_"
 PREFIX_SHOWN = len(KEY_PREFIX) + 8

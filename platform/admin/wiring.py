@@ -1,0 +1,18 @@
+"""admin's part of the app: the back office, one blueprint built from its modules' routes."""
+from __future__ import annotations
+
+from importlib import import_module
+
+# in this order their routes join the blueprint
+MODULES = ("views", "api_keys", "appearance", "catalog", "earnings", "orders", "payments",
+           "plans", "pricing", "reports", "stock", "suppliers", "wallets", "withdrawals")
+
+
+def init_app(app) -> None:
+    from flask import Blueprint
+
+    # one per app: a blueprint takes no routes once registered on an app
+    bp = Blueprint("admin", "kameng.admin", url_prefix="/admin", template_folder="templates")
+    for name in MODULES:
+        import_module(f"kameng.admin.{name}").bp.register(bp)
+    app.register_blueprint(bp)

@@ -1,0 +1,36 @@
+"""E-mail addresses checked with ``email-validator`` (syntax only: no DNS look-up)."""
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from kameng.core.errors import InvalidInput
+
+
+def _check(text: str) -> str:
+    # test_environment: addresses under the reserved .test domain are accepted (staging
+    # shops and the test suite use them); DNS is never asked
+    return validate_email(text, check_deliverability=False, test_environment=True).normalized
+
+
+def clean_address(text, field: str = "email") -> str:
+    """The address, normalised and lower-cased; ``InvalidInput`` says what is wrong."""
+    text = (text or "").strip()
+    local, _, domain = text.rpartition("@")
+    try:
+        if domain.lower() == "localhost" and local:
+            # a mailbox on this machine (a development box's operator); the
+            # local part is checked like any other
+            _check(f"{local}@localhost.test")
+            return text.lower()
+        return _check(text).lower()
+    except EmailNotValidError as err:
+        raise InvalidInput(f"not a valid e-mail address: {text!r} ({err})",
+                           field=field) from None
+
+
+def is_address(text) -> bool:
+    try:
+        clean_address(text)
+    except InvalidInput:
+        return False
+    return True

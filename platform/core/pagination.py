@@ -1,0 +1,47 @@
+"""Keyset pagination, newest first: a page is the rows whose key is below ``?before=``.
+
+Unlike OFFSET, a page costs the same however deep it is, and rows added
+meanwhile do not shift what the next page shows.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from flask import request
+from sqlalchemy import Select
+
+from kameng.core.extensions import db
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    rows: list[T]
+    older: int | None  # ``before`` for the next (older) page; None on the last one
+
+
+def requested_before() -> int | None:
+    """The request's ``?before=`` key, if any."""
+    return request.args.get("before", type=int) or None
+
+
+def page_from(fetch: Callable[[int, int | None], list[T]], size: int,
+              key: Callable[[T], int], before: int | None = None) -> Page[T]:
+    """A page of what ``fetch(limit, before)`` returns (newest first, keys below ``before``)."""
+    rows = fetch(size + 1, before)
+    return Page(rows[:size], key(rows[size - 1]) if len(rows) > size else None)
+
+
+def keyset_page(query: Select, column: Any, size: int, before: int | None = None) -> Page:
+    """A page of ``query``'s entities ordered by ``column`` descending."""
+    def fetch(limit: int, below: int | None) -> list:
+        if below:
+            query_below = query.where(column < below)
+        else:
+            query_below = query
+        return list(db.session.scalars(query_below.order_by(column.desc()).limit(limit)))
+
+    return page_from(fetch, size, lambda row: getattr(row, column.key), before)

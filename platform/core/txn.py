@@ -1,0 +1,78 @@
+"""Work that must follow a commit: enqueueing, cache bumps, e-mail.
+
+``after_commit(callback)`` runs ``callback()`` once the session's outermost
+transaction commits, in the order registered. A rollback drops it: the whole
+transaction's callbacks on a real rollback, only those registered inside a
+SAVEPOINT when that savepoint rolls back. Callbacks run after COMMIT with no
+transaction open, so they must not use the session; an exception propagates
+out of ``commit()`` (the data is committed by then).
+
+Two session listeners carry it, installed by ``install()`` (core's init_app).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+from sqlalchemy.orm import Session, SessionTransaction
+
+from kameng.core.database import listen_once
+from kameng.core.extensions import db
+
+_KEY = "kameng.after_commit"
+
+
+def after_commit(callback: Callable[[], object], *, key: Hashable | None = None,
+                 session: Session | None = None):
+    """Run ``callback()`` after the current transaction commits (beginning one if none is).
+
+    With a ``key``, a callback already waiting under that key at the same savepoint
+    level is kept and returned instead: work wanted once per transaction, or an
+    object that collects what the transaction changed. Returns the waiting callback.
+    """
+    session = db.session() if session is None else session
+    root = session.get_transaction() or session.begin()
+    pending = session.info.get(_KEY)
+    if pending is None or pending[0] is not root:
+        # nothing yet, or left by a transaction that ended without commit or rollback
+        pending = session.info[_KEY] = (root, [])
+    savepoint = session.get_nested_transaction()
+    if key is not None:
+        for level, waiting_key, waiting in pending[1]:
+            if waiting_key == key and level is savepoint:
+                return waiting
+    pending[1].append((savepoint, key, callback))
+    return callback
+
+
+def _run(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the outer transaction may still roll back
+    pending = session.info.pop(_KEY, None)
+    if pending is None or pending[0] is not session.get_transaction():
+        return
+    for _level, _key, callback in pending[1]:
+        callback()
+
+
+def _drop(session: Session) -> None:
+    pending = session.info.get(_KEY)
+    if pending is None:
+        return
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        del session.info[_KEY]
+        return
+    pending[1][:] = [entry for entry in pending[1] if not _within(entry[0], savepoint)]
+
+
+def _within(level: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+    while level is not None:
+        if level is savepoint:
+            return True
+        level = level.parent
+    return False
+
+
+def install() -> None:
+    listen_once(Session, "after_commit", _run)
+    listen_once(Session, "after_rollback", _drop)

@@ -1,0 +1,31 @@
+"""core's part of the app: the Flask extensions and the session listeners every package relies on."""
+from __future__ import annotations
+
+
+def init_app(app) -> None:
+    from kameng.core import hotrows, scoping, txn
+    from kameng.core.database import init_database
+    from kameng.core.extensions import csrf, db, limiter, migrate, redis_conn
+
+    db.init_app(app)
+    init_database(app)
+    migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True,
+                     compare_type=True)
+    redis_conn.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    scoping.install()  # the tenant filter of every ORM query
+    hotrows.install()
+    txn.install()
+
+
+def register_cli(group) -> None:
+    from flask_migrate.cli import db as db_cli
+
+    group.add_command(db_cli)
+
+
+def _migrations_dir() -> str:
+    from importlib.resources import files
+
+    return str(files("kameng.migrations"))
