@@ -108,7 +108,7 @@ def _seed(app, orders: int, accounts: int) -> list[str]:
     from kameng.shop.pricing.services import price_for
     from kameng.shop.stock.services import import_codes
     from kameng.tenants import services as tenants
-    from kameng.tenants.api_keys import create_key
+    from kameng.tenants.api_keys import create_key_in_txn
 
     with app.app_context(), all_tenants():
         db.create_all()
@@ -125,10 +125,10 @@ def _seed(app, orders: int, accounts: int) -> list[str]:
         for i in range(accounts):
             # order j is placed with key j % accounts: exactly enough money for those
             per_account = orders // accounts + (1 if i < orders % accounts else 0)
-            user = tenants.create_user(shop, f"buyer{i}@bench.test", "customer", commit=False)
+            user = tenants.create_user_in_txn(shop, f"buyer{i}@bench.test", "customer")
             db.session.flush()
-            keys.append(create_key(user, "bench", commit=False).plaintext)
-            wallets.credit_wallet(user, price * per_account, note="bench", commit=False)
+            keys.append(create_key_in_txn(user, "bench").plaintext)
+            wallets.credit_wallet_in_txn(user, price * per_account, note="bench")
         db.session.commit()
     return keys
 

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from kameng.core.extensions import db
 from kameng.tenants import services
-from kameng.tenants.api_keys import create_key
+from kameng.tenants.api_keys import create_key_in_txn
 from kameng.tenants.models import ROLES
 
 users_cli = AppGroup("users", help="Accounts: owners, staff and customers of a shop.")
@@ -32,9 +32,9 @@ def create_user(slug, email, role, password, display_name, api_key):
         click.echo(f"created {role} {user.email} on {tenant.slug}")
         return
     # the account and its key are committed together, or neither
-    user = services.create_user(tenant, email, role, password, display_name, commit=False)
+    user = services.create_user_in_txn(tenant, email, role, password, display_name)
     db.session.flush()
-    made = create_key(user, "cli", commit=False)
+    made = create_key_in_txn(user, "cli")
     db.session.commit()
     click.echo(f"created {role} {user.email} on {tenant.slug} with API key {made.key.prefix}…")
     click.echo(made.plaintext)

@@ -12,7 +12,6 @@ from sqlalchemy import exists, func, or_, select
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
-from kameng.core import audit
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.pagination import keyset_page, requested_before
@@ -115,9 +114,6 @@ def order_refund(order_no: str):
     if order.status not in REFUNDABLE:
         form.reason.errors = [_("Only paid, undelivered or failed orders can be refunded here.")]
         return _detail(order, refund_form=form, status=409)
-    # written in the refund's own transaction (refund_order commits it), or not at all
-    audit.record(current_user, "order.refund", tenant_id=order.tenant_id,
-                 order_no=order.order_no, reason=form.reason.data)
     try:
         done = services.refund_order(order, form.reason.data, actor=current_user,
                                      from_statuses=REFUNDABLE)

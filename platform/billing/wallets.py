@@ -3,7 +3,7 @@
 A wallet is a ledger account (owner: the user, kind ``wallet``) that may never
 go below zero. Shops put money in by crediting it (``credit_wallet``: a balanced
 transaction against the shop's ``credits_issued`` account); orders take money
-out with ``spend_from_wallet`` inside the order's own transaction.
+out with ``spend_from_wallet_in_txn`` inside the order's own transaction.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import MoneyError, parse_amount
 from kameng.core.scoping import all_tenants
+from kameng.core.txn import in_own_txn
 from kameng.tenants.models import Tenant, User
 from kameng.tenants.services import tenant_by_slug
 
@@ -75,8 +76,16 @@ def wallet_history(user: User, limit: int = 50, before_id: int | None = None
 
 
 def credit_wallet(user: User, amount: int, *, note: str | None = None,
-                  created_by: User | None = None, idempotency_key: str | None = None,
-                  commit: bool = True) -> Transaction:
+                  created_by: User | None = None,
+                  idempotency_key: str | None = None) -> Transaction:
+    """``credit_wallet_in_txn`` as a transaction of its own."""
+    return in_own_txn(credit_wallet_in_txn, user, amount, note=note, created_by=created_by,
+                      idempotency_key=idempotency_key)
+
+
+def credit_wallet_in_txn(user: User, amount: int, *, note: str | None = None,
+                         created_by: User | None = None,
+                         idempotency_key: str | None = None) -> Transaction:
     """The user's shop credits ``amount`` minor units to the wallet.
 
     Pass an ``idempotency_key`` when the request may be repeated (a form's
@@ -90,9 +99,9 @@ def credit_wallet(user: User, amount: int, *, note: str | None = None,
     tenant = db.session.get(Tenant, user.tenant_id)
     wallet = ledger.wallet_account(user)
     source = ledger.shop_account(tenant, "credits_issued", wallet.currency)
-    return ledger.post(idempotency_key or f"wallet_credit:{uuid.uuid4().hex}", "wallet_credit",
-                       [(source, -amount), (wallet, amount)], memo=note,
-                       created_by=created_by, commit=commit)
+    return ledger.post_in_txn(idempotency_key or f"wallet_credit:{uuid.uuid4().hex}",
+                              "wallet_credit", [(source, -amount), (wallet, amount)],
+                              memo=note, created_by=created_by)
 
 
 def credit_by_email(slug: str, email: str, amount_text: str, note: str | None = None
@@ -106,12 +115,19 @@ def credit_by_email(slug: str, email: str, amount_text: str, note: str | None = 
 
 
 def spend_from_wallet(user: User, amount: int, idempotency_key: str, reference: str | None,
-                      counter_account: Account, commit: bool = False,
-                      memo: str | None = None) -> Transaction:
+                      counter_account: Account, memo: str | None = None) -> Transaction:
+    """``spend_from_wallet_in_txn`` as a transaction of its own."""
+    return in_own_txn(spend_from_wallet_in_txn, user, amount, idempotency_key, reference,
+                      counter_account, memo)
+
+
+def spend_from_wallet_in_txn(user: User, amount: int, idempotency_key: str,
+                             reference: str | None, counter_account: Account,
+                             memo: str | None = None) -> Transaction:
     """Take ``amount`` from the user's wallet into ``counter_account``.
 
-    By default it joins the caller's transaction (``commit=False``): pay the
-    order, write the outbox row, then commit once. Raises ``InsufficientBalance``
+    In the caller's transaction: pay the order, write the outbox row, then
+    commit once. Raises ``InsufficientBalance``
     (402) when the wallet cannot cover it — also against concurrent spends,
     which the guarded UPDATE serialises. The same ``idempotency_key`` again
     returns the first transaction and charges nothing.
@@ -125,33 +141,46 @@ def spend_from_wallet(user: User, amount: int, idempotency_key: str, reference: 
                               "%(counter_currency)s",
                               currency=wallet.currency, counter_currency=counter_account.currency),
                            field="currency")
-    return ledger.post(idempotency_key, "wallet_spend",
-                       [(wallet, -amount), (counter_account, amount)],
-                       reference=reference, memo=memo, commit=commit)
+    return ledger.post_in_txn(idempotency_key, "wallet_spend",
+                              [(wallet, -amount), (counter_account, amount)],
+                              reference=reference, memo=memo)
 
 
 def topup_wallet(user: User, amount: int, idempotency_key: str, reference: str | None,
-                 clearing_account: Account, commit: bool = False,
-                 memo: str | None = None) -> Transaction:
+                 clearing_account: Account, memo: str | None = None) -> Transaction:
+    """``topup_wallet_in_txn`` as a transaction of its own."""
+    return in_own_txn(topup_wallet_in_txn, user, amount, idempotency_key, reference,
+                      clearing_account, memo)
+
+
+def topup_wallet_in_txn(user: User, amount: int, idempotency_key: str, reference: str | None,
+                        clearing_account: Account, memo: str | None = None) -> Transaction:
     """Money paid in by card (or another provider) lands in the wallet.
 
     ``clearing_account`` is the provider's ``platform_account("clearing_<provider>", …)``;
     use the provider's payment id in the key so a repeated webhook credits once.
     """
     return _into_wallet(user, amount, "wallet_topup", idempotency_key, reference,
-                        clearing_account, commit, memo)
+                        clearing_account, memo)
 
 
 def refund_to_wallet(user: User, amount: int, idempotency_key: str, reference: str | None,
-                     counter_account: Account, commit: bool = False,
-                     memo: str | None = None) -> Transaction:
+                     counter_account: Account, memo: str | None = None) -> Transaction:
+    """``refund_to_wallet_in_txn`` as a transaction of its own."""
+    return in_own_txn(refund_to_wallet_in_txn, user, amount, idempotency_key, reference,
+                      counter_account, memo)
+
+
+def refund_to_wallet_in_txn(user: User, amount: int, idempotency_key: str,
+                            reference: str | None, counter_account: Account,
+                            memo: str | None = None) -> Transaction:
     """Refund an order paid some other way into the wallet (an order paid from the
     wallet is refunded with ``ledger.reverse`` of its spend instead)."""
     return _into_wallet(user, amount, "wallet_refund", idempotency_key, reference,
-                        counter_account, commit, memo)
+                        counter_account, memo)
 
 
-def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account, commit,
+def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account,
                  memo) -> Transaction:
     amount = _positive(amount)
     wallet = ledger.wallet_account(user)
@@ -160,8 +189,9 @@ def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account
                               "%(counter_currency)s",
                               currency=wallet.currency, counter_currency=counter_account.currency),
                            field="currency")
-    return ledger.post(idempotency_key, kind, [(counter_account, -amount), (wallet, amount)],
-                       reference=reference, memo=memo, commit=commit)
+    return ledger.post_in_txn(idempotency_key, kind,
+                              [(counter_account, -amount), (wallet, amount)],
+                              reference=reference, memo=memo)
 
 
 def list_wallets(tenant: Tenant, limit: int = 100) -> list[tuple[User, Account]]:

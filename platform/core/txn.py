@@ -1,4 +1,5 @@
-"""Work that must follow a commit: enqueueing, cache bumps, e-mail.
+"""Transaction boundaries: ``in_own_txn`` (a service operation's own transaction) and
+work that must follow a commit (enqueueing, cache bumps, e-mail).
 
 ``after_commit(callback)`` runs ``callback()`` once the session's outermost
 transaction commits, in the order registered. A rollback drops it: the whole
@@ -76,3 +77,19 @@ def _within(level: SessionTransaction | None, savepoint: SessionTransaction) -> 
 def install() -> None:
     listen_once(Session, "after_commit", _run)
     listen_once(Session, "after_rollback", _drop)
+
+
+def in_own_txn(work, /, *args, **kwargs):
+    """Run ``work`` (an ``…_in_txn`` helper) as a transaction of its own.
+
+    The public form of a service operation is this: it commits when ``work``
+    returns and rolls the whole session back when it raises. See
+    docs/architecture.md (Transactions).
+    """
+    try:
+        result = work(*args, **kwargs)
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return result

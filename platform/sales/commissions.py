@@ -37,9 +37,9 @@ def commission_on_delivery(order: Order) -> Commission:
     return billing_commissions.commission_on_delivery(order_snapshot(order))
 
 
-def reverse_commissions(order: Order, commit: bool = False) -> bool:
-    """Take back an order's commissions (inside the refund's transaction by default)."""
-    return billing_commissions.reverse_commissions(order_snapshot(order), commit=commit)
+def reverse_commissions_in_txn(order: Order) -> bool:
+    """Take back an order's commissions, inside the refund's transaction."""
+    return billing_commissions.reverse_commissions_in_txn(order_snapshot(order))
 
 
 def post_commissions(order_id: int) -> str:

@@ -32,7 +32,7 @@ from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.services import refund_order, transition_in_txn
 from kameng.shop.catalog.models import Product
-from kameng.shop.pricing.services import record_spend
+from kameng.shop.pricing.services import record_spend_in_txn
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters
 from kameng.shop.suppliers.models import Supplier
@@ -172,7 +172,7 @@ def _count_spend(orders: list[Order]) -> None:
             key = (order.tenant_id, order.customer_id)
             spent[key] = spent.get(key, 0) + order.amount
     for tenant_id, customer_id in sorted(spent):
-        record_spend(tenant_id, customer_id, spent[tenant_id, customer_id], commit=False)
+        record_spend_in_txn(tenant_id, customer_id, spent[tenant_id, customer_id])
 
 
 def _on_delivered(order: Order) -> list[outbox.Pending]:
@@ -209,12 +209,12 @@ def settle(order: Order, retry: int | None) -> Outcome:
 
 def _deliver_card(order: Order, line: OrderLine) -> None:
     try:
-        sold = allocation.mark_sold(line.id, commit=False)
+        sold = allocation.mark_sold_in_txn(line.id)
         if sold < line.quantity and not allocation.codes_for_line(line.id):
             # the reservation lapsed before the payment came: take fresh codes if any
-            allocation.reserve_codes(line.product_id, line.quantity, line.id,
-                                     utcnow() + timedelta(minutes=5), commit=False)
-            allocation.mark_sold(line.id, commit=False)
+            allocation.reserve_codes_in_txn(line.product_id, line.quantity, line.id,
+                                            utcnow() + timedelta(minutes=5))
+            allocation.mark_sold_in_txn(line.id)
         line.status = "delivered"
         db.session.commit()
     except Conflict as err:
@@ -247,25 +247,32 @@ def _deliver_topup(order: Order, line: OrderLine) -> int | None:
     # already have topped up, so a retry must reconcile even if the supplier was disabled
     if supplier is None or (not supplier.enabled and line.attempts == 1):
         return _finish_line(line, "failed", note="no enabled supplier for this product")
-    adapter = supplier_adapters.get_adapter(supplier)
+    adapter = supplier_adapters.standalone_adapter(supplier)
+    sku, quantity, key = product.supplier_sku or product.sku, line.quantity, line.supplier_key
     account = line.fields.get("account") or next(iter(line.fields.values()), None)
-    key = line.supplier_key
-    # after a lost answer, ask first: the upstream may have done it already
-    result = adapter.get_status(key) if line.attempts > 1 else None
-    if result is None or result.status == "UNKNOWN":
-        result = adapter.place_order(product.supplier_sku or product.sku, line.quantity,
-                                     account, key)
-        if result.status == "UNKNOWN":
-            result = adapter.get_status(key)
+    attempt = line.attempts
+    db.session.commit()  # ends the read: no transaction is open during the supplier call
+    result = _ask_supplier(adapter, sku, quantity, account, key, first=attempt == 1)
     if result.status == "SUCCESS":
         return _finish_line(line, "delivered", codes=result.codes, ref=result.reference)
     if result.status == "FAILED":
         return _finish_line(line, "failed", note=result.message or "supplier refused",
                             ref=result.reference)
     # PENDING or still UNKNOWN: keep the key, look again later with backoff
-    attempt = line.attempts
     _finish_line(line, "unknown", ref=result.reference, note=result.message)
     return min(5 * 2 ** max(attempt - 1, 0), 300)
+
+
+def _ask_supplier(adapter, sku: str, quantity: int, account, key: str, *, first: bool):
+    """The network part, run with no transaction open; the line's claim (committed)
+    and its fixed key make a crash here recoverable: the next run asks by key."""
+    # after a lost answer, ask first: the upstream may have done it already
+    result = None if first else adapter.get_status(key)
+    if result is None or result.status == "UNKNOWN":
+        result = adapter.place_order(sku, quantity, account, key)
+        if result.status == "UNKNOWN":
+            result = adapter.get_status(key)
+    return result
 
 
 def _finish_line(line: OrderLine, status: str, *, codes=(), ref=None, note=None):

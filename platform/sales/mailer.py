@@ -11,6 +11,7 @@ from functools import cache
 from flask import current_app
 from jinja2 import Environment, StrictUndefined
 
+from kameng.core.extensions import db
 from kameng.core.mail import MailNotConfigured, mail_configured, send_mail
 from kameng.core.money import format_money
 from kameng.sales.delivery import line_codes
@@ -139,5 +140,6 @@ def send_delivery(order: Order, tenant: Tenant) -> Message:
     if not mail_configured():
         raise MailNotConfigured("KAMENG_SMTP_URL is not set")  # before any work
     message = delivery_message(order, tenant)
+    db.session.commit()  # ends the read: no transaction is open during the SMTP call
     send_mail(message.to, message.subject, message.text, message.html)
     return message

@@ -41,13 +41,15 @@ def refund_at_provider(order_id: int) -> str:
     from kameng.billing.payments.base import RefundUnsupported
 
     provider = get_provider(tenant, order.payment_method, enabled_only=False)
+    payment_ref, amount, order_no = order.payment_ref, order.amount, order.order_no
+    db.session.commit()  # ends the read: no transaction is open during the gateway call
     try:
-        result = provider.refund(order.payment_ref, order.amount, f"refund-{order.order_no}")
+        result = provider.refund(payment_ref, amount, f"refund-{order_no}")
     except RefundUnsupported:
         # epay has no standard refund call: the owner refunds in the gateway's console
         order.failure_reason = ((order.failure_reason or "") +
                                 " [refund manually at the gateway]")[:255]
         db.session.commit()
         return "manual refund needed"
-    log.info("refunded %s at %s: %s", order.order_no, order.payment_method, result.refund_ref)
+    log.info("refunded %s at %s: %s", order_no, order.payment_method, result.refund_ref)
     return result.refund_ref

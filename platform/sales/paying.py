@@ -20,6 +20,7 @@ from kameng.billing.payments.base import (
 )
 from kameng.billing.payments.services import epay_notify_url
 from kameng.core.errors import InvalidInput
+from kameng.core.extensions import db
 from kameng.sales.models import Order
 
 CHANNEL_LABELS = {"alipay": _l("Alipay"), "wxpay": _l("WeChat Pay"), "qqpay": _l("QQ Pay")}
@@ -86,9 +87,11 @@ def start_payment(tenant, order: Order, option: PayOption, *, return_url: str,
     provider = registry.get_provider(tenant, option.method)
     line = order.lines[0] if order.lines else None
     description = line.name if line is not None and len(order.lines) == 1 else order.order_no
-    return provider.start(PaymentRequest(
+    request = PaymentRequest(
         order_no=order.order_no, amount=order.amount, currency=order.currency,
         description=description,
         notify_url=epay_notify_url(tenant, order.order_no) if option.method == "epay" else "",
         return_url=return_url, client_ip=client_ip or "", channel=option.channel,
-        customer_id=order.customer_id))
+        customer_id=order.customer_id)
+    db.session.commit()  # ends the read: no transaction is open during the gateway call
+    return provider.start(request)

@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kameng.billing import wallets
 from kameng.billing.ledger import services as ledger
+from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -193,9 +194,9 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         db.session.flush()
         if product.kind == "card":
             try:
-                allocation.reserve_codes(product.id, quantity, line.id, order.expires_at,
-                                         commit=False, fresh=True,
-                                         loop_code=bool(product.loop_code))
+                allocation.reserve_codes_in_txn(product.id, quantity, line.id,
+                                                order.expires_at, fresh=True,
+                                                loop_code=bool(product.loop_code))
             except Conflict as err:
                 if err.code == "out_of_stock":
                     raise OutOfStock(err.message) from None
@@ -203,8 +204,8 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         queued = []
         if payment_method == "balance":
             clearing = ledger.platform_account("sales_clearing", order.currency)
-            wallets.spend_from_wallet(customer, order.amount, f"order:{order.order_no}:pay",
-                                      order.order_no, clearing, commit=False)
+            wallets.spend_from_wallet_in_txn(customer, order.amount, f"order:{order.order_no}:pay",
+                                             order.order_no, clearing)
             queued = [outbox.add("order.paid", order.tenant_id, order.id)]
         written = _columns(order)
         db.session.commit()
@@ -284,10 +285,9 @@ def record_payment(tenant: Tenant, notice) -> bool:
     clearing = ledger.platform_account(f"clearing_{method}", order.currency)
     sales = ledger.platform_account("sales_clearing", order.currency)
     try:
-        ledger.post(f"order:{order.order_no}:pay", "order_payment",
-                    [(clearing, -order.amount), (sales, order.amount)],
-                    reference=order.order_no, memo=f"{method} {notice.provider_ref}",
-                    commit=False)
+        ledger.post_in_txn(f"order:{order.order_no}:pay", "order_payment",
+                           [(clearing, -order.amount), (sales, order.amount)],
+                           reference=order.order_no, memo=f"{method} {notice.provider_ref}")
         _mark_paid_in_txn(order, method, notice.provider_ref)
         db.session.commit()
     except IntegrityError:
@@ -303,25 +303,28 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
     """Reverse every posting of the order, return undelivered codes to stock.
 
     Money paid from the wallet goes back to the wallet; money paid at a provider
-    is refunded there by a job (outbox), after this transaction commits.
+    is refunded there by a job (outbox), after this transaction commits. A
+    refund by ``actor`` (staff) is audited in the same transaction.
     """
     if not transition_in_txn(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
                        failure_reason=(reason or "")[:255]):
         return False
+    if actor is not None:
+        audit.record(actor, "order.refund", tenant_id=order.tenant_id,
+                     order_no=order.order_no, reason=reason)
     for line in order.lines:
         if line.status != "delivered":
-            allocation.release_codes(line.id, commit=False)
+            allocation.release_codes_in_txn(line.id)
             line.status = "refunded"
     paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
     if paid is not None:
-        ledger.reverse(paid, f"order:{order.order_no}:refund", kind="order_refund",
-                       commit=False)
+        ledger.reverse_in_txn(paid, f"order:{order.order_no}:refund", kind="order_refund")
         if order.payment_method not in ("balance", None):
             outbox.add("order.refund_provider", order.tenant_id, order.id)
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction
-    from kameng.sales.commissions import reverse_commissions
+    from kameng.sales.commissions import reverse_commissions_in_txn
 
-    reverse_commissions(order, commit=False)
+    reverse_commissions_in_txn(order)
     db.session.commit()
     return True
 
@@ -336,7 +339,7 @@ def expire_orders(now=None, limit: int = 500) -> int:
     for order in stale:
         if transition_in_txn(order, ("pending",), "expired"):
             for line in order.lines:
-                allocation.release_codes(line.id, commit=False)
+                allocation.release_codes_in_txn(line.id)
             count += 1
     db.session.commit()
     return count

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.txn import in_own_txn
 from kameng.tenants.models import ApiKey, Tenant, User
 
 KEY_PREFIX = "km_"
@@ -51,8 +52,13 @@ def _own(user: User):
             .execution_options(all_tenants=True))
 
 
-def create_key(user: User, name: str | None = None, *, commit: bool = True) -> NewKey:
+def create_key(user: User, name: str | None = None) -> NewKey:
     """A new key for ``user``; the returned plaintext is the only copy there will be."""
+    return in_own_txn(create_key_in_txn, user, name)
+
+
+def create_key_in_txn(user: User, name: str | None = None) -> NewKey:
+    """``create_key`` in the caller's transaction (flushed: the key has its id)."""
     if user is None or user.id is None:
         raise InvalidInput(_l("no such account"), field="user")
     name = _clean_name(name)
@@ -67,10 +73,7 @@ def create_key(user: User, name: str | None = None, *, commit: bool = True) -> N
     key = ApiKey(tenant_id=user.tenant_id, user_id=user.id, name=name,
                  prefix=plaintext[:PREFIX_SHOWN], key_hash=hash_key(plaintext))
     db.session.add(key)
-    if commit:
-        db.session.commit()
-    else:
-        db.session.flush()
+    db.session.flush()
     return NewKey(key, plaintext)
 
 

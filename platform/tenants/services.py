@@ -14,6 +14,7 @@ from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, needs_rehash, verify_password
 from kameng.core.scoping import all_tenants
+from kameng.core.txn import in_own_txn
 from kameng.tenants.models import ROLES, Domain, Tenant, User
 from kameng.tenants.themes import available_themes
 
@@ -171,7 +172,12 @@ def primary_host(tenant: Tenant) -> str:
 # ----- users ---------------------------------------------------------------
 
 def create_user(tenant: Tenant, email: str, role: str, password: str | None = None,
-                display_name: str | None = None, commit: bool = True) -> User:
+                display_name: str | None = None) -> User:
+    return in_own_txn(create_user_in_txn, tenant, email, role, password, display_name)
+
+
+def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | None = None,
+                       display_name: str | None = None) -> User:
     email = clean_address(email)
     if role not in ROLES:
         raise InvalidInput(_l("role must be one of %(choices)s",
@@ -187,8 +193,6 @@ def create_user(tenant: Tenant, email: str, role: str, password: str | None = No
     user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
-    if commit:
-        db.session.commit()
     return user
 
 

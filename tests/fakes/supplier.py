@@ -22,6 +22,8 @@ Switch ``fake.mode`` per test:
 ``garbled``               POST tops up but answers 200 with a body that is not JSON (a
                           proxy error page); the status query then says ``success``.
 ``down``                  every call answers HTTP 503 and nothing is processed.
+``hang``                  POST tops up, sets ``entered`` and waits for ``release`` (an
+                          Event the test sets) before answering ``success``.
 
 Use it from any test module or conftest::
 
@@ -48,7 +50,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 MODES = ("success", "duplicate", "failure", "reject", "slow", "error_then_success",
-         "pending_then_success", "garbled", "down")
+         "pending_then_success", "garbled", "down", "hang")
 
 DEFAULT_PRODUCTS = [
     {"sku": "CMCC-50", "name": "China Mobile ¥50", "currency": "CNY", "face_value": 5000,
@@ -92,6 +94,8 @@ class FakeSupplier:
         self.log: list[tuple[str, str, int]] = []   # (method, path, status)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.entered = threading.Event()    # mode "hang": a POST is being held
+        self.release = threading.Event()    # mode "hang": let it answer
         self._server = None
         self._thread = None
         self._seq = 0
@@ -113,6 +117,7 @@ class FakeSupplier:
 
     def stop(self) -> None:
         self._stopping.set()       # wakes slow answers
+        self.release.set()         # and held ones
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -253,6 +258,9 @@ class FakeSupplier:
             answer = _public(order)
         if mode == "slow":
             self._stopping.wait(self.slow_seconds)
+        if mode == "hang":
+            self.entered.set()
+            self.release.wait(30)
         if mode == "error_then_success":
             return _json({"message": "internal server error"}, 500)
         if mode == "garbled":

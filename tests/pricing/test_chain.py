@@ -162,10 +162,10 @@ def test_tiers_lower_the_price_never_below_cost(app, tree):
 def test_record_spend_can_join_the_callers_transaction(app, tree):
     from kameng.core.extensions import db
 
-    pricing.record_spend(tree.star, tree.star_customer, 700, commit=False)
+    pricing.record_spend_in_txn(tree.star, tree.star_customer, 700)
     db.session.rollback()
     assert pricing.spend_of(tree.star, tree.star_customer) == 0
-    pricing.record_spend(tree.star, tree.star_customer, 700, commit=False)
+    pricing.record_spend_in_txn(tree.star, tree.star_customer, 700)
     db.session.commit()
     assert pricing.spend_of(tree.star, tree.star_customer) == 700
 

@@ -64,9 +64,9 @@ def test_release_and_release_expired(app, card):
 
 def test_commit_false_joins_the_callers_transaction(app, card):
     services.import_codes(card, text="T-1\nT-2\n")
-    ids = services.reserve_codes(card.id, 1, order_line_id=1, until=later(), commit=False)
+    ids = services.reserve_codes_in_txn(card.id, 1, order_line_id=1, until=later())
     with pytest.raises(Conflict):   # refused inside a savepoint: the caller's work survives
-        services.reserve_codes(card.id, 5, order_line_id=2, until=later(), commit=False)
+        services.reserve_codes_in_txn(card.id, 5, order_line_id=2, until=later())
     db.session.rollback()           # the caller gives up: its reservation goes too
     assert assert_counter(card) == 2
     assert db.session.get(CardCode, ids[0]).status == "available"

@@ -22,7 +22,7 @@ shows why) — ``earnings_pending`` never goes below zero.
 
 After the hold (``hold_days``), ``mature_commissions`` moves each order's
 pending amounts to ``earnings_available`` (``order:<no>:commission:mature``,
-once per order). ``reverse_commissions`` undoes an order's commission inside
+once per order). ``reverse_commissions_in_txn`` undoes an order's commission inside
 the refund's transaction: inside the hold by reversing the posting exactly,
 after it by taking the same amounts back from ``earnings_available``.
 """
@@ -190,9 +190,8 @@ def _write(order: OrderSnapshot, split: Split) -> Commission:
             net=split.promoter_amount))
     tx_id = None
     if any(amount for _a, amount in entries):
-        tx_id = ledger.post(commission_key(order.order_no), "commission", entries,
-                            reference=order.order_no, memo="commissions up the chain",
-                            commit=False).id
+        tx_id = ledger.post_in_txn(commission_key(order.order_no), "commission", entries,
+                                   reference=order.order_no, memo="commissions up the chain").id
     now = utcnow()
     commission = Commission(
         tenant_id=order.tenant_id, order_id=order.order_id, order_no=order.order_no,
@@ -251,17 +250,16 @@ def _mature_one(commission_id: int, now) -> int:
             lines.append((entry.account, -entry.amount))
             lines.append((_available_twin(entry.account), entry.amount))
     if lines:
-        ledger.post(f"{commission_key(commission.order_no)}:mature", "commission_release",
-                    lines, reference=commission.order_no, memo="hold period over",
-                    commit=False)
+        ledger.post_in_txn(f"{commission_key(commission.order_no)}:mature", "commission_release",
+                           lines, reference=commission.order_no, memo="hold period over")
     db.session.commit()
     return 1
 
 
 # ----- refunds -------------------------------------------------------------------------
 
-def reverse_commissions(order, commit: bool = False) -> bool:
-    """Take back an order's commissions (inside the refund's transaction by default).
+def reverse_commissions_in_txn(order) -> bool:
+    """Take back an order's commissions (inside the refund's transaction).
 
     Inside the hold the commission posting is reversed exactly; after it the
     same amounts come back out of ``earnings_available`` (which may go below
@@ -279,8 +277,8 @@ def reverse_commissions(order, commit: bool = False) -> bool:
         key = f"{commission_key(order.order_no)}:reverse"
         if _flip(commission, "pending", now, after_hold=False):
             if tx is not None:
-                ledger.reverse(tx, key, kind="commission_reversal",
-                               memo=f"refund of order {order.order_no}", commit=False)
+                ledger.reverse_in_txn(tx, key, kind="commission_reversal",
+                                      memo=f"refund of order {order.order_no}")
         elif _flip(commission, "available", now, after_hold=True):
             if tx is not None:
                 lines = []
@@ -289,13 +287,10 @@ def reverse_commissions(order, commit: bool = False) -> bool:
                     if account.kind == "earnings_pending":
                         account = _available_twin(account)
                     lines.append((account, -entry.amount))
-                ledger.post(key, "commission_clawback", lines, reference=order.order_no,
-                            memo=f"refund of order {order.order_no} after the hold",
-                            commit=False)
+                ledger.post_in_txn(key, "commission_clawback", lines, reference=order.order_no,
+                                   memo=f"refund of order {order.order_no} after the hold")
         else:
             return False
-        if commit:
-            db.session.commit()
         return True
 
 
@@ -350,7 +345,7 @@ def promoter_by_code(tenant: Tenant, code: str) -> User | None:
         return db.session.get(User, row.user_id) if row is not None else None
 
 
-def bind_referral(customer: User, code: str, commit: bool = True) -> bool:
+def bind_referral(customer: User, code: str) -> bool:
     """Record that ``code``'s owner referred ``customer`` (once; never oneself).
 
     A code of another shop, an unknown code or an already referred customer
@@ -366,10 +361,7 @@ def bind_referral(customer: User, code: str, commit: bool = True) -> bool:
         db.session.add(Referral(tenant_id=customer.tenant_id, user_id=customer.id,
                                 promoter_id=promoter.id))
         try:
-            if commit:
-                db.session.commit()
-            else:
-                db.session.flush()
+            db.session.commit()
         except IntegrityError:
             db.session.rollback()
             return False

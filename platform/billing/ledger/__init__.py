@@ -3,9 +3,10 @@
 Other code calls:
 
 - ``services.post(key, kind, [(account, amount), …], reference=, memo=, created_by=,
-  guard=, commit=)`` → ``Transaction`` (idempotent by ``key``; ``commit=False`` joins
-  the caller's transaction)
-- ``services.reverse(tx, key, commit=)`` → the opposite transaction (once per tx)
+  guard=)`` → ``Transaction`` (idempotent by ``key``; commits); ``post_in_txn`` is
+  the same in the caller's transaction
+- ``services.reverse(tx, key)`` → the opposite transaction (once per tx);
+  ``reverse_in_txn`` in the caller's transaction
 - ``services.wallet_account(user)``, ``user_account(user, kind)``,
   ``shop_account(tenant, kind)``, ``platform_account(kind, currency)`` — get or create
 - ``services.InsufficientBalance`` (402 ``insufficient_balance``),

@@ -17,13 +17,13 @@ accounts that may run negative) are applied just before COMMIT
 
 Using it inside the caller's transaction
 ----------------------------------------
-Every writing function takes ``commit``:
+Every writing function comes in two forms (docs/architecture.md, Transactions):
 
-- ``commit=True`` (the default): the posting owns the transaction. It commits
-  on success; on an error it rolls the whole session back.
-- ``commit=False``: the posting is written in the caller's transaction, not
-  committed. The caller's other writes (the order's status change, an outbox
-  row) and these postings then commit — or roll back — together with the
+- ``post``/``reverse``: the posting owns the transaction. It commits on
+  success; on an error it rolls the whole session back.
+- ``post_in_txn``/``reverse_in_txn``: the posting is written in the caller's
+  transaction, not committed. The caller's other writes (the order's status
+  change, an outbox row) and these postings then commit — or roll back — together with the
   caller's ``db.session.commit()``. A refused posting (insufficient balance)
   undoes its own moves, without a SAVEPOINT (its rows are locked by then), and
   leaves the caller's work as it was; the caller decides about the rest.
@@ -59,6 +59,7 @@ from kameng.core.extensions import db
 from kameng.core.hotrows import defer_increment, take_pending
 from kameng.core.models import utcnow
 from kameng.core.money import MoneyError, exponent
+from kameng.core.txn import in_own_txn
 from kameng.tenants.models import Tenant, User
 
 # far beyond any real amount, far inside a signed 64-bit integer
@@ -286,15 +287,11 @@ def _same_postings(tx: Transaction, kind: str, lines) -> bool:
     return tx.kind == kind and posted == sorted((a.id, amt) for a, amt in lines)
 
 
-def _replay(tx: Transaction, kind: str, lines, commit: bool) -> Transaction:
+def _replay(tx: Transaction, kind: str, lines) -> Transaction:
     if not _same_postings(tx, kind, lines):
-        if commit:
-            db.session.rollback()
         raise IdempotencyConflict(
             _l("idempotency key %(idempotency_key)r was already used for other postings",
                idempotency_key=tx.idempotency_key))
-    if commit:
-        db.session.commit()  # ends the read (on SQLite it holds the write lock)
     tx.replayed = True
     return tx
 
@@ -379,8 +376,16 @@ def _insert_transaction(values: dict) -> int | None:
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
          reference: str | None = None, memo: str | None = None,
-         created_by: User | None = None, guard: Iterable[Account] = (),
-         commit: bool = True, _reversal_of: Transaction | None = None) -> Transaction:
+         created_by: User | None = None, guard: Iterable[Account] = ()) -> Transaction:
+    """``post_in_txn`` as a transaction of its own (commits; rolls back on an error)."""
+    return in_own_txn(post_in_txn, idempotency_key, kind, entries, reference=reference,
+                      memo=memo, created_by=created_by, guard=guard)
+
+
+def post_in_txn(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
+                reference: str | None = None, memo: str | None = None,
+                created_by: User | None = None, guard: Iterable[Account] = (),
+                _reversal_of: Transaction | None = None) -> Transaction:
     """Post one balanced transaction; the same key again returns it and changes nothing.
 
     ``entries``: ``[(account, amount), …]``, amounts signed integers in minor
@@ -389,7 +394,7 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
     ``guard``: accounts that must stay at or above zero in this posting even if
     they may go negative otherwise (a withdrawal request from earnings that a
     late refund is allowed to overdraw).
-    ``commit``: see the module docstring. The returned transaction has a
+    Written in the caller's transaction (see the module docstring). The returned transaction has a
     non-persistent attribute ``replayed`` (True when the key had been posted).
 
     Raises ``InvalidInput`` before writing anything, ``InsufficientBalance``
@@ -417,30 +422,23 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
     except InsufficientBalance:
         existing = _posted_before(key, _reversal_of)
         if existing is None:
-            if commit:
-                db.session.rollback()
             raise
-        return _replay(existing, kind, lines, commit)
+        return _replay(existing, kind, lines)
     values = {"idempotency_key": key, "kind": kind, "reference": reference, "memo": memo,
               "created_by_id": created_by.id if created_by is not None else None,
               "reversal_of_id": _reversal_of.id if _reversal_of is not None else None,
               "created_at": utcnow()}
-    try:
-        tx_id = _insert_transaction(values)
-        if tx_id is None:
-            _undo(applied)
-            existing = _posted_before(key, _reversal_of)
-            if existing is None:
-                raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
-                                             key=key))
-            return _replay(existing, kind, lines, commit)
-        db.session.execute(Entry.__table__.insert(), [
-            {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
-            for account, amount in lines])
-    except BaseException:
-        if commit:
-            db.session.rollback()
-        raise
+    tx_id = _insert_transaction(values)
+    if tx_id is None:
+        _undo(applied)
+        existing = _posted_before(key, _reversal_of)
+        if existing is None:
+            raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
+                                         key=key))
+        return _replay(existing, kind, lines)
+    db.session.execute(Entry.__table__.insert(), [
+        {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
+        for account, amount in lines])
     for account_id, amount in deferred:
         defer_increment(db.session(), Account.__table__, account_id, "balance", amount)
     for account, _amount in lines:
@@ -449,8 +447,6 @@ def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]]
     tx = Transaction(id=tx_id, **values)
     make_transient_to_detached(tx)   # the row exists: known to the session without a SELECT
     db.session.add(tx)
-    if commit:
-        db.session.commit()
     tx.replayed = False
     return tx
 
@@ -468,7 +464,15 @@ def reversal_of(tx: Transaction) -> Transaction | None:
 
 def reverse(tx: Transaction, idempotency_key: str, *, kind: str = "reversal",
             memo: str | None = None, created_by: User | None = None,
-            guard: Iterable[Account] = (), commit: bool = True) -> Transaction:
+            guard: Iterable[Account] = ()) -> Transaction:
+    """``reverse_in_txn`` as a transaction of its own (commits; rolls back on an error)."""
+    return in_own_txn(reverse_in_txn, tx, idempotency_key, kind=kind, memo=memo,
+                      created_by=created_by, guard=guard)
+
+
+def reverse_in_txn(tx: Transaction, idempotency_key: str, *, kind: str = "reversal",
+                   memo: str | None = None, created_by: User | None = None,
+                   guard: Iterable[Account] = ()) -> Transaction:
     """Post the exact opposite of ``tx`` (a refund). A transaction is reversed once:
     a second call, with any key, returns the first reversal.
 
@@ -481,14 +485,12 @@ def reverse(tx: Transaction, idempotency_key: str, *, kind: str = "reversal",
                           tx_id=tx.id))
     done = reversal_of(tx)
     if done is not None:
-        if commit:
-            db.session.commit()
         done.replayed = True
         return done
     lines = [(e.account, -e.amount) for e in tx.entries]
-    return post(idempotency_key, kind, lines, reference=tx.reference,
-                memo=memo or f"reversal of transaction {tx.id}", created_by=created_by,
-                guard=guard, commit=commit, _reversal_of=tx)
+    return post_in_txn(idempotency_key, kind, lines, reference=tx.reference,
+                       memo=memo or f"reversal of transaction {tx.id}",
+                       created_by=created_by, guard=guard, _reversal_of=tx)
 
 
 # ----- reading ---------------------------------------------------------------

@@ -170,6 +170,9 @@ class PaymentProvider:
 
     def __init__(self, tenant, config: ProviderConfig):
         self.tenant = tenant
+        # read now: a gateway call runs with no transaction open (docs/architecture.md, Transactions)
+        # and must not load the shop row again meanwhile
+        self.tenant_id = tenant.id
         self.config = config
 
     def start(self, payment: PaymentRequest) -> PaymentStart:

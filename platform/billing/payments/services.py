@@ -37,9 +37,11 @@ from kameng.billing.payments.epay import CHANNELS
 from kameng.billing.payments.models import PROVIDER_NAMES, PaymentMethodConfig
 from kameng.billing.payments.secrets import seal
 from kameng.billing.payments.stripe_provider import is_configured as stripe_configured
+from kameng.billing.payments.stripe_provider import webhook_tenant_id
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
+from kameng.tenants.models import Tenant
 
 HANDLER_KEY = "kameng.payment_handler"
 SECRET_FIELDS = {"epay": ("key",)}
@@ -69,6 +71,22 @@ def dispatch_notice(tenant, notice: PaymentNotice) -> bool:
         return bool(handler(tenant, notice))
 
 
+def gateway_notice(tenant, provider_name: str, req, **kwargs) -> PaymentNotice:
+    """Verify a notification (``provider.parse_notification``). A provider may ask its
+    gateway while verifying: no transaction is open then (docs/architecture.md, Transactions)."""
+    provider = registry.get_provider(tenant, provider_name, enabled_only=False)
+    db.session.commit()  # ends the read
+    return provider.parse_notification(req, **kwargs)
+
+
+def stripe_webhook_tenant(req):
+    """The shop a genuine Stripe webhook is about, or None (not one of ours); verifying
+    it may ask Stripe for the PaymentIntent, with no transaction open."""
+    db.session.commit()  # ends the read
+    tenant_id = webhook_tenant_id(req)
+    return db.session.get(Tenant, tenant_id) if tenant_id is not None else None
+
+
 def reconcile(tenant, provider_name: str, order_no: str,
               provider_ref: str | None = None) -> PaymentNotice | None:
     """补单: ask the gateway about an unpaid order; a paid answer goes to the handler.
@@ -78,6 +96,7 @@ def reconcile(tenant, provider_name: str, order_no: str,
     ``PaymentError``: try again on the next sweep.
     """
     provider = registry.get_provider(tenant, provider_name, enabled_only=False)
+    db.session.commit()  # ends the read: no transaction is open during the gateway call
     notice = provider.query(order_no, provider_ref=provider_ref)
     if notice is not None and notice.paid:
         dispatch_notice(tenant, notice)

@@ -140,7 +140,7 @@ class StripeProvider(PaymentProvider):
     def start(self, payment: PaymentRequest) -> PaymentStart:
         if payment.amount <= 0:
             raise InvalidInput(_l("the amount must be positive"), field="amount")
-        metadata = {"order_no": payment.order_no, "tenant_id": str(self.tenant.id)}
+        metadata = {"order_no": payment.order_no, "tenant_id": str(self.tenant_id)}
         if payment.customer_id is not None:
             metadata["customer_id"] = str(payment.customer_id)
         if payment.description:
@@ -151,7 +151,7 @@ class StripeProvider(PaymentProvider):
             params.update(payment_method=payment.payment_method, confirm=True)
         # the same order started twice gets the same PaymentIntent back
         key = payment.idempotency_key or (
-            f"kameng:pi:{self.tenant.id}:{payment.order_no}:{payment.amount}:"
+            f"kameng:pi:{self.tenant_id}:{payment.order_no}:{payment.amount}:"
             f"{payment.currency.lower()}:{payment.payment_method or ''}")
         try:
             pi = client().v1.payment_intents.create(params=params,
@@ -172,7 +172,7 @@ class StripeProvider(PaymentProvider):
         if kind not in HANDLED_EVENTS:
             raise IgnoredNotification(f"event type {kind!r} is not acted on")
         metadata, intent = _metadata_and_intent(event)
-        if metadata.get("tenant_id") != str(self.tenant.id):
+        if metadata.get("tenant_id") != str(self.tenant_id):
             raise InvalidNotification("the event belongs to another shop")
         order_no = metadata.get("order_no")
         if not order_no or (url_order_no is not None and order_no != url_order_no):
@@ -202,7 +202,7 @@ class StripeProvider(PaymentProvider):
                     raise InvalidInput(_l("bad order number"), field="order_no")
                 found = client().v1.payment_intents.search(params={
                     "query": f"metadata['order_no']:'{order_no}' AND "
-                             f"metadata['tenant_id']:'{self.tenant.id}'"})
+                             f"metadata['tenant_id']:'{self.tenant_id}'"})
                 intents = [pi.to_dict() for pi in found.data]
         except stripe.InvalidRequestError as err:
             if provider_ref and getattr(err, "http_status", None) == 404:
@@ -212,7 +212,7 @@ class StripeProvider(PaymentProvider):
             raise _gateway_error(err) from None
         ours = [pi for pi in intents
                 if (pi.get("metadata") or {}).get("order_no") == order_no
-                and (pi.get("metadata") or {}).get("tenant_id") == str(self.tenant.id)]
+                and (pi.get("metadata") or {}).get("tenant_id") == str(self.tenant_id)]
         if not ours:
             return None
         pi = next((p for p in ours if p.get("status") == "succeeded"), ours[0])

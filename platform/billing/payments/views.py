@@ -23,17 +23,19 @@ import logging
 
 from flask import Blueprint, g, jsonify, request
 
-from kameng.billing.payments import registry
 from kameng.billing.payments.base import (
     IgnoredNotification,
     InvalidNotification,
     NotificationRequest,
 )
-from kameng.billing.payments.services import NoPaymentHandler, dispatch_notice
-from kameng.billing.payments.stripe_provider import webhook_tenant_id
+from kameng.billing.payments.services import (
+    NoPaymentHandler,
+    dispatch_notice,
+    gateway_notice,
+    stripe_webhook_tenant,
+)
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import csrf, db
-from kameng.tenants.models import Tenant
 
 log = logging.getLogger(__name__)
 bp = Blueprint("payments", __name__)
@@ -63,9 +65,8 @@ def _dispatch(tenant, notice) -> tuple[bool | None, int]:
 def epay_notify(order_no: str):
     tenant = g.tenant
     try:
-        provider = registry.get_provider(tenant, "epay", enabled_only=False)
-        notice = provider.parse_notification(NotificationRequest.from_flask(request),
-                                             url_order_no=order_no)
+        notice = gateway_notice(tenant, "epay", NotificationRequest.from_flask(request),
+                                url_order_no=order_no)
     except (InvalidNotification, ServiceError) as err:
         log.warning("epay notify refused for shop %s order %r: %s", tenant.id, order_no, err)
         return _text("fail", 400)
@@ -77,13 +78,11 @@ def epay_notify(order_no: str):
 def stripe_webhook():
     req = NotificationRequest.from_flask(request)
     try:
-        tenant_id = webhook_tenant_id(req)
-        tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
+        tenant = stripe_webhook_tenant(req)
         if tenant is None:
             # genuine, but not about one of our shops' orders: acknowledge, do nothing
             return jsonify(received=True, ignored=True)
-        provider = registry.get_provider(tenant, "stripe", enabled_only=False)
-        notice = provider.parse_notification(req)
+        notice = gateway_notice(tenant, "stripe", req)
     except IgnoredNotification:
         return jsonify(received=True, ignored=True)
     except (InvalidNotification, ServiceError) as err:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
@@ -276,9 +277,13 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
 
     provider_ref = None
     if method == "card" and plan.price > 0:
-        customer = _card_customer(tenant, sub, payment_method, saved=auto)
-        provider_ref = _charge_card(tenant, plan, payment_method, key, customer,
-                                    off_session=auto)
+        charge = _Charge(tenant.id, tenant.slug, tenant.currency.lower(), plan.id, plan.code,
+                         plan.price, sub.stripe_customer if sub is not None else None)
+        # no transaction is open during the Stripe calls; the charge's idempotency key
+        # is this period's, so a crash after it is recovered by paying again
+        db.session.commit()
+        customer = _card_customer(charge, payment_method, saved=auto)
+        provider_ref = _charge_card(charge, payment_method, key, customer, off_session=auto)
     try:
         tx = None
         if plan.price > 0:
@@ -288,10 +293,10 @@ def pay_plan(tenant: Tenant, plan_id: int, method: str = "balance", *,
             else:
                 source = ledger.platform_account("clearing_stripe", currency)
                 guard = []
-            tx = ledger.post(key, "plan_payment", _payment_entries(plan, source, currency),
-                             guard=guard, reference=f"plan:{plan.code}",
-                             memo=f"{plan.name}: {start:%Y-%m-%d} – {end:%Y-%m-%d}",
-                             created_by=actor, commit=False)
+            tx = ledger.post_in_txn(key, "plan_payment", _payment_entries(plan, source, currency),
+                                    guard=guard, reference=f"plan:{plan.code}",
+                                    memo=f"{plan.name}: {start:%Y-%m-%d} – {end:%Y-%m-%d}",
+                                    created_by=actor)
         if sub is None:
             sub = Subscription(tenant_id=tenant.id, plan_id=plan.id, status="active",
                                current_period_end=end, auto_renew=True)
@@ -367,19 +372,31 @@ def set_auto_renew(tenant: Tenant, on: bool) -> Subscription:
     return sub
 
 
-def _card_customer(tenant: Tenant, sub: Subscription | None, payment_method: str,
-                   saved: bool) -> str:
+@dataclass(frozen=True)
+class _Charge:
+    """What the Stripe calls need, read before the transaction ends."""
+
+    tenant_id: int
+    slug: str
+    currency: str
+    plan_id: int
+    plan_code: str
+    amount: int
+    customer: str | None
+
+
+def _card_customer(charge: _Charge, payment_method: str, saved: bool) -> str:
     """The shop's Stripe Customer, with the card attached so renewals can reuse it."""
     import stripe
 
     from kameng.billing.payments.stripe_provider import client
 
-    customer = sub.stripe_customer if sub is not None else None
+    customer = charge.customer
     try:
         if customer is None:
             customer = client().v1.customers.create(
-                params={"metadata": {"tenant_id": str(tenant.id), "slug": tenant.slug}},
-                options={"idempotency_key": f"kameng:customer:{tenant.id}"}).id
+                params={"metadata": {"tenant_id": str(charge.tenant_id), "slug": charge.slug}},
+                options={"idempotency_key": f"kameng:customer:{charge.tenant_id}"}).id
         if not saved:
             client().v1.payment_methods.attach(payment_method, params={"customer": customer})
     except stripe.StripeError as err:
@@ -390,17 +407,17 @@ def _card_customer(tenant: Tenant, sub: Subscription | None, payment_method: str
     return customer
 
 
-def _charge_card(tenant: Tenant, plan: Plan, payment_method: str, key: str,
+def _charge_card(charge: _Charge, payment_method: str, key: str,
                  customer: str | None = None, off_session: bool = False) -> str:
     import stripe
 
     from kameng.billing.payments.stripe_provider import client
 
-    params = {"amount": plan.price, "currency": tenant.currency.lower(),
+    params = {"amount": charge.amount, "currency": charge.currency,
               "payment_method": payment_method, "confirm": True,
               "payment_method_types": ["card"],
-              "metadata": {"tenant_id": str(tenant.id), "plan_id": str(plan.id),
-                           "kind": "plan", "plan": plan.code}}
+              "metadata": {"tenant_id": str(charge.tenant_id), "plan_id": str(charge.plan_id),
+                           "kind": "plan", "plan": charge.plan_code}}
     if customer:
         params["customer"] = customer
     if off_session:

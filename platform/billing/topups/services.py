@@ -56,12 +56,13 @@ def start_topup(tenant: Tenant, user: User, amount: int, provider: str = "stripe
     gateway = get_provider(tenant, provider)  # refuses a method the shop has not enabled
     topup = WalletTopup(tenant_id=tenant.id, topup_no=_new_number(), user_id=user.id,
                         amount=amount, currency=tenant.currency, provider=provider)
-    db.session.add(topup)
-    db.session.commit()
-    start = gateway.start(PaymentRequest(
+    request = PaymentRequest(
         order_no=topup.topup_no, amount=amount, currency=tenant.currency,
         description=f"wallet top-up {topup.topup_no}", notify_url="", return_url=return_url,
-        client_ip=None, customer_id=user.id))
+        client_ip=None, customer_id=user.id)
+    db.session.add(topup)
+    db.session.commit()  # the top-up exists before the gateway is called, with none open
+    start = gateway.start(request)
     topup.provider_ref = start.provider_ref
     db.session.commit()
     return topup, start
@@ -96,8 +97,8 @@ def record_topup_payment(tenant: Tenant, notice) -> bool:
     user = db.session.get(User, topup.user_id)
     clearing = ledger.platform_account(f"clearing_{topup.provider}", topup.currency)
     try:
-        wallets.topup_wallet(user, topup.amount, f"topup:{topup.topup_no}", topup.topup_no,
-                             clearing, commit=False)
+        wallets.topup_wallet_in_txn(user, topup.amount, f"topup:{topup.topup_no}", topup.topup_no,
+                                    clearing)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -169,10 +169,10 @@ def request_withdrawal(tenant: Tenant, user: User | None, payout_method_id: int,
     try:
         db.session.add(withdrawal)
         db.session.flush()
-        ledger.post(f"withdrawal:{withdrawal.id}:hold", "withdrawal_hold",
-                    [(available, -amount), (hold, amount)], guard=[available],
-                    reference=f"W{withdrawal.id}", memo=f"withdrawal to {method.label}",
-                    created_by=user, commit=False)
+        ledger.post_in_txn(f"withdrawal:{withdrawal.id}:hold", "withdrawal_hold",
+                           [(available, -amount), (hold, amount)], guard=[available],
+                           reference=f"W{withdrawal.id}", memo=f"withdrawal to {method.label}",
+                           created_by=user)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -264,8 +264,8 @@ def reject(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = None,
     values = {"note": (note or "").strip()[:500]} if note else {}
     _decide(withdrawal, actor_tenant, actor, ("requested", "approved"), "rejected", **values)
     hold_tx = ledger.transaction_by_key(f"withdrawal:{withdrawal.id}:hold")
-    ledger.reverse(hold_tx, f"withdrawal:{withdrawal.id}:reject", kind="withdrawal_reject",
-                   memo="withdrawal rejected", created_by=actor, commit=False)
+    ledger.reverse_in_txn(hold_tx, f"withdrawal:{withdrawal.id}:reject", kind="withdrawal_reject",
+                          memo="withdrawal rejected", created_by=actor)
     db.session.commit()
     db.session.refresh(withdrawal)
     return withdrawal
@@ -287,7 +287,11 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
         raise InvalidInput(_l("the reference is 1–128 printable characters"), field="reference")
     method = withdrawal.payout_method
     if method.kind == "stripe_connect" and reference is None:
-        reference = stripe_transfer(withdrawal, method)
+        params, options = transfer_params(withdrawal, method)
+        # no transaction is open during the Stripe call; its idempotency key is the
+        # withdrawal's, so marking it paid again after a crash reuses the transfer
+        db.session.commit()
+        reference = stripe_transfer(withdrawal_id, params, options)
     if reference is None:
         raise InvalidInput(_l("give the payment's reference (bank slip, transaction hash …)"),
                            field="reference")
@@ -295,12 +299,12 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
             reference=reference)
     shop = db.session.get(Tenant, withdrawal.tenant_id)
     cur = withdrawal.currency
-    ledger.post(f"withdrawal:{withdrawal.id}:paid", "withdrawal_payout",
-                [(ledger.shop_account(shop, "withdrawal_hold", cur), -withdrawal.amount),
+    ledger.post_in_txn(f"withdrawal:{withdrawal.id}:paid", "withdrawal_payout",
+                       [(ledger.shop_account(shop, "withdrawal_hold", cur), -withdrawal.amount),
                  (ledger.platform_account("payouts", cur), withdrawal.net),
                  (ledger.platform_account("revenue", cur), withdrawal.fee)],
-                reference=f"W{withdrawal.id}", memo=f"paid: {reference}",
-                created_by=actor, commit=False)
+                       reference=f"W{withdrawal.id}", memo=f"paid: {reference}",
+                       created_by=actor)
     db.session.commit()
     db.session.refresh(withdrawal)
     return withdrawal
@@ -315,17 +319,17 @@ def transfer_params(withdrawal: Withdrawal, method: PayoutMethod) -> tuple[dict,
     return params, {"idempotency_key": f"withdrawal-{withdrawal.id}"}
 
 
-def stripe_transfer(withdrawal: Withdrawal, method: PayoutMethod) -> str:
+def stripe_transfer(withdrawal_id: int, params: dict, options: dict) -> str:
+    """Create the transfer (``transfer_params``); called with no transaction open."""
     import stripe
 
     from kameng.billing.payments.stripe_provider import client
 
-    params, options = transfer_params(withdrawal, method)
     try:
         transfer = client().v1.transfers.create(params=params, options=options)
     except stripe.StripeError as err:
         current_app.logger.warning("stripe transfer for withdrawal %s failed: %s",
-                                   withdrawal.id, err)
+                                   withdrawal_id, err)
         raise Conflict(_l("Stripe refused the transfer: "
                           "%(reason)s",
                           reason=getattr(err, 'user_message', None) or err.__class__.__name__),

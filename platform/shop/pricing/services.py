@@ -27,6 +27,7 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import parse_input_amount
 from kameng.core.percent import BASIS, format_percent
+from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.catalog.services import (
     catalog_currency,
@@ -379,12 +380,17 @@ def tier_for(tenant, customer) -> CustomerTier | None:
     return max(reached, key=lambda t: (t.min_spend, t.discount_bp)) if reached else None
 
 
-def record_spend(tenant, user, amount: int, commit: bool = True) -> int:
+def record_spend(tenant, user, amount: int) -> int:
+    """``record_spend_in_txn`` as a transaction of its own."""
+    return in_own_txn(record_spend_in_txn, tenant, user, amount)
+
+
+def record_spend_in_txn(tenant, user, amount: int) -> int:
     """Add ``amount`` (minor units; negative for a refund) to the customer's total spend.
 
     Atomic under concurrency (one guarded UPDATE, an INSERT only for the first
-    purchase). With ``commit=False`` it joins the caller's transaction (e.g. the
-    order's), so the spend and the order commit together. Returns the new total.
+    purchase). In the caller's transaction (e.g. the order's), so the spend and
+    the order commit together. Returns the new total.
     """
     # an id is taken as is (the delivering transaction knows it); a row is checked
     tid = tenant if isinstance(tenant, int) else _tenant(tenant).id
@@ -407,8 +413,6 @@ def record_spend(tenant, user, amount: int, commit: bool = True) -> int:
         except IntegrityError:
             # a concurrent first purchase inserted the row
             total = db.session.execute(stmt).scalar()
-    if commit:
-        db.session.commit()
     from flask import g
 
     g.pop("_kameng_spend", None)

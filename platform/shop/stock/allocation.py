@@ -6,9 +6,9 @@ asked for. SQLite: every transaction begins with ``BEGIN IMMEDIATE`` (see
 ``kameng.core.database``), so writers are serialised and the same statement
 cannot interleave with another.
 
-Each function owns its transaction by default; pass ``commit=False`` to make it
-part of the caller's (it then runs inside a SAVEPOINT, so a refusal undoes only
-its own work and leaves the caller's transaction usable).
+Each function owns its transaction; its ``…_in_txn`` twin is part of the
+caller's (a refusal undoes only its own work and leaves the caller's
+transaction usable).
 A loop-code product hands the same code to every line: the code row stays
 ``available`` and a ``LoopDelivery`` row records the line.
 """
@@ -25,6 +25,7 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.hotrows import defer_increment
 from kameng.core.models import utcnow
+from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product
 from kameng.shop.stock.models import CardCode, LoopDelivery
 
@@ -54,14 +55,16 @@ def adjust_counter(deltas: dict[int, int]) -> None:
         defer_increment(db.session(), _products, pid, "stock_available", deltas[pid])
 
 
-def _finish(commit: bool) -> None:
-    if commit:
-        db.session.commit()
-
-
 def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: datetime, *,
-                  commit: bool = True, fresh: bool = False,
-                  loop_code: bool | None = None) -> list[int]:
+                  fresh: bool = False, loop_code: bool | None = None) -> list[int]:
+    """``reserve_codes_in_txn`` as a transaction of its own."""
+    return in_own_txn(reserve_codes_in_txn, product_id, quantity, order_line_id, until,
+                      fresh=fresh, loop_code=loop_code)
+
+
+def reserve_codes_in_txn(product_id: int, quantity: int, order_line_id: int,
+                         until: datetime, *, fresh: bool = False,
+                         loop_code: bool | None = None) -> list[int]:
     """Reserve ``quantity`` codes of a product for an order line until ``until``.
 
     Returns the code ids (for a loop product: the loop code's id, ``quantity``
@@ -97,12 +100,9 @@ def reserve_codes(product_id: int, quantity: int, order_line_id: int, until: dat
         else:
             ids = _reserve_rows(product_id, quantity, order_line_id, until)
     except _Short as short:
-        if commit:
-            db.session.rollback()
         raise Conflict(_l("out of stock: %(quantity)s wanted, %(got)s available",
                           quantity=quantity, got=short.got),
                        code="out_of_stock") from None
-    _finish(commit)
     return ids
 
 
@@ -151,20 +151,21 @@ def _held_by_line(order_line_id: int) -> list[int]:
     return ids
 
 
-def release_codes(order_line_id: int, *, commit: bool = True) -> int:
+def release_codes(order_line_id: int) -> int:
+    """``release_codes_in_txn`` as a transaction of its own."""
+    return in_own_txn(release_codes_in_txn, order_line_id)
+
+
+def release_codes_in_txn(order_line_id: int) -> int:
     """Put a line's reserved (unsold) codes back on sale; returns how many."""
-    n = _release(_codes.c.order_line_id == order_line_id,
-                 _loops.c.order_line_id == order_line_id)
-    _finish(commit)
-    return n
+    return _release(_codes.c.order_line_id == order_line_id,
+                    _loops.c.order_line_id == order_line_id)
 
 
-def release_expired(now: datetime | None = None, *, commit: bool = True) -> int:
+def release_expired(now: datetime | None = None) -> int:
     """Release every reservation whose time ran out (the periodic sweep calls this)."""
     now = now or utcnow()
-    n = _release(_codes.c.reserved_until < now, _loops.c.reserved_until < now)
-    _finish(commit)
-    return n
+    return in_own_txn(_release, _codes.c.reserved_until < now, _loops.c.reserved_until < now)
 
 
 def _release(code_filter, loop_filter) -> int:
@@ -179,7 +180,12 @@ def _release(code_filter, loop_filter) -> int:
     return len(product_ids) + sum(loops)
 
 
-def mark_sold(order_line_id: int, *, commit: bool = True) -> int:
+def mark_sold(order_line_id: int) -> int:
+    """``mark_sold_in_txn`` as a transaction of its own."""
+    return in_own_txn(mark_sold_in_txn, order_line_id)
+
+
+def mark_sold_in_txn(order_line_id: int) -> int:
     """The line's reserved codes become sold; returns how many changed (0 on a re-run)."""
     now = utcnow()
     n = db.session.execute(
@@ -191,7 +197,6 @@ def mark_sold(order_line_id: int, *, commit: bool = True) -> int:
                              _loops.c.status == "reserved")
         .values(status="sold", sold_at=now, reserved_until=None)
         .returning(_loops.c.quantity)).scalars().all()
-    _finish(commit)
     return n + sum(loops)
 
 

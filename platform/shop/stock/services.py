@@ -22,6 +22,7 @@ from kameng.core.crypto import keyring
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product
 from kameng.shop.stock import parsing
 from kameng.shop.stock.allocation import (  # noqa: F401  (re-exported contract)
@@ -29,9 +30,12 @@ from kameng.shop.stock.allocation import (  # noqa: F401  (re-exported contract)
     code_aad,
     codes_for_line,
     mark_sold,
+    mark_sold_in_txn,
     release_codes,
+    release_codes_in_txn,
     release_expired,
     reserve_codes,
+    reserve_codes_in_txn,
 )
 from kameng.shop.stock.models import CardCode, LoopDelivery, StockBatch
 
@@ -85,8 +89,15 @@ def card_product(product_or_sku) -> Product:
 
 
 def create_batch(product: Product, *, actor=None, cost_note: str = "", source_name: str = "",
-                 separator: str | None = None, commit: bool = True) -> StockBatch:
+                 separator: str | None = None) -> StockBatch:
     """An import batch waiting for its codes (the back office makes one, then a job fills it)."""
+    return in_own_txn(create_batch_in_txn, product, actor=actor, cost_note=cost_note,
+                      source_name=source_name, separator=separator)
+
+
+def create_batch_in_txn(product: Product, *, actor=None, cost_note: str = "",
+                        source_name: str = "", separator: str | None = None) -> StockBatch:
+    """``create_batch`` in the caller's transaction (flushed: the batch has its id)."""
     cost_note = (cost_note or "").strip()
     if len(cost_note) > 255:
         raise InvalidInput(_l("the cost note is at most 255 characters"), field="cost_note")
@@ -95,10 +106,7 @@ def create_batch(product: Product, *, actor=None, cost_note: str = "", source_na
                        source_name=(source_name or "")[:255],
                        separator=parsing.normalise_separator(separator), status="queued")
     db.session.add(batch)
-    if commit:
-        db.session.commit()
-    else:
-        db.session.flush()
+    db.session.flush()
     return batch
 
 
@@ -123,8 +131,8 @@ def import_codes(product, *, path=None, text: str | None = None, separator: str 
         raise InvalidInput(_l("the file holds no codes"), field="file")
 
     if batch is None:
-        batch = create_batch(product, actor=actor, cost_note=cost_note,
-                             source_name=source.name, separator=sep, commit=False)
+        batch = create_batch_in_txn(product, actor=actor, cost_note=cost_note,
+                                    source_name=source.name, separator=sep)
     batch_id, product_id = batch.id, product.id
     try:
         staged = _stage(source, sep, product_id, checked.codes, progress)

@@ -182,3 +182,15 @@ def get_adapter(supplier) -> Adapter:
     if supplier is None:
         return adapter_class("local")(None)
     return adapter_class(supplier.adapter)(supplier)
+
+
+def standalone_adapter(supplier) -> Adapter:
+    """The adapter on a copy of the row outside the session: nothing it reads opens a
+    transaction, so it can be called after the caller's transaction has ended (no
+    transaction is open during a network call, docs/architecture.md, Transactions)."""
+    if supplier is None:
+        return get_adapter(None)
+    from sqlalchemy import inspect
+
+    columns = inspect(supplier).mapper.column_attrs
+    return get_adapter(type(supplier)(**{c.key: getattr(supplier, c.key) for c in columns}))

@@ -24,6 +24,7 @@ from kameng.shop.suppliers.adapters import (
     OrderResult,
     SupplierProduct,
     get_adapter,
+    standalone_adapter,
 )
 from kameng.shop.suppliers.http_topup import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from kameng.shop.suppliers.models import ADAPTERS, Supplier, UpstreamProduct
@@ -192,10 +193,18 @@ def update_supplier(supplier_id: int, *, name=_UNSET, adapter=_UNSET, base_url=_
 
 # ----- talking to the upstream ----------------------------------------------
 
+def _ask_upstream(supplier_id: int, call):
+    """``call(adapter)`` with no transaction open (docs/architecture.md, Transactions)."""
+    adapter = standalone_adapter(get_supplier(supplier_id))
+    db.session.commit()  # ends the read
+    return call(adapter)
+
+
 def check_balance(supplier_id: int) -> int:
     """"Test connection": ask the upstream for our balance and remember the answer."""
+    # SupplierError if unreachable / refused
+    balance = _ask_upstream(supplier_id, lambda adapter: adapter.balance())
     supplier = get_supplier(supplier_id)
-    balance = get_adapter(supplier).balance()   # SupplierError if unreachable / refused
     supplier.last_balance = balance
     supplier.balance_checked_at = utcnow()
     db.session.commit()
@@ -214,8 +223,9 @@ class SyncReport:
 def sync_catalog(supplier_id: int, update_costs: bool = False) -> SyncReport:
     """Fetch the upstream catalog and store it; optionally take upstream prices as our
     ``supplier_cost`` for the products mapped to it (same currency only)."""
+    fetched: list[SupplierProduct] = _ask_upstream(supplier_id,
+                                                   lambda adapter: adapter.sync_catalog())
     supplier = get_supplier(supplier_id)
-    fetched: list[SupplierProduct] = get_adapter(supplier).sync_catalog()
     by_sku = {p.sku: p for p in fetched}   # the last one wins if upstream repeats a SKU
     now = utcnow()
     report = SyncReport(total=len(by_sku))

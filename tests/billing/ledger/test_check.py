@@ -15,7 +15,7 @@ pytestmark = pytest.mark.both
 def credited(app, tree):
     wallets.credit_wallet(tree.star_customer, 1000, note="start")
     clearing = ledger.platform_account("sales_clearing", "CNY")
-    wallets.spend_from_wallet(tree.star_customer, 300, "spend-1", "ORD-1", clearing)
+    wallets.spend_from_wallet_in_txn(tree.star_customer, 300, "spend-1", "ORD-1", clearing)
     db.session.commit()
     return ledger.find_user_account(tree.star_customer)
 

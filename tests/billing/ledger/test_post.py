@@ -248,14 +248,14 @@ def test_commit_false_joins_the_callers_transaction(app, tree, accounts):
 
     # the caller changes something of its own, posts without committing, then rolls back
     tree.star_customer.display_name = "changed"
-    ledger.post("pay-1", "wallet_spend", [(wallet, -300), (clearing, 300)], commit=False)
+    ledger.post_in_txn("pay-1", "wallet_spend", [(wallet, -300), (clearing, 300)])
     db.session.rollback()
     assert ledger.balance_of(wallet) == 1000 and ledger.transaction_by_key("pay-1") is None
     assert db.session.get(User, tree.star_customer.id).display_name is None
 
     # … or commits both together
     tree.star_customer.display_name = "paid"
-    ledger.post("pay-1", "wallet_spend", [(wallet, -300), (clearing, 300)], commit=False)
+    ledger.post_in_txn("pay-1", "wallet_spend", [(wallet, -300), (clearing, 300)])
     db.session.commit()
     assert ledger.balance_of(wallet) == 700 and ledger.transaction_by_key("pay-1")
     assert db.session.get(User, tree.star_customer.id).display_name == "paid"
@@ -266,7 +266,7 @@ def test_refused_posting_inside_callers_transaction_keeps_the_callers_work(app, 
     wallet, _, clearing = accounts
     tree.star_customer.display_name = "kept"
     with pytest.raises(ledger.InsufficientBalance):
-        ledger.post("pay", "wallet_spend", [(wallet, -1), (clearing, 1)], commit=False)
+        ledger.post_in_txn("pay", "wallet_spend", [(wallet, -1), (clearing, 1)])
     db.session.commit()  # the caller may still commit its own work
     assert db.session.get(User, tree.star_customer.id).display_name == "kept"
     assert _count(Transaction) == 0 and ledger.balance_of(clearing) == 0
@@ -293,8 +293,8 @@ def test_a_credit_earlier_in_the_transaction_covers_a_later_spend(app, tree):
 
     user = tree.star_customer
     clearing = ledger_services.platform_account("sales_clearing", "CNY")
-    w.credit_wallet(user, 500, commit=False)
-    w.spend_from_wallet(user, 400, "same-txn-spend", "T1", clearing, commit=False)
+    w.credit_wallet_in_txn(user, 500)
+    w.spend_from_wallet_in_txn(user, 400, "same-txn-spend", "T1", clearing)
     db.session.commit()
     assert w.wallet_balance(user) == 100
     assert ledger_services.check_ledger().ok

@@ -31,7 +31,7 @@ def _signed_in(client_for, host, email):
 def test_wallet_page_shows_own_balance_and_history(app, tree, client_for):
     wallets.credit_wallet(tree.star_customer, 1234, note="<script>alert(1)</script> gift")
     clearing = ledger.platform_account("sales_clearing", "CNY")
-    wallets.spend_from_wallet(tree.star_customer, 234, "k1", "ORD-42", clearing, commit=True)
+    wallets.spend_from_wallet(tree.star_customer, 234, "k1", "ORD-42", clearing)
     wallets.credit_wallet(tree.star_owner, 999_00, note="owner money")  # someone else's
 
     client = _signed_in(client_for, "star.localhost", "buyer@star.test")

@@ -30,8 +30,8 @@ def test_twenty_concurrent_spends_never_overdraw(app, tree, clearing):
         # the orders service's way: spend inside its transaction, then commit once
         user = db.session.get(User, user_id)
         try:
-            wallets.spend_from_wallet(user, 70, f"order-{i}", f"ORD-{i}",
-                                      db.session.get(Account, clearing_id))
+            wallets.spend_from_wallet_in_txn(user, 70, f"order-{i}", f"ORD-{i}",
+                                             db.session.get(Account, clearing_id))
         except ledger.InsufficientBalance:
             db.session.rollback()
             return "refused"
@@ -54,20 +54,20 @@ def test_twenty_concurrent_spends_never_overdraw(app, tree, clearing):
 def test_spend_is_idempotent_and_refuses_bad_input(app, tree, clearing):
     customer = tree.star_customer
     with pytest.raises(ledger.InsufficientBalance):  # no wallet yet
-        wallets.spend_from_wallet(customer, 1, "k0", None, clearing)
+        wallets.spend_from_wallet_in_txn(customer, 1, "k0", None, clearing)
     wallets.credit_wallet(customer, 500)
-    first = wallets.spend_from_wallet(customer, 200, "k1", "ORD-1", clearing, commit=True)
-    again = wallets.spend_from_wallet(customer, 200, "k1", "ORD-1", clearing, commit=True)
+    first = wallets.spend_from_wallet(customer, 200, "k1", "ORD-1", clearing)
+    again = wallets.spend_from_wallet(customer, 200, "k1", "ORD-1", clearing)
     assert again.id == first.id and again.replayed
     assert wallets.wallet_balance(customer) == 300
     for bad in (0, -5, 1.5, "10"):
         with pytest.raises(InvalidInput):
-            wallets.spend_from_wallet(customer, bad, "k2", None, clearing)
+            wallets.spend_from_wallet_in_txn(customer, bad, "k2", None, clearing)
     usd = ledger.platform_account("sales_clearing", "USD")
     with pytest.raises(InvalidInput, match="currency|CNY"):
-        wallets.spend_from_wallet(customer, 10, "k3", None, usd)
+        wallets.spend_from_wallet_in_txn(customer, 10, "k3", None, usd)
     with pytest.raises(ledger.InsufficientBalance):
-        wallets.spend_from_wallet(customer, 301, "k4", None, clearing, commit=True)
+        wallets.spend_from_wallet(customer, 301, "k4", None, clearing)
     assert wallets.wallet_balance(customer) == 300
 
 
@@ -83,10 +83,10 @@ def test_wallets_are_per_shop(app, tree, clearing):
 def test_topup_and_refund_into_the_wallet(app, tree, clearing):
     stripe = ledger.platform_account("clearing_stripe", "CNY")
     customer = tree.star_customer
-    tx = wallets.topup_wallet(customer, 5000, "stripe:pi_1", "pi_1", stripe, commit=True)
-    assert wallets.topup_wallet(customer, 5000, "stripe:pi_1", "pi_1", stripe,
-                                commit=True).id == tx.id  # a repeated webhook
-    wallets.refund_to_wallet(customer, 800, "refund:ORD-9", "ORD-9", clearing, commit=True)
+    tx = wallets.topup_wallet(customer, 5000, "stripe:pi_1", "pi_1", stripe)
+    again = wallets.topup_wallet(customer, 5000, "stripe:pi_1", "pi_1", stripe)
+    assert again.id == tx.id  # a repeated webhook
+    wallets.refund_to_wallet(customer, 800, "refund:ORD-9", "ORD-9", clearing)
     assert wallets.wallet_balance(customer) == 5800
     assert ledger.balance_of(stripe) == -5000 and ledger.balance_of(clearing) == -800
     kinds = [r.transaction.kind for r in wallets.wallet_history(customer)]
