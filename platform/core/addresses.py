@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
 
@@ -24,8 +25,8 @@ def clean_address(text, field: str = "email") -> str:
             return text.lower()
         return _check(text).lower()
     except EmailNotValidError as err:
-        raise InvalidInput(f"not a valid e-mail address: {text!r} ({err})",
-                           field=field) from None
+        raise InvalidInput(_l("not a valid e-mail address: %(address)r (%(reason)s)",
+                              address=text, reason=str(err)), field=field) from None
 
 
 def is_address(text) -> bool:
