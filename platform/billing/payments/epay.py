@@ -24,17 +24,7 @@ from collections.abc import Mapping
 import requests
 from flask_babel import lazy_gettext as _l
 
-from kameng.billing.payments.base import (
-    InvalidNotification,
-    NotificationRequest,
-    PaymentError,
-    PaymentNotice,
-    PaymentProvider,
-    PaymentRequest,
-    PaymentStart,
-    RefundResult,
-    RefundUnsupported,
-)
+from kameng.billing.payments import base
 from kameng.core.errors import InvalidInput
 from kameng.core.money import format_plain, parse_amount
 
@@ -75,7 +65,7 @@ def parse_money(text: str) -> int:
     return parse_amount(text, CURRENCY)
 
 
-class EpayProvider(PaymentProvider):
+class EpayProvider(base.PaymentProvider):
     name = "epay"
 
     @property
@@ -96,11 +86,11 @@ class EpayProvider(PaymentProvider):
 
     def _require_configured(self) -> None:
         if not (self.apiurl and self.pid and self.key):
-            raise PaymentError(_l("epay is not fully configured for this shop"), status=409)
+            raise base.PaymentError(_l("epay is not fully configured for this shop"), status=409)
 
     # ----- starting a payment ---------------------------------------------
 
-    def start(self, payment: PaymentRequest) -> PaymentStart:
+    def start(self, payment: base.PaymentRequest) -> base.PaymentStart:
         self._require_configured()
         if payment.currency.upper() != CURRENCY:
             raise InvalidInput(_l("epay takes %(expected)s only, not %(currency)s",
@@ -126,12 +116,12 @@ class EpayProvider(PaymentProvider):
         fields = {k: v for k, v in fields.items() if v != ""}
         fields["sign"] = sign(fields, self.key)
         fields["sign_type"] = "MD5"
-        return PaymentStart(kind="form", url=self.apiurl + "submit.php", fields=fields)
+        return base.PaymentStart(kind="form", url=self.apiurl + "submit.php", fields=fields)
 
     # ----- the notify callback ---------------------------------------------
 
-    def parse_notification(self, req: NotificationRequest, url_order_no: str | None = None,
-                           expected_amount: int | None = None) -> PaymentNotice:
+    def parse_notification(self, req: base.NotificationRequest, url_order_no: str | None = None,
+                           expected_amount: int | None = None) -> base.PaymentNotice:
         self._require_configured()
         # gateways send GET; a few POST a form
         params = dict(req.args)
@@ -139,32 +129,32 @@ class EpayProvider(PaymentProvider):
             params = dict(req.form)
         for name in ("pid", "out_trade_no", "money", "trade_status", "sign"):
             if not params.get(name):
-                raise InvalidNotification(f"missing {name}")
+                raise base.InvalidNotification(f"missing {name}")
         if (params.get("sign_type") or "MD5").upper() != "MD5":
-            raise InvalidNotification(f"unsupported sign_type {params.get('sign_type')!r}")
+            raise base.InvalidNotification(f"unsupported sign_type {params.get('sign_type')!r}")
         if not verify_sign(params, self.key):
-            raise InvalidNotification("bad signature")
+            raise base.InvalidNotification("bad signature")
         if not hmac.compare_digest(str(params["pid"]).encode(), self.pid.encode()):
-            raise InvalidNotification("pid is not this shop's merchant id")
+            raise base.InvalidNotification("pid is not this shop's merchant id")
         if params["trade_status"] != "TRADE_SUCCESS":
-            raise InvalidNotification(f"trade_status is {params['trade_status']!r}")
+            raise base.InvalidNotification(f"trade_status is {params['trade_status']!r}")
         order_no = params["out_trade_no"]
         if url_order_no is not None and order_no != url_order_no:
-            raise InvalidNotification("out_trade_no does not match the notify URL")
+            raise base.InvalidNotification("out_trade_no does not match the notify URL")
         try:
             amount = parse_money(params["money"])
         except ValueError as err:
-            raise InvalidNotification(str(err)) from None
+            raise base.InvalidNotification(str(err)) from None
         if expected_amount is not None and amount != int(expected_amount):
-            raise InvalidNotification(f"money {amount} fen differs from the order's "
+            raise base.InvalidNotification(f"money {amount} fen differs from the order's "
                                       f"{expected_amount} fen")
-        return PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
+        return base.PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=CURRENCY, provider_ref=params.get("trade_no") or None,
                              paid=True, status="paid", channel=params.get("type") or None)
 
     # ----- 补单: asking the gateway --------------------------------------------
 
-    def query(self, order_no: str, provider_ref: str | None = None) -> PaymentNotice | None:
+    def query(self, order_no: str, provider_ref: str | None = None) -> base.PaymentNotice | None:
         """The gateway's view of an order: a notice (``paid`` True/False), None if unknown."""
         self._require_configured()
         try:
@@ -173,24 +163,24 @@ class EpayProvider(PaymentProvider):
             resp.raise_for_status()
             data = resp.json()
         except (requests.RequestException, ValueError) as err:
-            raise PaymentError(_l("epay query failed: %(error)s",
+            raise base.PaymentError(_l("epay query failed: %(error)s",
                                   error=err.__class__.__name__)) from None
         if str(data.get("code")) != "1":
             return None
         if str(data.get("out_trade_no", order_no)) != order_no:
-            raise PaymentError(_l("epay query answered for another order"))
+            raise base.PaymentError(_l("epay query answered for another order"))
         if "pid" in data and str(data["pid"]) != self.pid:
-            raise PaymentError(_l("epay query answered for another merchant"))
+            raise base.PaymentError(_l("epay query answered for another merchant"))
         try:
             amount = parse_money(str(data.get("money", "")))
         except ValueError as err:
-            raise PaymentError(_l("epay query: %(err)s", err=err)) from None
+            raise base.PaymentError(_l("epay query: %(err)s", err=err)) from None
         paid = str(data.get("status")) == "1"
-        return PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
+        return base.PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=CURRENCY, provider_ref=data.get("trade_no") or None,
                              paid=paid, status="paid" if paid else "pending",
                              channel=data.get("type") or None)
 
-    def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
-        raise RefundUnsupported(_l("epay has no standard refund: refund this payment manually "
+    def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> base.RefundResult:
+        raise base.RefundUnsupported(_l("epay has no standard refund: refund this payment manually "
                                    "in the gateway's merchant console"))

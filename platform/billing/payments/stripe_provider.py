@@ -25,17 +25,7 @@ import stripe
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from kameng.billing.payments.base import (
-    IgnoredNotification,
-    InvalidNotification,
-    NotificationRequest,
-    PaymentError,
-    PaymentNotice,
-    PaymentProvider,
-    PaymentRequest,
-    PaymentStart,
-    RefundResult,
-)
+from kameng.billing.payments import base
 from kameng.core.errors import InvalidInput
 
 TOLERANCE = 300  # seconds either side of now
@@ -54,7 +44,7 @@ def client() -> stripe.StripeClient:
     cfg = current_app.config
     key, base = cfg.get("STRIPE_SECRET_KEY"), cfg.get("STRIPE_API_BASE")
     if not key:
-        raise PaymentError(_l("Stripe is not configured on this platform"), status=409)
+        raise base.PaymentError(_l("Stripe is not configured on this platform"), status=409)
     cache = current_app.extensions.setdefault("kameng.stripe_clients", {})
     if (key, base) not in cache:
         cache[(key, base)] = stripe.StripeClient(
@@ -62,10 +52,10 @@ def client() -> stripe.StripeClient:
     return cache[(key, base)]
 
 
-def _gateway_error(err: stripe.StripeError) -> PaymentError:
+def _gateway_error(err: stripe.StripeError) -> base.PaymentError:
     message = getattr(err, "user_message", None) or err.__class__.__name__
     status = 402 if isinstance(err, stripe.CardError) else 502
-    return PaymentError(_l("Stripe: %(message)s", message=message), status=status)
+    return base.PaymentError(_l("Stripe: %(message)s", message=message), status=status)
 
 
 # ----- webhooks ------------------------------------------------------------
@@ -88,19 +78,19 @@ def verify_webhook(raw_body: bytes, header: str | None, secret: str | None = Non
     """The event as a dict, once its signature and timestamp check out."""
     secret = secret if secret is not None else current_app.config.get("STRIPE_WEBHOOK_SECRET")
     if not secret:
-        raise InvalidNotification("STRIPE_WEBHOOK_SECRET is not configured")
+        raise base.InvalidNotification("STRIPE_WEBHOOK_SECRET is not configured")
     stamp = signature_timestamp(header)
     if stamp is None:
-        raise InvalidNotification("missing or malformed Stripe-Signature header")
+        raise base.InvalidNotification("missing or malformed Stripe-Signature header")
     if stamp > (time.time() if now is None else now) + tolerance:
-        raise InvalidNotification("signature timestamp is in the future")
+        raise base.InvalidNotification("signature timestamp is in the future")
     try:
         stripe.Webhook.construct_event(raw_body, header, secret, tolerance)
         return json.loads(raw_body)
     except stripe.SignatureVerificationError as err:
-        raise InvalidNotification(f"bad Stripe signature: {err.user_message or err}") from None
+        raise base.InvalidNotification(f"bad Stripe signature: {err.user_message or err}") from None
     except (ValueError, UnicodeDecodeError):
-        raise InvalidNotification("the webhook body is not JSON") from None
+        raise base.InvalidNotification("the webhook body is not JSON") from None
 
 
 def _metadata_and_intent(event: dict) -> tuple[dict, dict | None]:
@@ -122,7 +112,7 @@ def _metadata_and_intent(event: dict) -> tuple[dict, dict | None]:
     return {}, None
 
 
-def webhook_tenant_id(req: NotificationRequest) -> int | None:
+def webhook_tenant_id(req: base.NotificationRequest) -> int | None:
     """Verify a webhook and say which shop it is for (None: not one of ours, or ignored)."""
     event = verify_webhook(req.raw_body, req.header("Stripe-Signature"))
     if event.get("type") not in HANDLED_EVENTS:
@@ -134,10 +124,10 @@ def webhook_tenant_id(req: NotificationRequest) -> int | None:
         return None
 
 
-class StripeProvider(PaymentProvider):
+class StripeProvider(base.PaymentProvider):
     name = "stripe"
 
-    def start(self, payment: PaymentRequest) -> PaymentStart:
+    def start(self, payment: base.PaymentRequest) -> base.PaymentStart:
         if payment.amount <= 0:
             raise InvalidInput(_l("the amount must be positive"), field="amount")
         metadata = {"order_no": payment.order_no, "tenant_id": str(self.tenant_id)}
@@ -159,24 +149,24 @@ class StripeProvider(PaymentProvider):
         except stripe.StripeError as err:
             raise _gateway_error(err) from None
         cfg = current_app.config
-        return PaymentStart(kind="client_secret", client_secret=pi.client_secret,
+        return base.PaymentStart(kind="client_secret", client_secret=pi.client_secret,
                             provider_ref=pi.id,
                             fields={"publishable_key": cfg.get("STRIPE_PUBLISHABLE_KEY") or "",
                                     "js_url": cfg.get("STRIPE_JS_URL") or "",
                                     "status": pi.status})
 
-    def parse_notification(self, req: NotificationRequest, url_order_no: str | None = None,
-                           expected_amount: int | None = None) -> PaymentNotice:
+    def parse_notification(self, req: base.NotificationRequest, url_order_no: str | None = None,
+                           expected_amount: int | None = None) -> base.PaymentNotice:
         event = verify_webhook(req.raw_body, req.header("Stripe-Signature"))
         kind = event.get("type")
         if kind not in HANDLED_EVENTS:
-            raise IgnoredNotification(f"event type {kind!r} is not acted on")
+            raise base.IgnoredNotification(f"event type {kind!r} is not acted on")
         metadata, intent = _metadata_and_intent(event)
         if metadata.get("tenant_id") != str(self.tenant_id):
-            raise InvalidNotification("the event belongs to another shop")
+            raise base.InvalidNotification("the event belongs to another shop")
         order_no = metadata.get("order_no")
         if not order_no or (url_order_no is not None and order_no != url_order_no):
-            raise InvalidNotification("the event names no order, or another order")
+            raise base.InvalidNotification("the event names no order, or another order")
         obj = event["data"]["object"]
         if kind == "charge.refunded":
             amount, status, paid = int(obj.get("amount_refunded") or 0), "refunded", False
@@ -187,12 +177,12 @@ class StripeProvider(PaymentProvider):
                 else int(obj.get("amount") or 0)
             status, paid, ref = ("paid" if succeeded else "failed"), succeeded, obj.get("id")
         if expected_amount is not None and paid and amount != int(expected_amount):
-            raise InvalidNotification("the amount differs from the order's")
-        return PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
+            raise base.InvalidNotification("the amount differs from the order's")
+        return base.PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=str(obj.get("currency", "")).upper(), provider_ref=ref,
                              paid=paid, status=status, event_id=event.get("id"))
 
-    def query(self, order_no: str, provider_ref: str | None = None) -> PaymentNotice | None:
+    def query(self, order_no: str, provider_ref: str | None = None) -> base.PaymentNotice | None:
         """Ask Stripe about the order's PaymentIntent (by id if known, else by search)."""
         try:
             if provider_ref:
@@ -219,11 +209,11 @@ class StripeProvider(PaymentProvider):
         status = _PI_STATUS.get(pi.get("status"), "pending")
         amount = int(pi.get("amount_received") or pi.get("amount") or 0) if status == "paid" \
             else int(pi.get("amount") or 0)
-        return PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
+        return base.PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=str(pi.get("currency", "")).upper(),
                              provider_ref=pi.get("id"), paid=status == "paid", status=status)
 
-    def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> RefundResult:
+    def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> base.RefundResult:
         if amount <= 0:
             raise InvalidInput(_l("the refund amount must be positive"), field="amount")
         if not idempotency_key:
@@ -236,4 +226,4 @@ class StripeProvider(PaymentProvider):
             raise _gateway_error(err) from None
         status = refund.status if refund.status in ("succeeded", "pending") else (
             "failed" if refund.status in ("failed", "canceled") else "pending")
-        return RefundResult(refund_ref=refund.id, amount=int(refund.amount), status=status)
+        return base.RefundResult(refund_ref=refund.id, amount=int(refund.amount), status=status)

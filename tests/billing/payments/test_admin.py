@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from kameng.billing.payments import get_provider, services
+from kameng.billing.payments import services
+from kameng.billing.payments.registry import get_provider
 from tests.helpers import login
 
 pytestmark = pytest.mark.both

@@ -4,17 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from kameng.billing.payments import (
-    PaymentProvider,
-    PaymentStart,
-    ProviderUnavailable,
-    enabled_providers,
-    get_provider,
-    register_provider,
-    registry,
-    services,
-)
+from kameng.billing.payments import registry, services
+from kameng.billing.payments.base import PaymentProvider, PaymentStart, ProviderUnavailable
 from kameng.billing.payments.models import PaymentMethodConfig
+from kameng.billing.payments.registry import enabled_providers, get_provider, register_provider
 from kameng.billing.payments.secrets import SecretError, seal, unseal
 from kameng.core.crypto import keyring, new_key
 from kameng.core.errors import InvalidInput, NotFound
@@ -162,7 +155,7 @@ def test_registered_balance_provider_is_built_per_shop(app, tree, balance_regist
     assert enabled_providers(tree.star) == ["balance"]
     provider = get_provider(tree.star, "balance")
     assert isinstance(provider, FakeBalance) and provider.tenant is tree.star
-    from kameng.billing.payments import PaymentRequest
+    from kameng.billing.payments.base import PaymentRequest
 
     start = provider.start(PaymentRequest(order_no="K1", amount=100, currency="CNY",
                                           description="x", customer_id=tree.star_customer.id))

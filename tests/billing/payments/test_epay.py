@@ -7,15 +7,14 @@ import secrets
 import pytest
 import requests
 
-from kameng.billing.payments import (
+from kameng.billing.payments import epay, services
+from kameng.billing.payments.base import (
     InvalidNotification,
     NotificationRequest,
     PaymentRequest,
     RefundUnsupported,
-    epay,
-    get_provider,
-    services,
 )
+from kameng.billing.payments.registry import get_provider
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
 from tests.fakes.epay_gateway import live_server, loopback_get

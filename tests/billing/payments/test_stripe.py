@@ -8,14 +8,14 @@ import time
 import pytest
 import stripe
 
-from kameng.billing.payments import (
+from kameng.billing.payments import services
+from kameng.billing.payments.base import (
     InvalidNotification,
     NotificationRequest,
     PaymentRequest,
     ProviderUnavailable,
-    get_provider,
-    services,
 )
+from kameng.billing.payments.registry import get_provider
 from kameng.billing.payments.stripe_provider import verify_webhook
 from kameng.core.extensions import db
 from kameng.tenants.services import add_domain
