@@ -180,22 +180,16 @@ def test_after_commit_begins_a_transaction_when_none_is_open(app):
 
 
 @pytest.mark.both
-def test_a_rollback_drops_the_callbacks(app):
+@pytest.mark.parametrize("end", ["rollback", "close"])
+def test_a_rollback_or_a_closed_session_drops_the_callbacks(app, end):
     ran = []
     _probe_txn()
     txn.after_commit(lambda: ran.append(1))
-    db.session.rollback()
-    db.session.commit()
-    assert ran == []
-
-
-@pytest.mark.both
-def test_a_closed_session_drops_the_callbacks(app):
-    ran = []
-    _probe_txn()
-    txn.after_commit(lambda: ran.append(1))
-    db.session.close()
-    _probe_txn()
+    if end == "rollback":
+        db.session.rollback()
+    else:
+        db.session.close()
+        _probe_txn()
     db.session.commit()
     assert ran == []
 

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from kameng.admin.routes import Routes
-from kameng.admin.views import guarded_action, owner_required
+from kameng.admin.views import ActionPage, owner_required
 from kameng.billing import reports
 from kameng.billing.plans import services
 from kameng.billing.plans.forms import PayPlanForm, PlanForm
@@ -24,37 +24,18 @@ def _page(status=200):
         can_sell=g.tenant.is_master or services.plan_allows(g.tenant, "sub_shops")), status
 
 
-def _guarded(action):
-    return guarded_action(action, _page, "admin.plans_index")
+page = ActionPage(bp, "/plans", "plans_index", owner_required, _page)
 
 
-@bp.route("/plans")
-@owner_required
-def plans_index():
-    return _page()
-
-
-@bp.route("/plans/pay", methods=["POST"])
-@owner_required
+@page.action("/plans/pay")
 def plans_pay():
-    form = PayPlanForm()
-
-    def run():
-        payment = services.pay_plan(g.tenant, form.plan_id(), "balance",
-                                    actor=current_user)
-        return _("Paid: the plan runs until %(date)s.",
-                 date=payment.period_end.strftime("%Y-%m-%d"))
-    return _guarded(run)
+    payment = services.pay_plan(g.tenant, PayPlanForm().plan_id(), "balance", actor=current_user)
+    return _("Paid: the plan runs until %(date)s.", date=payment.period_end.strftime("%Y-%m-%d"))
 
 
-@bp.route("/plans/create", methods=["POST"])
-@owner_required
+@page.action("/plans/create")
 def plans_create():
-    form = PlanForm()
-
-    def run():
-        values = form.values(g.tenant.currency)
-        services.create_plan(g.tenant, values.pop("code"), values.pop("name"),
-                             values.pop("price"), values.pop("interval"), **values)
-        return _("Plan created.")
-    return _guarded(run)
+    values = PlanForm().values(g.tenant.currency)
+    services.create_plan(g.tenant, values.pop("code"), values.pop("name"),
+                         values.pop("price"), values.pop("interval"), **values)
+    return _("Plan created.")

@@ -5,6 +5,8 @@ changing settings, mapping products and syncing is for the master's owner.
 """
 from __future__ import annotations
 
+from functools import wraps
+
 from flask import flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -34,6 +36,25 @@ def _show_error(form, err: ServiceError) -> None:
         form.form_errors.append(err.message)
 
 
+def _back_to(supplier):
+    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+
+
+def _settings_page(form: SupplierForm, supplier, save, saved_message):
+    """The settings form of a new (``supplier`` None) or an existing supplier: a valid
+    POST ``save()``s (which returns the supplier) and goes to its page; a refused
+    one shows the form again with the error."""
+    if form.validate_on_submit():
+        try:
+            supplier = save()
+        except ServiceError as err:
+            _show_error(form, err)
+        else:
+            flash(saved_message(supplier), "success")
+            return _back_to(supplier)
+    return render_template("admin/suppliers_form.html", form=form, supplier=supplier)
+
+
 @bp.route("/suppliers")
 @master_staff_required
 def suppliers():
@@ -45,16 +66,11 @@ def suppliers():
 @master_owner_required
 def supplier_new():
     form = SupplierForm()
-    if form.validate_on_submit():
-        try:
-            supplier = services.create_supplier(form.name.data, form.adapter.data,
-                                                **_settings_from(form))
-        except ServiceError as err:
-            _show_error(form, err)
-        else:
-            flash(_("Supplier %(name)s created.", name=supplier.name), "success")
-            return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
-    return render_template("admin/suppliers_form.html", form=form, supplier=None)
+    return _settings_page(
+        form, None,
+        lambda: services.create_supplier(form.name.data, form.adapter.data,
+                                         **_settings_from(form)),
+        lambda created: _("Supplier %(name)s created.", name=created.name))
 
 
 @bp.route("/suppliers/<int:supplier_id>/edit", methods=["GET", "POST"])
@@ -67,16 +83,13 @@ def supplier_edit(supplier_id: int):
         "key_id": cfg.get("key_id"), "connect_timeout": cfg.get("connect_timeout"),
         "read_timeout": cfg.get("read_timeout"), "enabled": supplier.enabled,
     })
-    if form.validate_on_submit():
-        try:
-            services.update_supplier(supplier.id, name=form.name.data,
-                                     adapter=form.adapter.data, **_settings_from(form))
-        except ServiceError as err:
-            _show_error(form, err)
-        else:
-            flash(_("Supplier %(name)s saved.", name=supplier.name), "success")
-            return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
-    return render_template("admin/suppliers_form.html", form=form, supplier=supplier)
+
+    def save():
+        services.update_supplier(supplier.id, name=form.name.data,
+                                 adapter=form.adapter.data, **_settings_from(form))
+        return supplier
+    return _settings_page(form, supplier, save,
+                          lambda saved: _("Supplier %(name)s saved.", name=saved.name))
 
 
 @bp.route("/suppliers/<int:supplier_id>")
@@ -89,57 +102,60 @@ def supplier_detail(supplier_id: int):
                            is_owner=current_user.role == "owner")
 
 
-@bp.route("/suppliers/<int:supplier_id>/test", methods=["POST"])
-@master_staff_required
-def supplier_test(supplier_id: int):
-    supplier = services.get_supplier(supplier_id)
-    if ActionForm().validate_on_submit():
-        try:
-            balance = services.check_balance(supplier.id)
-        except ServiceError as err:
-            flash(_("Connection to %(name)s failed: %(error)s", name=supplier.name,
-                    error=err.message), "error")
-        else:
-            flash(_("Connected to %(name)s. Balance: %(balance)s", name=supplier.name,
-                    balance=format_money(balance, g.tenant.currency)), "success")
-    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+def _button(rule: str, access, form_class, refused=None, invalid=None):
+    """A POST button on a supplier's page, back to that page whatever happens.
+
+    The decorated function gets the supplier and the validated form, calls the service
+    and returns the message of its success. A refused call is flashed as
+    ``refused(supplier, err)`` (default: the error's own message); ``invalid()`` is
+    flashed when the form does not validate.
+    """
+    def decorator(run):
+        @wraps(run)
+        def view(supplier_id: int):
+            supplier = services.get_supplier(supplier_id)
+            form = form_class()
+            if form.validate_on_submit():
+                try:
+                    message = run(supplier, form)
+                except ServiceError as err:
+                    flash(refused(supplier, err) if refused else err.message, "error")
+                else:
+                    flash(message, "success")
+            elif invalid is not None:
+                flash(invalid(), "error")
+            return _back_to(supplier)
+        bp.route(rule, methods=["POST"])(access(view))
+        return run
+    return decorator
 
 
-@bp.route("/suppliers/<int:supplier_id>/sync", methods=["POST"])
-@master_owner_required
-def supplier_sync(supplier_id: int):
-    supplier = services.get_supplier(supplier_id)
-    form = SyncForm()
-    if form.validate_on_submit():
-        try:
-            report = services.sync_catalog(supplier.id, update_costs=form.update_costs.data)
-        except ServiceError as err:
-            flash(_("Sync of %(name)s failed: %(error)s", name=supplier.name,
-                    error=err.message), "error")
-        else:
-            flash(_("Synced %(total)d upstream products: %(added)d new, %(gone)d gone, "
-                    "%(costs)d costs updated.", total=report.total, added=len(report.added),
-                    gone=len(report.gone), costs=len(report.costs_updated)), "success")
-    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+@_button("/suppliers/<int:supplier_id>/test", master_staff_required, ActionForm,
+         refused=lambda supplier, err: _("Connection to %(name)s failed: %(error)s",
+                                         name=supplier.name, error=err.message))
+def supplier_test(supplier, form):
+    balance = services.check_balance(supplier.id)
+    return _("Connected to %(name)s. Balance: %(balance)s", name=supplier.name,
+             balance=format_money(balance, g.tenant.currency))
 
 
-@bp.route("/suppliers/<int:supplier_id>/map", methods=["POST"])
-@master_owner_required
-def supplier_map(supplier_id: int):
-    supplier = services.get_supplier(supplier_id)
-    form = MapForm()
-    if form.validate_on_submit():
-        try:
-            product = services.map_product(supplier.id, form.supplier_sku.data,
-                                           form.product_sku.data, take_cost=form.take_cost.data)
-        except ServiceError as err:
-            flash(err.message, "error")
-        else:
-            flash(_("%(sku)s now comes from %(name)s (%(upstream)s).", sku=product.sku,
-                    name=supplier.name, upstream=product.supplier_sku), "success")
-    else:
-        flash(_("Give our product's SKU."), "error")
-    return redirect(url_for("admin.supplier_detail", supplier_id=supplier.id))
+@_button("/suppliers/<int:supplier_id>/sync", master_owner_required, SyncForm,
+         refused=lambda supplier, err: _("Sync of %(name)s failed: %(error)s",
+                                         name=supplier.name, error=err.message))
+def supplier_sync(supplier, form):
+    report = services.sync_catalog(supplier.id, update_costs=form.update_costs.data)
+    return _("Synced %(total)d upstream products: %(added)d new, %(gone)d gone, "
+             "%(costs)d costs updated.", total=report.total, added=len(report.added),
+             gone=len(report.gone), costs=len(report.costs_updated))
+
+
+@_button("/suppliers/<int:supplier_id>/map", master_owner_required, MapForm,
+         invalid=lambda: _("Give our product's SKU."))
+def supplier_map(supplier, form):
+    product = services.map_product(supplier.id, form.supplier_sku.data,
+                                   form.product_sku.data, take_cost=form.take_cost.data)
+    return _("%(sku)s now comes from %(name)s (%(upstream)s).", sku=product.sku,
+             name=supplier.name, upstream=product.supplier_sku)
 
 
 @bp.route("/suppliers/margins")

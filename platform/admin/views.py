@@ -25,35 +25,31 @@ def staff_required(view):
     return wrapper
 
 
-def owner_required(view):
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if current_user.role != "owner":
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
+def also_requires(check, base):
+    """An access decorator: ``base``'s checks first, then 403 unless ``check()`` holds."""
+    def decorator(view):
+        @wraps(view)
+        @base
+        def wrapper(*args, **kwargs):
+            if not check():
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
 
 
-def master_staff_required(view):
-    """The master's staff only: the catalog, stock and suppliers are the master's."""
-    @wraps(view)
-    @staff_required
-    def wrapper(*args, **kwargs):
-        if not g.tenant.is_master:
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
+def _is_owner() -> bool:
+    return current_user.role == "owner"
 
 
-def master_owner_required(view):
-    @wraps(view)
-    @master_staff_required
-    def wrapper(*args, **kwargs):
-        if current_user.role != "owner":
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapper
+def _is_master() -> bool:
+    return g.tenant.is_master
+
+
+owner_required = also_requires(_is_owner, staff_required)
+# the master's staff only: the catalog, stock and suppliers are the master's
+master_staff_required = also_requires(_is_master, staff_required)
+master_owner_required = also_requires(_is_owner, master_staff_required)
 
 
 @bp.route("/")
@@ -79,3 +75,28 @@ def guarded_action(action, page, endpoint: str):
         return page(err.status if err.status < 500 else 422)
     flash(message, "success")
     return redirect(url_for(endpoint))
+
+
+class ActionPage:
+    """A back-office page whose buttons post guarded actions (see ``guarded_action``).
+
+    Adds the page's own view at ``rule`` (endpoint ``endpoint``) to ``bp``; every view
+    is behind ``access``; ``page(status=200)`` renders the page.
+    """
+
+    def __init__(self, bp: Routes, rule: str, endpoint: str, access, page):
+        self.bp, self.endpoint, self.access, self.page = bp, endpoint, access, page
+        bp.route(rule, endpoint=endpoint)(access(page))
+
+    def guarded(self, action):
+        return guarded_action(action, self.page, f"admin.{self.endpoint}")
+
+    def action(self, rule: str):
+        """Decorator of a POST view that returns the success message of its service call."""
+        def decorator(run):
+            @wraps(run)
+            def view(*args, **kwargs):
+                return self.guarded(lambda: run(*args, **kwargs))
+            self.bp.route(rule, methods=["POST"])(self.access(view))
+            return run
+        return decorator

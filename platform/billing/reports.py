@@ -32,11 +32,11 @@ class Balances:
     name: str
     depth: int
     currency: str
-    pending: int = 0
-    available: int = 0
-    hold: int = 0
-    earned_total: int = 0
-    sales: int = 0
+    pending: int
+    available: int
+    hold: int
+    earned_total: int
+    sales: int
 
     def as_json(self) -> dict:
         return {"slug": self.slug, "currency": self.currency, "pending": self.pending,

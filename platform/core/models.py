@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, MetaData, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, registry
 
 NAMING = {
@@ -20,6 +29,16 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def one_of(column: str, values) -> str:
+    """The SQL of a check that ``column`` holds one of ``values`` (kept with the constant)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index of only the rows where ``where`` holds, on PostgreSQL and SQLite alike."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
 
 
 class UTCDateTime(TypeDecorator):

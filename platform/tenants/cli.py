@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from functools import wraps
 
 import click
 from flask.cli import AppGroup
@@ -9,6 +10,18 @@ from flask.cli import AppGroup
 from kameng.tenants import services
 
 tenants_cli = AppGroup("tenants", help="Shops (tenants) and their hostnames.")
+
+
+def tenant_command(group, name: str, slug_help: str = "Slug of the shop."):
+    """``group.command(name)`` with a required ``--tenant SLUG`` option: the command
+    function is called with the shop itself instead of its slug."""
+    def decorator(f):
+        @wraps(f)
+        def command(slug, **kwargs):
+            return f(services.tenant_by_slug(slug), **kwargs)
+        option = click.option("--tenant", "slug", required=True, help=slug_help)
+        return group.command(name)(option(command))
+    return decorator
 
 
 @tenants_cli.command("create")

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kameng.core.extensions import db
-from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
+from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin, one_of
 
 INTERVALS = ("month", "year")
 SUB_STATUSES = ("active", "grace", "expired")
@@ -23,7 +23,7 @@ class Plan(IdMixin, TimestampMixin, TenantScoped, db.Model):
     __tablename__ = "plans"
     __table_args__ = (
         UniqueConstraint("tenant_id", "code"),
-        CheckConstraint("interval IN ('month', 'year')", name="interval"),
+        CheckConstraint(one_of("interval", INTERVALS), name="interval"),
         CheckConstraint("price >= 0", name="price"),
         CheckConstraint("max_staff IS NULL OR max_staff >= 0", name="staff"),
         CheckConstraint("max_markup_bp IS NULL OR max_markup_bp >= 0", name="markup"),
@@ -48,7 +48,7 @@ class Subscription(IdMixin, TimestampMixin, TenantScoped, db.Model):
     __tablename__ = "plan_subscriptions"
     __table_args__ = (
         UniqueConstraint("tenant_id"),
-        CheckConstraint("status IN ('active', 'grace', 'expired')", name="status"),
+        CheckConstraint(one_of("status", SUB_STATUSES), name="status"),
     )
 
     plan_id: Mapped[int] = mapped_column(BigId, ForeignKey("plans.id"))

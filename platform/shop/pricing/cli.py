@@ -17,7 +17,7 @@ from kameng.core.percent import BASIS, format_percent, parse_percent
 from kameng.shop.catalog import services as catalog
 from kameng.shop.pricing import services
 from kameng.shop.pricing.models import ROUNDINGS
-from kameng.tenants.services import tenant_by_slug
+from kameng.tenants.cli import tenant_command
 
 markup_cli = AppGroup("markup", help="Markup rules: how a shop prices what it sells.")
 prices_cli = AppGroup("prices", help="The resulting prices of a shop.")
@@ -27,8 +27,29 @@ qty_cli = AppGroup("qty-discount", help="Quantity discounts (批发价) of a sho
 JSON_KEYS = ("sku", "name", "currency", "cost", "wholesale", "price", "margin")
 
 
-@markup_cli.command("set")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+def list_command(group, rows, line, doc: str):
+    """``GROUP list --tenant SLUG``: ``line(tenant, row)`` for each of ``rows(tenant)``."""
+    def command(tenant):
+        for row in rows(tenant):
+            click.echo(line(tenant, row))
+    command.__doc__ = doc
+    return tenant_command(group, "list")(command)
+
+
+def delete_command(group, key, delete, noun: str, doc: str):
+    """``GROUP delete --tenant SLUG KEY``: ``delete(tenant, key)`` and say so.
+
+    ``key`` is the click argument or option that names the one thing to delete.
+    """
+    def command(tenant, **given):
+        (value,) = given.values()
+        delete(tenant, value)
+        click.echo(f"{tenant.slug}: deleted {noun} {value}")
+    command.__doc__ = doc
+    return tenant_command(group, "delete")(key(command))
+
+
+@tenant_command(markup_cli, "set")
 @click.option("--percent", help="Markup in percent of the cost, e.g. 12.5.")
 @click.option("--fixed", help="Markup as an amount in the shop's currency, e.g. 2.00.")
 @click.option("--sku", help="Only this product.")
@@ -37,9 +58,8 @@ JSON_KEYS = ("sku", "name", "currency", "cost", "wholesale", "price", "margin")
               help="Set the shop's price to its own sub-shops instead of its retail price.")
 @click.option("--rounding", type=click.Choice(ROUNDINGS), default="fen", show_default=True,
               help="fen: 0.01 half up; jiao: 0.1 half up; yuan: 1 half up; x9: up to .x9.")
-def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
+def markup_set(tenant, percent, fixed, sku, category, wholesale, rounding):
     """Create or replace the markup rule of a shop (product > category > shop wins)."""
-    tenant = tenant_by_slug(slug)
     if (percent is None) == (fixed is None):
         raise InvalidInput(_l("give exactly one of --percent or --fixed"))
     if sku and category:
@@ -66,11 +86,9 @@ def markup_set(slug, percent, fixed, sku, category, wholesale, rounding):
                f"{services.describe_rule(rule)} (rule {rule.id}){note}")
 
 
-@markup_cli.command("list")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-def markup_list(slug):
+@tenant_command(markup_cli, "list")
+def markup_list(tenant):
     """List a shop's markup rules and caps."""
-    tenant = tenant_by_slug(slug)
     rules = services.list_markups(tenant)
     if not rules:
         click.echo(f"{tenant.slug}: no markup rules (sells at cost"
@@ -87,23 +105,16 @@ def markup_list(slug):
         click.echo(f"cap on sub-shops: at most {format_percent(own)}% markup")
 
 
-@markup_cli.command("delete")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-@click.argument("rule_id", type=int)
-def markup_delete(slug, rule_id):
-    """Delete one markup rule (by the id ``markup list`` shows)."""
-    tenant = tenant_by_slug(slug)
-    services.delete_markup(tenant, rule_id)
-    click.echo(f"{tenant.slug}: deleted rule {rule_id}")
+markup_delete = delete_command(
+    markup_cli, click.argument("rule_id", type=int), services.delete_markup, "rule",
+    "Delete one markup rule (by the id ``markup list`` shows).")
 
 
-@markup_cli.command("cap")
-@click.option("--tenant", "slug", required=True, help="Slug of the parent shop.")
+@tenant_command(markup_cli, "cap", "Slug of the parent shop.")
 @click.option("--max-percent", help="Highest markup its direct sub-shops may add, in percent.")
 @click.option("--clear", is_flag=True, help="Remove the cap.")
-def markup_cap(slug, max_percent, clear):
+def markup_cap(tenant, max_percent, clear):
     """Cap the markup of the direct sub-shops of SLUG."""
-    tenant = tenant_by_slug(slug)
     if (max_percent is None) == (not clear):
         raise InvalidInput(_l("give --max-percent P or --clear"))
     bp = None if clear else parse_percent(max_percent, "--max-percent",
@@ -115,13 +126,11 @@ def markup_cap(slug, max_percent, clear):
         click.echo(f"{tenant.slug}: sub-shops may add at most {format_percent(bp)}%")
 
 
-@prices_cli.command("show")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@tenant_command(prices_cli, "show")
 @click.option("--sku", help="Only this product.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (integer minor units).")
-def prices_show(slug, sku, as_json):
+def prices_show(tenant, sku, as_json):
     """Per product: cost, wholesale price (to sub-shops), retail price and margin."""
-    tenant = tenant_by_slug(slug)
     rows = services.price_rows(tenant, sku)
     if as_json:
         click.echo(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows],
@@ -136,14 +145,12 @@ def prices_show(slug, sku, as_json):
                    f"{format_plain(r['margin'], cur):>10}")
 
 
-@tiers_cli.command("set")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@tenant_command(tiers_cli, "set")
 @click.option("--name", required=True, help="Tier name, e.g. VIP.")
 @click.option("--discount", required=True, help="Discount in percent, e.g. 5.")
 @click.option("--min-spend", required=True, help="Total spend that reaches it, e.g. 100.00.")
-def tiers_set(slug, name, discount, min_spend):
+def tiers_set(tenant, name, discount, min_spend):
     """Create or change a customer tier."""
-    tenant = tenant_by_slug(slug)
     bp = parse_percent(discount, "--discount", maximum_bp=BASIS)
     spend = services.parse_money(min_spend, tenant.currency, "--min-spend")
     tier = services.set_tier(tenant, name, bp, spend)
@@ -151,34 +158,26 @@ def tiers_set(slug, name, discount, min_spend):
                f"{format_plain(spend, tenant.currency)} spent")
 
 
-@tiers_cli.command("list")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-def tiers_list(slug):
-    """List a shop's customer tiers."""
-    tenant = tenant_by_slug(slug)
-    for tier in services.list_tiers(tenant):
-        click.echo(f"{tier.name:<20} -{format_percent(tier.discount_bp):>6}%  from "
-                   f"{format_plain(tier.min_spend, tenant.currency)}")
+def _tier_line(tenant, tier) -> str:
+    return (f"{tier.name:<20} -{format_percent(tier.discount_bp):>6}%  from "
+            f"{format_plain(tier.min_spend, tenant.currency)}")
 
 
-@tiers_cli.command("delete")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-@click.option("--name", required=True)
-def tiers_delete(slug, name):
-    """Delete a customer tier."""
-    tenant = tenant_by_slug(slug)
-    services.delete_tier(tenant, name)
-    click.echo(f"{tenant.slug}: deleted tier {name}")
+tiers_list = list_command(tiers_cli, services.list_tiers, _tier_line,
+                          "List a shop's customer tiers.")
 
 
-@qty_cli.command("set")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+tiers_delete = delete_command(
+    tiers_cli, click.option("--name", required=True), services.delete_tier, "tier",
+    "Delete a customer tier.")
+
+
+@tenant_command(qty_cli, "set")
 @click.option("--sku", help="Only this product (default: every product).")
 @click.option("--from", "from_quantity", required=True, type=int, help="From this many units.")
 @click.option("--percent", required=True, help="Discount in percent.")
-def qty_set(slug, sku, from_quantity, percent):
+def qty_set(tenant, sku, from_quantity, percent):
     """From N units, X% off."""
-    tenant = tenant_by_slug(slug)
     bp = parse_percent(percent, "--percent", maximum_bp=BASIS)
     product_id = catalog.product_by_sku(sku).id if sku else None
     row = services.set_quantity_discount(tenant, from_quantity, bp, product_id)
@@ -186,25 +185,19 @@ def qty_set(slug, sku, from_quantity, percent):
                f"on {sku or 'every product'} (discount {row.id})")
 
 
-@qty_cli.command("list")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-def qty_list(slug):
-    """List a shop's quantity discounts."""
-    tenant = tenant_by_slug(slug)
-    for row in services.list_quantity_discounts(tenant):
-        target = catalog.product_sku(row.product_id) if row.product_id else "every product"
-        click.echo(f"{row.id:>6}  {target:<24} from {row.min_quantity:>5} units  "
-                   f"-{format_percent(row.discount_bp)}%")
+def _quantity_discount_line(tenant, row) -> str:
+    target = catalog.product_sku(row.product_id) if row.product_id else "every product"
+    return (f"{row.id:>6}  {target:<24} from {row.min_quantity:>5} units  "
+            f"-{format_percent(row.discount_bp)}%")
 
 
-@qty_cli.command("delete")
-@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
-@click.argument("discount_id", type=int)
-def qty_delete(slug, discount_id):
-    """Delete a quantity discount (by the id ``qty-discount list`` shows)."""
-    tenant = tenant_by_slug(slug)
-    services.delete_quantity_discount(tenant, discount_id)
-    click.echo(f"{tenant.slug}: deleted quantity discount {discount_id}")
+qty_list = list_command(qty_cli, services.list_quantity_discounts, _quantity_discount_line,
+                        "List a shop's quantity discounts.")
+
+
+qty_delete = delete_command(
+    qty_cli, click.argument("discount_id", type=int), services.delete_quantity_discount,
+    "quantity discount", "Delete a quantity discount (by the id ``qty-discount list`` shows).")
 
 
 COMMANDS = [markup_cli, prices_cli, tiers_cli, qty_cli]

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kameng.core.extensions import db
-from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
+from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin, one_of
 
 LEVELS = ("shop", "category", "product")
 KINDS = ("percent", "fixed")
@@ -30,9 +30,9 @@ class MarkupRule(IdMixin, TimestampMixin, TenantScoped, db.Model):
     __table_args__ = (
         # target_id is product_id, category_id or 0 (shop level): one rule per target
         UniqueConstraint("tenant_id", "wholesale", "level", "target_id"),
-        CheckConstraint("level IN ('shop', 'category', 'product')", name="level"),
-        CheckConstraint("kind IN ('percent', 'fixed')", name="kind"),
-        CheckConstraint("rounding IN ('fen', 'jiao', 'yuan', 'x9')", name="rounding"),
+        CheckConstraint(one_of("level", LEVELS), name="level"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("rounding", ROUNDINGS), name="rounding"),
         CheckConstraint("value >= 0", name="value"),
         CheckConstraint(
             "(level = 'shop' AND category_id IS NULL AND product_id IS NULL)"

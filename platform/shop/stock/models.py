@@ -12,17 +12,15 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
-    Index,
     LargeBinary,
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
-from kameng.core.models import BigId, IdMixin, TimestampMixin
+from kameng.core.models import BigId, IdMixin, TimestampMixin, one_of, partial_index
 
 CODE_STATUSES = ("available", "reserved", "sold", "void")
 BATCH_STATUSES = ("queued", "running", "done", "failed")
@@ -33,7 +31,7 @@ class StockBatch(IdMixin, TimestampMixin, db.Model):
 
     __tablename__ = "stock_batches"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        CheckConstraint(one_of("status", BATCH_STATUSES), name="status"),
     )
 
     product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), index=True)
@@ -57,20 +55,15 @@ class CardCode(IdMixin, db.Model):
     __tablename__ = "card_codes"
     __table_args__ = (
         UniqueConstraint("product_id", "fingerprint"),
-        CheckConstraint("status IN ('available', 'reserved', 'sold', 'void')", name="status"),
+        CheckConstraint(one_of("status", CODE_STATUSES), name="status"),
         # allocation reads only available rows of one product, oldest first
-        Index("ix_card_codes_available", "product_id", "id",
-              postgresql_where=text("status = 'available'"),
-              sqlite_where=text("status = 'available'")),
-        Index("ix_card_codes_order_line_id", "order_line_id",
-              postgresql_where=text("order_line_id IS NOT NULL"),
-              sqlite_where=text("order_line_id IS NOT NULL")),
-        Index("ix_card_codes_sold", "product_id", "sold_at",
-              postgresql_where=text("sold_at IS NOT NULL"),
-              sqlite_where=text("sold_at IS NOT NULL")),
-        Index("ix_card_codes_reserved_until", "reserved_until",
-              postgresql_where=text("status = 'reserved'"),
-              sqlite_where=text("status = 'reserved'")),
+        partial_index("ix_card_codes_available", "product_id", "id",
+                      where="status = 'available'"),
+        partial_index("ix_card_codes_order_line_id", "order_line_id",
+                      where="order_line_id IS NOT NULL"),
+        partial_index("ix_card_codes_sold", "product_id", "sold_at", where="sold_at IS NOT NULL"),
+        partial_index("ix_card_codes_reserved_until", "reserved_until",
+                      where="status = 'reserved'"),
     )
 
     # no FK constraints here: a per-row RI check would double the cost of a
