@@ -21,8 +21,8 @@ def test_credit_and_show(cli, tree):
     result = cli("balance", "credit", "--tenant", "star", "--email", "buyer@star.test",
                  "--amount", "100.00", "--note", "welcome gift")
     assert result.exit_code == 0, result.output
-    assert "credited ¥100.00 to buyer@star.test on star" in result.output
-    assert "balance ¥100.00" in result.output
+    assert "credited CN¥100.00 to buyer@star.test on star" in result.output
+    assert "balance CN¥100.00" in result.output
     assert wallets.wallet_balance(tree.star_customer) == 10000
     credits = ledger.shop_account(tree.star, "credits_issued")
     assert credits.balance == -10000
@@ -34,7 +34,7 @@ def test_credit_and_show(cli, tree):
 
     result = cli("balance", "show", "--tenant", "star", "--email", "buyer@star.test")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "buyer@star.test on star: ¥100.50"
+    assert result.output.splitlines()[0] == "buyer@star.test on star: CN¥100.50"
     assert "welcome gift" in result.output and "wallet_credit" in result.output
     assert ledger.check_ledger().ok
 
@@ -42,7 +42,7 @@ def test_credit_and_show(cli, tree):
 def test_show_of_an_unused_wallet(cli, tree):
     result = cli("balance", "show", "--tenant", "rocket", "--email", "buyer@rocket.test")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "buyer@rocket.test on rocket: ¥0.00"
+    assert result.output.strip() == "buyer@rocket.test on rocket: CN¥0.00"
     _nothing_written()
 
 
