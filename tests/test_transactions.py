@@ -28,7 +28,7 @@ from kameng.sales.fulfilment import fulfil
 from kameng.sales.models import Order
 from kameng.shop.catalog import services as catalog
 from tests.billing.commissions.helpers import chain
-from tests.billing.withdrawals.test_withdrawals import earn
+from tests.billing.withdrawals.test_withdrawals import approved_connect_withdrawal
 from tests.fakes.supplier import fake_supplier  # noqa: F401  (fixture)
 from tests.orders.helpers import fund
 
@@ -180,11 +180,7 @@ def test_no_transaction_is_open_during_the_plan_card_charge(app, probing_stripe)
 @pytest.mark.both
 def test_no_transaction_is_open_during_the_withdrawal_transfer(app, probing_stripe):
     c = chain(depth=1)
-    shop = c.shops[1]
-    earn(c, orders=2)
-    method = withdrawals.add_payout_method(shop, "stripe_connect", "acct_1Kameng123")
-    w = withdrawals.request_withdrawal(shop, c.owners[1], method.id, 200)
-    withdrawals.approve(w.id, c.master)
+    w = approved_connect_withdrawal(c)
     assert withdrawals.mark_paid(w.id, c.master).reference == "tr_probe"
     assert probing_stripe.seen == [("/v1/transfers", [])]
 

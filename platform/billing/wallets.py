@@ -19,7 +19,7 @@ from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.money import MoneyError, parse_amount
 from kameng.core.scoping import all_tenants
-from kameng.core.txn import in_own_txn
+from kameng.core.txn import in_own_txn, owning
 from kameng.tenants.models import Tenant, User
 from kameng.tenants.services import tenant_by_slug
 
@@ -114,13 +114,6 @@ def credit_by_email(slug: str, email: str, amount_text: str, note: str | None = 
     return user, amount, tx
 
 
-def spend_from_wallet(user: User, amount: int, idempotency_key: str, reference: str | None,
-                      counter_account: Account, memo: str | None = None) -> Transaction:
-    """``spend_from_wallet_in_txn`` as a transaction of its own."""
-    return in_own_txn(spend_from_wallet_in_txn, user, amount, idempotency_key, reference,
-                      counter_account, memo)
-
-
 def spend_from_wallet_in_txn(user: User, amount: int, idempotency_key: str,
                              reference: str | None, counter_account: Account,
                              memo: str | None = None) -> Transaction:
@@ -136,21 +129,11 @@ def spend_from_wallet_in_txn(user: User, amount: int, idempotency_key: str,
     wallet = ledger.find_user_account(user, "wallet")
     if wallet is None:
         raise ledger.InsufficientBalance(account_id=None)
-    if wallet.currency != counter_account.currency:
-        raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
-                              "%(counter_currency)s",
-                              currency=wallet.currency, counter_currency=counter_account.currency),
-                           field="currency")
-    return ledger.post_in_txn(idempotency_key, "wallet_spend",
-                              [(wallet, -amount), (counter_account, amount)],
-                              reference=reference, memo=memo)
+    return _move_in_txn(wallet, -amount, counter_account, "wallet_spend", idempotency_key,
+                        reference, memo)
 
 
-def topup_wallet(user: User, amount: int, idempotency_key: str, reference: str | None,
-                 clearing_account: Account, memo: str | None = None) -> Transaction:
-    """``topup_wallet_in_txn`` as a transaction of its own."""
-    return in_own_txn(topup_wallet_in_txn, user, amount, idempotency_key, reference,
-                      clearing_account, memo)
+spend_from_wallet = owning(spend_from_wallet_in_txn)
 
 
 def topup_wallet_in_txn(user: User, amount: int, idempotency_key: str, reference: str | None,
@@ -164,11 +147,7 @@ def topup_wallet_in_txn(user: User, amount: int, idempotency_key: str, reference
                         clearing_account, memo)
 
 
-def refund_to_wallet(user: User, amount: int, idempotency_key: str, reference: str | None,
-                     counter_account: Account, memo: str | None = None) -> Transaction:
-    """``refund_to_wallet_in_txn`` as a transaction of its own."""
-    return in_own_txn(refund_to_wallet_in_txn, user, amount, idempotency_key, reference,
-                      counter_account, memo)
+topup_wallet = owning(topup_wallet_in_txn)
 
 
 def refund_to_wallet_in_txn(user: User, amount: int, idempotency_key: str,
@@ -180,17 +159,26 @@ def refund_to_wallet_in_txn(user: User, amount: int, idempotency_key: str,
                         counter_account, memo)
 
 
+refund_to_wallet = owning(refund_to_wallet_in_txn)
+
+
 def _into_wallet(user, amount, kind, idempotency_key, reference, counter_account,
                  memo) -> Transaction:
-    amount = _positive(amount)
-    wallet = ledger.wallet_account(user)
+    return _move_in_txn(ledger.wallet_account(user), _positive(amount), counter_account, kind,
+                        idempotency_key, reference, memo)
+
+
+def _move_in_txn(wallet: Account, amount: int, counter_account: Account, kind: str,
+                 idempotency_key: str, reference: str | None, memo: str | None) -> Transaction:
+    """Post ``amount`` into the wallet (negative: out of it) against ``counter_account``."""
     if wallet.currency != counter_account.currency:
         raise InvalidInput(_l("the wallet holds %(currency)s, the counter account "
                               "%(counter_currency)s",
                               currency=wallet.currency, counter_currency=counter_account.currency),
                            field="currency")
-    return ledger.post_in_txn(idempotency_key, kind,
-                              [(counter_account, -amount), (wallet, amount)],
+    # the side that gives is posted first (its guarded debit is applied first)
+    lines = [(wallet, amount), (counter_account, -amount)]
+    return ledger.post_in_txn(idempotency_key, kind, lines if amount < 0 else lines[::-1],
                               reference=reference, memo=memo)
 
 

@@ -35,15 +35,12 @@ class ServiceError(Exception):
 
 
 class NotFound(ServiceError):
-    code = "not_found"
-    status = 404
+    code, status = "not_found", 404
 
 
 class Conflict(ServiceError):
-    code = "conflict"
-    status = 409
+    code, status = "conflict", 409
 
 
 class InvalidInput(ServiceError):
-    code = "invalid_field"
-    status = 422
+    code, status = "invalid_field", 422

@@ -12,6 +12,7 @@ Two session listeners carry it, installed by ``install()`` (core's init_app).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable
 
 from sqlalchemy.orm import Session, SessionTransaction
@@ -93,3 +94,15 @@ def in_own_txn(work, /, *args, **kwargs):
         raise
     db.session.commit()
     return result
+
+
+def owning(work):
+    """The public form of an ``x_in_txn`` helper: ``x = owning(x_in_txn)`` runs it in a
+    transaction of its own (``in_own_txn``)."""
+    @functools.wraps(work)
+    def run(*args, **kwargs):
+        return in_own_txn(work, *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = work.__name__.removesuffix("_in_txn")
+    run.__doc__ = f"``{work.__name__}`` as a transaction of its own."
+    return run

@@ -60,10 +60,6 @@ CODE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 EARNING_KINDS = ("commission", "commission_reversal", "commission_clawback")
 
 
-def commission_key(order_no: str) -> str:
-    return f"order:{order_no}:commission"
-
-
 # ----- the split -------------------------------------------------------------------
 
 @dataclass
@@ -98,6 +94,10 @@ class Split:
     def rounding(self) -> int:
         explained = self.supplier + sum(s.margin for s in self.shops.values())
         return self.amount - explained
+
+
+def commission_key(order_no: str) -> str:
+    return f"order:{order_no}:commission"
 
 
 def split_order(order: OrderSnapshot, *, promoter_user_id: int | None = None,

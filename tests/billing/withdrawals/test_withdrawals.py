@@ -37,6 +37,15 @@ def earn(c, shop_index=1, orders=3):
     return balance(shop, "earnings_available")
 
 
+def approved_connect_withdrawal(c, amount=200):
+    """s1 has earned, asked for ``amount`` to its Stripe Connect account, and the master approved."""
+    earn(c, orders=2)
+    method = withdrawals.add_payout_method(c.shops[1], "stripe_connect", "acct_1Kameng123")
+    w = withdrawals.request_withdrawal(c.shops[1], c.owners[1], method.id, amount)
+    withdrawals.approve(w.id, c.master)
+    return w
+
+
 def platform(kind):
     return ledger.balance_of(ledger.platform_account(kind, "CNY"))
 
@@ -203,10 +212,7 @@ def recording_stripe(app):
 def test_stripe_connect_payout_creates_a_transfer_with_an_idempotency_key(app, recording_stripe):
     c = chain(depth=1)
     s1 = c.shops[1]
-    earn(c, orders=2)
-    method = withdrawals.add_payout_method(s1, "stripe_connect", "acct_1Kameng123")
-    w = withdrawals.request_withdrawal(s1, c.owners[1], method.id, 200)
-    withdrawals.approve(w.id, c.master)
+    w = approved_connect_withdrawal(c)
     paid = withdrawals.mark_paid(w.id, c.master)
     assert paid.status == "paid" and paid.reference == "tr_test_1"
     [sent] = recording_stripe.requests
