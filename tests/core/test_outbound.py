@@ -228,3 +228,17 @@ def test_a_supplier_refused_after_saving_is_not_called(app, fake_supplier):  # n
     # saving it again is refused too, with the reason on the field
     with pytest.raises(InvalidInput, match="loopback, private"):
         supplier_services.update_supplier(supplier.id, name="Renamed")
+
+
+@STRICT
+def test_the_supplier_form_says_why_the_address_is_refused(app, tree, client_for,
+                                                           fake_supplier):  # noqa: F811
+    client = client_for("master.localhost")
+    login(client, "owner@master.test")
+    client.get("/lang/en")
+    page = client.post("/admin/suppliers/new", data={
+        "name": "Fake Topup", "adapter": "http_topup", "base_url": fake_supplier.url,
+        "key_id": fake_supplier.key_id, "secret": fake_supplier.secret, "enabled": "y"})
+    assert page.status_code == 200   # the form again, with the reason at the field
+    assert "127.0.0.1, a loopback, private" in page.get_data(as_text=True)
+    assert supplier_services.list_suppliers() == [] and fake_supplier.log == []
