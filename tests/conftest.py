@@ -71,6 +71,9 @@ def app(request, backend, tmp_path, redis_client, redis_url):
         "PAGE_CACHE_SECONDS": 0,
         "WTF_CSRF_ENABLED": False,
         "BASE_DOMAIN": "localhost",
+        # the fake gateways and suppliers listen on loopback: allowed by the operator's
+        # setting, as a deployment would allow an upstream on its own network
+        "OUTBOUND_ALLOW": "127.0.0.1",
         "SERVER_NAME": None,
         # service messages raised outside a request (CLI, direct service calls) read in
         # English, the source language the assertions are written in

@@ -26,6 +26,7 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "LOOKUP_RATE_LIMIT": ("10 per minute", str),
     "SMTP_URL": (None, str),
     "MAIL_FROM": ("kameng@localhost", str),
+    "OUTBOUND_ALLOW": ("", str),
     "STRIPE_SECRET_KEY": (None, str),
     "STRIPE_PUBLISHABLE_KEY": (None, str),
     "STRIPE_WEBHOOK_SECRET": (None, str),

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 
 def init_app(app) -> None:
-    from kameng.core import hotrows, scoping, txn
+    from kameng.core import hotrows, outbound, scoping, txn
     from kameng.core.database import init_database
     from kameng.core.extensions import csrf, db, limiter, migrate, redis_conn
 
+    outbound.parse_allow(app.config.get("OUTBOUND_ALLOW"))  # a bad entry stops the start
     db.init_app(app)
     init_database(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True,

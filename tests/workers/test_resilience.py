@@ -106,6 +106,7 @@ def test_worker_killed_mid_job_delivers_once_after_restart(app, tree, fake_suppl
     order = placed.order
     env = {**os.environ, "KAMENG_DATABASE_URL": pg.url, "KAMENG_REDIS_URL": redis_url,
            "KAMENG_INSTANCE_PATH": app.config["INSTANCE_PATH"],
+           "KAMENG_OUTBOUND_ALLOW": app.config["OUTBOUND_ALLOW"],   # the fake supplier
            "KAMENG_CLAIM_STALE_SECONDS": "1", "KAMENG_REDELIVER_AFTER_SECONDS": "1"}
     # its own process group: the kill takes the worker and RQ's scheduler child with it,
     # as a crashed container or an OOM kill of the whole group would

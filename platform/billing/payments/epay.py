@@ -25,6 +25,7 @@ import requests
 from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments import base
+from kameng.core import outbound
 from kameng.core.errors import InvalidInput
 from kameng.core.money import format_plain, parse_amount
 
@@ -158,10 +159,13 @@ class EpayProvider(base.PaymentProvider):
         """The gateway's view of an order: a notice (``paid`` True/False), None if unknown."""
         self._require_configured()
         try:
-            resp = requests.get(self.apiurl + "api.php", timeout=TIMEOUT, params={
+            # the shop's own address: guarded against loopback, private and metadata
+            resp = outbound.request("GET", self.apiurl + "api.php", timeout=TIMEOUT, params={
                 "act": "order", "pid": self.pid, "key": self.key, "out_trade_no": order_no})
             resp.raise_for_status()
             data = resp.json()
+        except outbound.OutboundRefused as err:
+            raise base.PaymentError(err.text) from None
         except (requests.RequestException, ValueError) as err:
             raise base.PaymentError(_l("epay query failed: %(error)s",
                                   error=err.__class__.__name__)) from None

@@ -40,6 +40,7 @@ from kameng.billing.payments.stripe_provider import is_configured as stripe_conf
 from kameng.billing.payments.stripe_provider import webhook_tenant_id
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.outbound import check_url
 from kameng.core.scoping import tenant_scope
 from kameng.tenants.models import Tenant
 
@@ -152,6 +153,8 @@ def save_provider_config(tenant, name: str, *, enabled: bool, settings: dict | N
     clean = _validate(name, dict(settings or {}), enabled,
                       has_secret={f: bool(new_secrets.get(f) or f in stored_secrets)
                                   for f in SECRET_FIELDS.get(name, ())})
+    if clean.get("apiurl"):  # not at a loopback, private or metadata address
+        check_url(clean["apiurl"], field="apiurl")
 
     for field, value in new_secrets.items():
         if value:

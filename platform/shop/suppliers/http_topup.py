@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import requests
 from flask_babel import lazy_gettext as _l
 
+from kameng.core import outbound
 from kameng.shop.suppliers import signing
 from kameng.shop.suppliers.adapters import (
     FAILED,
@@ -95,7 +96,8 @@ class HttpTopupAdapter(Adapter):
         return self._secret
 
     def _request(self, method: str, path: str, payload: dict | None = None) -> requests.Response:
-        """Send one signed request; requests' exceptions propagate to the caller."""
+        """Send one signed request; requests' exceptions propagate to the caller, a
+        refused address is a ``SupplierError``."""
         url = self.base_url + path
         body = b"" if payload is None else json.dumps(
             payload, separators=(",", ":"), sort_keys=True).encode()
@@ -111,8 +113,11 @@ class HttpTopupAdapter(Adapter):
         }
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        return requests.request(method, url, data=body or None, headers=headers,
-                                timeout=self.timeout, allow_redirects=False)
+        try:  # the shop's own address: guarded against loopback, private and metadata
+            return outbound.request(method, url, data=body or None, headers=headers,
+                                    timeout=self.timeout, allow_redirects=False)
+        except outbound.OutboundRefused as err:  # nothing was sent
+            raise SupplierError(err.text) from None
 
     def _json(self, response: requests.Response):
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, select
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.outbound import check_url
 from kameng.core.percent import format_percent, ratio_bp
 from kameng.shop.catalog.models import Product
 from kameng.shop.catalog.services import product_by_sku
@@ -157,6 +158,8 @@ def create_supplier(name: str, adapter: str = "local", *, base_url=None, key_id=
     secret = _clean_secret(secret)
     config = _settings(adapter, base_url, key_id, connect_timeout, read_timeout,
                        has_secret=secret is not None, old={})
+    if config.get("base_url"):  # not at a loopback, private or metadata address
+        check_url(config["base_url"], field="base_url")
     _check_name_free(name)
     supplier = Supplier(name=name, adapter=adapter, config=config, enabled=bool(enabled),
                         secret_ciphertext=seal(secret) if secret and adapter != "local" else None)
@@ -176,6 +179,8 @@ def update_supplier(supplier_id: int, *, name=_UNSET, adapter=_UNSET, base_url=_
     config = _settings(new_adapter, base_url, key_id, connect_timeout, read_timeout,
                        has_secret=secret is not None or supplier.has_secret,
                        old=dict(supplier.config or {}))
+    if config.get("base_url"):  # not at a loopback, private or metadata address
+        check_url(config["base_url"], field="base_url")
     _check_name_free(new_name, supplier.id)
 
     supplier.name = new_name
