@@ -28,6 +28,8 @@ from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.sales import manual
 from kameng.sales import services as orders
+from kameng.sales.mailer import delivery_message
+from kameng.sales.models import Order
 from kameng.shop.catalog import services as catalog
 from kameng.shop.pricing import services as pricing
 from kameng.shop.stock import services as stock
@@ -194,6 +196,10 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("star.localhost", "customer", f"/o/{handed}"),
                  ("star.localhost", None, "/"), ("star.localhost", None, "/p/H-CARD")]:
         assert page in escaped, page
+    # and the delivery mail's HTML part
+    order = db.session.scalar(select(Order).where(Order.order_no == handed))
+    html = delivery_message(order, tenants.tenant_by_slug("star")).html
+    assert not any(raw in html for raw in RAW) and ESCAPED in html
 
 
 def test_lazy_messages_with_data_render_escaped(app):
