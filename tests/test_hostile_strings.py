@@ -108,10 +108,10 @@ def _hostile_world():
                                payment_method="epay")
     commissions.mature_commissions(now=utcnow() + timedelta(days=60))
     method = withdrawals.add_payout_method(star, "bank", "4111111111111111", HOSTILE, HOSTILE)
-    refused = withdrawals.request_withdrawal(star, people["star_owner"], method.id, 20,
+    refused = withdrawals.request_withdrawal(star, people["star_owner"], method.id, 5,
                                              note=HOSTILE)
     withdrawals.reject(refused.id, master, note=HOSTILE)
-    withdrawals.request_withdrawal(star, people["star_owner"], method.id, 20, note=HOSTILE)
+    withdrawals.request_withdrawal(star, people["star_owner"], method.id, 5, note=HOSTILE)
 
     batch = db.session.scalar(select(StockBatch).where(StockBatch.product_id == card.id))
     ids = {"category_id": cards.id, "product_id": card.id, "sku": card.sku,
@@ -209,7 +209,7 @@ def test_lazy_messages_with_data_render_escaped(app):
 
     with app.test_request_context("/"):
         message = _l("Category: %(name)s", name=HOSTILE)
-        assert str(message) == f"Category: {HOSTILE}"
+        assert str(message).endswith(HOSTILE)   # the text keeps the data as it is
         assert not any(raw in escape(message) for raw in RAW)
         assert ESCAPED in escape(message)
 
