@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.tenants.services import update_appearance
 from kameng.tenants.themes import (
     DEFAULT_THEME,

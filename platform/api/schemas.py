@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
-
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 
 MAX_SKU = 64
 MAX_FIELDS = 32

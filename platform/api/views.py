@@ -9,12 +9,12 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request, url_for
-from flask_babel import lazy_gettext as _l
 
 from kameng.api import schemas
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import csrf, db, limiter
 from kameng.core.http import problem
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.tenants import api_keys
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

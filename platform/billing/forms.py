@@ -1,12 +1,12 @@
 """Back-office forms for customers' wallets. The services do the real validation."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from kameng.billing.wallets import NOTE_LIMIT
+from kameng.core.i18n import lazy_gettext as _l
 
 
 class CreditForm(FlaskForm):

@@ -10,7 +10,6 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, timedelta
-from xml.sax.saxutils import escape
 
 from sqlalchemy import and_, func, or_, select
 
@@ -135,8 +134,32 @@ def daily(tenant: Tenant, days: int = 30, today: date | None = None) -> list[Day
     return [rows[d] for d in sorted(rows)]
 
 
-def chart_svg(rows: list[DayRow], currency: str, width: int = 720, height: int = 220) -> str:
-    """Sales as bars, net earnings as a line — a plain SVG string, no script."""
+@dataclass
+class ChartBar:
+    x: str
+    y: str
+    width: str
+    height: str
+    title: str      # plain text: the template escapes it
+
+
+@dataclass
+class Chart:
+    """Sales as bars, net earnings as a line: the numbers ``admin/_chart.html`` draws as
+    SVG. Coordinates are preformatted numbers, labels plain text the template escapes."""
+    width: int
+    height: int
+    left: int
+    top: int
+    base: int
+    top_label: str
+    bars: list[ChartBar]
+    ticks: list[tuple[str, str]]     # (x, "MM-DD")
+    points: str                      # the earnings line, "x,y x,y …"
+
+
+def chart(rows: list[DayRow], currency: str, width: int = 720, height: int = 220) -> Chart:
+    """The per-day chart of ``rows`` (from ``daily``)."""
     pad_l, pad_b, pad_t = 64, 24, 12
     inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
     top = max([r.sales for r in rows] + [r.earnings for r in rows] + [1])
@@ -146,31 +169,19 @@ def chart_svg(rows: list[DayRow], currency: str, width: int = 720, height: int =
     def y(value: int) -> float:
         return pad_t + inner_h - inner_h * max(value, 0) / top
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'width="100%" role="img" aria-label="sales and earnings per day">',
-             f'<line x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - 8}" '
-             f'y2="{pad_t + inner_h}" stroke="#9ca3af"/>',
-             f'<text x="{pad_l - 6}" y="{pad_t + 10}" text-anchor="end" font-size="11" '
-             f'fill="#6b7280">{escape(format_money(top, currency))}</text>',
-             f'<text x="{pad_l - 6}" y="{pad_t + inner_h}" text-anchor="end" font-size="11" '
-             f'fill="#6b7280">0</text>']
-    points = []
+    bars, ticks, points = [], [], []
     for i, row in enumerate(rows):
         x = pad_l + i * step
-        h = pad_t + inner_h - y(row.sales)
-        parts.append(f'<rect x="{x + step * 0.15:.1f}" y="{y(row.sales):.1f}" '
-                     f'width="{step * 0.7:.1f}" height="{h:.1f}" fill="#93c5fd">'
-                     f'<title>{row.day:%Y-%m-%d} {escape(format_money(row.sales, currency))}'
-                     f'</title></rect>')
+        bars.append(ChartBar(x=f"{x + step * 0.15:.1f}", y=f"{y(row.sales):.1f}",
+                             width=f"{step * 0.7:.1f}",
+                             height=f"{pad_t + inner_h - y(row.sales):.1f}",
+                             title=f"{row.day:%Y-%m-%d} {format_money(row.sales, currency)}"))
         points.append(f"{x + step / 2:.1f},{y(row.earnings):.1f}")
         if len(rows) <= 31 and (i % 5 == 0 or i == len(rows) - 1):
-            parts.append(f'<text x="{x + step / 2:.1f}" y="{height - 6}" text-anchor="middle" '
-                         f'font-size="10" fill="#6b7280">{row.day:%m-%d}</text>')
-    if points:
-        parts.append(f'<polyline fill="none" stroke="#15803d" stroke-width="2" '
-                     f'points="{" ".join(points)}"/>')
-    parts.append("</svg>")
-    return "".join(parts)
+            ticks.append((f"{x + step / 2:.1f}", f"{row.day:%m-%d}"))
+    return Chart(width=width, height=height, left=pad_l, top=pad_t, base=pad_t + inner_h,
+                 top_label=format_money(top, currency), bars=bars, ticks=ticks,
+                 points=" ".join(points))
 
 
 # ----- statement ------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from kameng.billing.ledger import services as ledger
 from kameng.billing.ledger.models import Account, Transaction
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import MoneyError, parse_amount
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import in_own_txn, owning

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 
 
 def _check(text: str) -> str:

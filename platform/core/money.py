@@ -4,7 +4,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision
-from flask_babel import lazy_gettext as _l
+
+from kameng.core.i18n import lazy_gettext as _l
 
 # the currencies a shop may price in; their minor units come from Babel (CLDR)
 CURRENCIES = frozenset({"CNY", "USD", "EUR", "HKD", "TWD", "GBP", "JPY", "KRW"})

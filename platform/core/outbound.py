@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 
 import requests
 from flask import current_app, has_app_context
-from flask_babel import lazy_gettext as _l
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -41,6 +40,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import create_connection
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 
 MAX_REDIRECTS = 5
 DEFAULT_PORTS = {"http": 80, "https": 443}

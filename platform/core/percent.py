@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from flask_babel import lazy_gettext as _l
-
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 
 BASIS = 10000  # basis points in 100 %
 

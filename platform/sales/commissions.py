@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,6 +16,7 @@ from kameng.billing.commissions.snapshot import LineSnapshot, OrderSnapshot, pri
 from kameng.billing.ledger import services as ledger
 from kameng.core.errors import NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.scoping import all_tenants
 from kameng.sales.models import Order
 

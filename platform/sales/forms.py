@@ -6,11 +6,11 @@ product: the checkout view reads them and the catalog service validates them.
 """
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.sales.manual import MAX_CODES
 
 CONTACT_MAX = 254

@@ -7,12 +7,12 @@ with the ``order.delivered`` outbox row that sends the e-mail).
 """
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 
 from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.sales.delivery import store_delivered
 from kameng.sales.fulfilment import settle
 from kameng.sales.models import Order, OrderLine

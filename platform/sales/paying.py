@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
-
 from kameng.billing.payments import registry
 from kameng.billing.payments.base import (
     PaymentProvider,
@@ -21,6 +19,7 @@ from kameng.billing.payments.base import (
 from kameng.billing.payments.services import epay_notify_url
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.sales.models import Order
 
 CHANNEL_LABELS = {"alipay": _l("Alipay"), "wxpay": _l("WeChat Pay"), "qqpay": _l("QQ Pay")}

@@ -10,11 +10,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.tenants.models import ApiKey, Tenant, User

@@ -1,13 +1,13 @@
 """Forms (and their validation) for signing in and up, and for API keys."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from kameng.core.errors import ServiceError
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.tenants import api_keys
 
 

@@ -5,12 +5,12 @@ import re
 import secrets
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from kameng.core.addresses import clean_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, needs_rehash, verify_password
 from kameng.core.scoping import all_tenants

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from flask import g, render_template
 from flask.templating import Environment
-from flask_babel import lazy_gettext as _l
 from jinja2 import BaseLoader, TemplateNotFound
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 
 DEFAULT_THEME = "default"
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")

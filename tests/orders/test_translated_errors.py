@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.scoping import tenant_scope
 from kameng.sales.models import Order
 from kameng.tenants import services as tenants

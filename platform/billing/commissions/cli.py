@@ -8,13 +8,13 @@ import json
 
 import click
 from flask.cli import AppGroup
-from flask_babel import lazy_gettext as _l
 
 from kameng.billing import reports
 from kameng.billing.commissions import services
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.ledger.cli import ledger_cli
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import format_money, parse_input_amount
 from kameng.core.percent import format_percent, parse_percent
 from kameng.tenants.services import tenant_by_slug

@@ -2,12 +2,12 @@
 them into ``settings.update_settings`` arguments (basis points, whole numbers)."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Form, FormField, StringField
 
 from kameng.billing.commissions import settings
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.percent import parse_percent
 
 

@@ -33,7 +33,6 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -49,6 +48,7 @@ from kameng.billing.ledger import services as ledger
 from kameng.billing.ledger.models import Account, Transaction
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.percent import percent_of_floor
 from kameng.core.scoping import all_tenants

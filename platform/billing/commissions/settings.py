@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -11,6 +10,7 @@ from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS, BillingSett
 from kameng.core.database import listen_once
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.percent import check_bp, percent_of
 from kameng.tenants.models import Tenant
 

@@ -46,7 +46,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -57,6 +56,7 @@ from kameng.core import txn
 from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
 from kameng.core.hotrows import defer_increment, take_pending
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.money import MoneyError, exponent
 from kameng.core.txn import in_own_txn

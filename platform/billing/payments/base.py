@@ -10,9 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
-
 from kameng.core.errors import Conflict, ServiceError
+from kameng.core.i18n import lazy_gettext as _l
 
 START_KINDS = ("redirect", "form", "client_secret", "instant")
 NOTICE_STATUSES = ("paid", "pending", "failed", "refunded")

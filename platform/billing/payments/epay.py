@@ -22,11 +22,11 @@ import re
 from collections.abc import Mapping
 
 import requests
-from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments import base
 from kameng.core import outbound
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import format_plain, parse_amount
 
 CHANNELS = ("alipay", "wxpay", "qqpay")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from kameng.billing.payments.base import PaymentProvider, ProviderConfig, ProviderUnavailable
@@ -19,6 +18,7 @@ from kameng.billing.payments.stripe_provider import StripeProvider
 from kameng.billing.payments.stripe_provider import is_configured as stripe_configured
 from kameng.core.errors import NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.scoping import all_tenants
 
 Factory = Callable[..., PaymentProvider]

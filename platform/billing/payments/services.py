@@ -29,7 +29,6 @@ import re
 from urllib.parse import quote, urlsplit
 
 from flask import current_app, g, has_request_context, url_for
-from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments import registry
 from kameng.billing.payments.base import PaymentNotice
@@ -40,6 +39,7 @@ from kameng.billing.payments.stripe_provider import is_configured as stripe_conf
 from kameng.billing.payments.stripe_provider import webhook_tenant_id
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.outbound import check_url
 from kameng.core.scoping import tenant_scope
 from kameng.tenants.models import Tenant

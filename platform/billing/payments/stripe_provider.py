@@ -23,10 +23,10 @@ import time
 
 import stripe
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from kameng.billing.payments import base
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 
 TOLERANCE = 300  # seconds either side of now
 HANDLED_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed",

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
-from flask_babel import lazy_gettext as _l
 
 from kameng.billing.plans import services
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import format_money, parse_input_amount
 from kameng.tenants.services import tenant_by_slug
 

@@ -2,11 +2,11 @@
 them. The services do the real validation."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, StringField
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import parse_input_amount
 
 

@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +31,7 @@ from kameng.billing.ledger import services as ledger
 from kameng.billing.plans.models import INTERVALS, Plan, PlanPayment, Subscription
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +19,7 @@ from kameng.billing.payments.registry import get_provider
 from kameng.billing.topups.models import WalletTopup
 from kameng.core.errors import InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.money import parse_input_amount
 from kameng.tenants.models import Tenant, User

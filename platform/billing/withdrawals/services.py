@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +27,7 @@ from kameng.billing.withdrawals.models import METHOD_KINDS, PayoutMethod, Withdr
 from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.percent import percent_of
 from kameng.core.scoping import all_tenants

@@ -5,9 +5,9 @@ import json
 
 import click
 from flask.cli import AppGroup
-from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog import services
 from kameng.shop.catalog.models import KINDS

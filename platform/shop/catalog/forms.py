@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog.models import KINDS, STATUSES
 

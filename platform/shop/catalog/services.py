@@ -9,12 +9,12 @@ import re
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import CURRENCIES
 from kameng.shop.catalog.models import KINDS, STATUSES, Category, Product, ShopProduct
 

@@ -9,9 +9,9 @@ import json
 
 import click
 from flask.cli import AppGroup
-from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import format_plain
 from kameng.core.percent import BASIS, format_percent, parse_percent
 from kameng.shop.catalog import services as catalog

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField
@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Optional
 
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.percent import parse_percent
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing import services
@@ -47,14 +48,15 @@ class CapForm(FlaskForm):
 
 
 def target_choices() -> list[SelectChoice]:
+    # translated now (plain str): the widget escapes the names like any other text
     choices = [SelectChoice("shop", _l("Whole shop"))]
     for cid, name in db.session.execute(select(Category.id, Category.name)
                                         .order_by(Category.position, Category.name)):
-        choices.append(SelectChoice(f"category:{cid}", _l("Category: %(name)s", name=name)))
+        choices.append(SelectChoice(f"category:{cid}", _("Category: %(name)s", name=name)))
     for pid, sku, name in db.session.execute(select(Product.id, Product.sku, Product.name)
                                              .order_by(Product.sku)):
-        choices.append(SelectChoice(f"product:{pid}", _l("Product: %(sku)s %(name)s",
-                                                         sku=sku, name=name)))
+        choices.append(SelectChoice(f"product:{pid}", _("Product: %(sku)s %(name)s",
+                                                        sku=sku, name=name)))
     return choices
 
 

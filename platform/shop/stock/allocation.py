@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from kameng.core.crypto import keyring
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.hotrows import defer_increment
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product

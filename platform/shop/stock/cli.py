@@ -7,9 +7,9 @@ import sys
 
 import click
 from flask.cli import AppGroup
-from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import InvalidInput
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.shop.stock import services
 
 stock_cli = AppGroup("stock", help="Card-code stock: import, void, export, report.")

@@ -1,11 +1,12 @@
 """Back-office forms for card-code stock. The services do the real validation."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Optional
+
+from kameng.core.i18n import lazy_gettext as _l
 
 
 class ImportForm(FlaskForm):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db, redis_conn
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.jobs import queue
 from kameng.shop.stock import services
 from kameng.shop.stock.models import StockBatch

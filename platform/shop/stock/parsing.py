@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from flask_babel import lazy_gettext as _l
+from kameng.core.i18n import lazy_gettext as _l
 
 MAX_LINE_CHARS = 512
 MAX_REPORTED = 20

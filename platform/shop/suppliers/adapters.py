@@ -21,9 +21,8 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from flask_babel import lazy_gettext as _l
-
 from kameng.core.errors import InvalidInput, ServiceError
+from kameng.core.i18n import lazy_gettext as _l
 
 
 class Status(StrEnum):

@@ -1,11 +1,12 @@
 """Back-office forms for suppliers. The services do the real validation."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
+
+from kameng.core.i18n import lazy_gettext as _l
 
 ADAPTER_CHOICES = [SelectChoice("local", _l("Local stock")),
                    SelectChoice("http_topup", _l("HTTP top-up API"))]

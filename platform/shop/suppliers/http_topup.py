@@ -36,9 +36,9 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
-from flask_babel import lazy_gettext as _l
 
 from kameng.core import outbound
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.shop.suppliers import signing
 from kameng.shop.suppliers.adapters import (
     FAILED,

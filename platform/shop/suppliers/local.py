@@ -6,8 +6,7 @@ SUCCESS with ``from_stock=True`` to say "take the codes from our stock".
 """
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.shop.suppliers.adapters import (
     SUCCESS,
     Adapter,
