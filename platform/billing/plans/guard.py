@@ -1,13 +1,13 @@
 """Plan limits enforced at the one place every write passes: the session flush.
 
 Whatever code path opens a sub-shop, binds a custom domain, adds a staff
-account, sets a percent markup or switches the theme — the tenants service,
+account, sets a markup (percent, or fixed as a share of cost) or switches the theme — the tenants service,
 the pricing service, the CLI, the API — the flush refuses it with
 ``PlanLimit`` (403) when the shop's plan does not allow it. Nothing has been
 written then; the caller rolls back as for any other service error.
 
-A row of another package (a shop's percent markup) declares what it needs with a
-``plan_limit()`` method returning ``(feature, value)`` or None, so billing needs no
+A row of another package (a shop's markup rule) declares what it needs with a
+``plan_limit()`` method returning ``(feature, value[, detail])`` or None, so billing needs no
 import of shop models.
 """
 from __future__ import annotations

@@ -33,6 +33,7 @@ from kameng.billing.plans.models import INTERVALS, Plan, PlanPayment, Subscripti
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
+from kameng.core.percent import format_percent
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 from kameng.tenants.themes import available_themes
@@ -202,9 +203,18 @@ def plan_allows(tenant: Tenant, feature: str, value=None) -> bool:
     return plan.themes is None or value in plan.themes  # theme
 
 
-def require(tenant: Tenant, feature: str, value=None) -> None:
-    """Raise ``PlanLimit`` (403) when the shop's plan does not allow it."""
+def require(tenant: Tenant, feature: str, value=None, detail=None) -> None:
+    """Raise ``PlanLimit`` (403) when the shop's plan does not allow it.
+
+    ``detail`` says why the value is what it is (a fixed markup as a share of a
+    product's cost); the message then names the plan's cap too.
+    """
     if not plan_allows(tenant, feature, value):
+        if feature == "markup" and detail is not None:
+            cap = root_plan(get_plan(subscription_of(tenant).plan_id)).max_markup_bp
+            raise PlanLimit(_l("%(detail)s; your plan allows a markup of at most %(cap)s%% "
+                               "of a product's cost — upgrade or renew your plan",
+                               detail=detail, cap=format_percent(cap or 0)))
         messages = {
             "custom_domain": _l("your plan does not include custom domains"),
             "sub_shops": _l("your plan does not include opening sub-shops"),
