@@ -152,7 +152,7 @@ def _start_run(tmp_path, env, *args, name="run"):
         return text if "Ctrl-C stops everything" in text or proc.poll() is not None else None
 
     try:
-        output = wait_for(ready, timeout=120)
+        wait_for(ready, timeout=120)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
