@@ -34,7 +34,7 @@ def _staff_count(session, tenant_id: int) -> int:
 
 
 def _check_plan_limits(session, _flush_context, _instances):
-    from kameng.billing.plans.services import require
+    from kameng.billing.plans.services import is_limited, require
 
     new, dirty = list(session.new), list(session.dirty)
     if not any(isinstance(o, (Tenant, Domain, User)) or hasattr(o, "plan_limit")
@@ -67,11 +67,13 @@ def _check_plan_limits(session, _flush_context, _instances):
             tenant = session.get(Tenant, tenant_id)
             require(tenant, "staff", _staff_count(session, tenant_id) + added)
         for obj in new + dirty:
-            limit = obj.plan_limit() if hasattr(obj, "plan_limit") else None
+            if not hasattr(obj, "plan_limit"):
+                continue
+            tenant = _tenant(session, obj)
+            # asked only of a shop a plan limits: a fixed markup's share costs a look-up
+            limit = obj.plan_limit() if tenant is not None and is_limited(tenant) else None
             if limit is not None:
-                tenant = _tenant(session, obj)
-                if tenant is not None:
-                    require(tenant, *limit)
+                require(tenant, *limit)
 
 
 def install() -> None:

@@ -181,6 +181,11 @@ def subscription_of(tenant: Tenant | int) -> Subscription | None:
                              .execution_options(all_tenants=True))
 
 
+def is_limited(tenant: Tenant) -> bool:
+    """Whether a plan limits this shop at all (the master and operator-made shops: no)."""
+    return tenant.parent_id is not None and subscription_of(tenant) is not None
+
+
 def plan_allows(tenant: Tenant, feature: str, value=None) -> bool:
     if feature not in FEATURES:
         raise InvalidInput(_l("unknown plan feature %(feature)r", feature=feature))
@@ -210,11 +215,13 @@ def require(tenant: Tenant, feature: str, value=None, detail=None) -> None:
     product's cost); the message then names the plan's cap too.
     """
     if not plan_allows(tenant, feature, value):
-        if feature == "markup" and detail is not None:
-            cap = root_plan(get_plan(subscription_of(tenant).plan_id)).max_markup_bp
+        sub = subscription_of(tenant) if detail is not None else None
+        cap = (root_plan(get_plan(sub.plan_id)).max_markup_bp
+               if sub is not None and sub.status != "expired" and feature == "markup" else None)
+        if cap is not None:
             raise PlanLimit(_l("%(detail)s; your plan allows a markup of at most %(cap)s%% "
                                "of a product's cost — upgrade or renew your plan",
-                               detail=detail, cap=format_percent(cap or 0)))
+                               detail=detail, cap=format_percent(cap)))
         messages = {
             "custom_domain": _l("your plan does not include custom domains"),
             "sub_shops": _l("your plan does not include opening sub-shops"),
