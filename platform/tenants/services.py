@@ -10,6 +10,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from kameng.core.addresses import clean_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -254,17 +255,23 @@ def _sign_up_in_txn(tenant, email, password, display_name, confirm_url, login_ur
     with all_tenants():
         taken = db.session.scalar(select(User.id).where(User.tenant_id == tenant.id,
                                                          User.email == email))
-    if taken:
+    user = None
+    if not taken:
+        user = User(tenant_id=tenant.id, email=email, role="customer",
+                    display_name=display_name, password_hash=password_hash,
+                    is_active_flag=False, session_version=1)
+        try:
+            with db.session.begin_nested():   # a concurrent sign-up may have taken it
+                db.session.add(user)
+        except IntegrityError:
+            user = None
+    if user is None:
         _mail_after_commit(email, _l("Your account on %(shop)s", shop=tenant.name),
                            _l("Someone (perhaps you) asked to open an account on %(shop)s "
                               "with this address, which has one already. Sign in here:\n"
                               "%(url)s\n\nIf that was not you, ignore this mail.",
                               shop=tenant.name, url=login_url))
         return
-    user = User(tenant_id=tenant.id, email=email, role="customer", display_name=display_name,
-                password_hash=password_hash, is_active_flag=False)
-    db.session.add(user)
-    db.session.flush()
     token = _sign_up_serializer().dumps([tenant.id, user.id, user.session_version])
     _mail_after_commit(email, _l("Confirm your account on %(shop)s", shop=tenant.name),
                        _l("Open this link within three days to confirm your account on "
