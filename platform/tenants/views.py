@@ -71,8 +71,8 @@ def register():
         except ServiceError as err:
             getattr(form, err.field or "email").errors.append(err.message)
         else:
-            return render("register.html", form=None, sent=True)
-    return render("register.html", form=form, sent=False)
+            return render("register.html", form=None, sent=True, error=None)
+    return render("register.html", form=form, sent=False, error=None)
 
 
 @bp.route("/register/confirm/<token>")
