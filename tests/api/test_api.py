@@ -280,4 +280,4 @@ def test_openapi_document(app, tree, client_for):
     assert set(doc["paths"]) == {"/products", "/orders", "/orders/{order_no}", "/balance"}
     codes = set(doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
     assert codes == {"out_of_stock", "insufficient_balance", "invalid_field", "unauthorized",
-                     "not_found", "rate_limited"}
+                     "not_found", "rate_limited", "idempotency_key_reused"}
