@@ -88,12 +88,7 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         wait_for(lambda: r.get("kameng:heartbeat"), timeout=90)
         r.close()
     finally:
-        os.killpg(proc.pid, signal.SIGINT) if proc.poll() is None else None
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+        _stop(proc)
         log.seek(0)
         tail = log.read()[-3000:]
     assert proc.returncode == 0, tail
@@ -101,6 +96,17 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
     # nothing left listening
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def _stop(proc) -> None:
+    """SIGINT to the run's process group; SIGKILL if it has not stopped within 40 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 def _ok(call):
@@ -154,13 +160,7 @@ def _start_run(tmp_path, env, *args, name="run"):
     try:
         wait_for(ready, timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+        _stop(proc)
     log.seek(0)
     return proc.returncode, log.read()
 
