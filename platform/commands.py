@@ -85,8 +85,12 @@ def _print_logins(logins: list[dict], port: int | None) -> None:
 @click.command("run")
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def run(port, host):
-    """Migrate, seed the demo if empty, and run web + worker + scheduler together."""
+@click.option("--demo/--no-demo", "demo_asked", default=None,
+              help="Seed the demo shops and logins into an empty database (default: only "
+                   "into the embedded default SQLite database, when it is empty).")
+def run(port, host, demo_asked):
+    """Migrate, seed the demo into an empty embedded default database, and run web +
+    worker + scheduler together."""
     from kameng.core.config import instance_path_from_env
     from kameng.core.redis import start_embedded
 
@@ -107,7 +111,14 @@ def run(port, host):
     with app.app_context():
         set_scope(ALL)
         upgrade(directory=app.extensions["migrate"].directory)
-        logins = demo.seed() if demo.is_empty() else None
+        try:
+            seed, seeding = demo.run_seeding(app.config, asked=demo_asked,
+                                             empty=demo.is_empty())
+        except ValueError as err:
+            if embedded is not None:
+                embedded.shutdown()
+            raise click.ClickException(str(err)) from None
+        logins = demo.seed() if seed else None
         from kameng.tenants.services import list_tenants, primary_host
 
         shops = [{"name": t.name, "host": primary_host(t)} for t in list_tenants()]
@@ -120,6 +131,7 @@ def run(port, host):
         subprocess.Popen(base + ["worker"], env=env),
         subprocess.Popen(base + ["scheduler"], env=env),
     ]
+    click.echo(f"kameng: {seeding}")
     if logins:
         click.echo("kameng: demo data created. Shops and logins:")
         _print_logins(logins, port)

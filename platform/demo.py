@@ -59,6 +59,38 @@ def is_empty() -> bool:
     return db.session.scalar(select(Tenant.id).limit(1)) is None
 
 
+def uses_embedded_default(config) -> bool:
+    """Whether the app runs on the embedded default database (the instance folder's SQLite
+    file), the only one ``kameng run`` seeds the demo into unasked."""
+    from kameng.core.config import default_database_url
+
+    return config["DATABASE_URL"] == default_database_url(config["INSTANCE_PATH"])
+
+
+def run_seeding(config, *, asked: bool | None, empty: bool) -> tuple[bool, str]:
+    """What ``kameng run`` does about demo data: (seed it?, the line that says so).
+
+    ``asked`` is ``--demo`` (True), ``--no-demo`` (False) or neither (None). The
+    demo logins share a published password, so unasked they go only into an empty
+    embedded default database — never into a PostgreSQL or other configured
+    database, nor one that has data. ``--demo`` on a database with data is refused.
+    """
+    if asked is False:
+        return False, "demo data not seeded (--no-demo)"
+    if not empty:
+        if asked:
+            raise ValueError("the database already has shops; --demo needs an empty one")
+        return False, "the database has shops: no demo data seeded"
+    if asked:
+        return True, ("demo data seeded as asked (--demo); its logins share the published "
+                      f"password {DEMO_PASSWORD!r}")
+    if uses_embedded_default(config):
+        return True, "demo data seeded into the empty embedded default database"
+    return False, ("the database is empty and is not the embedded default: no demo data "
+                   "seeded (create the master shop with `kameng tenants create`, or add "
+                   "the demo with `kameng demo seed` or `kameng run --demo`)")
+
+
 def seed() -> list[dict]:
     """Create the demo tree and its logins; returns what to print."""
     logins = []

@@ -1,5 +1,6 @@
 """The README's first command: ``kameng run`` brings up web + worker + scheduler
-on the embedded default (SQLite + embedded Redis) with demo data."""
+on the embedded default (SQLite + embedded Redis) with demo data — and seeds the
+demo's published logins nowhere else unless asked."""
 from __future__ import annotations
 
 import os
@@ -14,6 +15,13 @@ import pytest
 import requests
 
 pytestmark = [pytest.mark.smoke, pytest.mark.slow]
+
+
+def kameng_env(tmp_path, **settings) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAMENG_")}
+    env["KAMENG_INSTANCE_PATH"] = str(tmp_path / "instance")
+    env.update({f"KAMENG_{k}": v for k, v in settings.items()})
+    return env
 
 
 def free_port() -> int:
@@ -34,8 +42,7 @@ def wait_for(predicate, timeout=60.0, interval=0.25):
 
 def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAMENG_")}
-    env["KAMENG_INSTANCE_PATH"] = str(tmp_path / "instance")
+    env = kameng_env(tmp_path)
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "kameng.cli", "run", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
@@ -54,6 +61,7 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         hosts = re.findall(rf"http://([a-z0-9.-]+):{port}/", output)
         assert {"master.localhost", "star.localhost", "rocket.localhost"} <= set(hosts), output
         assert "owner@star.localhost" in output and "kameng-demo" in output
+        assert "demo data seeded into the empty embedded default database" in output
 
         def get(host, path="/"):
             return requests.get(f"http://127.0.0.1:{port}{path}", headers={"Host": host},
@@ -80,12 +88,7 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         wait_for(lambda: r.get("kameng:heartbeat"), timeout=90)
         r.close()
     finally:
-        os.killpg(proc.pid, signal.SIGINT) if proc.poll() is None else None
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
+        _stop(proc)
         log.seek(0)
         tail = log.read()[-3000:]
     assert proc.returncode == 0, tail
@@ -95,8 +98,97 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
 
+def _stop(proc) -> None:
+    """SIGINT to the run's process group; SIGKILL if it has not stopped within 40 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+
+
 def _ok(call):
     try:
         return call().status_code in (200, 404)
     except requests.RequestException:
         return False
+
+
+def _config(tmp_path, url=None) -> dict:
+    from kameng.core.config import load_config
+
+    instance = tmp_path / "instance"
+    environ = {"KAMENG_INSTANCE_PATH": str(instance)}
+    if url:
+        environ["KAMENG_DATABASE_URL"] = url
+    return load_config(environ=environ)
+
+
+def test_run_seeds_the_demo_only_into_an_empty_embedded_default_unless_asked(tmp_path):
+    from kameng.demo import run_seeding
+
+    default = _config(tmp_path)
+    postgres = _config(tmp_path, "postgresql://kameng@db.internal/kameng")
+    elsewhere = _config(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}")
+    assert run_seeding(default, asked=None, empty=True)[0] is True
+    for config in (postgres, elsewhere):
+        seed, said = run_seeding(config, asked=None, empty=True)
+        assert seed is False and "not the embedded default" in said and "kameng demo seed" in said
+    for config in (default, postgres):
+        seed, said = run_seeding(config, asked=None, empty=False)
+        assert seed is False and "no demo data seeded" in said
+        assert run_seeding(config, asked=False, empty=True)[0] is False
+        assert run_seeding(config, asked=True, empty=True)[0] is True
+        with pytest.raises(ValueError, match="--demo needs an empty one"):
+            run_seeding(config, asked=True, empty=False)
+
+
+def _start_run(tmp_path, env, *args, name="run"):
+    port = free_port()
+    log = open(tmp_path / f"{name}.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "kameng.cli", "run", "--port", str(port),
+                             *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=tmp_path, start_new_session=True)
+
+    def ready():
+        log.seek(0)
+        text = log.read()
+        return text if "Ctrl-C stops everything" in text or proc.poll() is not None else None
+
+    try:
+        wait_for(ready, timeout=120)
+    finally:
+        _stop(proc)
+    log.seek(0)
+    return proc.returncode, log.read()
+
+
+def _shops(url: str) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return [row[0] for row in conn.execute("SELECT slug FROM tenants ORDER BY id")]
+
+
+def test_run_on_a_configured_database_seeds_no_demo_logins(tmp_path):
+    """An empty database named by KAMENG_DATABASE_URL (production's case) gets no demo
+    logins from ``kameng run``: it says so; ``kameng demo seed`` adds them when asked, and
+    ``kameng run --demo`` refuses a database that has shops."""
+    url = f"sqlite:///{tmp_path / 'production.db'}"
+    env = kameng_env(tmp_path, DATABASE_URL=url)
+    code, output = _start_run(tmp_path, env)
+    assert code == 0, output[-3000:]
+    assert "not the embedded default: no demo data seeded" in output, output[-3000:]
+    assert "kameng-demo" not in output and "owner@" not in output
+    assert _shops(url) == []
+
+    seeded = subprocess.run([sys.executable, "-m", "kameng.cli", "demo", "seed"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert seeded.returncode == 0, seeded.stderr[-3000:]
+    assert _shops(url) == ["master", "star", "rocket"]
+
+    code, output = _start_run(tmp_path, env, "--demo", name="again")
+    assert code != 0 and "--demo needs an empty one" in output, output[-3000:]
+    assert _shops(url) == ["master", "star", "rocket"]

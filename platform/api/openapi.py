@@ -7,7 +7,7 @@ from __future__ import annotations
 STATUSES = ["pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired"]
 ERROR_CODES = {
     "unauthorized": 401, "not_found": 404, "invalid_field": 422, "insufficient_balance": 402,
-    "out_of_stock": 409, "rate_limited": 429,
+    "out_of_stock": 409, "rate_limited": 429, "idempotency_key_reused": 422,
 }
 
 
@@ -62,8 +62,9 @@ def document(server_url: str) -> dict:
                     "(poll `GET /orders/{order_no}`). The `Idempotency-Key` header is "
                     "required: sending the same key again returns the same order with "
                     "status 201 and the header `Idempotent-Replayed: true`, and charges "
-                    "nothing. Reusing a key for a different SKU or quantity is refused "
-                    "(422, field `idempotency_key`)."),
+                    "nothing. Reusing a key with a different body (SKU, quantity or "
+                    "fields) is refused (422, code `idempotency_key_reused`, field "
+                    "`idempotency_key`)."),
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
                                 "schema": {"type": "string", "minLength": 1,
                                            "maxLength": 128}}],
@@ -76,7 +77,8 @@ def document(server_url: str) -> dict:
                     "409": _problem("Not enough stock (code out_of_stock)."),
                     "422": _problem("Bad input; `field` names it (code invalid_field), also "
                                     "for a missing Idempotency-Key or a body that is not a "
-                                    "JSON object."),
+                                    "JSON object; code idempotency_key_reused for a key "
+                                    "reused with a different body."),
                     **COMMON}}},
             "/orders/{order_no}": {"get": {
                 "operationId": "getOrder",

@@ -40,8 +40,8 @@ def _positive(amount) -> int:
 
 def parse_credit_amount(text: str, currency: str) -> int:
     """'100.00' in the shop's currency -> 10000, refusing anything not a positive amount."""
-    plain = str(text or "").strip().replace(",", "")
-    if not AMOUNT_RE.match(plain):
+    plain = str(text or "").strip()
+    if not AMOUNT_RE.match(plain.replace(",", "")):
         raise InvalidInput(_l("bad amount %(text)r: give a positive amount like 100.00", text=text),
                            field="amount")
     try:

@@ -50,6 +50,11 @@ def instance_path_from_env() -> str:
     return os.path.abspath(os.environ.get(ENV_PREFIX + "INSTANCE_PATH", "instance"))
 
 
+def default_database_url(instance: str | os.PathLike) -> str:
+    """The embedded default: a SQLite file in the instance folder."""
+    return f"sqlite:///{Path(instance).absolute() / 'kameng.db'}"
+
+
 def _persisted_secret(instance: Path, name: str, make) -> str:
     """A random secret generated once and kept in the instance folder."""
     path = instance / name
@@ -81,7 +86,7 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     cfg.update(overrides)
 
     if not cfg["DATABASE_URL"]:
-        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'kameng.db'}"
+        cfg["DATABASE_URL"] = default_database_url(instance)
     if not cfg["SECRET_KEY"]:
         cfg["SECRET_KEY"] = _persisted_secret(instance, "secret_key",
                                               lambda: secrets.token_urlsafe(48))

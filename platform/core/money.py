@@ -1,7 +1,8 @@
 """Money is an integer count of the currency's minor unit (fen, cents). No floats."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -22,18 +23,32 @@ def exponent(currency: str) -> int:
     return get_currency_precision(code)
 
 
+# a plain decimal: digits, optionally grouped by thousands with commas (1,000.50), and
+# a decimal point; no exponent, no NaN or infinity, no stray commas ('1,0' is refused)
+_AMOUNT_RE = re.compile(r"^[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.[0-9]+)?$")
+MAX_AMOUNT = 10**15        # minor units: ten trillion yuan, far above any real amount
+_MAX_TEXT = 40
+
+
 def parse_amount(text: str | int | Decimal, currency: str) -> int:
-    """'12.50' CNY -> 1250. Refuses more decimals than the currency has."""
+    """'12.50' CNY -> 1250; '1,000.50' -> 100050.
+
+    Refuses more decimals than the currency has, exponents ('1e30'), NaN and
+    infinities, commas that are not thousands separators ('1,0'), and amounts
+    above ``MAX_AMOUNT`` minor units either way.
+    """
     exp = exponent(currency)
-    try:
-        value = Decimal(str(text).strip().replace(",", ""))
-    except InvalidOperation:
-        raise MoneyError(f"not an amount: {text!r}") from None
-    if not value.is_finite():
-        raise MoneyError(f"not an amount: {text!r}")
+    plain = str(text).strip()
+    if (len(plain) > _MAX_TEXT or not _AMOUNT_RE.match(plain)
+            or not any(ch.isdigit() for ch in plain)):
+        raise MoneyError(f"not an amount: {str(text)[:_MAX_TEXT]!r} (write it like 1234.50"
+                         f" or 1,234.50)")
+    value = Decimal(plain.replace(",", ""))
     scaled = value.scaleb(exp)
     if scaled != scaled.to_integral_value():
-        raise MoneyError(f"{text} has more than {exp} decimal places for {currency}")
+        raise MoneyError(f"{plain} has more than {exp} decimal places for {currency}")
+    if abs(scaled) > MAX_AMOUNT:
+        raise MoneyError(f"{plain} is too large an amount")
     return int(scaled)
 
 

@@ -39,6 +39,10 @@ class OutOfStock(Conflict):
     code = "out_of_stock"
 
 
+class IdempotencyKeyReused(InvalidInput):
+    code = "idempotency_key_reused"
+
+
 @dataclass
 class Placed:
     order: Order
@@ -150,7 +154,7 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
                    if idempotency_key else None)
         if earlier is None:
             raise
-        return Placed(earlier, False, [])
+        return _replay(earlier, sku, quantity, fields)
 
 
 def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
@@ -215,7 +219,7 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
                    if idempotency_key else None)
         if earlier is None:
             raise
-        return Placed(earlier, False, [])
+        return _replay(earlier, sku, quantity, fields)
     except ServiceError:
         db.session.rollback()
         raise
@@ -227,6 +231,37 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
 
 def _columns(order: Order) -> dict:
     return {attr.key: getattr(order, attr.key) for attr in inspect(Order).column_attrs}
+
+
+def _replay(earlier: Order, sku, quantity, fields) -> Placed:
+    """The earlier order of this key, if it was asked for with the same body.
+
+    A key names one request: the same SKU, quantity and buyer fields (compared
+    as the order stored them, cleaned) replay the order; anything else is
+    refused, never answered with an order the caller did not ask for.
+    """
+    line = earlier.lines[0] if earlier.lines else None
+    if line is None or not _same_request(line, sku, quantity, fields):
+        raise IdempotencyKeyReused(
+            _l("this Idempotency-Key was already used for a different order (%(order_no)s: "
+               "another SKU, quantity or fields); use a new key for a new order",
+               order_no=earlier.order_no), field="idempotency_key")
+    return Placed(earlier, False, [])
+
+
+def _same_request(line: OrderLine, sku, quantity, fields) -> bool:
+    try:
+        same = line.sku == str(sku or "").strip() and line.quantity == int(quantity)
+    except (TypeError, ValueError):
+        return False
+    stored = line.fields or {}
+    if not same or (fields or {}) == stored:
+        return same
+    product = db.session.get(Product, line.product_id)
+    try:
+        return catalog.validate_buyer_fields(product, fields or {}) == stored
+    except ServiceError:
+        return False
 
 
 def _by_idempotency_key(tenant, customer, key) -> Order | None:

@@ -1,11 +1,15 @@
 """Operations on tenants, domains and users. Each owns its transaction."""
 from __future__ import annotations
 
+import logging
 import re
 import secrets
+from collections.abc import Callable
 
 from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from kameng.core.addresses import clean_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -14,10 +18,11 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, needs_rehash, verify_password
 from kameng.core.scoping import all_tenants
-from kameng.core.txn import in_own_txn
+from kameng.core.txn import after_commit, in_own_txn
 from kameng.tenants.models import ROLES, Domain, Tenant, User
 from kameng.tenants.themes import available_themes
 
+log = logging.getLogger(__name__)
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 HOST_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
                      r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -193,6 +198,107 @@ def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | No
     user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
+    return user
+
+
+# ----- signing up -----------------------------------------------------------
+
+SIGN_UP_SALT = "kameng.sign-up"
+SIGN_UP_MAX_AGE = 3 * 86400
+
+
+def _sign_up_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SIGN_UP_SALT)
+
+
+def _mail_after_commit(to: str, subject, text) -> None:
+    """Send once the transaction commits (no transaction open during SMTP); a failure
+    is logged, never shown: the page must not differ with the address."""
+    from kameng.core.mail import mail_configured, send_mail
+
+    subject, text = str(subject), str(text)
+    configured = mail_configured()
+
+    def send():
+        if not configured:
+            log.warning("sign-up mail to %s not sent: KAMENG_SMTP_URL is not set", to)
+            return
+        try:
+            send_mail(to, subject, text)
+        except Exception:  # noqa: BLE001 - SMTP trouble must not change the answer
+            log.exception("sign-up mail to %s failed", to)
+
+    after_commit(send)
+
+
+def sign_up(tenant: Tenant, email: str, password: str, display_name: str | None, *,
+            confirm_url: Callable[[str], str], login_url: str) -> None:
+    """A visitor asks for a customer account; the answer never says whether the address
+    has one already.
+
+    A free address gets an inactive account and a mail with a confirmation link
+    (``confirm_url(token)``, valid ``SIGN_UP_MAX_AGE``); an address with an
+    account gets a mail saying so (``login_url``) and nothing is written. The
+    password is hashed either way, so both take the same time. Bad input (an
+    address that is not one, a short password) raises ``InvalidInput`` as before,
+    the same for either.
+    """
+    return in_own_txn(_sign_up_in_txn, tenant, email, password, display_name,
+                      confirm_url, login_url)
+
+
+def _sign_up_in_txn(tenant, email, password, display_name, confirm_url, login_url) -> None:
+    email = clean_address(email)
+    if password is None or len(password) < 8:
+        raise InvalidInput(_l("password must have at least 8 characters"), field="password")
+    password_hash = hash_password(password)
+    with all_tenants():
+        taken = db.session.scalar(select(User.id).where(User.tenant_id == tenant.id,
+                                                         User.email == email))
+    user = None
+    if not taken:
+        user = User(tenant_id=tenant.id, email=email, role="customer",
+                    display_name=display_name, password_hash=password_hash,
+                    is_active_flag=False, session_version=1)
+        try:
+            with db.session.begin_nested():   # a concurrent sign-up may have taken it
+                db.session.add(user)
+        except IntegrityError:
+            user = None
+    if user is None:
+        _mail_after_commit(email, _l("Your account on %(shop)s", shop=tenant.name),
+                           _l("Someone (perhaps you) asked to open an account on %(shop)s "
+                              "with this address, which has one already. Sign in here:\n"
+                              "%(url)s\n\nIf that was not you, ignore this mail.",
+                              shop=tenant.name, url=login_url))
+        return
+    token = _sign_up_serializer().dumps([tenant.id, user.id, user.session_version])
+    _mail_after_commit(email, _l("Confirm your account on %(shop)s", shop=tenant.name),
+                       _l("Open this link within three days to confirm your account on "
+                          "%(shop)s:\n%(url)s\n\nIf you did not ask for an account, ignore "
+                          "this mail.", shop=tenant.name, url=confirm_url(token)))
+
+
+def confirm_sign_up(tenant: Tenant, token: str) -> User:
+    """The account a confirmation link names, now active (each link works once)."""
+    return in_own_txn(_confirm_sign_up_in_txn, tenant, token)
+
+
+def _confirm_sign_up_in_txn(tenant: Tenant, token: str) -> User:
+    refused = InvalidInput(_l("this confirmation link is not valid (any more): sign in, "
+                              "or sign up again"), field="token")
+    try:
+        tenant_id, user_id, version = _sign_up_serializer().loads(
+            token or "", max_age=SIGN_UP_MAX_AGE)
+    except (BadSignature, ValueError, TypeError):
+        raise refused from None
+    with all_tenants():
+        user = db.session.get(User, user_id) if tenant_id == tenant.id else None
+    if user is None or user.tenant_id != tenant.id or user.is_active \
+            or user.session_version != version:
+        raise refused
+    user.is_active_flag = True
+    user.session_version += 1   # the link is spent
     return user
 
 

@@ -58,18 +58,32 @@ def logout():
 @bp.route("/register", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=_per_host_ip)
 def register():
+    """Sign up: the same answer whether or not the address has an account here (a mail
+    to that address tells its owner which, with a confirmation link for a new one)."""
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            user = services.create_user(g.tenant, form.email.data, "customer",
-                                        form.password.data, form.display_name.data or None)
+            services.sign_up(
+                g.tenant, form.email.data, form.password.data, form.display_name.data or None,
+                confirm_url=lambda token: url_for("auth.confirm_sign_up", token=token,
+                                                  _external=True),
+                login_url=url_for("auth.login", _external=True))
         except ServiceError as err:
             getattr(form, err.field or "email").errors.append(err.message)
         else:
-            login_user(user)
-            user_signed_up.send(user)
-            return redirect(url_for("shop.index"))
-    return render("register.html", form=form)
+            return render("register.html", form=None, sent=True, error=None)
+    return render("register.html", form=form, sent=False, error=None)
+
+
+@bp.route("/register/confirm/<token>")
+def confirm_sign_up(token: str):
+    try:
+        user = services.confirm_sign_up(g.tenant, token)
+    except ServiceError as err:
+        return render("register.html", form=None, sent=False, error=err.message), 400
+    login_user(user)
+    user_signed_up.send(user)
+    return redirect(url_for("shop.index"))
 
 
 @bp.route("/lang/<code>", methods=["GET", "POST"])

@@ -102,7 +102,33 @@ def test_same_idempotency_key_returns_the_same_order_and_charges_once(app, tree,
     assert wallet_balance(user) == 10_000 - first.json["amount"]
     # the key names one order: reusing it for something else is refused, not ignored
     other = order(client, key, "GAME-100", "same-key", quantity=2)
-    assert_problem(other, 422, "invalid_field", "idempotency_key")
+    assert_problem(other, 422, "idempotency_key_reused", "idempotency_key")
+    assert wallet_balance(user) == 10_000 - first.json["amount"]
+
+
+def test_an_idempotency_key_reused_with_other_fields_is_refused_not_replayed(app, tree,
+                                                                            star_api):
+    """The key names one request body: other buyer fields (another account to top up)
+    must not silently get the earlier order back."""
+    user, key, client = star_api
+    card_product("QQ-10", codes=5, fields=[
+        {"name": "account", "label": "QQ", "type": "qq", "required": True}])
+    first = order(client, key, "QQ-10", "fields-key", fields={"account": "12345678"})
+    assert first.status_code == 201
+    for body in ({"fields": {"account": "87654321"}}, {"quantity": 2},
+                 {"sku": "GAME-100"}, {"fields": {}}):
+        args = {"sku": "QQ-10", "quantity": 1, "fields": {"account": "12345678"}, **body}
+        other = order(client, key, args["sku"], "fields-key", quantity=args["quantity"],
+                      fields=args["fields"])
+        assert_problem(other, 422, "idempotency_key_reused", "idempotency_key")
+        assert first.json["order_no"] in other.json["title"]
+    # the same body (a number sent as a number, blanks around it) replays
+    same = order(client, key, "QQ-10", "fields-key", fields={"account": " 12345678 "})
+    assert same.status_code == 201 and same.json == first.json
+    assert same.headers["Idempotent-Replayed"] == "true"
+    assert order(client, key, "QQ-10", "fields-key",
+                 fields={"account": 12345678}).json == first.json
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
     assert wallet_balance(user) == 10_000 - first.json["amount"]
 
 
@@ -254,4 +280,4 @@ def test_openapi_document(app, tree, client_for):
     assert set(doc["paths"]) == {"/products", "/orders", "/orders/{order_no}", "/balance"}
     codes = set(doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
     assert codes == {"out_of_stock", "insufficient_balance", "invalid_field", "unauthorized",
-                     "not_found", "rate_limited"}
+                     "not_found", "rate_limited", "idempotency_key_reused"}

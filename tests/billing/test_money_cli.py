@@ -74,3 +74,21 @@ def test_plans_through_the_cli(app, tree, cli):
     assert cli("plans", "assign", "--tenant", "star", "--plan", "pro").exit_code == 0
     listed = cli("plans", "list", "--tenant", "master")
     assert "pro" in listed.output
+
+
+def test_amounts_on_the_command_line_refuse_exponents_and_stray_commas(app, tree, cli):
+    """'1e30' is an error line, not a traceback; '1,0' is not ten."""
+    for price in ("1e30", "1,0", "NaN", "9" * 30):
+        made = cli("plans", "create", "--tenant", "master", "--code", "odd", "--name", "x",
+                   "--price", price)
+        assert made.exit_code != 0 and isinstance(made.exception, SystemExit), made.output
+        assert "Error:" in made.output and ("not an amount" in made.output
+                                            or "too large" in made.output), made.output
+    product = cli("products", "create", "--sku", "BIG-1", "--name", "big", "--kind", "card",
+                  "--cost", "1e30", "--wholesale", "1", "--retail", "2")
+    assert product.exit_code != 0 and isinstance(product.exception, SystemExit), product.output
+    assert "not an amount" in product.output
+    made = cli("plans", "create", "--tenant", "master", "--code", "grand", "--name", "x",
+               "--price", "1,000.00")
+    assert made.exit_code == 0, made.output
+    assert "¥1,000.00" in made.output

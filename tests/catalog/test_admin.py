@@ -39,6 +39,10 @@ def test_master_staff_manage_categories_and_products(app, tree, client_for):
                                                                 fields="[{"))
     body = bad.get_data(as_text=True)
     assert bad.status_code == 200 and "more than 2 decimal places" in body and "JSON" in body
+    for huge in ("1e30", "1" * 30, "1,0"):    # no 500 from an overflowing column
+        bad = client.post("/admin/catalog/products/new", data=dict(form, supplier_cost=huge))
+        body = bad.get_data(as_text=True)
+        assert bad.status_code == 200 and ("not an amount" in body or "too large" in body), huge
     client.get("/lang/en")  # service messages follow the page's locale; these read English
     bad = client.post("/admin/catalog/products/new",
                       data=dict(form, fields='[{"name": "a", "label": "A", "regex": "(["}]'))

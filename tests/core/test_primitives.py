@@ -47,6 +47,21 @@ def test_minor_units_come_from_babel_and_unknown_currencies_are_refused():
         parse_input_amount("12.5", "JPY")
 
 
+@pytest.mark.parametrize("text", ["1e30", "1E2", "NaN", "nan", "Infinity", "-inf", "1,0",
+                                  "1,00", "12,34.50", ",100", "1,000,0", "9" * 17, "", ".",
+                                  "-", "1 000", "١٢"])
+def test_amounts_refuse_exponents_nan_stray_commas_and_absurd_sizes(text):
+    with pytest.raises(InvalidInput, match="not an amount|too large"):
+        parse_input_amount(text, "CNY")
+
+
+def test_amounts_read_thousands_separators_only_where_they_belong():
+    assert parse_input_amount("1,000.50", "CNY") == 100050
+    assert parse_input_amount("12,345,678", "CNY") == 1234567800
+    assert parse_input_amount(" 0.5 ", "CNY") == 50
+    assert parse_input_amount("10", "CNY") == 1000
+
+
 def test_percent_helpers_are_integer_only():
     assert parse_percent("12.5") == 1250 and parse_percent("7%") == 700
     assert parse_percent("250", maximum_bp=100000) == 25000

@@ -2,50 +2,14 @@
 real fulfilment and the real ``order_delivered`` job run by an RQ worker."""
 from __future__ import annotations
 
-import socket
-import threading
-from email import message_from_bytes, policy
-
 import pytest
-from aiosmtpd.controller import Controller
 
 from kameng.billing.payments.base import PaymentNotice
 from kameng.sales import services
 from kameng.workers.jobs import order_delivered
+from tests.fakes.smtp import smtp  # noqa: F401  (fixture)
 from tests.orders.helpers import card_product
 from tests.orders.web_helpers import outbox_count, run_jobs
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        with self._lock:
-            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content,
-                                                                        policy=policy.default)))
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app):
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-    app.config["MAIL_FROM"] = "shop@kameng.test"
-    yield inbox
-    controller.stop()
 
 
 def paid_guest_order(tenant, product, contact, quantity=2, locale=None):

@@ -98,6 +98,30 @@ def test_non_utf8_file_is_refused(app, card, tmp_path):
     assert err.value.bad_lines == [2] and "UTF-8" in err.value.message
 
 
+def test_a_giant_line_is_refused_without_being_read_whole(app, card, tmp_path):
+    """A 32 MB line (a file with no newline) is refused by its length, read in bounded
+    chunks: the import never holds the line in memory."""
+    import tracemalloc
+
+    path = tmp_path / "giant.txt"
+    chunk = b"x" * (1024 * 1024)
+    with open(path, "wb") as fh:
+        fh.write(b"ok-1\n")
+        for _ in range(32):
+            fh.write(chunk)
+        fh.write(b"\nok-2\n" + "é".encode() * 600 + b"\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(services.MalformedFile) as err:
+            services.import_codes(card, path=path)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.value.bad_lines == [2, 4] and "longer than 512" in err.value.message
+    assert peak < 4 * 1024 * 1024, peak
+    assert _count(CardCode) == 0 and _count(StockBatch) == 0
+
+
 def test_file_with_bom_and_crlf(app, card, tmp_path):
     path = tmp_path / "codes.csv"
     path.write_bytes(b"\xef\xbb\xbfAAA,111\r\nBBB,222\r\n")

@@ -1,13 +1,13 @@
 """Plan limits enforced at the one place every write passes: the session flush.
 
 Whatever code path opens a sub-shop, binds a custom domain, adds a staff
-account, sets a percent markup or switches the theme — the tenants service,
+account, sets a markup (percent, or fixed as a share of cost) or switches the theme — the tenants service,
 the pricing service, the CLI, the API — the flush refuses it with
 ``PlanLimit`` (403) when the shop's plan does not allow it. Nothing has been
 written then; the caller rolls back as for any other service error.
 
-A row of another package (a shop's percent markup) declares what it needs with a
-``plan_limit()`` method returning ``(feature, value)`` or None, so billing needs no
+A row of another package (a shop's markup rule) declares what it needs with a
+``plan_limit()`` method returning ``(feature, value[, detail])`` or None, so billing needs no
 import of shop models.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _staff_count(session, tenant_id: int) -> int:
 
 
 def _check_plan_limits(session, _flush_context, _instances):
-    from kameng.billing.plans.services import require
+    from kameng.billing.plans.services import is_limited, require
 
     new, dirty = list(session.new), list(session.dirty)
     if not any(isinstance(o, (Tenant, Domain, User)) or hasattr(o, "plan_limit")
@@ -67,11 +67,13 @@ def _check_plan_limits(session, _flush_context, _instances):
             tenant = session.get(Tenant, tenant_id)
             require(tenant, "staff", _staff_count(session, tenant_id) + added)
         for obj in new + dirty:
-            limit = obj.plan_limit() if hasattr(obj, "plan_limit") else None
+            if not hasattr(obj, "plan_limit"):
+                continue
+            tenant = _tenant(session, obj)
+            # asked only of a shop a plan limits: a fixed markup's share costs a look-up
+            limit = obj.plan_limit() if tenant is not None and is_limited(tenant) else None
             if limit is not None:
-                tenant = _tenant(session, obj)
-                if tenant is not None:
-                    require(tenant, *limit)
+                require(tenant, *limit)
 
 
 def install() -> None:

@@ -33,6 +33,7 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
+from kameng.core.percent import format_percent
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
 from kameng.tenants.themes import available_themes
@@ -180,6 +181,11 @@ def subscription_of(tenant: Tenant | int) -> Subscription | None:
                              .execution_options(all_tenants=True))
 
 
+def is_limited(tenant: Tenant) -> bool:
+    """Whether a plan limits this shop at all (the master and operator-made shops: no)."""
+    return tenant.parent_id is not None and subscription_of(tenant) is not None
+
+
 def plan_allows(tenant: Tenant, feature: str, value=None) -> bool:
     if feature not in FEATURES:
         raise InvalidInput(_l("unknown plan feature %(feature)r", feature=feature))
@@ -202,9 +208,20 @@ def plan_allows(tenant: Tenant, feature: str, value=None) -> bool:
     return plan.themes is None or value in plan.themes  # theme
 
 
-def require(tenant: Tenant, feature: str, value=None) -> None:
-    """Raise ``PlanLimit`` (403) when the shop's plan does not allow it."""
+def require(tenant: Tenant, feature: str, value=None, detail=None) -> None:
+    """Raise ``PlanLimit`` (403) when the shop's plan does not allow it.
+
+    ``detail`` says why the value is what it is (a fixed markup as a share of a
+    product's cost); the message then names the plan's cap too.
+    """
     if not plan_allows(tenant, feature, value):
+        sub = subscription_of(tenant) if detail is not None else None
+        cap = (root_plan(get_plan(sub.plan_id)).max_markup_bp
+               if sub is not None and sub.status != "expired" and feature == "markup" else None)
+        if cap is not None:
+            raise PlanLimit(_l("%(detail)s; your plan allows a markup of at most %(cap)s%% "
+                               "of a product's cost — upgrade or renew your plan",
+                               detail=detail, cap=format_percent(cap)))
         messages = {
             "custom_domain": _l("your plan does not include custom domains"),
             "sub_shops": _l("your plan does not include opening sub-shops"),

@@ -53,10 +53,18 @@ class MarkupRule(IdMixin, TimestampMixin, TenantScoped, db.Model):
     wholesale: Mapped[bool] = mapped_column(default=False)
     rounding: Mapped[str] = mapped_column(String(8), default="fen")
 
-    def plan_limit(self) -> tuple[str, int] | None:
+    def plan_limit(self) -> tuple | None:
         """The plan feature this rule needs, for billing's plan guard (which asks
-        every row it sees, so it needs no import of shop models)."""
-        return ("markup", self.value) if self.kind == "percent" else None
+        every row it sees, so it needs no import of shop models).
+
+        A percent rule needs its own value; a fixed one the share of cost it adds
+        to the cheapest product it covers (rounded up), with the words that say so.
+        """
+        if self.kind == "percent":
+            return ("markup", self.value)
+        from kameng.shop.pricing.services import fixed_markup_share
+
+        return fixed_markup_share(self)
 
 
 class ShopPricing(IdMixin, TenantScoped, db.Model):

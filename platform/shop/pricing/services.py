@@ -48,6 +48,7 @@ from kameng.shop.pricing.models import (
 from kameng.tenants.models import Tenant, User
 
 MAX_MARKUP_BP = 1000 * 100  # 1000 %: anything above is a typo
+MAX_FIXED_SHARE_BP = 10 ** 12  # a fixed markup on a product that costs nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,43 @@ def set_markup(tenant, *, kind: str, value: int, level: str = "shop", category_i
     row.kind, row.value, row.rounding = rule.kind, rule.value, rule.rounding
     _commit("a rule for that target was just added; try again")
     return row
+
+
+def fixed_markup_share(rule: MarkupRule) -> tuple | None:
+    """A fixed rule as the plan guard sees it: ``("markup", bp, detail)``.
+
+    ``bp`` is the share of cost (basis points, rounded up) the fixed amount adds
+    to the cheapest product the rule covers — so a plan capping markups at 20 %
+    refuses a fixed ¥3.00 on a product that costs this shop ¥5.00 (60 %), the
+    same arithmetic the engine uses for a cap (``floor(cost × cap)``). A product
+    costing nothing has no room for any fixed markup under a cap. None when the
+    rule covers no product or adds nothing.
+    """
+    from kameng.core.money import format_plain
+
+    if not rule.value or rule.tenant_id is None:
+        return None
+    stmt = select(Product.id, Product.sku, Product.category_id, Product.currency)
+    if rule.level == "product":
+        stmt = stmt.where(Product.id == rule.product_id)
+    rows = db.session.execute(stmt).all()
+    if rule.level == "category":
+        parents = dict(db.session.execute(select(Category.id, Category.parent_id)).all())
+        rows = [r for r in rows
+                if rule.category_id in engine.category_chain(r.category_id, parents)]
+    if not rows:
+        return None
+    prices = cache.table_for(_tenant(rule.tenant_id)).prices
+    costs = [(prices[r.id][0], r.sku, r.currency) for r in rows if r.id in prices]
+    if not costs:
+        return None
+    cost, sku, currency = min(costs)
+    bp = -(-rule.value * BASIS // cost) if cost > 0 else MAX_FIXED_SHARE_BP
+    detail = _l("a fixed %(amount)s is %(share)s%% of the cost of %(sku)s (%(cost)s)",
+                amount=format_plain(rule.value, currency),
+                share=format_percent(bp) if cost > 0 else "∞", sku=sku,
+                cost=format_plain(cost, currency))
+    return ("markup", bp, detail)
 
 
 def _delete_own(model, tenant, row_id: int, what: str) -> None:

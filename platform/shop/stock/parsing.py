@@ -21,6 +21,9 @@ SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semico
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
 _CONTROL_NO_TAB = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _BOM = b"\xef\xbb\xbf"
+# the most bytes a line that can pass may take: 4-byte characters, a BOM, CRLF
+MAX_LINE_BYTES = MAX_LINE_CHARS * 4 + len(_BOM) + 2
+_SKIP_CHUNK = 64 * 1024
 
 
 class BadLine(ValueError):
@@ -65,8 +68,31 @@ class Validation:
         return [n for n, _ in self.bad]
 
 
-def clean_line(raw: bytes, lineno: int, separator: str | None) -> bytes | None:
-    """A raw line -> the normalised code (UTF-8 bytes), None for a blank line; BadLine."""
+def raw_lines(fh) -> Iterator[bytes | None]:
+    """Each line of a binary file as bytes, or None for a line too long to be a code.
+
+    Read with a bounded ``readline``: a giant line (a file with no newline at
+    all) is skipped in fixed-size chunks, never held in memory whole.
+    """
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(_SKIP_CHUNK)
+            yield None
+        else:
+            yield raw
+
+
+def clean_line(raw: bytes | None, lineno: int, separator: str | None) -> bytes | None:
+    """A raw line -> the normalised code (UTF-8 bytes), None for a blank line; BadLine.
+
+    ``raw`` None is a line ``raw_lines`` found too long to read.
+    """
+    if raw is None:
+        raise BadLine(f"longer than {MAX_LINE_CHARS} characters")
     if lineno == 1 and raw.startswith(_BOM):
         raw = raw[3:]
     try:
@@ -122,7 +148,7 @@ def validate(source: Source, separator: str | None) -> Validation:
     """Pass one: check every line, count codes, keep no code in memory."""
     result = Validation()
     with source.open() as fh:
-        for lineno, raw in enumerate(fh, 1):
+        for lineno, raw in enumerate(raw_lines(fh), 1):
             try:
                 if clean_line(raw, lineno, separator) is not None:
                     result.codes += 1
@@ -136,7 +162,7 @@ def validate(source: Source, separator: str | None) -> Validation:
 def iter_codes(source: Source, separator: str | None) -> Iterator[tuple[int, bytes]]:
     """Pass two: (line number, normalised code) for every non-blank line."""
     with source.open() as fh:
-        for lineno, raw in enumerate(fh, 1):
+        for lineno, raw in enumerate(raw_lines(fh), 1):
             code = clean_line(raw, lineno, separator)
             if code is not None:
                 yield lineno, code

@@ -10,12 +10,13 @@ from kameng.billing.commissions.models import Referral
 from kameng.billing.commissions.settings import update_settings
 from kameng.core.extensions import db
 from kameng.tenants.models import User
+from tests.fakes.smtp import confirmation_link, smtp  # noqa: F401  (fixture)
 from tests.helpers import login
 
 pytestmark = pytest.mark.both
 
 
-def test_signup_through_a_promoter_link_binds_the_referral(app, tree, client_for):
+def test_signup_through_a_promoter_link_binds_the_referral(app, tree, client_for, smtp):
     update_settings(tree.star, promoter_bp=1000)  # 10 % of the shop's margin
     promoter = client_for("star.localhost")
     login(promoter, "buyer@star.test")
@@ -30,7 +31,10 @@ def test_signup_through_a_promoter_link_binds_the_referral(app, tree, client_for
     resp = visitor.post("/register", data={"email": "friend@example.com",
                                            "password": "friend-pass-1",
                                            "confirm": "friend-pass-1"})
-    assert resp.status_code == 302
+    assert resp.status_code == 200
+    [(_rcpt, message)] = smtp.messages
+    link = confirmation_link(message).removeprefix("http://star.localhost")
+    assert visitor.get(link).status_code == 302     # the sign-up is confirmed in this browser
     friend = db.session.scalar(select(User).where(User.email == "friend@example.com"))
     referral = db.session.scalar(select(Referral).where(Referral.user_id == friend.id))
     assert referral is not None and referral.promoter_id == tree.star_customer.id

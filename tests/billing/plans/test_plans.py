@@ -161,6 +161,41 @@ def test_plan_limits_are_enforced_where_the_writes_happen(app):
     tenants.create_tenant("free2", "Free shop 2", "free")
 
 
+def test_a_fixed_markup_is_held_to_the_plans_cap_on_the_cheapest_product_it_covers(app):
+    """A plan capping markups at 20 % of cost cannot be bypassed with a fixed amount."""
+    from kameng.shop.catalog import services as catalog
+    from kameng.shop.pricing.models import MarkupRule
+
+    c = chain(depth=1, step=100)
+    s1 = c.shops[1]
+    card = card_product(sku="CAP-900", codes=0)                  # s1's cost: 900
+    basic = plans.create_plan(c.master, "basic", "普及版", 0, max_markup_bp=2000)
+    plans.grant_plan(s1, basic.id)
+    # on the product: 20 % of 900 is 180
+    pricing.set_markup(s1, kind="fixed", value=180, level="product", product_id=card.id)
+    with pytest.raises(PlanLimit, match=r"fixed 1\.81 is 20\.12% of the cost of CAP-900 \(9\.00\)"
+                                        r".*at most 20% of a product's cost"):
+        pricing.set_markup(s1, kind="fixed", value=181, level="product", product_id=card.id)
+    db.session.rollback()
+    assert pricing.price_for(s1, card) == 900 + 180
+    # a shop-wide fixed markup is measured against the cheapest product it covers
+    cheap = catalog.create_product(sku="CAP-100", name="cheap", kind="card", supplier_cost=50,
+                                   wholesale_price=100, retail_price=120)
+    with pytest.raises(PlanLimit, match="CAP-100"):
+        pricing.set_markup(s1, kind="fixed", value=100)
+    db.session.rollback()
+    with pytest.raises(PlanLimit):
+        pricing.set_markup(s1, kind="fixed", value=101, wholesale=True)
+    db.session.rollback()
+    pricing.set_markup(s1, kind="fixed", value=20)
+    assert pricing.price_for(s1, cheap) == 120
+    rules = db.session.scalars(select(MarkupRule).where(MarkupRule.tenant_id == s1.id)
+                               .execution_options(all_tenants=True)).all()
+    assert sorted((r.level, r.kind, r.value, r.wholesale) for r in rules) == [
+        ("product", "fixed", 180, False), ("shop", "fixed", 20, False),
+        ("shop", "fixed", 100, True)]   # the wholesale rule chain() set before the plan
+
+
 def test_pay_by_card_against_localstripe(app, stripe_fake):
     app.config.update(stripe_fake.app_config())
     c = chain(depth=1)
