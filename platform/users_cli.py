@@ -38,3 +38,15 @@ def create_user(slug, email, role, password, display_name, api_key):
     db.session.commit()
     click.echo(f"created {role} {user.email} on {tenant.slug} with API key {made.key.prefix}…")
     click.echo(made.plaintext)
+
+
+@users_cli.command("set-password")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 8 characters; asked for when left out.")
+def set_password(slug, email, password):
+    """Give an account a new password; every session signed in before ends."""
+    user = services.user_by_email(services.tenant_by_slug(slug), email)
+    services.set_password(user, password)
+    click.echo(f"new password for {user.email} on {slug}; its sessions are signed out")

@@ -11,8 +11,12 @@ MODULES = ("views", "api_keys", "appearance", "catalog", "earnings", "orders", "
 def init_app(app) -> None:
     from flask import Blueprint
 
+    from kameng.core.security import no_store
+
     # one per app: a blueprint takes no routes once registered on an app
-    bp = Blueprint("admin", "kameng.admin", url_prefix="/admin", template_folder="templates")
+    bp = Blueprint("admin", "kameng.admin", url_prefix="/admin", template_folder="templates",
+                   static_folder="static")
+    bp.after_request(no_store)  # the back office shows codes, orders and money
     for name in MODULES:
         import_module(f"kameng.admin.{name}").bp.register(bp)
     app.register_blueprint(bp)

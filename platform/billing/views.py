@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from kameng.billing import wallets
 from kameng.billing.ledger.services import find_user_account
 from kameng.core.pagination import page_from, requested_before
+from kameng.core.security import allow_payment_script
 from kameng.tenants.themes import render
 
 bp = Blueprint("billing", __name__)
@@ -76,6 +77,7 @@ def topup():
         else:
             return_url = url_for("billing.topup_status", topup_no=topup.topup_no,
                                  _external=True)
+            allow_payment_script(start.fields.get("js_url") or "")
             return render("wallet_topup.html", mode="pay", topup=topup, start=start,
                           return_url=return_url)
     return render("wallet_topup.html", mode="form", available=available, error=error,

@@ -43,6 +43,8 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),
+    "TRUSTED_PROXIES": (0, int),
+    "SECURE_COOKIES": (None, "bool"),
 }
 
 
@@ -99,6 +101,10 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     cfg["SQLALCHEMY_DATABASE_URI"] = normalise_db_url(cfg["DATABASE_URL"])
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(cfg["SQLALCHEMY_DATABASE_URI"])
     cfg.setdefault("SQLALCHEMY_TRACK_MODIFICATIONS", False)
+    if cfg["SECURE_COOKIES"] is None:
+        cfg["SECURE_COOKIES"] = str(cfg["PREFERRED_URL_SCHEME"]).lower() == "https"
+    cfg.setdefault("SESSION_COOKIE_SECURE", bool(cfg["SECURE_COOKIES"]))
+    cfg.setdefault("REMEMBER_COOKIE_SECURE", bool(cfg["SECURE_COOKIES"]))
     cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
     cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     cfg.setdefault("REMEMBER_COOKIE_HTTPONLY", True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def init_app(app) -> None:
-    from kameng.core import hotrows, outbound, scoping, txn
+    from kameng.core import hotrows, outbound, scoping, security, txn
     from kameng.core.database import init_database
     from kameng.core.extensions import csrf, db, limiter, migrate, redis_conn
 
@@ -15,6 +15,7 @@ def init_app(app) -> None:
     redis_conn.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    security.init_app(app)  # the real client address (trusted proxies), security headers
     scoping.install()  # the tenant filter of every ORM query
     hotrows.install()
     txn.install()

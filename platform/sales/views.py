@@ -33,6 +33,7 @@ from kameng.billing.payments.registry import enabled_providers
 from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db, limiter
 from kameng.core.pagination import keyset_page, requested_before
+from kameng.core.security import allow_payment_script, no_store
 from kameng.sales import paying, services
 from kameng.sales.delivery import line_codes
 from kameng.sales.forms import CheckoutForm, LookupForm
@@ -41,6 +42,7 @@ from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render
 
 bp = Blueprint("orders", __name__)
+bp.after_request(no_store)  # an order page, a look-up, a pay page: each can show codes
 
 SESSION_KEY = "kameng.orders"
 REMEMBER = 30          # order numbers one browser session keeps access to
@@ -240,9 +242,10 @@ def pay(order_no: str):
     if start.kind == "client_secret":
         if start.fields.get("status") == "succeeded":
             return redirect(url_for("orders.order_page", order_no=order.order_no))
+        js_url = start.fields.get("js_url") or current_app.config["STRIPE_JS_URL"]
+        allow_payment_script(js_url)
         return render("pay_stripe.html", order=order, start=start, return_url=return_url,
-                      js_url=start.fields.get("js_url") or current_app.config["STRIPE_JS_URL"],
-                      publishable_key=start.fields.get("publishable_key", ""))
+                      js_url=js_url, publishable_key=start.fields.get("publishable_key", ""))
     if start.kind in ("form", "redirect"):
         return render("pay_epay.html", order=order, start=start, option=option)
     return redirect(url_for("orders.order_page", order_no=order.order_no))

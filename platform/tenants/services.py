@@ -18,7 +18,7 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, needs_rehash, verify_password
 from kameng.core.scoping import all_tenants
-from kameng.core.txn import after_commit, in_own_txn
+from kameng.core.txn import after_commit, in_own_txn, owning
 from kameng.tenants.models import ROLES, Domain, Tenant, User
 from kameng.tenants.themes import available_themes
 
@@ -187,8 +187,8 @@ def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | No
     if role not in ROLES:
         raise InvalidInput(_l("role must be one of %(choices)s",
                               choices=', '.join(ROLES)), field="role")
-    if password is not None and len(password) < 8:
-        raise InvalidInput(_l("password must have at least 8 characters"), field="password")
+    if password is not None:
+        _check_password(password)
     with all_tenants():
         taken = db.session.scalar(select(User.id).where(User.tenant_id == tenant.id,
                                                          User.email == email))
@@ -314,6 +314,39 @@ def authenticate(tenant: Tenant, email: str, password: str) -> User | None:
         user.password_hash = hash_password(password)
         db.session.commit()
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidInput(_l("password must have at least 8 characters"), field="password")
+
+
+def user_by_email(tenant: Tenant, email: str) -> User:
+    with all_tenants():
+        user = db.session.scalar(select(User).where(User.tenant_id == tenant.id,
+                                                    User.email == clean_address(email)))
+    if user is None:
+        raise NotFound(_l("no such account on this shop"), field="email")
+    return user
+
+
+def end_sessions_in_txn(user: User) -> None:
+    """Every session of ``user`` issued so far stops working (its cookie names the old
+    generation, ``User.get_id``): signing out, a new password."""
+    user.session_version = User.session_version + 1
+
+
+end_sessions = owning(end_sessions_in_txn)
+
+
+def set_password_in_txn(user: User, password: str) -> None:
+    """A new password for ``user``; every session signed in with the old one ends."""
+    _check_password(password)
+    user.password_hash = hash_password(password)
+    end_sessions_in_txn(user)
+
+
+set_password = owning(set_password_in_txn)
 
 
 def load_session_user(tenant: Tenant | None, session_id: str) -> User | None:

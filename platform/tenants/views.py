@@ -51,6 +51,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        # every session of this user ends, a copied cookie and a remember-me cookie too
+        services.end_sessions(current_user._get_current_object())
     logout_user()
     return redirect(url_for("shop.index"))
 
@@ -91,7 +94,8 @@ def set_language(code: str):
     if code not in SUPPORTED:
         abort(404)
     response = redirect(_safe_next(url_for("shop.index")))
-    response.set_cookie(COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True)
+    response.set_cookie(COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True,
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
     if current_user.is_authenticated:
         services.set_user_locale(current_user, code)
     return response

@@ -56,6 +56,10 @@ def test_card_checkout_is_paid_by_the_webhook_and_delivered(app, tree, client_fo
         page = client.get(resp.headers["Location"])
         assert page.status_code == 200
         assert f'<script src="{ls.js_url}"></script>' in page.text
+        # the pay page's policy lets Stripe.js in; no other page's does
+        origin = re.match(r"https?://[^/]+", ls.js_url).group(0)
+        assert f"script-src 'self' {origin} " in page.headers["Content-Security-Policy"]
+        assert origin not in client.get("/").headers["Content-Security-Policy"]
         secret = re.search(r'data-client-secret="([^"]+)"', page.text).group(1)
         assert 'data-publishable-key="pk_test_kameng"' in page.text
         assert f'data-return-url="http://star.localhost/o/{order_no}"' in page.text
