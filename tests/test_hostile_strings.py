@@ -116,7 +116,10 @@ def _hostile_world():
     batch = db.session.scalar(select(StockBatch).where(StockBatch.product_id == card.id))
     ids = {"category_id": cards.id, "product_id": card.id, "sku": card.sku,
            "supplier_id": supplier.id, "batch_id": batch.id, "user_id": buyer.id,
-           "transaction_id": credit.id}
+           "transaction_id": credit.id,
+           # a sign-up confirmation link that is not valid: the refusal page is rendered
+           "token": "forged-confirmation-token",
+           "filename": "admin.js"}  # the back office's own script (admin/static)
     order_nos = [bought.order_no, handed.order_no, waiting.order_no, guest.order.order_no]
     return people, ids, order_nos
 
