@@ -7,7 +7,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
-from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
+from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin, one_of
 
 # pending → paid → fulfilling → delivered; → failed → refunded; pending → expired
 ORDER_STATUSES = ("pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired")
@@ -16,14 +16,10 @@ ORDER_STATUSES = ("pending", "paid", "fulfilling", "delivered", "failed", "refun
 LINE_STATUSES = ("pending", "processing", "unknown", "delivered", "failed", "refunded")
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+        CheckConstraint(one_of("status", ORDER_STATUSES), name="status"),
         CheckConstraint("amount >= 0", name="amount"),
         UniqueConstraint("tenant_id", "customer_id", "idempotency_key"),
         Index("ix_orders_status_paid_at", "status", "paid_at"),
@@ -55,7 +51,7 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
 class OrderLine(IdMixin, TenantScoped, db.Model):
     __tablename__ = "order_lines"
     __table_args__ = (
-        CheckConstraint(_in("status", LINE_STATUSES), name="status"),
+        CheckConstraint(one_of("status", LINE_STATUSES), name="status"),
         CheckConstraint("quantity >= 1 AND unit_price >= 0 AND amount >= 0", name="amounts"),
     )
 
