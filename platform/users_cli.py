@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from kameng.core.extensions import db
-from kameng.tenants import services
+from kameng.tenants import services, twofactor
 from kameng.tenants.api_keys import create_key_in_txn
 from kameng.tenants.models import ROLES
 
@@ -50,3 +50,14 @@ def set_password(slug, email, password):
     user = services.user_by_email(services.tenant_by_slug(slug), email)
     services.set_password(user, password)
     click.echo(f"new password for {user.email} on {slug}; its sessions are signed out")
+
+
+@users_cli.command("reset-2fa")
+@click.option("--tenant", "slug", required=True, help="Slug of the shop.")
+@click.option("--email", required=True)
+def reset_2fa(slug, email):
+    """Switch an account's two-factor sign-in off (a lost device): its secret and
+    recovery codes are deleted; it signs in with its password and may enrol again."""
+    user = services.user_by_email(services.tenant_by_slug(slug), email)
+    twofactor.reset(user)
+    click.echo(f"two-factor sign-in of {user.email} on {slug} is off")

@@ -5,18 +5,27 @@ from importlib import import_module
 
 # in this order their routes join the blueprint
 MODULES = ("views", "api_keys", "appearance", "catalog", "earnings", "orders", "payments",
-           "plans", "pricing", "reports", "stock", "suppliers", "wallets", "withdrawals")
+           "plans", "pricing", "reports", "security", "stock", "suppliers", "wallets",
+           "withdrawals")
 
 
 def init_app(app) -> None:
     from flask import Blueprint
 
+    from kameng.admin import security
+    from kameng.core import audit
     from kameng.core.security import no_store
 
     # one per app: a blueprint takes no routes once registered on an app
     bp = Blueprint("admin", "kameng.admin", url_prefix="/admin", template_folder="templates",
                    static_folder="static")
     bp.after_request(no_store)  # the back office shows codes, orders and money
+    # who wrote what, when, from where, and did it work (in its own transaction)
+    audit.install()
+    bp.before_request(security.audit_request)
+    bp.after_request(security.record_audit)
+    # the master's 2FA policy: not enrolled yet → the enrolment pages only
+    bp.before_request(security.require_enrolment)
     for name in MODULES:
         import_module(f"kameng.admin.{name}").bp.register(bp)
     app.register_blueprint(bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
@@ -86,6 +86,12 @@ class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(16))
     is_active_flag: Mapped[bool] = mapped_column("is_active", default=True)
     session_version: Mapped[int] = mapped_column(default=1)
+    # two-factor sign-in (tenants.twofactor): the TOTP secret, sealed on the code key
+    # ring (set while enrolling, in use once totp_enabled_at is set), and the last
+    # time step a code was accepted for (a code is good once)
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def is_active(self) -> bool:
@@ -98,6 +104,18 @@ class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
     def get_id(self) -> str:
         # the session binds the login to this tenant and this password generation
         return f"{self.tenant_id}:{self.id}:{self.session_version}"
+
+
+class RecoveryCode(IdMixin, db.Model):
+    """A one-time recovery code of a user's two-factor sign-in: only its SHA-256 is kept
+    (80 random bits: nothing to brute-force); ``used_at`` is set when it is spent."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
 
 
 class ApiKey(IdMixin, TimestampMixin, TenantScoped, db.Model):

@@ -1,18 +1,19 @@
 """Signing in and out, signing up as a customer, language switch, theme assets."""
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, send_file, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from kameng.core.errors import ServiceError
 from kameng.core.events import user_signed_up
 from kameng.core.extensions import limiter
-from kameng.tenants import services
-from kameng.tenants.forms import LoginForm, RegisterForm
+from kameng.tenants import services, twofactor
+from kameng.tenants.forms import LoginForm, RegisterForm, TwoFactorForm
 from kameng.tenants.i18n import COOKIE, SUPPORTED
 from kameng.tenants.themes import current_theme, find_static, render
 
@@ -35,18 +36,52 @@ def _safe_next(default: str) -> str:
     return default
 
 
+# the password and the second step share one limit: failed codes count like passwords
+_login_limited = limiter.shared_limit(_login_limit, scope="login", methods=["POST"],
+                                      key_func=_per_host_ip)
+_PENDING = "2fa_pending"
+PENDING_SECONDS = 300
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_per_host_ip)
+@_login_limited
 def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = services.authenticate(g.tenant, form.email.data, form.password.data)
         if user is not None:
-            login_user(user)
             default = url_for("admin.dashboard") if user.is_staff else url_for("shop.index")
+            if twofactor.enabled(user):
+                # not signed in yet: the second step asks for a code
+                session[_PENDING] = {"user": user.get_id(), "next": _safe_next(default),
+                                     "at": int(time.time())}
+                return redirect(url_for("auth.login_2fa"))
+            login_user(user)
             return redirect(_safe_next(default))
         form.password.errors.append(_("Wrong e-mail or password."))
     return render("login.html", form=form)
+
+
+@bp.route("/login/2fa", methods=["GET", "POST"])
+@_login_limited
+def login_2fa():
+    """The second step of signing in: a code of the user's authenticator app, or one of
+    its recovery codes. The password step's note lasts five minutes."""
+    pending = session.get(_PENDING) or {}
+    user = None
+    if int(time.time()) - int(pending.get("at") or 0) <= PENDING_SECONDS:
+        user = services.load_session_user(g.tenant, str(pending.get("user") or ""))
+    if user is None or not twofactor.enabled(user):
+        session.pop(_PENDING, None)
+        return redirect(url_for("auth.login"))
+    form = TwoFactorForm()
+    if form.validate_on_submit():
+        if twofactor.verify(user, form.code.data):
+            session.pop(_PENDING, None)
+            login_user(user)
+            return redirect(pending.get("next") or url_for("admin.dashboard"))
+        form.code.errors.append(_("Wrong or already used code."))
+    return render("login_2fa.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
