@@ -30,6 +30,8 @@ LISTENERS = {
     "kameng.shop.pricing.events:_bulk do_orm_execute",
     "kameng.billing.commissions.settings:_forget_settings after_transaction_end",
     "kameng.billing.plans.guard:_check_plan_limits before_flush",
+    "kameng.core.audit:_after_commit after_commit",
+    "kameng.core.audit:_after_rollback after_rollback",
 }
 
 PROBE = textwrap.dedent('''

@@ -7,7 +7,7 @@ user whom the master's policy requires to use 2FA on the enrolment pages until e
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import segno
 from flask import flash, g, redirect, render_template, request, url_for
@@ -187,7 +187,7 @@ def _date(name: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.strptime(raw, "%Y-%m-%d")
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)   # days in UTC
     except ValueError:
         return None
 
