@@ -126,21 +126,21 @@ def record_write(response, *, user, tenant_id: int | None):
 
     commits, last_committed = getattr(g, _COMMITS, (0, False))
     view_args = request.view_args or {}
-    event = dict(
-        actor=actor_label(user), user_id=_actor_id(user), tenant_id=tenant_id,
-        action=(request.endpoint or request.path)[:64], method=request.method[:8],
-        object_id=(str(next(iter(view_args.values())))[:64] if view_args else None),
-        status=response.status_code,
-        ok=response.status_code < 400 and commits > 0 and last_committed,
-        detail=_summary(view_args, request.form.keys()), **_origin())
     try:
+        event = dict(
+            actor=actor_label(user), user_id=_actor_id(user), tenant_id=tenant_id,
+            action=(request.endpoint or request.path)[:64], method=request.method[:8],
+            object_id=(str(next(iter(view_args.values())))[:64] if view_args else None),
+            status=response.status_code,
+            ok=response.status_code < 400 and commits > 0 and last_committed,
+            detail=_summary(view_args, request.form.keys()), **_origin())
         # what the request left uncommitted goes, as it would at the request's end
         db.session.rollback()
         db.session.add(AuditEvent(**event))
         db.session.commit()
     except Exception:  # the answer stands; the log says the record is missing
         db.session.rollback()
-        log.exception("audit record of %s %s failed", event["method"], event["action"])
+        log.exception("audit record of %s %s failed", request.method, request.path)
     return response
 
 
