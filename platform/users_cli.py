@@ -59,5 +59,5 @@ def reset_2fa(slug, email):
     """Switch an account's two-factor sign-in off (a lost device): its secret and
     recovery codes are deleted; it signs in with its password and may enrol again."""
     user = services.user_by_email(services.tenant_by_slug(slug), email)
-    twofactor.reset(user)
+    twofactor.reset(user, actor="cli")
     click.echo(f"two-factor sign-in of {user.email} on {slug} is off")

@@ -174,7 +174,8 @@ def security_policy():
     def run():
         if not form.validate():
             raise ServiceError(_l("not a valid depth"), status=422)
-        twofactor.set_require_depth(g.tenant, int(form.depth.data) if form.depth.data else None)
+        twofactor.set_require_depth(g.tenant, int(form.depth.data) if form.depth.data else None,
+                                    actor=_user())
         return _("Policy saved.")
     return guarded_action(run, lambda status: _security_page(status, policy_form=form),
                           "admin.security")

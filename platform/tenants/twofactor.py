@@ -24,7 +24,7 @@ import time
 import pyotp
 from sqlalchemy import or_, select, update
 
-from kameng.core import crypto
+from kameng.core import audit, crypto
 from kameng.core.errors import InvalidInput
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
@@ -180,8 +180,11 @@ def disable_in_txn(user: User, code_or_password: str) -> None:
 disable = owning(disable_in_txn)
 
 
-def reset_in_txn(user: User) -> None:
-    """2FA off, secret and recovery codes gone (the operator's ``users reset-2fa``)."""
+def reset_in_txn(user: User, actor=None) -> None:
+    """2FA off, secret and recovery codes gone (the operator's ``users reset-2fa``, which
+    is audited as done by ``actor``)."""
+    if actor is not None:
+        audit.record(actor, "user.reset_2fa", tenant_id=user.tenant_id, user=user.id)
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None
@@ -204,11 +207,14 @@ def require_depth(tenant: Tenant) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def set_require_depth_in_txn(master: Tenant, depth: int | None) -> None:
+def set_require_depth_in_txn(master: Tenant, depth: int | None, actor=None) -> None:
+    """The master's policy (audited with its value)."""
     if not master.is_master:
         raise InvalidInput(_l("only the master sets this"))
     if depth is not None and not (0 <= depth <= MAX_POLICY_DEPTH):
         raise InvalidInput(_l("not a valid depth"), field="depth")
+    audit.record(actor or "system", "security.require_2fa_depth", tenant_id=master.id,
+                 depth=depth)
     settings = dict(master.settings or {})
     security = dict(settings.get("security") or {})
     security["require_2fa_depth"] = depth

@@ -9,6 +9,7 @@ import pyotp
 import pytest
 
 from kameng.core import crypto
+from kameng.core.audit import AuditEvent
 from kameng.core.extensions import db
 from kameng.tenants import twofactor
 from kameng.tenants.models import RecoveryCode, User
@@ -174,6 +175,9 @@ def test_the_masters_policy_sends_users_to_enrol_first(app, tree, client_for):
     assert master.post("/admin/security/policy", data={"depth": "77"}).status_code == 422
     assert master.post("/admin/security/policy", data={"depth": "0"}).status_code == 302
     assert twofactor.require_depth(tree.star) == 0
+    change = db.session.scalar(db.select(AuditEvent).where(
+        AuditEvent.action == "security.require_2fa_depth"))
+    assert change.detail == {"depth": 0} and change.user_id == tree.master_owner.id
 
     # depth 0: the master's owner and staff; a star owner (depth 1) is not concerned
     assert star.get("/admin/orders").status_code == 200
@@ -191,6 +195,7 @@ def test_the_masters_policy_sends_users_to_enrol_first(app, tree, client_for):
     master_owner_sent = master.get("/admin/orders")
     assert master_owner_sent.status_code == 302       # the master owner too, until enrolled
     enrol(master)
+    assert "depth=0" in master.get("/admin/audit").get_data(as_text=True)
     assert master.post("/admin/security/policy", data={"depth": "1"}).status_code == 302
     assert star.get("/admin/orders").headers["Location"].endswith("/admin/security")
     assert client_for("rocket.localhost").get("/admin/orders").status_code == 302   # login
@@ -208,6 +213,8 @@ def test_operator_resets_a_locked_out_users_2fa(app, tree, client_for, cli):
     result = cli("users", "reset-2fa", "--tenant", "star", "--email", "owner@star.test")
     assert result.exit_code == 0, result.output
     assert "is off" in result.output
+    reset = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "user.reset_2fa"))
+    assert reset.actor == "cli" and reset.tenant_id == tree.star.id
     assert not twofactor.enabled(user("owner@star.test"))
     assert login(client_for("star.localhost"), "owner@star.test").headers[
         "Location"].endswith("/admin/")
