@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import segno
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField
@@ -143,6 +143,8 @@ def security_2fa_enrol():
             form.code.errors.append(err.message)
             status = 422
         else:
+            db.session.refresh(user)     # its new session generation
+            login_user(user)             # this session goes on; every other one ended
             return render_template("admin/security_codes.html", codes=codes)
     elif form.is_submitted():
         status = 422

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, String, select
+from sqlalchemy import JSON, BigInteger, String, select, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from kameng.core.database import listen_once
@@ -43,7 +43,7 @@ class AuditEvent(IdMixin, db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(255))
     method: Mapped[str | None] = mapped_column(String(8))
     status: Mapped[int | None]
-    ok: Mapped[bool] = mapped_column(default=True)
+    ok: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 def actor_label(actor) -> str:

@@ -32,6 +32,7 @@ from kameng.core.models import utcnow
 from kameng.core.passwords import verify_password
 from kameng.core.txn import owning
 from kameng.tenants.models import RecoveryCode, Tenant, User
+from kameng.tenants.services import end_sessions_in_txn
 
 ISSUER = "kameng"
 RECOVERY_CODES = 10
@@ -138,7 +139,8 @@ def recovery_codes_left(user: User) -> int:
 
 def confirm_enrolment_in_txn(user: User, code: str, now: float | None = None) -> list[str]:
     """Switch 2FA on with the first valid code of the pending secret; returns the
-    recovery codes (shown once)."""
+    recovery codes (shown once). Every session signed in before ends (one copied
+    before need not pass the second step): the caller signs its own in again."""
     secret = pending_secret(user)
     if secret is None:
         raise InvalidInput(_l("start the enrolment first"))
@@ -147,6 +149,7 @@ def confirm_enrolment_in_txn(user: User, code: str, now: float | None = None) ->
         raise InvalidInput(_l("that code is not valid; check the time on your device"),
                            field="code")
     user.totp_enabled_at = utcnow()
+    end_sessions_in_txn(user)
     return _new_recovery_codes_in_txn(user)
 
 

@@ -84,7 +84,13 @@ def test_enrolment_confirms_with_a_first_code_and_stores_the_secret_sealed(
 def test_sign_in_asks_for_a_code_and_refuses_wrong_and_replayed_ones(app, tree, client_for):
     star = client_for("star.localhost")
     login(star, "owner@star.test")
+    earlier = client_for("star.localhost")
+    login(earlier, "owner@star.test")
+    assert earlier.get("/admin/").status_code == 200
     secret, _ = enrol(star)
+    # switching 2FA on ends every other session (signed in without a code)
+    assert earlier.get("/admin/").status_code == 302
+    assert star.get("/admin/").status_code == 200
     star.post("/logout")
 
     fresh = client_for("star.localhost")
