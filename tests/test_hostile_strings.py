@@ -24,6 +24,7 @@ from kameng.billing.commissions import services as commissions
 from kameng.billing.payments import services as payment_services
 from kameng.billing.plans import services as plans
 from kameng.billing.withdrawals import services as withdrawals
+from kameng.core import audit
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.sales import manual
@@ -112,6 +113,9 @@ def _hostile_world():
                                              note=HOSTILE)
     withdrawals.reject(refused.id, master, note=HOSTILE)
     withdrawals.request_withdrawal(star, people["star_owner"], method.id, 5, note=HOSTILE)
+    for shop in (master, star):   # the audit log pages
+        audit.record(HOSTILE, HOSTILE[:64], tenant_id=shop.id, note=HOSTILE)
+    db.session.commit()
 
     batch = db.session.scalar(select(StockBatch).where(StockBatch.product_id == card.id))
     ids = {"category_id": cards.id, "product_id": card.id, "sku": card.sku,
@@ -196,6 +200,8 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("star.localhost", "owner", f"/admin/orders/{handed}"),
                  ("star.localhost", "owner", "/admin/withdrawals"),
                  ("master.localhost", "owner", "/admin/withdrawals"),
+                 ("master.localhost", "owner", "/admin/audit"),
+                 ("star.localhost", "owner", "/admin/audit"),
                  ("star.localhost", "customer", f"/o/{handed}"),
                  ("star.localhost", None, "/"), ("star.localhost", None, "/p/H-CARD")]:
         assert page in escaped, page
