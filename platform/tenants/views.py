@@ -81,6 +81,7 @@ def login_2fa():
             login_user(user)
             return redirect(pending.get("next") or url_for("admin.dashboard"))
         form.code.errors.append(_("Wrong or already used code."))
+        form.code.data = ""
     return render("login_2fa.html", form=form)
 
 

@@ -12,6 +12,7 @@ import pytest
 from kameng.core import crypto
 from kameng.core.extensions import db
 from kameng.tenants import twofactor
+from tests.browser.conftest import SHOTS
 from tests.browser.test_csp import sign_in, watch
 
 pytestmark = pytest.mark.browser
@@ -42,6 +43,7 @@ def test_sign_in_with_a_second_step(app, tree, live_server, browser):
         page.wait_for_load_state()
         assert page.url.endswith("/login/2fa")
         assert "Wrong or already used code" in page.content()
+        page.screenshot(path=f"{SHOTS}/kameng-2fa-step.png")
         page.fill("input[name=code]", _code(secret))
         page.click("form.form button[type=submit]")
         page.wait_for_url(re.compile(r"/admin/$"))
@@ -60,6 +62,7 @@ def test_sign_in_with_a_second_step(app, tree, live_server, browser):
         page.wait_for_url(re.compile(r"/2fa/enrol$"))
         width = page.locator("img.qr").evaluate("img => img.naturalWidth")
         assert width > 0
+        page.screenshot(path=f"{SHOTS}/kameng-2fa-enrol.png", full_page=True)
         assert violations == [], violations
     finally:
         context.close()
