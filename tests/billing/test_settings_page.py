@@ -98,7 +98,7 @@ def test_bad_input_is_refused_clearly_and_nothing_is_written(shops, client_for, 
              ({"hold_days": "-1"}, "hold_days", "Hold period", "冻结期"),
              ({"fee_stripe_percent": "150"}, "fee_stripe_percent", "between 0 and 100",
               "100"),
-             ({"withdraw_approver": "anyone"}, None, "approved by", "审核"),
+             ({"withdraw_approver": "anyone"}, None, "approved by", "审批"),
              ({"fee_epay_payer": "buyer"}, None, "booked to", "")]
     for change, field, english, chinese in cases:
         resp = master.post("/admin/earnings/settings", data={**MASTER_RULES, **change})

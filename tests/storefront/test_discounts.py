@@ -56,7 +56,7 @@ def test_every_theme_shows_steps_tiers_and_the_rule(priced, client_for, lang):
         assert 'class="discounts"' in page.text, slug
         for amount in (one, five, vip):
             assert f"{amount // 100}.{amount % 100:02d}" in text, (slug, amount)
-        assert "from 100" not in text and "100 起" not in text  # beyond max_quantity
+        assert "from 100" not in text and "100 件起" not in text  # beyond max_quantity
         if lang == "en":
             assert "Discounts combine: a member discount is taken first" in text
             assert "VIP" in text and "-10%" in text and "-5%" in text
