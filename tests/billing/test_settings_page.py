@@ -98,8 +98,10 @@ def test_bad_input_is_refused_clearly_and_nothing_is_written(shops, client_for, 
              ({"hold_days": "-1"}, "hold_days", "Hold period", "冻结期"),
              ({"fee_stripe_percent": "150"}, "fee_stripe_percent", "between 0 and 100",
               "100"),
-             ({"withdraw_approver": "anyone"}, None, "approved by", "审批"),
-             ({"fee_epay_payer": "buyer"}, None, "booked to", "")]
+             ({"withdraw_approver": "anyone"}, None, "choose who approves withdrawals",
+              "请选择提现审批方"),
+             ({"fee_epay_payer": "buyer"}, None, "choose who bears the payment fee",
+              "请选择支付手续费的承担方")]
     for change, field, english, chinese in cases:
         resp = master.post("/admin/earnings/settings", data={**MASTER_RULES, **change})
         assert resp.status_code == 422, change

@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import Form, FormField, StringField
 
 from kameng.billing.commissions import settings
+from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS
 from kameng.core.errors import InvalidInput
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.money import parse_input_amount
@@ -79,7 +80,8 @@ class BillingSettingsForm(FlaskForm):
             "withdraw_min": _amount(self.withdraw_min, currency),
             "withdraw_fee_fixed": _amount(self.withdraw_fee_fixed, currency),
             "withdraw_fee_bp": _percent(self.withdraw_fee_percent),
-            "withdraw_approver": (self.withdraw_approver.data or "master").strip(),
+            "withdraw_approver": _choice(self.withdraw_approver, APPROVERS, "master",
+                                         _l("choose who approves withdrawals")),
             "plan_grace_days": _days(self.plan_grace_days, empty=3),
             "hold_days": _days(self.hold_days, empty=None)})
         fees = {}
@@ -91,9 +93,17 @@ class BillingSettingsForm(FlaskForm):
                 fees[provider] = {
                     "bp": _percent(fee.percent, "fee_percent", fee.percent.name),
                     "fixed": _amount(fee.fixed, currency, "fee_fixed", fee.fixed.name),
-                    "payer": (fee.payer.data or "seller").strip()}
+                    "payer": _choice(fee.payer, FEE_PAYERS, "seller",
+                                     _l("choose who bears the payment fee"))}
         values["provider_fees"] = fees
         return values
+
+
+def _choice(field, choices, default: str, message) -> str:
+    value = (field.data or default).strip()
+    if value not in choices:
+        raise InvalidInput(message, field=field.name)
+    return value
 
 
 def _label(key: str) -> str:

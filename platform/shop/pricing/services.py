@@ -332,7 +332,7 @@ def fixed_markup_share(rule: MarkupRule) -> tuple | None:
     return ("markup", bp, detail)
 
 
-def _delete_own(model, tenant, row_id: int, what: str) -> None:
+def _delete_own(model, tenant, row_id: int, what) -> None:
     """Delete one row of this shop by id; another shop's id is not found."""
     tenant = _tenant(tenant)
     row = db.session.scalar(select(model).where(model.id == int(row_id),
@@ -345,7 +345,7 @@ def _delete_own(model, tenant, row_id: int, what: str) -> None:
 
 
 def delete_markup(tenant, rule_id: int) -> None:
-    _delete_own(MarkupRule, tenant, rule_id, "markup rule")
+    _delete_own(MarkupRule, tenant, rule_id, _l("markup rule"))
 
 
 def list_markups(tenant) -> list[MarkupRule]:
@@ -537,7 +537,7 @@ def set_quantity_discount(tenant, min_quantity: int, discount_bp: int,
 
 
 def delete_quantity_discount(tenant, discount_id: int) -> None:
-    _delete_own(QuantityDiscount, tenant, discount_id, "quantity discount")
+    _delete_own(QuantityDiscount, tenant, discount_id, _l("quantity discount"))
 
 
 def list_quantity_discounts(tenant) -> list[QuantityDiscount]:
