@@ -25,7 +25,7 @@ LABELS = {
     "withdraw_fee_fixed": _l("Fixed withdrawal fee"),
     "withdraw_fee_percent": _l("Withdrawal fee"),
     "plan_grace_days": _l("Plan grace period"),
-    "fee_percent": _l("Payment fee (%%)"),
+    "fee_percent": _l("Payment fee (%)"),
     "fee_fixed": _l("Payment fee, fixed"),
 }
 PROVIDER_LABELS = {"balance": _l("Wallet balance"), "stripe": _l("Card (Stripe)"),

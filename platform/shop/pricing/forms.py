@@ -89,7 +89,7 @@ class TierForm(FlaskForm):
     """A customer tier (会员等级): the same arguments as ``kameng tiers set``."""
 
     name = StringField(_l("Tier name"))
-    discount = StringField(_l("Discount (%%)"))
+    discount = StringField(_l("Discount (%)"))
     min_spend = StringField(_l("Reached at a total spend of"))
 
     def values(self, currency: str) -> tuple[str, int, int]:
@@ -112,7 +112,7 @@ class QuantityDiscountForm(FlaskForm):
 
     target = SelectField(_l("Applies to"), default="")
     min_quantity = StringField(_l("From (units)"))
-    percent = StringField(_l("Discount (%%)"))
+    percent = StringField(_l("Discount (%)"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
