@@ -132,3 +132,17 @@ def test_times_in_the_shops_zone_everywhere(shops, client_for):
     assert format_shop_time(stamp, _fresh("rocket")) == "2026-07-01 20:00"
     assert format_shop_time(stamp, _fresh("star")) == "2026-07-01 08:00"   # summer time
     assert format_shop_time(None, _fresh("star")) == ""
+
+
+def test_templates_print_times_only_through_shoptime():
+    """A time printed with ``strftime`` in a template would be UTC on a page that
+    claims the shop's zone: every template uses ``|shoptime`` instead."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found = [f"{path.relative_to(root)}:{number}"
+             for folder in ("platform", "themes")
+             for path in sorted((root / folder).rglob("templates/**/*.html"))
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if ".strftime(" in line or ".isoformat(" in line]
+    assert not found, found
