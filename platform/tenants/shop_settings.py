@@ -89,7 +89,13 @@ def contact_errors(values: dict) -> dict[str, str]:
 
 @cache
 def time_zones() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
+    """Every zone name ``zoneinfo`` knows, sorted (read from disk once)."""
+    return tuple(sorted(_zone_names()))
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 @cache
@@ -99,12 +105,12 @@ def _zone(name: str) -> ZoneInfo:
 
 def time_zone_of(tenant: Tenant | None) -> str:
     name = (tenant.settings or {}).get("time_zone") if tenant is not None else None
-    return name if name in time_zones() else DEFAULT_TIME_ZONE
+    return name if name in _zone_names() else DEFAULT_TIME_ZONE
 
 
 def clean_time_zone(name) -> str:
     text = (name or "").strip()
-    if text not in time_zones():
+    if text not in _zone_names():
         raise InvalidInput(_l("unknown time zone %(name)r (e.g. Asia/Shanghai)", name=text),
                            field="time_zone")
     return text
