@@ -1,9 +1,9 @@
 """Data never becomes markup: a hostile string in every name field comes out escaped.
 
 Shops, users, categories, products (name and name_en, descriptions, buyer field labels),
-shop overrides, suppliers, tiers, markup rules, plans, API keys, theme texts, wallet
-notes, payout methods, withdrawal notes, guest contacts, buyer field values and
-delivered codes all hold ``HOSTILE``. Every GET route of the app — those without URL
+shop overrides, suppliers, tiers, markup rules, plans, API keys, theme texts, a shop's
+contact link, wallet notes, payout methods, withdrawal notes, guest contacts, buyer field
+values and delivered codes all hold ``HOSTILE``. Every GET route of the app — those without URL
 parameters and those with the ids made here, found in the url_map so a new page is
 covered when it is added — is rendered for the master's owner and staff, a sub-shop's
 owner and staff, a sub-sub-shop's owner, a customer and a visitor, in Chinese and in
@@ -36,7 +36,7 @@ from kameng.shop.pricing import services as pricing
 from kameng.shop.stock import services as stock
 from kameng.shop.stock.models import StockBatch
 from kameng.shop.suppliers import services as suppliers
-from kameng.tenants import api_keys
+from kameng.tenants import api_keys, shop_settings
 from kameng.tenants import services as tenants
 from tests.billing.commissions.helpers import deliver
 from tests.helpers import PASSWORD, login
@@ -93,6 +93,9 @@ def _hostile_world():
     api_keys.create_key(people["star_owner"], HOSTILE)
     tenants.update_appearance(star, "default", {"banner_text": HOSTILE,
                                                 "announcement": HOSTILE})
+    # a contact link may carry markup in its query (nothing else passes validation)
+    shop_settings.update_shop_settings(star, contacts={
+        "url": "https://help.example/?q=" + HOSTILE.replace(" ", "")})
 
     buyer = people["star_customer"]
     credit = wallets.credit_wallet(buyer, 100_000, note=HOSTILE)

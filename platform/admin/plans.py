@@ -10,6 +10,7 @@ from kameng.admin.views import ActionPage, owner_required
 from kameng.billing import reports
 from kameng.billing.plans import services
 from kameng.billing.plans.forms import PayPlanForm, PlanForm
+from kameng.tenants.shop_settings import format_shop_time
 
 bp = Routes()
 
@@ -30,7 +31,8 @@ page = ActionPage(bp, "/plans", "plans_index", owner_required, _page)
 @page.action("/plans/pay")
 def plans_pay():
     payment = services.pay_plan(g.tenant, PayPlanForm().plan_id(), "balance", actor=current_user)
-    return _("Paid: the plan runs until %(date)s.", date=payment.period_end.strftime("%Y-%m-%d"))
+    return _("Paid: the plan runs until %(date)s.",
+             date=format_shop_time(payment.period_end, g.tenant, "%Y-%m-%d"))
 
 
 @page.action("/plans/create")

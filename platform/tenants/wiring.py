@@ -18,6 +18,23 @@ def init_app(app) -> None:
     login_manager.user_loader(lambda sid: load_session_user(g.get("tenant"), sid))
     hostcache.install()
     app.register_blueprint(bp)
+    _template_helpers(app)
+
+
+def _template_helpers(app) -> None:
+    """``|shoptime`` (a stored UTC time in the shop's zone), ``|percent`` (basis points
+    as a percentage) and ``shop_contacts(tenant)`` for every template."""
+    from flask import g
+
+    from kameng.core.percent import format_percent
+    from kameng.tenants.shop_settings import TIME_FORMAT, contacts_of, format_shop_time
+
+    def shoptime(value, fmt: str = TIME_FORMAT) -> str:
+        return format_shop_time(value, g.get("tenant"), fmt)
+
+    app.add_template_filter(shoptime, "shoptime")
+    app.add_template_filter(format_percent, "percent")
+    app.add_template_global(contacts_of, "shop_contacts")
 
 
 def register_cli(group) -> None:

@@ -16,21 +16,35 @@ def _post(app, data):
 
 
 def test_billing_settings_values(app):
+    from types import SimpleNamespace
+
+    master = SimpleNamespace(is_master=True, currency="CNY")
+    shop = SimpleNamespace(is_master=False, currency="CNY")
+    with _post(app, {"promoter_percent": "5"}):
+        assert BillingSettingsForm().values(shop) == {"promoter_bp": 500}
     with _post(app, {"promoter_percent": "5", "hold_days": "", "withdraw_min": "100",
                      "withdraw_fee_percent": "1", "withdraw_approver": "parent",
-                     "fee_stripe_percent": "2.9", "fee_stripe_fixed": "30",
+                     "fee_stripe_percent": "2.9", "fee_stripe_fixed": "0.30",
                      "fee_stripe_payer": "master", "fee_epay_percent": " "}):
-        assert BillingSettingsForm().values(is_master=False) == {"promoter_bp": 500}
-        assert BillingSettingsForm().values(is_master=True) == {
-            "promoter_bp": 500, "withdraw_min": 100, "withdraw_fee_fixed": 0,
-            "withdraw_fee_bp": 100, "withdraw_approver": "parent", "plan_grace_days": 0,
+        expected = {
+            "promoter_bp": 500, "withdraw_min": 10000, "withdraw_fee_fixed": 0,
+            "withdraw_fee_bp": 100, "withdraw_approver": "parent", "plan_grace_days": 3,
             "hold_days": None,
             "provider_fees": {"stripe": {"bp": 290, "fixed": 30, "payer": "master"}}}
+        assert BillingSettingsForm().values(master) == expected
+        # a sub-shop that posts the master's rules has them passed on: the service refuses
+        assert BillingSettingsForm().values(shop) == expected
     with _post(app, {"fee_balance_fixed": "3x"}):
         with pytest.raises(InvalidInput) as caught:
-            BillingSettingsForm().values(is_master=True)
+            BillingSettingsForm().values(master)
         assert caught.value.field == "fee_balance_fixed"
-        assert caught.value.message == "fee_balance_fixed must be a whole number"
+        assert caught.value.message == "Payment fee, fixed is not an amount: write it like 12.50"
+    with _post(app, {"hold_days": "400"}):
+        with pytest.raises(InvalidInput) as caught:
+            BillingSettingsForm().values(master)
+        assert caught.value.field == "hold_days"
+        assert caught.value.message == ("Hold period must be a whole number of days from 0 "
+                                        "to 365")
 
 
 def test_plan_form_values(app):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from kameng.billing.commissions.models import APPROVERS, FEE_PAYERS, BillingSettings
 from kameng.core.database import listen_once
-from kameng.core.errors import InvalidInput
+from kameng.core.errors import InvalidInput, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.percent import check_bp, percent_of
@@ -108,7 +108,8 @@ def update_settings(tenant: Tenant, **values) -> BillingSettings:
     if unknown:
         raise InvalidInput(_l("unknown setting %(name)r", name=sorted(unknown)[0]))
     if not tenant.is_master and set(values) & platform_only:
-        raise InvalidInput(_l("only the master shop sets the platform's billing rules"))
+        raise ServiceError(_l("only the master shop sets the platform's billing rules"),
+                           code="forbidden", status=403)
     clean = {}
     for key, value in values.items():
         if key in ("promoter_bp", "withdraw_fee_bp"):

@@ -83,3 +83,59 @@ def rule_args(data: Mapping, currency: str) -> dict:
     else:
         raise InvalidInput(_l("kind must be percent or fixed"), field="kind")
     return kwargs
+
+
+class TierForm(FlaskForm):
+    """A customer tier (会员等级): the same arguments as ``kameng tiers set``."""
+
+    name = StringField(_l("Tier name"))
+    discount = StringField(_l("Discount (%)"))
+    min_spend = StringField(_l("Reached at a total spend of"))
+
+    def values(self, currency: str) -> tuple[str, int, int]:
+        """(name, discount_bp, min_spend) for ``services.set_tier`` (raises InvalidInput)."""
+        name = (self.name.data or "").strip()
+        if not name:
+            raise InvalidInput(_l("a tier needs a name (at most 60 characters)"), field="name")
+        bp = _percent(self.discount.data, _("Discount"), "discount")
+        spend_text = (self.min_spend.data or "").strip() or "0"
+        try:
+            spend = services.parse_money(spend_text, currency, "min_spend")
+        except InvalidInput:
+            raise InvalidInput(_l("%(name)s is not an amount: write it like 12.50",
+                                  name=_("Total spend")), field="min_spend") from None
+        return name, bp, spend
+
+
+class QuantityDiscountForm(FlaskForm):
+    """A quantity step (批发价): the same arguments as ``kameng qty-discount set``."""
+
+    target = SelectField(_l("Applies to"), default="")
+    min_quantity = StringField(_l("From (units)"))
+    percent = StringField(_l("Discount (%)"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.target.choices = [SelectChoice("", _l("Every product"))] + [
+            SelectChoice(str(pid), _("Product: %(sku)s %(name)s", sku=sku, name=name))
+            for pid, sku, name in db.session.execute(
+                select(Product.id, Product.sku, Product.name).order_by(Product.sku))]
+
+    def values(self) -> tuple[int, int, int | None]:
+        """(min_quantity, discount_bp, product_id) for ``services.set_quantity_discount``."""
+        text = (self.min_quantity.data or "").strip()
+        if not text.isdecimal() or int(text) < 1:
+            raise InvalidInput(_l("a quantity discount starts from a whole number of units, "
+                                  "1 or more"), field="min_quantity")
+        bp = _percent(self.percent.data, _("Discount"), "percent")
+        target = (self.target.data or "").strip()
+        if target and not target.isdecimal():
+            raise InvalidInput(_l("choose what the discount applies to"), field="target")
+        return int(text), bp, int(target) if target else None
+
+
+def _percent(text, label: str, field: str) -> int:
+    try:
+        return parse_percent((text or "").strip() or "0", label)
+    except InvalidInput as err:
+        raise InvalidInput(err.text, field=field) from None

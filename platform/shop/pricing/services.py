@@ -131,6 +131,60 @@ def price_list(tenant, customer=None) -> dict[int, int]:
             for pid, row in table.prices.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class DiscountStep:
+    """One line of a product page's discount table: from ``quantity`` units (or at a
+    tier), ``bp`` off, and the unit price that makes."""
+
+    quantity: int
+    bp: int
+    unit_price: int
+    name: str = ""
+    min_spend: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProductDiscounts:
+    """What a product page says about discounts (``product_discounts``)."""
+
+    base_price: int                 # one unit, no tier
+    quantity_steps: list[DiscountStep]  # this customer's unit price from each step on
+    tiers: list[DiscountStep]       # one unit's price at each tier
+    tier_name: str | None           # the tier this customer has reached
+    tier_bp: int
+
+    def __bool__(self) -> bool:
+        return bool(self.quantity_steps or self.tiers)
+
+
+def product_discounts(tenant, product, customer=None) -> ProductDiscounts:
+    """The quantity steps that apply to ``product`` in this shop (its own, else the
+    shop-wide ones) and the shop's tiers, each with the unit price it gives — from the
+    arithmetic ``price_for`` uses, so the page states what checkout charges: the tier
+    first, then the quantity step on that price, never below cost."""
+    tenant = _tenant(tenant)
+    table = cache.table_for(tenant)
+    pid = _product_id(product)
+    cost, _wholesale, retail = _row(table, pid)
+    tier_bp = _tier_bp(tenant, table, customer)
+    own = [(q, bp) for t, q, bp in table.quantity if t == pid]
+    shared = [(q, bp) for t, q, bp in table.quantity if t == 0]
+    steps = [DiscountStep(q, engine.pick_quantity_bp(table.quantity, pid, q),
+                          engine.customer_price(retail, cost, tier_bp,
+                                                engine.pick_quantity_bp(table.quantity, pid, q)))
+             for q, _bp in sorted(own or shared)]
+    tiers = [DiscountStep(1, bp, engine.customer_price(retail, cost, bp, 0), name=name,
+                          min_spend=min_spend)
+             for min_spend, bp, name in sorted(table.tiers)]
+    reached = None
+    if customer is not None and table.tiers and not (
+            isinstance(customer, User) and customer.tenant_id != tenant.id):
+        picked = engine.pick_tier(table.tiers, spend_of(tenant, customer))
+        reached = picked[2] if picked else None
+    return ProductDiscounts(engine.customer_price(retail, cost, 0, 0), steps, tiers, reached,
+                            tier_bp)
+
+
 def cost_for(tenant, product) -> int:
     """What this shop pays for one unit (its parent's price to it)."""
     return _row(cache.table_for(_tenant(tenant)), _product_id(product))[0]
@@ -278,7 +332,7 @@ def fixed_markup_share(rule: MarkupRule) -> tuple | None:
     return ("markup", bp, detail)
 
 
-def _delete_own(model, tenant, row_id: int, what: str) -> None:
+def _delete_own(model, tenant, row_id: int, what) -> None:
     """Delete one row of this shop by id; another shop's id is not found."""
     tenant = _tenant(tenant)
     row = db.session.scalar(select(model).where(model.id == int(row_id),
@@ -291,7 +345,7 @@ def _delete_own(model, tenant, row_id: int, what: str) -> None:
 
 
 def delete_markup(tenant, rule_id: int) -> None:
-    _delete_own(MarkupRule, tenant, rule_id, "markup rule")
+    _delete_own(MarkupRule, tenant, rule_id, _l("markup rule"))
 
 
 def list_markups(tenant) -> list[MarkupRule]:
@@ -483,7 +537,7 @@ def set_quantity_discount(tenant, min_quantity: int, discount_bp: int,
 
 
 def delete_quantity_discount(tenant, discount_id: int) -> None:
-    _delete_own(QuantityDiscount, tenant, discount_id, "quantity discount")
+    _delete_own(QuantityDiscount, tenant, discount_id, _l("quantity discount"))
 
 
 def list_quantity_discounts(tenant) -> list[QuantityDiscount]:

@@ -121,14 +121,15 @@ def search():
 
 @bp.route("/p/<sku>")
 def product(sku: str):
-    from kameng.shop.pricing.services import price_for
+    from kameng.shop.pricing.services import price_for, product_discounts
 
     locale = _locale()
     page = queries.product_page(g.tenant, sku, locale)
     if page is None:
         abort(404)
+    customer = _customer()
     try:
-        price = price_for(g.tenant, page.product, customer=_customer(), quantity=1)
+        price = price_for(g.tenant, page.product, customer=customer, quantity=1)
     except NotFound:
         abort(404)  # this shop does not sell it
     if price is None:
@@ -136,4 +137,5 @@ def product(sku: str):
     tree = queries.category_tree(locale)
     trail = tree.trail(page.product.category_id) if page.product.category_id else []
     return _page("product.html", tree, page=page, product=page.product, price=price,
+                 discounts=product_discounts(g.tenant, page.product, customer),
                  trail=trail, current_category_id=page.product.category_id)

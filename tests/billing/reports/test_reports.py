@@ -103,7 +103,7 @@ def test_back_office_pages(sold, client_for):
     settings_page = master.post("/admin/earnings/settings", data={
         "promoter_percent": "5", "hold_days": "7", "withdraw_min": "100",
         "withdraw_fee_fixed": "0", "withdraw_fee_percent": "1", "withdraw_approver": "parent",
-        "plan_grace_days": "5", "fee_stripe_percent": "2.9", "fee_stripe_fixed": "30",
+        "plan_grace_days": "5", "fee_stripe_percent": "2.9", "fee_stripe_fixed": "0.30",
         "fee_stripe_payer": "master"})
     assert settings_page.status_code == 302
     from kameng.billing.commissions import settings as billing_settings
