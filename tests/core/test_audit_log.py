@@ -164,8 +164,8 @@ def test_audit_page_in_both_languages(app, tree, client_for, who, host):
     login(client, who)
     client.post("/admin/security/2fa/disable", data={"code": "x"})
     en = client.get("/admin/audit").get_data(as_text=True)
-    assert "Audit log" in en and "Failed" in en and "When (UTC)" in en
+    assert "Audit log" in en and "Failed" in en and "<th>When</th>" in en
     assert ('name="shop"' in en) == (host == "master.localhost")
     client.get("/lang/zh_CN")
     zh = client.get("/admin/audit").get_data(as_text=True)
-    assert "操作日志" in zh and "时间（UTC）" in zh
+    assert "操作日志" in zh and "<th>时间</th>" in zh
