@@ -388,13 +388,3 @@ def stuck_orders(older_than_seconds: int, limit: int = 500) -> list[tuple[int, i
         .where(Order.status.in_(("paid", "fulfilling")), Order.paid_at < cutoff)
         .order_by(Order.paid_at).limit(limit).execution_options(all_tenants=True))
     return [(r.tenant_id, r.id) for r in rows]
-
-
-def unpaid_for_reconcile(provider: str, limit: int = 200) -> list[tuple[int, str]]:
-    """(tenant_id, order_no) of unpaid orders still in time, to ask their gateway (补单)."""
-    rows = db.session.execute(
-        select(Order.tenant_id, Order.order_no)
-        .where(Order.status == "pending", Order.payment_method == provider,
-               Order.expires_at > utcnow())
-        .order_by(Order.id).limit(limit).execution_options(all_tenants=True))
-    return [(r.tenant_id, r.order_no) for r in rows]
