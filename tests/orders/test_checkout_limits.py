@@ -110,6 +110,26 @@ def test_a_signed_in_customer_is_limited_by_account_and_never_for_balance_orders
     assert buy(client_at(client_for, STAR, "203.0.113.5"), product.sku).status_code == 302
 
 
+@pytest.mark.app_config(API_RATE_LIMIT="2 per minute")
+@pytest.mark.parametrize("locale, message", [
+    ("en", "Too many requests for this API key"), ("zh_CN", "此 API 密钥的请求太多")])
+def test_the_apis_limit_is_per_key_and_said_in_the_shops_language(app, tree, client_for,
+                                                                   locale, message):
+    # the API places orders paid from the balance only (nothing unpaid, no lookup hash):
+    # its per-key limit is its guard
+    from tests.api.helpers import api_account, auth
+
+    tree.star.locale = locale   # the shop's language (an API client has no cookie)
+    db.session.commit()
+    _user, key = api_account(tree.star, "api@star.test")
+    client = client_for(STAR)
+    for _ in range(2):
+        assert client.get("/api/v1/balance", headers=auth(key)).status_code == 200
+    refused = client.get("/api/v1/balance", headers=auth(key))
+    assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+    assert refused.json["code"] == "rate_limited" and message in refused.json["title"]
+
+
 # ----- the cap on unpaid orders -------------------------------------------------------------
 
 @pytest.mark.app_config(MAX_UNPAID_ORDERS=2, MAX_UNPAID_UNITS=5, TRUSTED_PROXIES=1)
