@@ -173,6 +173,7 @@ def test_unpaid_orders_of_a_guest_reserve_at_most_so_many_units(app, tree, shops
     assert available(product.id) == 40 - 5
 
 
+@pytest.mark.both
 @pytest.mark.app_config(MAX_UNPAID_ORDERS=2)
 def test_the_cap_counts_a_customers_unpaid_orders_and_never_refuses_a_paid_one(app, tree,
                                                                               shops):
