@@ -125,10 +125,15 @@ def run(port, host, demo_asked):
     click.echo(f"kameng: database {app.config['SQLALCHEMY_DATABASE_URI']}")
     click.echo(f"kameng: redis {env['KAMENG_REDIS_URL']}")
 
+    from kameng.core.jobs import QUEUES
+
     base = [sys.executable, "-m", "kameng.cli"]
+    # the 补单 gateway calls get a worker of their own: none of them holds up fulfilment
+    main_queues = [arg for q in QUEUES if q != "reconcile" for arg in ("--queue", q)]
     children = [
         subprocess.Popen(base + ["serve", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen(base + ["worker"], env=env),
+        subprocess.Popen(base + ["worker", *main_queues], env=env),
+        subprocess.Popen(base + ["worker", "--queue", "reconcile"], env=env),
         subprocess.Popen(base + ["scheduler"], env=env),
     ]
     click.echo(f"kameng: {seeding}")

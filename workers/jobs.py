@@ -148,29 +148,39 @@ def sweep_orders() -> dict:
     return {"expired": expired, "released": released, "requeued": len(stuck)}
 
 
-def reconcile_unpaid() -> int:
-    """补单: ask the gateway about unpaid epay orders, in case a notify was lost."""
-    import logging
+def reconcile_unpaid() -> dict:
+    """补单 sweep: one short job per shop and provider with unpaid orders, on the
+    ``reconcile`` queue; none for a shop whose previous job still waits or runs."""
+    from flask import current_app
 
-    from kameng.billing.payments.services import reconcile
-    from kameng.core.extensions import db
-    from kameng.core.scoping import all_tenants, tenant_scope
-    from kameng.sales import services
-    from kameng.tenants.models import Tenant
+    from kameng.core.extensions import redis_conn
+    from kameng.core.jobs import enqueue_unless_waiting, forget_abandoned
+    from kameng.sales import reconcile
 
-    with all_tenants():
-        pending = services.unpaid_for_reconcile("epay")
-    found = 0
-    for tenant_id, order_no in pending:
-        with tenant_scope(tenant_id):
-            tenant = db.session.get(Tenant, tenant_id)
-            try:
-                notice = reconcile(tenant, "epay", order_no)
-                found += bool(notice is not None and notice.paid)
-            except Exception as err:  # one gateway failing must not stop the sweep
-                logging.getLogger(__name__).warning("补单 %s: %s", order_no, err)
-                db.session.rollback()
-    return found
+    connection = redis_conn.get()
+    timeout = int(current_app.config["RECONCILE_JOB_TIMEOUT"])
+    forget_abandoned("reconcile", connection)
+    enqueued, waiting = [], []
+    for provider in reconcile.PROVIDERS:
+        for tenant_id in reconcile.shops_to_reconcile(provider):
+            job = enqueue_unless_waiting(
+                "reconcile", "kameng.workers.jobs.reconcile_shop", tenant_id, provider,
+                job_id=reconcile_job_id(tenant_id, provider), connection=connection,
+                job_timeout=timeout)
+            (enqueued if job is not None else waiting).append(tenant_id)
+    return {"enqueued": enqueued, "waiting": waiting}
+
+
+def reconcile_job_id(tenant_id: int, provider: str) -> str:
+    """The one RQ job id a shop's 补单 round runs under (no second one while it waits)."""
+    return f"reconcile-{provider}-{int(tenant_id)}"
+
+
+def reconcile_shop(tenant_id: int, provider: str) -> dict:
+    """补单 for one shop: ask its gateway about its unpaid orders (the ``reconcile`` queue)."""
+    from kameng.sales.reconcile import reconcile_shop as run
+
+    return run(tenant_id, provider)
 
 
 # ----- commissions, plans (issue 5) ------------------------------------------------

@@ -60,6 +60,13 @@ def require_key(view):
     return wrapper
 
 
+@bp.errorhandler(429)
+def too_many_requests(_err):
+    # the key's limit (API_RATE_LIMIT): said in the shop's language, like every problem
+    return problem(429, str(_l("Too many requests for this API key: slow down and try again "
+                               "in a moment.")), code="rate_limited")
+
+
 @bp.errorhandler(ServiceError)
 def service_error(err: ServiceError):
     extra = {"field": err.field} if err.field else {}

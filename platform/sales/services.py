@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import inspect, select, update
+from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,7 +21,7 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
-from kameng.core.passwords import hash_password, verify_password
+from kameng.core.passwords import hash_lookup_password, verify_lookup_password
 from kameng.sales import outbox
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.numbers import new_order_no
@@ -41,6 +41,13 @@ class OutOfStock(Conflict):
 
 class IdempotencyKeyReused(InvalidInput):
     code = "idempotency_key_reused"
+
+
+class TooManyUnpaid(ServiceError):
+    """The client already holds as many unpaid orders (or reserved units) in this shop as
+    ``KAMENG_MAX_UNPAID_ORDERS`` / ``KAMENG_MAX_UNPAID_UNITS`` allow."""
+
+    code, status = "too_many_unpaid_orders", 429
 
 
 @dataclass
@@ -80,7 +87,7 @@ def lookup(order_no: str, contact: str, password: str) -> Order | None:
     """
     order = db.session.scalar(select(Order).where(Order.order_no == (order_no or "").strip()))
     stored = order.lookup_hash if order is not None else None
-    ok = verify_password(stored, password or "")
+    ok = verify_lookup_password(stored, password or "")
     if not ok or order is None or order.contact.lower() != (contact or "").strip().lower():
         return None
     return order
@@ -165,7 +172,10 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
     lookup_hash = None
     if customer is None:
         contact, password = _guest_contact(contact, lookup_password)
-        lookup_hash = hash_password(password)
+    if payment_method != "balance":   # paid at once otherwise: it reserves nothing unpaid
+        _check_unpaid_cap_in_txn(tenant, customer, contact, client_ip, quantity)
+    if customer is None:
+        lookup_hash = hash_lookup_password(password)
     else:
         contact = (contact or "").strip()[:CONTACT_MAX] or customer.email
 
@@ -227,6 +237,53 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
     for key, value in written.items():
         set_committed_value(order, key, value)
     return Placed(order, True, queued)
+
+
+def _check_unpaid_cap_in_txn(tenant: Tenant, customer: User | None, contact: str,
+                             client_ip: str | None, quantity: int) -> None:
+    """Refuse an order that would take the client past the unpaid-order cap of the shop.
+
+    The client is the signed-in customer, else the guest's address (as ProxyFix sees it:
+    a guest cannot choose it, whereas anyone could type someone else's contact and
+    block them), else — an order placed with no address — the contact. On PostgreSQL a
+    transaction-scoped advisory lock per shop and client makes racing checkouts of one
+    client count one after the other (SQLite runs one writer at a time anyway)."""
+    cfg = current_app.config
+    max_orders = int(cfg.get("MAX_UNPAID_ORDERS") or 0)
+    max_units = int(cfg.get("MAX_UNPAID_UNITS") or 0)
+    if max_orders <= 0 and max_units <= 0:
+        return
+    if customer is not None:
+        who, mine = f"customer:{customer.id}", Order.customer_id == customer.id
+    elif client_ip:
+        who, mine = f"ip:{client_ip}", (Order.client_ip == client_ip) & Order.customer_id.is_(None)
+    else:
+        who = f"contact:{contact.lower()}"
+        mine = (func.lower(Order.contact) == contact.lower()) & Order.customer_id.is_(None)
+    if db.session.get_bind().dialect.name == "postgresql":
+        import hashlib
+
+        digest = hashlib.blake2b(f"unpaid:{tenant.id}:{who}".encode(), digest_size=8).digest()
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": int.from_bytes(digest, "big", signed=True)})
+    orders, units = db.session.execute(
+        select(func.count(func.distinct(Order.id)), func.coalesce(func.sum(OrderLine.quantity), 0))
+        .select_from(Order).join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.tenant_id == tenant.id, Order.status == "pending",
+               Order.expires_at > utcnow(), mine)
+        .execution_options(all_tenants=True)).one()
+    minutes = cfg["RESERVATION_MINUTES"]
+    if max_orders > 0 and orders >= max_orders:
+        raise TooManyUnpaid(_l(
+            "You already have %(count)s unpaid orders in this shop. Pay one of them, or wait "
+            "until it expires (after %(minutes)s minutes), before placing another.",
+            count=orders, minutes=minutes))
+    if max_units > 0 and units + quantity > max_units:
+        raise TooManyUnpaid(_l(
+            "Unpaid orders may reserve at most %(limit)s items at a time, and yours already "
+            "reserve %(units)s. Pay them, or wait until they expire (after %(minutes)s "
+            "minutes), or order fewer.", limit=max_units, units=units, minutes=minutes),
+            field="quantity")
 
 
 def _columns(order: Order) -> dict:
@@ -388,13 +445,3 @@ def stuck_orders(older_than_seconds: int, limit: int = 500) -> list[tuple[int, i
         .where(Order.status.in_(("paid", "fulfilling")), Order.paid_at < cutoff)
         .order_by(Order.paid_at).limit(limit).execution_options(all_tenants=True))
     return [(r.tenant_id, r.id) for r in rows]
-
-
-def unpaid_for_reconcile(provider: str, limit: int = 200) -> list[tuple[int, str]]:
-    """(tenant_id, order_no) of unpaid orders still in time, to ask their gateway (补单)."""
-    rows = db.session.execute(
-        select(Order.tenant_id, Order.order_no)
-        .where(Order.status == "pending", Order.payment_method == provider,
-               Order.expires_at > utcnow())
-        .order_by(Order.id).limit(limit).execution_options(all_tenants=True))
-    return [(r.tenant_id, r.order_no) for r in rows]

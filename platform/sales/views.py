@@ -26,6 +26,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from kameng.billing.ledger.services import InsufficientBalance
 from kameng.billing.payments.base import PaymentError, ProviderUnavailable
@@ -139,7 +140,49 @@ def _checkout_page(form, page, price, options, *, values=None, errors=None, erro
     ), status
 
 
+def _checkout_limit() -> str:
+    return current_app.config.get("CHECKOUT_RATE_LIMIT") or "10 per minute; 60 per hour"
+
+
+def _checkout_client() -> str:
+    # per shop and client: a signed-in customer is its account, a guest its address
+    # (behind a trusted proxy, the address ProxyFix read from X-Forwarded-For)
+    customer = _customer()
+    who = f"customer:{customer.id}" if customer is not None else f"ip:{request.remote_addr}"
+    return f"checkout:{g.tenant.id}:{who}"
+
+
+def _placed_or_tried(_response) -> bool:
+    # only a POST that went on to place an order to be paid later counts (not a form with
+    # errors, not the step that chooses how to pay, not an order paid from the balance):
+    # each one may reserve stock for a while and a guest's costs a hash
+    return bool(g.get("kameng_placing"))
+
+
+def _paid_from_balance() -> bool:
+    # an order paid from the balance reserves nothing unpaid: never refused by the limit
+    return request.form.get("payment_method") == "balance"
+
+
+@bp.errorhandler(429)
+def too_many_requests(err):
+    if request.endpoint != "orders.checkout":
+        return render("error.html", status=429, title="Too many requests"), 429
+    form = CheckoutForm()
+    try:
+        page, price = _product_page(form.sku.data)
+    except HTTPException:   # no such product (any more): the limit's own page
+        return render("error.html", status=429, title="Too many requests"), 429
+    options = paying.pay_options(g.tenant, _customer())
+    return _checkout_page(
+        form, page, price, options, values=_field_values(page), status=429,
+        error=_("Too many orders from you in a short time. Please wait a few minutes, "
+                "then try again."))
+
+
 @bp.route("/checkout", methods=["GET", "POST"])
+@limiter.limit(_checkout_limit, methods=["POST"], key_func=_checkout_client,
+               deduct_when=_placed_or_tried, exempt_when=_paid_from_balance)
 def checkout():
     customer = _customer()
     if request.method == "GET":
@@ -187,6 +230,8 @@ def checkout():
 
 
 def _place(form, page, price, options, option, values):
+    # counted by the checkout's rate limit, unless paid from the balance at once
+    g.kameng_placing = option.method != "balance"
     customer = _customer()
     token = form.token.data if TOKEN_RE.match(form.token.data or "") else None
     try:

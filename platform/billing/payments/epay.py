@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 
 import requests
+from flask import current_app, has_app_context
 
 from kameng.billing.payments import base
 from kameng.core import outbound
@@ -32,7 +33,10 @@ from kameng.core.money import format_plain, parse_amount
 CHANNELS = ("alipay", "wxpay", "qqpay")
 CURRENCY = "CNY"
 NAME_MAX_BYTES = 127
-TIMEOUT = 10  # seconds, for the server-to-server query
+# seconds to connect and to wait for each read of the server-to-server query
+# (KAMENG_GATEWAY_CONNECT_TIMEOUT / KAMENG_GATEWAY_READ_TIMEOUT): a gateway that never
+# answers costs its shop's 补单 job a few seconds, nothing more
+TIMEOUT = (3.0, 5.0)
 _MONEY_RE = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
 
 
@@ -56,6 +60,15 @@ def verify_sign(params: Mapping[str, object], key: str) -> bool:
 def truncate_utf8(text: str, max_bytes: int = NAME_MAX_BYTES) -> str:
     """Cut to at most ``max_bytes`` UTF-8 bytes without splitting a character."""
     return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+
+
+def query_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for a call to a gateway, from the settings."""
+    if not has_app_context():
+        return TIMEOUT
+    cfg = current_app.config
+    return (float(cfg.get("GATEWAY_CONNECT_TIMEOUT") or TIMEOUT[0]),
+            float(cfg.get("GATEWAY_READ_TIMEOUT") or TIMEOUT[1]))
 
 
 def parse_money(text: str) -> int:
@@ -160,7 +173,7 @@ class EpayProvider(base.PaymentProvider):
         self._require_configured()
         try:
             # the shop's own address: guarded against loopback, private and metadata
-            resp = outbound.request("GET", self.apiurl + "api.php", timeout=TIMEOUT, params={
+            resp = outbound.request("GET", self.apiurl + "api.php", timeout=query_timeout(), params={
                 "act": "order", "pid": self.pid, "key": self.key, "out_trade_no": order_no})
             resp.raise_for_status()
             data = resp.json()
