@@ -5,7 +5,8 @@ from importlib import import_module
 
 # in this order their routes join the blueprint
 MODULES = ("views", "api_keys", "appearance", "catalog", "earnings", "orders", "payments",
-           "plans", "pricing", "reports", "stock", "suppliers", "wallets", "withdrawals")
+           "plans", "pricing", "refund_requests", "reports", "stock", "suppliers", "wallets",
+           "withdrawals")
 
 
 def init_app(app) -> None:
