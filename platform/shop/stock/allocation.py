@@ -108,13 +108,17 @@ def reserve_codes_in_txn(product_id: int, quantity: int, order_line_id: int,
 
 
 def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
+    # a MATERIALIZED CTE runs the pick once: as a plain ``IN (subquery)`` PostgreSQL may
+    # plan a nested-loop semi join that rescans the subquery for every outer row, and
+    # each rescan's LIMIT … SKIP LOCKED adds rows (it claimed all 5 codes for 2 wanted)
     pick = (select(_codes.c.id)
             .where(_codes.c.product_id == product_id, _codes.c.status == "available")
             .order_by(_codes.c.id).limit(quantity)
-            .with_for_update(skip_locked=True))
+            .with_for_update(skip_locked=True)
+            .cte("pick").prefix_with("MATERIALIZED", dialect="postgresql"))
     claimed = db.session.execute(
         update(_codes)
-        .where(_codes.c.id.in_(pick.scalar_subquery()), _codes.c.status == "available")
+        .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == "available")
         .values(status="reserved", order_line_id=order_line_id, reserved_until=until)
         .returning(_codes.c.id)).scalars().all()
     if len(claimed) != quantity:
