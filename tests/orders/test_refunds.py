@@ -161,15 +161,14 @@ def test_goodwill_refund_from_the_funded_account_is_guarded(app, tree, client_fo
 
 
 def test_goodwill_refund_of_a_guest_order_is_recorded_as_paid_outside(app, tree, client_for):
-    from tests.orders.web_helpers import enable_balance  # noqa: F401  (shape of the tree)
+    from types import SimpleNamespace
+
     from kameng.sales.fulfilment import fulfil
 
     product = card_product(codes=5)
     placed = services.place_order(tree.star, sku=product.sku, payment_method="epay",
                                   contact="guest@example.com", lookup_password="pw-1234")
     order = placed.order
-    from types import SimpleNamespace
-
     services.record_payment(tree.star, SimpleNamespace(
         paid=True, order_no=order.order_no, amount=order.amount, currency=order.currency,
         provider="epay", provider_ref="T1"))
@@ -227,7 +226,7 @@ def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, 
     # a second request for the same order is refused while one is open
     assert rocket.post(f"/admin/orders/{order.order_no}/refund-request",
                        data={"reason": "again"}).status_code == 409
-    assert "R%d is open" % req.id in rocket.get(f"/admin/orders/{order.order_no}").text
+    assert f"R{req.id} is open" in rocket.get(f"/admin/orders/{order.order_no}").text
     # the master does not see it yet; the star decides first and cannot approve
     assert master.get(f"/admin/refund-requests/{req.id}").status_code == 404
     assert star.post(f"/admin/refund-requests/{req.id}/approve",
