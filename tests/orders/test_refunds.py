@@ -46,6 +46,7 @@ def sold_order(shop, buyer, product=None, quantity=1):
 def owner(client_for, tenant, email=None):
     client = client_for(f"{tenant.slug}.localhost")
     login(client, email or f"owner@{tenant.slug}.test")
+    client.get("/lang/en")  # the demo shops speak zh_CN; these assertions read English
     return client
 
 
@@ -190,6 +191,7 @@ def test_the_master_has_no_goodwill_choice_and_refunds_delivered_orders_in_full(
         app, tree, client_for):
     product = card_product(codes=2)
     order = sold_order(tree.master, tree.master_customer, product)
+    [code] = services.order_codes(order)
     client = owner(client_for, tree.master)
     page = client.get(f"/admin/orders/{order.order_no}").text
     assert 'class="card refund-form"' in page and "goodwill-form" not in page
@@ -204,7 +206,7 @@ def test_the_master_has_no_goodwill_choice_and_refunds_delivered_orders_in_full(
     assert commission_status(order) == "reversed"
     assert wallets.wallet_balance(tree.master_customer) == 10_000
     page = client.get(f"/admin/orders/{order.order_no}").text
-    assert "data-voided-code=" in page and "GAME-100-CODE-00000" in page
+    assert "data-voided-code=" in page and code in page
     stock_page = client.get(f"/admin/stock/products/{product.id}").text
     assert 'class="refund-voided"' in stock_page and order.order_no in stock_page
     assert check_ledger().ok
@@ -215,6 +217,7 @@ def test_the_master_has_no_goodwill_choice_and_refunds_delivered_orders_in_full(
 def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, client_for):
     product = card_product(codes=2)
     order = sold_order(tree.rocket, tree.rocket_customer, product)
+    [voided_code] = services.order_codes(order)
     wallet_before = wallets.wallet_balance(tree.rocket_customer)
     rocket, star, master = (owner(client_for, t) for t in (tree.rocket, tree.star, tree.master))
 
@@ -268,7 +271,7 @@ def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, 
     fund(tree.master_customer, 10_000)
     second = deliver(tree.master, tree.master_customer, product)
     assert code_statuses(second) == ["sold"]
-    assert services.order_codes(second) == ["GAME-100-CODE-00001"]
+    assert services.order_codes(second) != [voided_code]
     with pytest.raises(services.OutOfStock):
         services.place_order(tree.master, sku=product.sku, customer=tree.master_customer)
     assert available(product.id) == 0
