@@ -69,6 +69,7 @@ def ledger_snapshot():
 
 # ----- a sub-shop can no longer reverse a delivered order itself ---------------------------
 
+@pytest.mark.both
 def test_a_sub_shop_owner_cannot_fully_refund_a_delivered_order(app, tree, client_for):
     for shop, buyer in ((tree.star, tree.star_customer), (tree.rocket, tree.rocket_customer)):
         order = sold_order(shop, buyer, card_product(sku=f"CARD-{shop.slug}", codes=3))
@@ -187,6 +188,7 @@ def test_goodwill_refund_of_a_guest_order_is_recorded_as_paid_outside(app, tree,
     assert check_ledger().ok
 
 
+@pytest.mark.both
 def test_the_master_has_no_goodwill_choice_and_refunds_delivered_orders_in_full(
         app, tree, client_for):
     product = card_product(codes=2)
@@ -214,6 +216,7 @@ def test_the_master_has_no_goodwill_choice_and_refunds_delivered_orders_in_full(
 
 # ----- refund requests up the tree ----------------------------------------------------------
 
+@pytest.mark.both
 def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, client_for):
     product = card_product(codes=2)
     order = sold_order(tree.rocket, tree.rocket_customer, product)
