@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kameng.billing import wallets
 from kameng.billing.ledger import services as ledger
+from kameng.billing.ledger.models import Account
 from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
@@ -82,7 +83,11 @@ def open_request_for(order: Order) -> RefundRequest | None:
 
 
 def funded_balance(tenant: Tenant) -> int:
-    return ledger.balance_of(ledger.shop_account(tenant, "funded"))
+    """The shop's committed funded balance (0 before its first top-up); creates nothing."""
+    balance = db.session.scalar(select(Account.balance).where(
+        Account.owner_key == f"tenant:{tenant.id}", Account.kind == "funded",
+        Account.currency == tenant.currency))
+    return int(balance or 0)
 
 
 # ----- what the order page offers -------------------------------------------------------
