@@ -60,6 +60,14 @@ def commission_status(order):
     return db.session.scalar(select(Commission.status).where(Commission.order_id == order.id))
 
 
+def ledger_checks(cli):
+    """``kameng ledger check`` itself, as an operator runs it."""
+    db.session.commit()
+    result = cli("ledger", "check")
+    assert result.exit_code == 0, result.output
+    assert check_ledger().ok
+
+
 def ledger_snapshot():
     from kameng.billing.ledger.models import Account
 
@@ -122,7 +130,7 @@ def test_an_undelivered_order_is_still_refunded_in_full_by_the_selling_shop(
 # ----- goodwill: from the shop's own funds ----------------------------------------------------
 
 @pytest.mark.both
-def test_goodwill_refund_from_the_funded_account_is_guarded(app, tree, client_for):
+def test_goodwill_refund_from_the_funded_account_is_guarded(app, tree, client_for, cli):
     order = sold_order(tree.star, tree.star_customer)
     wallet_after_buying = wallets.wallet_balance(tree.star_customer)
     commission = transaction_by_key(f"order:{order.order_no}:commission")
@@ -159,7 +167,7 @@ def test_goodwill_refund_from_the_funded_account_is_guarded(app, tree, client_fo
     again = client.post(f"/admin/orders/{order.order_no}/goodwill", data={"reason": "x"})
     assert again.status_code == 409
     assert wallets.wallet_balance(tree.star_customer) == wallet_after_buying + order.amount
-    assert check_ledger().ok
+    ledger_checks(cli)
 
 
 def test_goodwill_refund_of_a_guest_order_is_recorded_as_paid_outside(app, tree, client_for):
@@ -217,7 +225,8 @@ def test_the_master_has_no_goodwill_choice_and_refunds_delivered_orders_in_full(
 # ----- refund requests up the tree ----------------------------------------------------------
 
 @pytest.mark.both
-def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, client_for):
+def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, client_for,
+                                                                      cli):
     product = card_product(codes=2)
     order = sold_order(tree.rocket, tree.rocket_customer, product)
     [voided_code] = services.order_codes(order)
@@ -268,7 +277,7 @@ def test_a_request_travels_up_and_the_masters_approval_reverses_once(app, tree, 
         db.metadata.tables["ledger_transactions"]).where(
         db.metadata.tables["ledger_transactions"].c.kind == "order_refund")) == 1
     assert 'data-request-status="approved"' in rocket.get("/admin/refund-requests").text
-    assert check_ledger().ok
+    ledger_checks(cli)
 
     # the voided code is never sold again: one code left, then out of stock
     fund(tree.master_customer, 10_000)
@@ -349,7 +358,7 @@ def test_two_parallel_approvals_refund_once(app, tree):
     assert check_ledger().ok
 
 
-def test_goodwill_is_refused_while_a_request_is_open_and_approval_after_it_fails(
+def test_goodwill_is_refused_while_a_request_is_open(
         app, tree, client_for):
     order = sold_order(tree.star, tree.star_customer)
     top_up_funded(tree.star, 10_000)
@@ -390,3 +399,31 @@ def test_only_the_owner_decides_and_other_shops_see_nothing(app, tree, client_fo
     customer = client_for("rocket.localhost")
     login(customer, tree.rocket_customer.email)
     assert customer.get("/admin/refund-requests").status_code == 403
+
+
+def test_a_voided_code_stays_void_whatever_runs_next(app, tree):
+    """Voiding is final: re-running it, releasing the line, expiring reservations or the
+    staff's void of an available code leave it void, and allocation never picks it."""
+    from kameng.core.models import utcnow
+    from kameng.shop.stock import allocation
+    from kameng.shop.stock import services as stock
+    from kameng.shop.stock.models import StockBatch
+
+    product = card_product(sku="ONE-CODE", codes=1)
+    order = sold_order(tree.master, tree.master_customer, product)
+    line_id = order.lines[0].id
+    assert refunds.refund_directly(tree.master, order, "invalid", actor=tree.master_owner)
+    assert allocation.void_sold_codes_in_txn(line_id, "again", "X") == 0
+    assert allocation.release_codes(line_id) == 0
+    allocation.release_expired(utcnow())
+    code = db.session.scalar(select(CardCode).where(CardCode.product_id == product.id))
+    with pytest.raises(Conflict):
+        stock.void_code(code.id)
+    db.session.refresh(code)
+    assert code.status == "void" and code.void_ref == order.order_no
+    assert code.void_reason == "invalid" and code.voided_at is not None
+    assert db.session.scalar(select(StockBatch.voided)
+                             .where(StockBatch.id == code.batch_id)) == 1
+    assert available(product.id) == 0 and stock.count_available(product.id) == 0
+    with pytest.raises(services.OutOfStock):
+        services.place_order(tree.master, sku=product.sku, customer=tree.master_customer)
