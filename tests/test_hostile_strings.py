@@ -27,7 +27,7 @@ from kameng.billing.withdrawals import services as withdrawals
 from kameng.core import audit
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.sales import manual
+from kameng.sales import manual, refunds
 from kameng.sales import services as orders
 from kameng.sales.mailer import delivery_message
 from kameng.sales.models import Order
@@ -120,14 +120,21 @@ def _hostile_world():
         audit.record(HOSTILE, HOSTILE[:64], tenant_id=shop.id, note=HOSTILE)
     db.session.commit()
 
+    # a refund request up the tree, and a code voided by the master's full refund
+    request = refunds.file_request(star, bought, HOSTILE, actor=people["star_owner"])
+    wallets.credit_wallet(people["master_customer"], 10_000)
+    voided = deliver(master, people["master_customer"], card)
+    refunds.refund_directly(master, voided, HOSTILE, actor=people["master_owner"])
+
     batch = db.session.scalar(select(StockBatch).where(StockBatch.product_id == card.id))
     ids = {"category_id": cards.id, "product_id": card.id, "sku": card.sku,
            "supplier_id": supplier.id, "batch_id": batch.id, "user_id": buyer.id,
-           "transaction_id": credit.id,
+           "transaction_id": credit.id, "request_id": request.id,
            # a sign-up confirmation link that is not valid: the refusal page is rendered
            "token": "forged-confirmation-token",
            "filename": "admin.js"}  # the back office's own script (admin/static)
-    order_nos = [bought.order_no, handed.order_no, waiting.order_no, guest.order.order_no]
+    order_nos = [bought.order_no, handed.order_no, waiting.order_no, guest.order.order_no,
+                 voided.order_no]
     return people, ids, order_nos
 
 
@@ -205,6 +212,10 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("master.localhost", "owner", "/admin/withdrawals"),
                  ("master.localhost", "owner", "/admin/audit"),
                  ("star.localhost", "owner", "/admin/audit"),
+                 ("master.localhost", "owner", f"/admin/refund-requests/{ids['request_id']}"),
+                 ("star.localhost", "owner", "/admin/refund-requests"),
+                 ("master.localhost", "owner", f"/admin/stock/products/{ids['product_id']}"),
+                 ("master.localhost", "owner", f"/admin/orders/{order_nos[-1]}"),
                  ("star.localhost", "customer", f"/o/{handed}"),
                  ("star.localhost", None, "/"), ("star.localhost", None, "/p/H-CARD")]:
         assert page in escaped, page

@@ -1,11 +1,12 @@
 """Back office: the shop's orders — list and filters, detail, manual delivery, refunds.
 
 A shop sees its own orders only (the request's tenant scope). Staff deliver
-``manual`` lines; only the owner refunds.
+``manual`` lines; only the owner refunds, with the choices ``kameng.sales.refunds``
+gives its shop (docs/refunds.md).
 """
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import exists, func, or_, select
@@ -15,17 +16,16 @@ from kameng.admin.views import owner_required, staff_required
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.pagination import keyset_page, requested_before
-from kameng.sales import services
+from kameng.sales import refunds, services
 from kameng.sales.delivery import line_codes
-from kameng.sales.forms import ManualDeliveryForm, RefundForm
+from kameng.sales.forms import ManualDeliveryForm, RefundForm, RefundRequestForm
 from kameng.sales.manual import deliver_manual
 from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
+from kameng.shop.stock.allocation import voided_codes_for_line
 
 bp = Routes()
 
 PAGE = 50
-# a delivered order may be refunded too (a bad code): its commissions are reversed
-REFUNDABLE = ("paid", "fulfilling", "failed", "delivered")
 # the manual queue: paid orders with a manual line nobody has delivered yet
 QUEUE = "queue"
 
@@ -65,19 +65,27 @@ def orders_index():
                            q=q, statuses=ORDER_STATUSES, queue_count=queue_count)
 
 
-def _detail(order: Order, *, manual_forms=None, refund_form=None, status: int = 200):
-    show_codes = current_user.role == "owner" and order.status == "delivered"
+def _detail(order: Order, *, manual_forms=None, forms=None, status: int = 200):
+    owner = current_user.role == "owner"
+    show_codes = owner and order.status == "delivered"
     lines = []
     for line in order.lines:
         form = (manual_forms or {}).get(line.id) or ManualDeliveryForm(formdata=None)
         can_deliver = (line.kind == "manual" and line.status in ("pending", "processing")
                        and order.status in ("paid", "fulfilling"))
+        voided = voided_codes_for_line(line.id) if line.kind == "card" else []
+        if not owner:  # staff see that codes were voided, not the codes
+            voided = [{**v, "code": None} for v in voided]
         lines.append({"line": line, "form": form, "can_deliver": can_deliver,
-                      "codes": line_codes(line) if show_codes else None})
+                      "codes": line_codes(line) if show_codes else None, "voided": voided})
+    forms = forms or {}
     return render_template(
         "admin/orders_detail.html", order=order, lines=lines,
-        refund_form=refund_form or RefundForm(formdata=None),
-        can_refund=current_user.role == "owner" and order.status in REFUNDABLE), status
+        refund_form=forms.get("refund") or RefundForm(formdata=None),
+        goodwill_form=forms.get("goodwill") or RefundForm(formdata=None),
+        request_form=forms.get("request") or RefundRequestForm(formdata=None),
+        choices=refunds.refund_choices(g.tenant, order) if owner else None,
+        requests=refunds.requests_for_order(order) if owner else []), status
 
 
 @bp.route("/orders/<order_no>")
@@ -104,26 +112,57 @@ def order_deliver(order_no: str, line_id: int):
     return _detail(order, manual_forms={line_id: form}, status=422)
 
 
-@bp.route("/orders/<order_no>/refund", methods=["POST"])
-@owner_required
-def order_refund(order_no: str):
+def _refund_action(order_no: str, key: str, form, run):
+    """Run one of the order page's refund buttons: the form's reason goes to ``run``;
+    a refusal is shown under that form, with the service's status."""
     order = _order_or_404(order_no)
-    form = RefundForm()
     if not form.validate_on_submit():
-        return _detail(order, refund_form=form, status=422)
-    if order.status not in REFUNDABLE:
-        form.reason.errors = [_("Only paid, undelivered or failed orders can be refunded here.")]
-        return _detail(order, refund_form=form, status=409)
+        return _detail(order, forms={key: form}, status=422)
     try:
-        done = services.refund_order(order, form.reason.data, actor=current_user,
-                                     from_statuses=REFUNDABLE)
+        message, target = run(order, form.reason.data)
     except ServiceError as err:
         db.session.rollback()
         form.reason.errors = [err.message]
-        return _detail(_order_or_404(order_no), refund_form=form, status=err.status)
-    if not done:
+        return _detail(_order_or_404(order_no), forms={key: form}, status=err.status)
+    if message is None:
         db.session.rollback()
         flash(_("The order changed meanwhile; nothing was refunded."), "error")
     else:
-        flash(_("Order %(number)s refunded.", number=order.order_no), "success")
-    return redirect(url_for("admin.order_detail", order_no=order.order_no))
+        flash(message, "success")
+    return redirect(target or url_for("admin.order_detail", order_no=order.order_no))
+
+
+@bp.route("/orders/<order_no>/refund", methods=["POST"])
+@owner_required
+def order_refund(order_no: str):
+    """The full reversal: the master's orders, or a sub-shop's undelivered ones."""
+    def run(order, reason):
+        done = refunds.refund_directly(g.tenant, order, reason, actor=current_user)
+        return (_("Order %(number)s refunded.", number=order.order_no) if done else None,
+                None)
+    return _refund_action(order_no, "refund", RefundForm(), run)
+
+
+@bp.route("/orders/<order_no>/goodwill", methods=["POST"])
+@owner_required
+def order_goodwill(order_no: str):
+    """A sub-shop refunds its buyer from its own funded account."""
+    def run(order, reason):
+        kind = refunds.goodwill_refund(g.tenant, order, reason, actor=current_user)
+        if kind == "outside":
+            return _("Order %(number)s recorded as refunded by you outside the platform.",
+                     number=order.order_no), None
+        return _("Order %(number)s refunded from your funded balance to the buyer's wallet.",
+                 number=order.order_no), None
+    return _refund_action(order_no, "goodwill", RefundForm(), run)
+
+
+@bp.route("/orders/<order_no>/refund-request", methods=["POST"])
+@owner_required
+def order_refund_request(order_no: str):
+    """A sub-shop asks its parent shop for the full reversal of a delivered order."""
+    def run(order, reason):
+        request = refunds.file_request(g.tenant, order, reason, actor=current_user)
+        return (_("Refund request sent to your parent shop."),
+                url_for("admin.refund_request_detail", request_id=request.id))
+    return _refund_action(order_no, "request", RefundRequestForm(), run)

@@ -49,6 +49,7 @@ def stock_product(product_id):
     return render_template("admin/stock_product.html", product=product, form=form,
                            batches=services.batches_for(product.id), report=report,
                            action=CsrfForm(), void_form=VoidCodeForm(),
+                           refund_voided=services.refund_voided(product.id),
                            days_left=report["days_left"] if report else None)
 
 

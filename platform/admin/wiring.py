@@ -5,8 +5,8 @@ from importlib import import_module
 
 # in this order their routes join the blueprint
 MODULES = ("views", "api_keys", "appearance", "catalog", "discounts", "earnings", "orders",
-           "payments", "plans", "pricing", "reports", "security", "shop_settings", "stock",
-           "suppliers", "wallets", "withdrawals")
+           "payments", "plans", "pricing", "refund_requests", "reports", "security",
+           "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
 
 
 def init_app(app) -> None:

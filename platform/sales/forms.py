@@ -78,3 +78,11 @@ class ManualDeliveryForm(FlaskForm):
 
 class RefundForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=255)])
+
+
+class RefundRequestForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+
+
+class RefundDecisionForm(FlaskForm):
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=500)])

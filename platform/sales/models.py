@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
@@ -14,12 +14,22 @@ ORDER_STATUSES = ("pending", "paid", "fulfilling", "delivered", "failed", "refun
 # a line: pending (not yet handed to a supplier) → processing (claimed by a worker)
 # → delivered | failed; "unknown" when the supplier's answer was lost (reconcile by key)
 LINE_STATUSES = ("pending", "processing", "unknown", "delivered", "failed", "refunded")
+# how a refunded order was refunded (docs/refunds.md): every posting reversed (the
+# platform's money, the master's decision or an undelivered order); from the selling
+# shop's funded account into the buyer's wallet; or by the shop outside the platform
+# (a guest has no wallet), with nothing moved in the ledger
+REFUND_KINDS = ("reversal", "goodwill", "outside")
+# a refund request: open (waiting at holder_tenant_id) → approved (the master; the full
+# reversal is done) | rejected (by the holder)
+REFUND_REQUEST_STATUSES = ("open", "approved", "rejected")
+REFUND_STEP_ACTIONS = ("filed", "forwarded", "rejected", "approved")
 
 
 class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(one_of("status", ORDER_STATUSES), name="status"),
+        CheckConstraint(one_of("refund_kind", REFUND_KINDS), name="refund_kind"),
         CheckConstraint("amount >= 0", name="amount"),
         UniqueConstraint("tenant_id", "customer_id", "idempotency_key"),
         Index("ix_orders_status_paid_at", "status", "paid_at"),
@@ -44,6 +54,7 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
     delivered_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(255))
+    refund_kind: Mapped[str | None] = mapped_column(String(16))
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
 
@@ -80,6 +91,58 @@ class OrderLine(IdMixin, TenantScoped, db.Model):
     note: Mapped[str | None] = mapped_column(String(500))
 
     order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class RefundRequest(IdMixin, TimestampMixin, db.Model):
+    """A sub-shop asks for the full reversal of a delivered order (a code reported
+    invalid …). It travels up the tree: the holder (first the shop's parent) rejects it,
+    forwards it to its own parent, or — the master — approves it.
+
+    Not ``TenantScoped``: the requesting shop (``tenant_id``) and every shop above it that
+    held it read it; ``kameng.sales.refunds`` checks who may see and act on it."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (
+        CheckConstraint(one_of("status", REFUND_REQUEST_STATUSES), name="status"),
+        # one open request per order at a time
+        Index("uq_refund_requests_open_order", "order_id", unique=True,
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id"), index=True)
+    order_no: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # the shop that must decide now (the requester's parent, then further up)
+    holder_tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+
+    steps: Mapped[list[RefundStep]] = relationship(order_by="RefundStep.id",
+                                                   back_populates="request")
+
+
+class RefundStep(IdMixin, TimestampMixin, db.Model):
+    """Who did what to a refund request, when and why (append-only)."""
+
+    __tablename__ = "refund_steps"
+    __table_args__ = (CheckConstraint(one_of("action", REFUND_STEP_ACTIONS), name="action"),)
+
+    request_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("refund_requests.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id"))  # the acting shop
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    actor: Mapped[str] = mapped_column(String(255), default="")   # e-mail at the time
+    # where the request went (filed, forwarded): the new holder
+    to_tenant_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    request: Mapped[RefundRequest] = relationship(back_populates="steps")
 
 
 class OutboxMessage(IdMixin, TimestampMixin, db.Model):

@@ -392,14 +392,26 @@ def record_payment(tenant: Tenant, notice) -> bool:
 
 def refund_order(order: Order, reason: str, *, actor: User | None = None,
                  from_statuses=("paid", "fulfilling", "failed")) -> bool:
-    """Reverse every posting of the order, return undelivered codes to stock.
+    """``refund_order_in_txn`` as a transaction of its own (commits when it refunded)."""
+    done = refund_order_in_txn(order, reason, actor=actor, from_statuses=from_statuses)
+    if done:
+        db.session.commit()
+    return done
+
+
+def refund_order_in_txn(order: Order, reason: str, *, actor: User | None = None,
+                        from_statuses=("paid", "fulfilling", "failed")) -> bool:
+    """The full reversal: every posting of the order is reversed, undelivered codes go
+    back to stock, delivered codes are voided (recorded, never sold again).
 
     Money paid from the wallet goes back to the wallet; money paid at a provider
-    is refunded there by a job (outbox), after this transaction commits. A
-    refund by ``actor`` (staff) is audited in the same transaction.
+    is refunded there by a job (outbox), after the transaction commits. A
+    refund by ``actor`` (staff) is audited in the same transaction. Who may ask
+    for it is ``kameng.sales.refunds``'s business (a delivered order: the master).
+    False when the order is not (any more) in one of ``from_statuses``.
     """
     if not transition_in_txn(order, tuple(from_statuses), "refunded", refunded_at=utcnow(),
-                       failure_reason=(reason or "")[:255]):
+                             failure_reason=(reason or "")[:255], refund_kind="reversal"):
         return False
     if actor is not None:
         audit.record(actor, "order.refund", tenant_id=order.tenant_id,
@@ -408,6 +420,9 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
         if line.status != "delivered":
             allocation.release_codes_in_txn(line.id)
             line.status = "refunded"
+        elif line.kind == "card":
+            # the buyer had the code: it leaves stock for good, with why and where
+            allocation.void_sold_codes_in_txn(line.id, reason, order.order_no)
     paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
     if paid is not None:
         ledger.reverse_in_txn(paid, f"order:{order.order_no}:refund", kind="order_refund")
@@ -417,7 +432,6 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
     from kameng.sales.commissions import reverse_commissions_in_txn
 
     reverse_commissions_in_txn(order)
-    db.session.commit()
     return True
 
 

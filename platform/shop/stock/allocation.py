@@ -27,10 +27,11 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product
-from kameng.shop.stock.models import CardCode, LoopDelivery
+from kameng.shop.stock.models import CardCode, LoopDelivery, StockBatch
 
 _codes = CardCode.__table__
 _loops = LoopDelivery.__table__
+_batches = StockBatch.__table__
 _products = Product.__table__
 
 
@@ -107,13 +108,17 @@ def reserve_codes_in_txn(product_id: int, quantity: int, order_line_id: int,
 
 
 def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
+    # a MATERIALIZED CTE runs the pick once: as a plain ``IN (subquery)`` PostgreSQL may
+    # plan a nested-loop semi join that rescans the subquery for every outer row, and
+    # each rescan's LIMIT … SKIP LOCKED adds rows (it claimed all 5 codes for 2 wanted)
     pick = (select(_codes.c.id)
             .where(_codes.c.product_id == product_id, _codes.c.status == "available")
             .order_by(_codes.c.id).limit(quantity)
-            .with_for_update(skip_locked=True))
+            .with_for_update(skip_locked=True)
+            .cte("pick").prefix_with("MATERIALIZED", dialect="postgresql"))
     claimed = db.session.execute(
         update(_codes)
-        .where(_codes.c.id.in_(pick.scalar_subquery()), _codes.c.status == "available")
+        .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == "available")
         .values(status="reserved", order_line_id=order_line_id, reserved_until=until)
         .returning(_codes.c.id)).scalars().all()
     if len(claimed) != quantity:
@@ -215,6 +220,37 @@ def mark_sold_many(line_ids: list[int]) -> Counter:
             .returning(_loops.c.order_line_id, _loops.c.quantity)):
         sold[line_id] += quantity
     return sold
+
+
+def void_sold_codes_in_txn(order_line_id: int, reason: str, ref: str) -> int:
+    """The line's sold codes become ``void`` (a full refund took the sale back): they are
+    recorded with ``reason`` and ``ref`` (the order's number) and never go on sale again
+    (nothing moves a void code). Returns how many; 0 on a re-run. A loop code is shared
+    by every buyer by design: its row stays available and its delivery stays recorded."""
+    now = utcnow()
+    batches = Counter(db.session.execute(
+        update(_codes).where(_codes.c.order_line_id == order_line_id,
+                             _codes.c.status == "sold")
+        .values(status="void", voided_at=now, void_reason=(reason or "")[:255] or None,
+                void_ref=(ref or "")[:80] or None)
+        .returning(_codes.c.batch_id)).scalars())
+    for batch_id in sorted(batches):
+        db.session.execute(update(_batches).where(_batches.c.id == batch_id)
+                           .values(voided=_batches.c.voided + batches[batch_id]))
+    return sum(batches.values())
+
+
+def voided_codes_for_line(order_line_id: int) -> list[dict]:
+    """The line's codes voided by a refund: id, the code, when and why."""
+    ring = keyring()
+    return [{"id": r.id, "code": ring.decrypt(r.key_id, r.secret_ciphertext,
+                                              code_aad(r.product_id)),
+             "voided_at": r.voided_at, "reason": r.void_reason}
+            for r in db.session.execute(
+                select(_codes.c.id, _codes.c.product_id, _codes.c.key_id,
+                       _codes.c.secret_ciphertext, _codes.c.voided_at, _codes.c.void_reason)
+                .where(_codes.c.order_line_id == order_line_id, _codes.c.status == "void")
+                .order_by(_codes.c.id))]
 
 
 def codes_for_line(order_line_id: int, *, include_reserved: bool = False) -> list[str]:

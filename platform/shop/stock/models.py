@@ -22,6 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from kameng.core.extensions import db
 from kameng.core.models import BigId, IdMixin, TimestampMixin, one_of, partial_index
 
+# available → reserved → sold; void: withdrawn by staff (an available code), or a sold
+# code whose order was refunded in full (``void_reason``/``void_ref``): never on sale again
 CODE_STATUSES = ("available", "reserved", "sold", "void")
 BATCH_STATUSES = ("queued", "running", "done", "failed")
 
@@ -77,6 +79,10 @@ class CardCode(IdMixin, db.Model):
     order_line_id: Mapped[int | None] = mapped_column(BigInteger)
     reserved_until: Mapped[datetime | None]
     sold_at: Mapped[datetime | None]
+    # a sold code voided by a full refund: why, and the order it was sold on (order_no)
+    voided_at: Mapped[datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(String(255))
+    void_ref: Mapped[str | None] = mapped_column(String(80))
 
 
 class LoopDelivery(IdMixin, TimestampMixin, db.Model):

@@ -423,6 +423,14 @@ def batches_for(product_id: int, limit: int = 100) -> list[StockBatch]:
                                    .order_by(StockBatch.id.desc()).limit(limit)))
 
 
+def refund_voided(product_id: int, limit: int = 50) -> list[CardCode]:
+    """The product's sold codes voided by a full refund, newest first (the stock page)."""
+    return list(db.session.scalars(
+        select(CardCode).where(CardCode.product_id == product_id, CardCode.status == "void",
+                               CardCode.voided_at.is_not(None))
+        .order_by(CardCode.voided_at.desc(), CardCode.id.desc()).limit(limit)))
+
+
 def remove_file_quietly(path) -> None:
     try:
         os.unlink(path)
