@@ -105,7 +105,8 @@ def wallet_credit(user_id: int):
         amount = wallets.parse_credit_amount(form.amount.data, shop.currency)
         tx = wallets.credit_wallet(
             user, amount, note=form.note.data, created_by=current_user,
-            idempotency_key=f"wallet_credit:{user.tenant_id}:{form.token.data}")
+            idempotency_key=f"wallet_credit:{user.tenant_id}:{form.token.data}",
+            granted_by=g.tenant)
     except ServiceError as err:
         field = form.note if err.field == "note" else form.amount
         field.errors = [err.message]

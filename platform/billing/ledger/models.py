@@ -52,6 +52,7 @@ TENANT_KINDS = {
     "withdrawal_hold": False,      # requested withdrawals awaiting approval/payout
     "credits_issued": True,        # source of the wallet credits the shop grants
     "fees": True,                  # payment fees the shop bears
+    "funded": False,               # 预存款: the shop's prepaid balance with its parent
 }
 PLATFORM_KINDS = {
     "revenue": True,               # the platform's own income (plans, fees charged)

@@ -25,6 +25,16 @@ Factory = Callable[..., PaymentProvider]
 
 _FACTORIES: dict[str, Factory] = {"epay": EpayProvider, "stripe": StripeProvider}
 
+# providers whose gateway a shop configures with its own merchant account: below the
+# master, the money they take goes to the shop, never to the platform
+OWN_GATEWAY_PROVIDERS = ("epay",)
+
+
+def is_own_gateway(tenant, name: str) -> bool:
+    """True when ``name`` on ``tenant`` collects into the shop's own hands (a sub-shop's
+    own 易支付 merchant account); the master's gateways and Stripe are the platform's."""
+    return name in OWN_GATEWAY_PROVIDERS and tenant.parent_id is not None
+
 
 def register_provider(name: str, factory: Factory) -> None:
     if name not in PROVIDER_NAMES:
