@@ -4,7 +4,7 @@ from __future__ import annotations
 from importlib import import_module
 
 # in this order their routes join the blueprint
-MODULES = ("views", "api_keys", "appearance", "catalog", "earnings", "orders", "payments",
+MODULES = ("views", "api_keys", "appearance", "catalog", "earnings", "funding", "orders", "payments",
            "plans", "pricing", "reports", "stock", "suppliers", "wallets", "withdrawals")
 
 
