@@ -332,3 +332,19 @@ def test_ledger_check_names_a_negative_funded_account(app, tree):
     db.session.commit()
     problems = ledger.check_ledger().problems
     assert any("funded" in p and "negative" in p for p in problems)
+
+
+def test_the_cli_funds_a_sub_shop_and_the_check_counts_funded_accounts(app, tree, cli):
+    done = cli("ledger", "fund", "--tenant", "star", "--amount", "12.50", "--note", "wire")
+    assert done.exit_code == 0, done.output
+    assert funding.funded_balance(tree.star) == 12_50
+    # below the master, the parent pays: star has 12.50, not 20
+    short = cli("ledger", "fund", "--tenant", "rocket", "--amount", "20")
+    assert short.exit_code != 0 and funding.funded_balance(tree.rocket) == 0
+    assert cli("ledger", "fund", "--tenant", "rocket", "--amount", "2.50").exit_code == 0
+    assert funding.funded_balance(tree.star) == 10_00
+    assert funding.funded_balance(tree.rocket) == 2_50
+    assert cli("ledger", "fund", "--tenant", "master", "--amount", "1").exit_code != 0
+    assert cli("ledger", "fund", "--tenant", "star", "--amount", "-1").exit_code != 0
+    check = cli("ledger", "check")
+    assert check.exit_code == 0 and "2 funded accounts (none negative)" in check.output
