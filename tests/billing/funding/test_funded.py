@@ -108,7 +108,7 @@ def _pay_on_own_gateway(client, gateway, sku, quantity=2) -> str:
 def test_an_own_gateway_order_waits_for_funds_and_is_filled_once_funded(
         app, tree, client_for, epay_gateway):
     product = card_product(codes=5)
-    enable_epay(tree.star, epay_gateway)
+    enable_epay(tree.star, epay_gateway, funds=0)
     server = live_server(app)
     try:
         buyer = client_for(f"star.localhost:{server.port}")
@@ -348,3 +348,24 @@ def test_the_cli_funds_a_sub_shop_and_the_check_counts_funded_accounts(app, tree
     assert cli("ledger", "fund", "--tenant", "star", "--amount", "-1").exit_code != 0
     check = cli("ledger", "check")
     assert check.exit_code == 0 and "2 funded accounts (none negative)" in check.output
+
+
+def test_a_notice_from_the_shops_own_gateway_cannot_pay_a_platform_top_up(app, tree):
+    """A top-up started at the platform's Stripe is paid by Stripe only: a notice the
+    shop signed on its own 易支付 gateway for that number credits no wallet."""
+    from kameng.billing import wallets
+    from kameng.billing.topups.models import WalletTopup
+
+    topup = WalletTopup(tenant_id=tree.star.id, topup_no="W261129TESTTOPUP0001",
+                        user_id=tree.star_customer.id, amount=50_00, currency="CNY",
+                        provider="stripe")
+    db.session.add(topup)
+    db.session.commit()
+    handler = app.extensions["kameng.payment_handler"]
+    forged = PaymentNotice("epay", topup.topup_no, 50_00, "CNY", "T-9", True)
+    assert handler(tree.star, forged) is False
+    assert wallets.wallet_balance(tree.star_customer) == 0
+    genuine = PaymentNotice("stripe", topup.topup_no, 50_00, "CNY", "pi_1", True)
+    assert handler(tree.star, genuine) is True
+    assert wallets.wallet_balance(tree.star_customer) == 50_00
+    assert ledger.check_ledger().ok
