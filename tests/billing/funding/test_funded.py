@@ -369,3 +369,51 @@ def test_a_notice_from_the_shops_own_gateway_cannot_pay_a_platform_top_up(app, t
     assert handler(tree.star, genuine) is True
     assert wallets.wallet_balance(tree.star_customer) == 50_00
     assert ledger.check_ledger().ok
+
+
+@pytest.mark.both
+def test_racing_own_gateway_notices_never_overdraw_the_funded_account(app, tree):
+    """Five notices at once, funds for two orders: exactly two are paid, three wait."""
+    from tests.billing.ledger.threads import run_concurrently
+
+    product = card_product(codes=10)
+    placed = [orders.place_order(tree.star, sku=product.sku, payment_method="epay",
+                                 **GUEST).order for _ in range(5)]
+    due = _due(placed[0])
+    funding.fund_shop(tree.master, tree.star, 2 * due + due // 2)
+    notices = [PaymentNotice("epay", o.order_no, o.amount, "CNY", f"T-{i}", True)
+               for i, o in enumerate(placed)]
+    star_id = tree.star.id  # read here: the threads must not touch this session's objects
+
+    def pay(i):
+        from kameng.tenants.models import Tenant
+
+        return orders.record_payment(db.session.get(Tenant, star_id), notices[i])
+
+    assert run_concurrently(app, 5, pay) == [True] * 5
+    statuses = sorted(get_order(o.order_no).status for o in placed)
+    assert statuses == ["awaiting_funds"] * 3 + ["paid"] * 2
+    assert funding.funded_balance(tree.star) == due // 2
+    assert ledger.check_ledger().ok
+
+
+@pytest.mark.both
+def test_racing_wallet_credits_from_funds_never_overdraw(app, tree):
+    from kameng.billing import wallets
+    from tests.billing.ledger.threads import run_concurrently
+
+    funding.fund_shop(tree.master, tree.star, 10_00)
+    star_id, buyer_id = tree.star.id, tree.star_customer.id
+
+    def credit(i):
+        from kameng.tenants.models import Tenant, User
+
+        return wallets.credit_wallet(db.session.get(User, buyer_id), 4_00,
+                                     granted_by=db.session.get(Tenant, star_id))
+
+    results = run_concurrently(app, 4, credit)
+    refused = [r for r in results if isinstance(r, wallets.NotEnoughFunds)]
+    assert len(refused) == 2
+    assert wallets.wallet_balance(tree.star_customer) == 8_00
+    assert funding.funded_balance(tree.star) == 2_00
+    assert ledger.check_ledger().ok
