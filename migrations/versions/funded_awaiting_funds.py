@@ -1,6 +1,7 @@
 """funded accounts: orders collected by a shop on its own gateway, awaiting funds
 
-Adds ``orders.collected_by_tenant_id`` and ``orders.funded_amount`` and the
+Adds ``plans.own_gateway`` (may the plan's shops use their own payment gateway),
+``orders.collected_by_tenant_id`` and ``orders.funded_amount`` and the
 order status ``awaiting_funds`` (a shop's own gateway took the buyer's money and
 its funded account could not yet pay the parent's price).
 
@@ -25,6 +26,9 @@ NEW = ("('pending', 'paid', 'fulfilling', 'delivered', 'failed', 'refunded', 'ex
 
 
 def upgrade():
+    with op.batch_alter_table('plans', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('own_gateway', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('collected_by_tenant_id',
                                       sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
@@ -44,3 +48,5 @@ def downgrade():
                                  type_='foreignkey')
         batch_op.drop_column('funded_amount')
         batch_op.drop_column('collected_by_tenant_id')
+    with op.batch_alter_table('plans', schema=None) as batch_op:
+        batch_op.drop_column('own_gateway')

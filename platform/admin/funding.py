@@ -20,7 +20,9 @@ from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
 from kameng.billing import reports
 from kameng.billing.funding import services as funding
-from kameng.billing.funding.forms import EarningsToFundedForm, FundShopForm
+from kameng.billing.funding.forms import EarningsToFundedForm, FundShopForm, OwnGatewayForm
+from kameng.billing.payments import registry as payment_registry
+from kameng.billing.payments.services import set_own_gateway
 from kameng.billing.wallets import parse_credit_amount
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
@@ -108,7 +110,11 @@ def _shop_page(child: Tenant, form: FundShopForm, status: int = 200):
     form.token.data = form.token.data or secrets.token_urlsafe(24)
     page = page_from(partial(funding.funded_history, child), PAGE,
                      lambda row: row.entry.id, requested_before())
+    gateway_form = OwnGatewayForm(formdata=None, own_gateway=(child.settings or {}).get(
+        payment_registry.OWN_GATEWAY_SETTING, "plan"))
     return render_template("admin/funding_shop.html", shop=child, form=form,
+                           gateway_form=gateway_form,
+                           gateway_allowed=payment_registry.own_gateway_allowed(child),
                            balance=funding.funded_balance(child), rows=page.rows,
                            older=page.older, waiting=order_funding.waiting_orders(child)), status
 
@@ -141,4 +147,24 @@ def funding_shop_credit(shop_id: int):
     if not getattr(tx, "replayed", False):
         flash(_("Credited %(amount)s to the funded account of %(shop)s.",
                 amount=format_money(amount, child.currency), shop=child.name), "success")
+    return redirect(url_for("admin.funding_shop", shop_id=child.id))
+
+
+@bp.route("/funding/shops/<int:shop_id>/gateway", methods=["POST"])
+@owner_required
+def funding_shop_gateway(shop_id: int):
+    """The parent decides whether its sub-shop may use its own payment gateway."""
+    child = _child_or_404(shop_id)
+    form = OwnGatewayForm()
+    if not form.validate_on_submit():
+        flash(_("Please reload the page and try again."), "error")
+        return _shop_page(child, FundShopForm(formdata=None), 422)
+    choice = None if form.own_gateway.data == "plan" else form.own_gateway.data
+    try:
+        set_own_gateway(g.tenant, child, choice, actor=current_user)
+    except ServiceError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return _shop_page(child, FundShopForm(formdata=None), 422)
+    flash(_("Saved."), "success")
     return redirect(url_for("admin.funding_shop", shop_id=child.id))

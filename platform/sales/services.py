@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kameng.billing import wallets
 from kameng.billing.ledger import services as ledger
-from kameng.billing.payments.registry import is_own_gateway
+from kameng.billing.payments.registry import is_own_gateway, own_gateway_allowed
 from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
@@ -319,6 +319,8 @@ def record_payment(tenant: Tenant, notice) -> bool:
     if order.status not in ("pending", "expired"):
         return True  # booked before: a duplicate or late repeat
     method = notice.provider
+    if is_own_gateway(tenant, method) and not own_gateway_allowed(tenant):
+        return False  # the master has not allowed this shop its own gateway: refused
     if is_own_gateway(tenant, method):
         # the shop's own gateway took the money: the parent's price comes out of its
         # funded account, or the order waits for funds (kameng.sales.funding)

@@ -16,6 +16,16 @@ class EarningsToFundedForm(FlaskForm):
     token = HiddenField(validators=[DataRequired()])
 
 
+class OwnGatewayForm(FlaskForm):
+    """The parent's say on a sub-shop's own payment gateway."""
+
+    own_gateway = SelectField(_l("Own payment gateway"),
+                              choices=[SelectChoice("plan", _l("As its plan allows")),
+                                       SelectChoice("allow", _l("Allowed")),
+                                       SelectChoice("deny", _l("Not allowed"))],
+                              default="plan")
+
+
 class FundShopForm(FlaskForm):
     amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=24)])
     source = SelectField(_l("Pay from"),
