@@ -152,6 +152,16 @@ def sweep_orders() -> dict:
             "funded": filled}
 
 
+def order_awaiting_funds(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
+    """An own-gateway order waits for its shop's funds: tell the shop's owners."""
+    from kameng.core.scoping import tenant_scope
+    from kameng.sales.funding import tell_owners
+
+    with tenant_scope(tenant_id):
+        _outbox_sent(outbox_id)
+        return tell_owners(order_id)
+
+
 def fill_waiting_orders(tenant_id: int) -> int:
     """Money went into the shop's funded account: fill its orders awaiting funds."""
     from kameng.sales.funding import fill_waiting_orders as run

@@ -29,13 +29,14 @@ from sqlalchemy import func, select
 from kameng.billing.commissions import services as billing_commissions
 from kameng.billing.ledger import services as ledger
 from kameng.core.extensions import db
+from kameng.core.mail import MailNotConfigured, mail_configured, send_mail
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.sales import outbox
 from kameng.sales.commissions import order_snapshot
 from kameng.sales.models import Order
 from kameng.shop.stock import allocation
-from kameng.tenants.models import Tenant
+from kameng.tenants.models import Tenant, User
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def record_own_payment_in_txn(order: Order, method: str, provider_ref: str | Non
             return "seen"
         for line in order.lines:
             allocation.hold_codes_in_txn(line.id)
+        if mail_configured():  # the owner is told by e-mail too (the back office shows it)
+            outbox.add("order.awaiting_funds", order.tenant_id, order.id)
         log.info("order %s waits for funds: %s owed by shop %s", order.order_no, due,
                  order.tenant_id)
         return "waiting"
@@ -175,3 +178,37 @@ def collected_totals(tenant_ids) -> dict[int, tuple[int, int]]:
             .where(Order.collected_by_tenant_id.in_(ids), Order.status != "refunded")
             .group_by(Order.collected_by_tenant_id))
         return {tid: (int(n), int(total)) for tid, n, total in rows}
+
+
+OWNER_SUBJECT = "【{shop}】订单 {order_no} 等待预存款 / {shop}: order {order_no} waits for funds"
+OWNER_TEXT = """订单 {order_no}（{amount}）的买家已通过你的自有支付通道付款，但你的预存款不足以支付
+上级的货款 {owed}。请向上级站点充值预存款（后台 → 预存款），订单会自动发货。
+
+The buyer of order {order_no} ({amount}) paid on your own payment gateway, but your
+funded account cannot pay your parent's price of {owed}. Top it up with your parent
+shop (back office → Funded account); the order is then delivered by itself.
+"""
+
+
+def tell_owners(order_id: int) -> str:
+    """The e-mail to the shop's owners about an order waiting for funds (a job)."""
+    from kameng.core.money import format_money
+
+    with all_tenants():
+        order = db.session.get(Order, order_id)
+        if order is None or order.status != WAITING:
+            db.session.rollback()
+            return "skipped"
+        tenant = db.session.get(Tenant, order.tenant_id)
+        owners = list(db.session.scalars(select(User.email).where(
+            User.tenant_id == tenant.id, User.role == "owner")))
+        values = {"shop": tenant.name, "order_no": order.order_no,
+                  "amount": format_money(order.amount, order.currency),
+                  "owed": format_money(order.funded_amount or 0, order.currency)}
+    db.session.commit()  # ends the read: no transaction is open during the SMTP call
+    try:
+        for email in owners:
+            send_mail(email, OWNER_SUBJECT.format(**values), OWNER_TEXT.format(**values))
+    except MailNotConfigured:
+        return "mail not configured"
+    return f"sent to {len(owners)}"

@@ -26,6 +26,7 @@ from kameng.shop.pricing import services as pricing
 from kameng.shop.stock import allocation
 from kameng.shop.stock.models import CardCode
 from tests.fakes.epay_gateway import epay_gateway, live_server  # noqa: F401  (fixture)
+from tests.fakes.smtp import smtp  # noqa: F401  (fixture)
 from tests.helpers import login
 from tests.orders.helpers import card_product
 from tests.orders.web_helpers import (
@@ -417,3 +418,16 @@ def test_racing_wallet_credits_from_funds_never_overdraw(app, tree):
     assert wallets.wallet_balance(tree.star_customer) == 8_00
     assert funding.funded_balance(tree.star) == 2_00
     assert ledger.check_ledger().ok
+
+
+def test_the_owner_is_told_by_mail_when_an_order_waits_for_funds(app, tree, smtp):
+    product = card_product(codes=3)
+    order = orders.place_order(tree.star, sku=product.sku, payment_method="epay",
+                               **GUEST).order
+    assert orders.record_payment(tree.star, PaymentNotice(
+        "epay", order.order_no, order.amount, "CNY", "T-1", True))
+    run_jobs(app, "mail")
+    [(rcpt, msg)] = smtp.messages
+    assert rcpt == ["owner@star.test"]
+    assert order.order_no in str(msg["Subject"]) and "waits for funds" in str(msg["Subject"])
+    assert "预存款" in msg.get_body(("plain",)).get_content()
