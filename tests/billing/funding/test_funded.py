@@ -431,3 +431,33 @@ def test_the_owner_is_told_by_mail_when_an_order_waits_for_funds(app, tree, smtp
     assert rcpt == ["owner@star.test"]
     assert order.order_no in str(msg["Subject"]) and "waits for funds" in str(msg["Subject"])
     assert "预存款" in msg.get_body(("plain",)).get_content()
+
+
+def test_an_own_gateway_order_with_a_promoter_funds_the_promoters_share(app, tree):
+    """The shop pays the parent's price plus its promoter's share from its funds; the
+    promoter is paid by the commission, the shop keeps the rest, sales_clearing nets out."""
+    from kameng.billing.commissions import services as commissions
+    from kameng.billing.commissions.settings import update_settings
+    from kameng.tenants.services import create_user
+
+    update_settings(tree.star, promoter_bp=1000)   # 10 % of star's own margin
+    promoter = tree.star_customer
+    friend = create_user(tree.star, "friend@star.test", "customer", "correct-horse")
+    assert commissions.bind_referral(friend, commissions.promoter_code(promoter).code)
+    product = card_product(codes=5)
+    funding.fund_shop(tree.master, tree.star, 100_00)
+    order = orders.place_order(tree.star, sku=product.sku, quantity=2, customer=friend,
+                               payment_method="epay").order
+    assert orders.record_payment(tree.star, PaymentNotice(
+        "epay", order.order_no, order.amount, "CNY", "T-1", True))
+    order = get_order(order.order_no)
+    margin = order.amount - _due(order)           # star's own margin: 2 × ¥2.00
+    share = margin // 10
+    assert order.funded_amount == _due(order) + share
+    run_jobs(app)
+    assert get_order(order.order_no).status == "delivered"
+    assert commissions.promoter_balances(promoter)["earnings_pending"] == share
+    assert ledger.balance_of(ledger.shop_account(tree.star, "earnings_pending")) == 0
+    assert funding.funded_balance(tree.star) == 100_00 - _due(order) - share
+    assert _clearing_for(order.order_no) == 0
+    assert ledger.check_ledger().ok
