@@ -158,6 +158,9 @@ def provider_settings(tenant) -> dict[str, dict]:
             "secrets_set": sorted((row.secrets or {}).keys()) if row else [],
             "available": registry.is_registered(name)
             and (name != "stripe" or stripe_configured()),
+            # a sub-shop's own gateway: allowed by its parent / plan, paid from its funds
+            "own": registry.is_own_gateway(tenant, name),
+            "allowed": registry.usable(tenant, name),
         }
     return out
 

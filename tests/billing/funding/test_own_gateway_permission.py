@@ -42,6 +42,9 @@ def test_a_plan_without_the_flag_keeps_a_shop_off_its_own_gateway(app, tree, cli
     basic = plans.create_plan(tree.master, "basic", "Basic", 1000)
     plans.grant_plan(tree.star, basic.id)
     star = _owner(client_for, "star")
+    for lang in ("zh_CN", "en"):
+        star.get(f"/lang/{lang}")
+        assert 'class="note own-gateway-refused"' in star.get("/admin/payments").text
     refused = star.post("/admin/payments/epay", data=EPAY_FORM)
     assert refused.status_code in (403, 422)
     assert not registry.config_row(tree.star, "epay")
@@ -50,6 +53,7 @@ def test_a_plan_without_the_flag_keeps_a_shop_off_its_own_gateway(app, tree, cli
     plans.grant_plan(tree.star, pro.id)
     assert star.post("/admin/payments/epay", data=EPAY_FORM).status_code == 302
     assert _epay_offered(_star())
+    assert 'class="note own-gateway"' in star.get("/admin/payments").text
 
 
 def test_the_parent_denies_and_allows_in_the_back_office(app, tree, client_for):
