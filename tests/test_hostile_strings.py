@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from kameng.billing import wallets
 from kameng.billing.commissions import services as commissions
+from kameng.billing.funding import services as funding
 from kameng.billing.payments import services as payment_services
+from kameng.billing.payments.base import PaymentNotice
 from kameng.billing.plans import services as plans
 from kameng.billing.withdrawals import services as withdrawals
 from kameng.core import audit
@@ -110,6 +112,13 @@ def _hostile_world():
         settings={"apiurl": "https://pay.example/", "pid": "1001", "types": ["alipay"]})
     guest = orders.place_order(star, sku=card.sku, contact=HOSTILE, lookup_password="pw-1234",
                                payment_method="epay")
+    # a funded account with a hostile note, and an order paid on star's own gateway
+    # that waits for more funds (its funded account pays only part of one order)
+    funding.fund_shop(master, star, 100, note=HOSTILE, actor=people["master_owner"])
+    own = orders.place_order(star, sku=card.sku, contact=HOSTILE, lookup_password="pw-1234",
+                             payment_method="epay").order
+    orders.record_payment(star, PaymentNotice("epay", own.order_no, own.amount, own.currency,
+                                              HOSTILE, True))
     commissions.mature_commissions(now=utcnow() + timedelta(days=60))
     method = withdrawals.add_payout_method(star, "bank", "4111111111111111", HOSTILE, HOSTILE)
     refused = withdrawals.request_withdrawal(star, people["star_owner"], method.id, 5,
@@ -129,12 +138,12 @@ def _hostile_world():
     batch = db.session.scalar(select(StockBatch).where(StockBatch.product_id == card.id))
     ids = {"category_id": cards.id, "product_id": card.id, "sku": card.sku,
            "supplier_id": supplier.id, "batch_id": batch.id, "user_id": buyer.id,
-           "transaction_id": credit.id, "request_id": request.id,
+           "transaction_id": credit.id, "request_id": request.id, "shop_id": star.id,
            # a sign-up confirmation link that is not valid: the refusal page is rendered
            "token": "forged-confirmation-token",
            "filename": "admin.js"}  # the back office's own script (admin/static)
     order_nos = [bought.order_no, handed.order_no, waiting.order_no, guest.order.order_no,
-                 voided.order_no]
+                 own.order_no, voided.order_no]
     return people, ids, order_nos
 
 

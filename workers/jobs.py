@@ -137,6 +137,7 @@ def sweep_orders() -> dict:
     from kameng.core.jobs import enqueue
     from kameng.core.scoping import all_tenants
     from kameng.sales import services
+    from kameng.sales.funding import fill_all_waiting
     from kameng.shop.stock import allocation
 
     with all_tenants():
@@ -145,7 +146,27 @@ def sweep_orders() -> dict:
         stuck = services.stuck_orders(current_app.config["REDELIVER_AFTER_SECONDS"])
     for tenant_id, order_id in stuck:
         enqueue("fulfilment", "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
-    return {"expired": expired, "released": released, "requeued": len(stuck)}
+    # orders awaiting their shop's funds, in case a retry after a funding was lost
+    filled = fill_all_waiting()
+    return {"expired": expired, "released": released, "requeued": len(stuck),
+            "funded": filled}
+
+
+def order_awaiting_funds(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
+    """An own-gateway order waits for its shop's funds: tell the shop's owners."""
+    from kameng.core.scoping import tenant_scope
+    from kameng.sales.funding import tell_owners
+
+    with tenant_scope(tenant_id):
+        _outbox_sent(outbox_id)
+        return tell_owners(order_id)
+
+
+def fill_waiting_orders(tenant_id: int) -> int:
+    """Money went into the shop's funded account: fill its orders awaiting funds."""
+    from kameng.sales.funding import fill_waiting_orders as run
+
+    return run(tenant_id)
 
 
 def reconcile_unpaid() -> dict:

@@ -61,8 +61,11 @@ def orders_index():
     queue_count = db.session.scalar(
         select(func.count()).select_from(Order)
         .where(Order.status.in_(("paid", "fulfilling")), _manual_waiting()))
+    funds_count = db.session.scalar(select(func.count()).select_from(Order)
+                                    .where(Order.status == "awaiting_funds"))
     return render_template("admin/orders.html", orders=page.rows, older=page.older, status=status,
-                           q=q, statuses=ORDER_STATUSES, queue_count=queue_count)
+                           q=q, statuses=ORDER_STATUSES, queue_count=queue_count,
+                           funds_count=funds_count)
 
 
 def _detail(order: Order, *, manual_forms=None, forms=None, status: int = 200):

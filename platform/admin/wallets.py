@@ -18,6 +18,7 @@ from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
 from kameng.billing import wallets
 from kameng.billing.forms import CreditForm
+from kameng.billing.funding.services import funded_balance
 from kameng.billing.ledger.services import find_user_account
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
@@ -80,6 +81,7 @@ def _detail(user: User, form: CreditForm, status: int = 200):
     return render_template(
         "admin/wallet_detail.html", user=user, shop=shop, form=form, rows=page.rows,
         older=page.older, balance=account.balance if account else 0,
+        funded_balance=funded_balance(g.tenant),
         currency=account.currency if account else shop.currency,
         can_credit=current_user.role == "owner"), status
 
@@ -105,7 +107,8 @@ def wallet_credit(user_id: int):
         amount = wallets.parse_credit_amount(form.amount.data, shop.currency)
         tx = wallets.credit_wallet(
             user, amount, note=form.note.data, created_by=current_user,
-            idempotency_key=f"wallet_credit:{user.tenant_id}:{form.token.data}")
+            idempotency_key=f"wallet_credit:{user.tenant_id}:{form.token.data}",
+            granted_by=g.tenant)
     except ServiceError as err:
         field = form.note if err.field == "note" else form.amount
         field.errors = [err.message]

@@ -4,7 +4,8 @@ This is the contract downstream shops script against: extend it, never rename.
 """
 from __future__ import annotations
 
-STATUSES = ["pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired"]
+STATUSES = ["pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired",
+            "awaiting_funds"]
 ERROR_CODES = {
     "unauthorized": 401, "not_found": 404, "invalid_field": 422, "insufficient_balance": 402,
     "out_of_stock": 409, "rate_limited": 429, "idempotency_key_reused": 422,

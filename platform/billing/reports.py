@@ -22,7 +22,7 @@ from kameng.core.money import format_money, format_plain
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant
 
-SHOP_KINDS = ("earnings_pending", "earnings_available", "withdrawal_hold")
+SHOP_KINDS = ("earnings_pending", "earnings_available", "withdrawal_hold", "funded")
 
 
 @dataclass
@@ -36,6 +36,9 @@ class Balances:
     hold: int
     earned_total: int
     sales: int
+    tenant_id: int = 0
+    funded: int = 0            # 预存款: the shop's funded account with its parent
+    credits_granted: int = 0   # wallet credit it granted from its funded account
 
     def as_json(self) -> dict:
         return {"slug": self.slug, "currency": self.currency, "pending": self.pending,
@@ -76,14 +79,29 @@ def _sales(tenant_ids: list[int]) -> dict[int, int]:
         return {tid: int(total) for tid, total in rows}
 
 
+def _credits_granted(tenant_ids: list[int]) -> dict[int, int]:
+    """Wallet credit each shop granted out of its funded account, net of reversals."""
+    rows = db.session.execute(
+        select(Account.tenant_id, func.coalesce(func.sum(Entry.amount), 0))
+        .join(Entry, Entry.account_id == Account.id)
+        .join(Transaction, Transaction.id == Entry.transaction_id)
+        .where(Account.owner_type == "tenant", Account.tenant_id.in_(tenant_ids),
+               Account.kind == "funded", Transaction.kind == "wallet_credit_funded")
+        .group_by(Account.tenant_id))
+    return {tid: -int(total) for tid, total in rows}
+
+
 def balances(tenants: list[Tenant]) -> list[Balances]:
     ids = [t.id for t in tenants]
     accounts, earned, sales = _accounts(ids), _earned(ids), _sales(ids)
+    granted = _credits_granted(ids)
     return [Balances(slug=t.slug, name=t.name, depth=t.depth, currency=t.currency,
                      pending=accounts.get((t.id, "earnings_pending"), 0),
                      available=accounts.get((t.id, "earnings_available"), 0),
                      hold=accounts.get((t.id, "withdrawal_hold"), 0),
-                     earned_total=earned.get(t.id, 0), sales=sales.get(t.id, 0))
+                     earned_total=earned.get(t.id, 0), sales=sales.get(t.id, 0),
+                     tenant_id=t.id, funded=accounts.get((t.id, "funded"), 0),
+                     credits_granted=granted.get(t.id, 0))
             for t in tenants]
 
 

@@ -2,7 +2,8 @@
 
 A wallet is a ledger account (owner: the user, kind ``wallet``) that may never
 go below zero. Shops put money in by crediting it (``credit_wallet``: a balanced
-transaction against the shop's ``credits_issued`` account); orders take money
+transaction against the master's ``credits_issued`` account, or — for a shop
+below the master — against its own ``funded`` account); orders take money
 out with ``spend_from_wallet_in_txn`` inside the order's own transaction.
 """
 from __future__ import annotations
@@ -75,18 +76,32 @@ def wallet_history(user: User, limit: int = 50, before_id: int | None = None
     return ledger.account_history(account, limit, before_id) if account else []
 
 
+class NotEnoughFunds(ledger.InsufficientBalance):
+    """A shop below the master grants wallet credit only from its funded account."""
+
+
 def credit_wallet(user: User, amount: int, *, note: str | None = None,
                   created_by: User | None = None,
-                  idempotency_key: str | None = None) -> Transaction:
+                  idempotency_key: str | None = None,
+                  granted_by: Tenant | None = None) -> Transaction:
     """``credit_wallet_in_txn`` as a transaction of its own."""
     return in_own_txn(credit_wallet_in_txn, user, amount, note=note, created_by=created_by,
-                      idempotency_key=idempotency_key)
+                      idempotency_key=idempotency_key, granted_by=granted_by)
 
 
 def credit_wallet_in_txn(user: User, amount: int, *, note: str | None = None,
                          created_by: User | None = None,
-                         idempotency_key: str | None = None) -> Transaction:
-    """The user's shop credits ``amount`` minor units to the wallet.
+                         idempotency_key: str | None = None,
+                         granted_by: Tenant | None = None) -> Transaction:
+    """Credit ``amount`` minor units to the user's wallet.
+
+    ``granted_by``: the shop granting it from its back office. A shop below the
+    master pays it out of its own ``funded`` account (预存款; transaction kind
+    ``wallet_credit_funded``), guarded: ``NotEnoughFunds`` when it does not cover
+    the amount. The master — and the operator (``kameng balance credit``, no
+    ``granted_by``) — credit from ``credits_issued`` (the
+    platform's own money, kind ``wallet_credit``; the account is the user's shop's,
+    so reports show whose customers were credited).
 
     Pass an ``idempotency_key`` when the request may be repeated (a form's
     one-time token): the second credit with it changes nothing.
@@ -98,9 +113,22 @@ def credit_wallet_in_txn(user: User, amount: int, *, note: str | None = None,
                               note_limit=NOTE_LIMIT), field="note")
     tenant = db.session.get(Tenant, user.tenant_id)
     wallet = ledger.wallet_account(user)
+    key = idempotency_key or f"wallet_credit:{uuid.uuid4().hex}"
+    if granted_by is not None and not granted_by.is_master:
+        if granted_by.id != user.tenant_id:
+            raise NotFound(_l("no such account on this shop"), field="user")
+        source = ledger.shop_account(granted_by, "funded", wallet.currency)
+        try:
+            return ledger.post_in_txn(key, "wallet_credit_funded",
+                                      [(source, -amount), (wallet, amount)],
+                                      reference=f"shop:{granted_by.slug}"[:80],
+                                      memo=note, created_by=created_by)
+        except ledger.InsufficientBalance:
+            raise NotEnoughFunds(_l(
+                "not enough money in your shop's funded account (预存款) for this credit; "
+                "top it up with your parent shop first")) from None
     source = ledger.shop_account(tenant, "credits_issued", wallet.currency)
-    return ledger.post_in_txn(idempotency_key or f"wallet_credit:{uuid.uuid4().hex}",
-                              "wallet_credit", [(source, -amount), (wallet, amount)],
+    return ledger.post_in_txn(key, "wallet_credit", [(source, -amount), (wallet, amount)],
                               memo=note, created_by=created_by)
 
 

@@ -3,14 +3,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
 from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin, one_of
 
-# pending → paid → fulfilling → delivered; → failed → refunded; pending → expired
-ORDER_STATUSES = ("pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired")
+# pending → paid → fulfilling → delivered; → failed → refunded; pending → expired;
+# pending → awaiting_funds → paid: the selling shop collected the money on its own
+# gateway and its funded account (预存款) could not yet pay the parent's price
+ORDER_STATUSES = ("pending", "paid", "fulfilling", "delivered", "failed", "refunded", "expired",
+                  "awaiting_funds")
 # a line: pending (not yet handed to a supplier) → processing (claimed by a worker)
 # → delivered | failed; "unknown" when the supplier's answer was lost (reconcile by key)
 LINE_STATUSES = ("pending", "processing", "unknown", "delivered", "failed", "refunded")
@@ -55,6 +67,11 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
     refunded_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(String(255))
     refund_kind: Mapped[str | None] = mapped_column(String(16))
+    # set when the selling shop took the buyer's money on its own gateway: the
+    # platform never saw it, and the shop's funded account paid ``funded_amount``
+    # (what the chain above it is owed) into sales_clearing
+    collected_by_tenant_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"))
+    funded_amount: Mapped[int | None] = mapped_column(BigInteger)
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
 

@@ -31,6 +31,7 @@ TOPICS = {
     "order.paid": ("fulfilment", "kameng.workers.jobs.fulfil_order"),
     "order.delivered": ("mail", "kameng.workers.jobs.order_delivered"),
     "order.refund_provider": ("default", "kameng.workers.jobs.refund_at_provider"),
+    "order.awaiting_funds": ("mail", "kameng.workers.jobs.order_awaiting_funds"),
 }
 
 

@@ -42,7 +42,7 @@ from kameng.sales.services import refund_order_in_txn, transition_in_txn
 from kameng.tenants.models import Tenant, User
 
 # a sub-shop reverses these itself: the order's money has not left sales_clearing
-UNDELIVERED = ("paid", "fulfilling", "failed")
+UNDELIVERED = ("paid", "fulfilling", "failed", "awaiting_funds")
 # the master reverses a delivered order too (its money is the platform's)
 MASTER_REFUNDABLE = (*UNDELIVERED, "delivered")
 REASON_MAX = 500

@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from kameng.billing import wallets
 from kameng.billing.ledger import services as ledger
+from kameng.billing.payments.registry import is_own_gateway, own_gateway_allowed
 from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
@@ -23,6 +24,7 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_lookup_password, verify_lookup_password
 from kameng.sales import outbox
+from kameng.sales.funding import record_own_payment_in_txn
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.numbers import new_order_no
 from kameng.shop.catalog import services as catalog
@@ -374,6 +376,17 @@ def record_payment(tenant: Tenant, notice) -> bool:
     if order.status not in ("pending", "expired"):
         return True  # booked before: a duplicate or late repeat
     method = notice.provider
+    if is_own_gateway(tenant, method) and not own_gateway_allowed(tenant):
+        return False  # the master has not allowed this shop its own gateway: refused
+    if is_own_gateway(tenant, method):
+        # the shop's own gateway took the money: the parent's price comes out of its
+        # funded account, or the order waits for funds (kameng.sales.funding)
+        try:
+            record_own_payment_in_txn(order, method, notice.provider_ref)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+        return True
     clearing = ledger.platform_account(f"clearing_{method}", order.currency)
     sales = ledger.platform_account("sales_clearing", order.currency)
     try:
@@ -391,7 +404,7 @@ def record_payment(tenant: Tenant, notice) -> bool:
 # ----- refunds and expiry --------------------------------------------------------
 
 def refund_order(order: Order, reason: str, *, actor: User | None = None,
-                 from_statuses=("paid", "fulfilling", "failed")) -> bool:
+                 from_statuses=("paid", "fulfilling", "failed", "awaiting_funds")) -> bool:
     """``refund_order_in_txn`` as a transaction of its own (commits when it refunded)."""
     done = refund_order_in_txn(order, reason, actor=actor, from_statuses=from_statuses)
     if done:
@@ -400,12 +413,15 @@ def refund_order(order: Order, reason: str, *, actor: User | None = None,
 
 
 def refund_order_in_txn(order: Order, reason: str, *, actor: User | None = None,
-                        from_statuses=("paid", "fulfilling", "failed")) -> bool:
+                        from_statuses=("paid", "fulfilling", "failed", "awaiting_funds")) -> bool:
     """The full reversal: every posting of the order is reversed, undelivered codes go
     back to stock, delivered codes are voided (recorded, never sold again).
 
     Money paid from the wallet goes back to the wallet; money paid at a provider
-    is refunded there by a job (outbox), after the transaction commits. A
+    is refunded there by a job (outbox), after the transaction commits. For an
+    order its shop collected on its own gateway, the reversed payment posting is
+    the funding (``order_funding``): the parent's price goes back to the shop's
+    funded account, and the shop's own gateway refunds the buyer. A
     refund by ``actor`` (staff) is audited in the same transaction. Who may ask
     for it is ``kameng.sales.refunds``'s business (a delivered order: the master).
     False when the order is not (any more) in one of ``from_statuses``.
@@ -425,7 +441,10 @@ def refund_order_in_txn(order: Order, reason: str, *, actor: User | None = None,
             allocation.void_sold_codes_in_txn(line.id, reason, order.order_no)
     paid = ledger.transaction_by_key(f"order:{order.order_no}:pay")
     if paid is not None:
-        ledger.reverse_in_txn(paid, f"order:{order.order_no}:refund", kind="order_refund")
+        ledger.reverse_in_txn(paid, f"order:{order.order_no}:refund",
+                              kind=("order_funding_refund"
+                                    if order.collected_by_tenant_id is not None
+                                    else "order_refund"))
         if order.payment_method not in ("balance", None):
             outbox.add("order.refund_provider", order.tenant_id, order.id)
     # [issue 5 wiring] take back the commissions of a delivered order, in this transaction

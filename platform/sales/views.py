@@ -48,7 +48,7 @@ bp.after_request(no_store)  # an order page, a look-up, a pay page: each can sho
 SESSION_KEY = "kameng.orders"
 REMEMBER = 30          # order numbers one browser session keeps access to
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-WAITING = ("pending", "paid", "fulfilling")
+WAITING = ("pending", "paid", "fulfilling", "awaiting_funds")
 MY_ORDERS_PAGE = 30
 FORM_FIELDS = ("quantity", "contact", "lookup_password", "payment_method")
 

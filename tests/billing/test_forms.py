@@ -52,7 +52,7 @@ def test_plan_form_values(app):
                      "custom_domain": "1", "max_staff": "3"}):
         assert PlanForm().values("CNY") == {
             "code": "basic", "name": "Basic", "price": 3000, "interval": "month",
-            "base_plan_id": None, "custom_domain": True, "sub_shops": False,
+            "base_plan_id": None, "custom_domain": True, "sub_shops": False, "own_gateway": False,
             "max_markup_bp": None, "max_staff": 3}
     with _post(app, {"price": "1", "max_markup_bp": "ten"}):
         with pytest.raises(InvalidInput) as caught:

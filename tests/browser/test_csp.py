@@ -96,7 +96,8 @@ def test_no_page_breaks_the_content_security_policy(app, tree, live_server, brow
                                        actor=tree.star_owner)
         values = {"order_no": order_no, "sku": product.sku, "product_id": product.id,
                   "category_id": demo.games.id, "user_id": tree.star_customer.id,
-                  "batch_id": batch.batch_id, "request_id": request.id}
+                  "batch_id": batch.batch_id, "request_id": request.id,
+                  "shop_id": tree.star.id}
         paths = [p for p in get_routes(app, values)
                  if p.startswith("/admin") and not NOT_PAGES.search(p)]
         assert len(paths) > 20

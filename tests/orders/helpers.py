@@ -16,6 +16,20 @@ def card_product(sku="GAME-100", codes=10, wholesale=900, retail=1000, cost=800,
     return product
 
 
+def fund_own_gateway(shop, amount=1_000_00):
+    """A sub-shop's own 易支付 gateway takes the buyer's money itself: the parent's price
+    of each such order comes out of the shop's funded account (docs/money.md). Give it
+    ``amount`` there, as its parent would after being paid."""
+    from kameng.billing.funding import services as funding
+    from kameng.core.extensions import db
+    from kameng.tenants.models import Tenant
+
+    parent = db.session.get(Tenant, shop.parent_id)
+    if not parent.is_master:
+        fund_own_gateway(parent, amount)  # a parent below the master pays from its funds
+    funding.fund_shop(parent, shop, amount)
+
+
 def fund(user, amount):
     wallets.credit_wallet(user, amount, note="test funds")
     return wallets.wallet_balance(user)

@@ -8,7 +8,7 @@ import pytest
 
 from kameng.sales import services
 from kameng.sales.fulfilment import fulfil
-from tests.orders.helpers import card_product
+from tests.orders.helpers import card_product, fund_own_gateway
 from tests.orders.web_helpers import enable_balance
 
 PASSWORD = "pw-1234"
@@ -16,6 +16,8 @@ CONTACT = "me@example.com"
 
 
 def delivered_guest_order(tenant, product, contact=CONTACT):
+    if not tenant.is_master:
+        fund_own_gateway(tenant)  # its own gateway: the parent's price from its funds
     order = services.place_order(tenant, sku=product.sku, payment_method="epay",
                                  contact=contact, lookup_password=PASSWORD).order
     from kameng.billing.payments.base import PaymentNotice

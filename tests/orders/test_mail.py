@@ -8,11 +8,13 @@ from kameng.billing.payments.base import PaymentNotice
 from kameng.sales import services
 from kameng.workers.jobs import order_delivered
 from tests.fakes.smtp import smtp  # noqa: F401  (fixture)
-from tests.orders.helpers import card_product
+from tests.orders.helpers import card_product, fund_own_gateway
 from tests.orders.web_helpers import outbox_count, run_jobs
 
 
 def paid_guest_order(tenant, product, contact, quantity=2, locale=None):
+    if not tenant.is_master:
+        fund_own_gateway(tenant)  # its own gateway: the parent's price from its funds
     order = services.place_order(tenant, sku=product.sku, quantity=quantity,
                                  payment_method="epay", contact=contact,
                                  lookup_password="pw-1234", locale=locale).order

@@ -20,11 +20,17 @@ def enable_balance(tenant):
     payment_services.save_provider_config(tenant, "balance", enabled=True)
 
 
-def enable_epay(tenant, gateway, types=("alipay",)):
+def enable_epay(tenant, gateway, types=("alipay",), funds=1_000_00):
+    """The shop's own 易支付 gateway. Below the master the shop pays the parent's price
+    of each order from its funded account, so it gets ``funds`` there (0: none)."""
     payment_services.save_provider_config(
         tenant, "epay", enabled=True,
         settings={"apiurl": gateway.apiurl, "pid": gateway.pid, "types": list(types)},
         secrets={"key": gateway.key})
+    if funds and not tenant.is_master:
+        from tests.orders.helpers import fund_own_gateway
+
+        fund_own_gateway(tenant, funds)
 
 
 def checkout(client, sku, method=None, quantity=1, **data):

@@ -17,7 +17,7 @@ from kameng.sales import services
 from kameng.sales.models import Order, OrderLine, OutboxMessage
 from kameng.workers.runner import run_worker
 from tests.fakes.supplier import fake_supplier  # noqa: F401  (fixture)
-from tests.orders.helpers import card_product, fund
+from tests.orders.helpers import card_product, fund, fund_own_gateway
 from tests.orders.test_topup import topup_product
 
 pytestmark = pytest.mark.slow
@@ -41,6 +41,7 @@ def wait_for(predicate, timeout=30.0):
 @pytest.mark.app_config(OUTBOX_GRACE_SECONDS=0)
 def test_paid_while_redis_down_is_delivered_when_it_is_back(app, tree):
     product = card_product(codes=3)
+    fund_own_gateway(tree.star)  # star's own gateway: the parent's price from its funds
     order = services.place_order(tree.star, sku=product.sku, payment_method="epay",
                                  contact="me@example.com", lookup_password="pw1234").order
     live = redis_conn.get(app)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -70,6 +70,7 @@ class ShopShare:
     cost: int = 0
     promoter: int = 0
     fee: int = 0
+    held: int = 0      # what the shop already holds of the order (its own gateway took it)
 
     @property
     def margin(self) -> int:
@@ -77,7 +78,7 @@ class ShopShare:
 
     @property
     def net(self) -> int:
-        return self.margin - self.promoter - self.fee
+        return self.margin - self.promoter - self.fee - self.held
 
 
 @dataclass
@@ -89,6 +90,7 @@ class Split:
     promoter_amount: int = 0
     fee: int = 0
     fee_tenant_id: int | None = None
+    held: int = 0      # of ``amount``, never in sales_clearing (the seller collected it)
 
     @property
     def rounding(self) -> int:
@@ -128,7 +130,24 @@ def split_order(order: OrderSnapshot, *, promoter_user_id: int | None = None,
     if fee and fee_tenant_id in split.shops:
         split.shops[fee_tenant_id].fee += fee
         split.fee, split.fee_tenant_id = fee, fee_tenant_id
+    if order.seller_held:
+        seller = split.shops.setdefault(order.tenant_id, ShopShare(order.tenant_id, 0))
+        seller.held = order.seller_held
+        split.held = order.seller_held
     return split
+
+
+def seller_keeps(order: OrderSnapshot) -> int:
+    """What the selling shop keeps of an order it collects on its own gateway: its own
+    margin less its promoter's share (no payment fee: the platform took no payment).
+    The rest (``amount - seller_keeps``) is what the platform owes above the shop."""
+    lines = tuple(line._replace(status="delivered") for line in order.lines)
+    whole = replace(order, lines=lines, seller_held=None)
+    with all_tenants():
+        promoter_id, promoter_bp = _promoter_for(whole)
+        split = split_order(whole, promoter_user_id=promoter_id, promoter_bp=promoter_bp)
+    seller = split.shops.get(order.tenant_id)
+    return seller.margin - seller.promoter if seller is not None else 0
 
 
 def _promoter_for(order: OrderSnapshot) -> tuple[int | None, int]:
@@ -154,6 +173,8 @@ def commission_on_delivery(order: OrderSnapshot) -> Commission:
     with all_tenants():
         rule = billing_settings.fee_rule(order.payment_method)
         fee = billing_settings.fee_for(order.payment_method, order.amount)
+        if order.seller_held is not None:
+            fee = 0  # the shop's own gateway took the money: no platform payment fee
         fee_tid = None
         if fee:
             fee_tid = (billing_settings.master_tenant().id if rule.get("payer") == "master"
@@ -167,7 +188,7 @@ def commission_on_delivery(order: OrderSnapshot) -> Commission:
 def _write(order: OrderSnapshot, split: Split) -> Commission:
     cur = order.currency
     entries: list[tuple[Account, int]] = [
-        (ledger.platform_account("sales_clearing", cur), -split.amount),
+        (ledger.platform_account("sales_clearing", cur), -(split.amount - split.held)),
         (ledger.platform_account("supplier_payable", cur), split.supplier),
         (ledger.platform_account("fees", cur), split.fee),
         (ledger.platform_account("rounding", cur), split.rounding),

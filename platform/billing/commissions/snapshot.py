@@ -36,6 +36,9 @@ class OrderSnapshot:
     payment_method: str | None
     delivered_at: datetime | None
     lines: tuple[LineSnapshot, ...]
+    # the selling shop took the money on its own gateway and keeps this much of it
+    # (its own share): the commission credits it nothing more and charges no fee
+    seller_held: int | None = None
 
 
 def price_chain(levels) -> tuple[PriceLevel, ...]:

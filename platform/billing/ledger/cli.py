@@ -21,7 +21,27 @@ def check():
         click.echo(problem)
     if not result.ok:
         raise click.ClickException(f"ledger check failed: {len(result.problems)} problem(s)")
-    click.echo(f"ledger ok: {result.transactions} transactions, {result.accounts} accounts")
+    click.echo(f"ledger ok: {result.transactions} transactions, {result.accounts} accounts, "
+               f"{result.funded_accounts} funded accounts (none negative)")
+
+
+@ledger_cli.command("fund")
+@click.option("--tenant", "slug", required=True, help="Slug of the sub-shop to fund.")
+@click.option("--amount", required=True, help="Amount in the shop's currency, e.g. 100.00.")
+@click.option("--from", "source", type=click.Choice(("funded", "earnings")),
+              help="Below the master: pay from the parent's funded account (default) "
+                   "or its earnings.")
+@click.option("--note", help="Why (shown in the funded account's history).")
+def fund(slug, amount, source, note):
+    """Credit a sub-shop's funded account (预存款) from its parent.
+
+    The master's funding books money received outside the platform."""
+    from kameng.billing.funding.services import fund_by_slug, funded_balance
+
+    tx = fund_by_slug(None, slug, amount, source=source, note=note)
+    shop = tenant_by_slug(slug)
+    click.echo(f"funded {slug} (transaction {tx.id}, {tx.kind}); funded balance "
+               f"{format_money(funded_balance(shop), shop.currency)}")
 
 
 @balance_cli.command("credit")

@@ -533,6 +533,7 @@ class CheckResult:
     transactions: int
     accounts: int
     problems: list[str]
+    funded_accounts: int = 0   # shops' funded accounts (预存款) checked, none may be negative
 
     @property
     def ok(self) -> bool:
@@ -541,7 +542,8 @@ class CheckResult:
 
 def check_ledger() -> CheckResult:
     """Every transaction balances per currency with ≥2 entries; every cached
-    balance equals the sum of its entries; no account is negative that may not be."""
+    balance equals the sum of its entries; no account is negative that may not be
+    (by its row's flag and by its kind: no shop's ``funded`` account, no wallet)."""
     problems: list[str] = []
     total = func.sum(Entry.amount)
     unbalanced = db.session.execute(
@@ -571,8 +573,18 @@ def check_ledger() -> CheckResult:
         Account.allow_negative.is_(False), Account.balance < 0).order_by(Account.id))
     for account in negative:
         problems.append(f"{account.label}: negative balance {account.balance} not allowed")
+    # by kind, whatever the row says: no shop's funded account (预存款), wallet or
+    # pending earnings is ever below zero
+    overdrawn = db.session.scalars(select(Account).where(
+        Account.allow_negative.is_(True), Account.balance < 0).order_by(Account.id))
+    for account in overdrawn:
+        if kind_allows_negative(account.owner_type, account.kind) is False:
+            problems.append(f"{account.label}: negative balance {account.balance} not allowed "
+                            f"for a {account.kind} account")
 
     return CheckResult(
         transactions=db.session.scalar(select(func.count(Transaction.id))),
         accounts=db.session.scalar(select(func.count(Account.id))),
-        problems=problems)
+        problems=problems,
+        funded_accounts=db.session.scalar(select(func.count(Account.id)).where(
+            Account.owner_type == "tenant", Account.kind == "funded")))

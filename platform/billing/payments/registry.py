@@ -25,6 +25,40 @@ Factory = Callable[..., PaymentProvider]
 
 _FACTORIES: dict[str, Factory] = {"epay": EpayProvider, "stripe": StripeProvider}
 
+# providers whose gateway a shop configures with its own merchant account: below the
+# master, the money they take goes to the shop, never to the platform
+OWN_GATEWAY_PROVIDERS = ("epay",)
+
+
+def is_own_gateway(tenant, name: str) -> bool:
+    """True when ``name`` on ``tenant`` collects into the shop's own hands (a sub-shop's
+    own 易支付 merchant account); the master's gateways and Stripe are the platform's."""
+    return name in OWN_GATEWAY_PROVIDERS and tenant.parent_id is not None
+
+
+# the shop's own setting, written by its parent: "allow", "deny" (absent: its plan decides)
+OWN_GATEWAY_SETTING = "own_gateway"
+OWN_GATEWAY_CHOICES = ("allow", "deny")
+
+
+def own_gateway_allowed(tenant) -> bool:
+    """May this shop take payments on its own gateway? The master decides: its parent's
+    per-shop setting first, else the shop's plan (``own_gateway``); a shop no plan
+    limits (made by the operator) may. The master's gateways are the platform's."""
+    if tenant.parent_id is None:
+        return True
+    choice = (tenant.settings or {}).get(OWN_GATEWAY_SETTING)
+    if choice in OWN_GATEWAY_CHOICES:
+        return choice == "allow"
+    from kameng.billing.plans.services import plan_allows
+
+    return plan_allows(tenant, "own_gateway")
+
+
+def usable(tenant, name: str) -> bool:
+    """Whether the shop may use the provider at all (its own gateway needs permission)."""
+    return not is_own_gateway(tenant, name) or own_gateway_allowed(tenant)
+
 
 def register_provider(name: str, factory: Factory) -> None:
     if name not in PROVIDER_NAMES:
@@ -67,7 +101,7 @@ def get_provider(tenant, name: str, *, enabled_only: bool = True) -> PaymentProv
     if name not in _FACTORIES:
         raise ProviderUnavailable(_l("the %(name)s payment method is not available yet", name=name))
     config = load_config(tenant, name)
-    if enabled_only and not config.enabled:
+    if enabled_only and (not config.enabled or not usable(tenant, name)):
         raise ProviderUnavailable(_l("this shop does not take %(name)s payments", name=name))
     return _FACTORIES[name](tenant, config)
 
@@ -79,4 +113,4 @@ def enabled_providers(tenant) -> list[str]:
             PaymentMethodConfig.tenant_id == tenant.id, PaymentMethodConfig.enabled)))
     if not stripe_configured():
         names.discard("stripe")
-    return [n for n in PROVIDER_NAMES if n in names and n in _FACTORIES]
+    return [n for n in PROVIDER_NAMES if n in names and n in _FACTORIES and usable(tenant, n)]

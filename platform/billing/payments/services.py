@@ -37,7 +37,7 @@ from kameng.billing.payments.models import PROVIDER_NAMES, PaymentMethodConfig
 from kameng.billing.payments.secrets import seal
 from kameng.billing.payments.stripe_provider import is_configured as stripe_configured
 from kameng.billing.payments.stripe_provider import webhook_tenant_id
-from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.outbound import check_url
@@ -119,6 +119,34 @@ def epay_notify_url(tenant, order_no: str) -> str:
 
 # ----- the owner's settings ---------------------------------------------------
 
+class GatewayNotAllowed(ServiceError):
+    """The shop's parent (or plan) does not let it use its own payment gateway."""
+
+    code = "own_gateway_not_allowed"
+    status = 403
+
+
+def set_own_gateway(parent: Tenant, child: Tenant, choice: str | None, *, actor=None) -> Tenant:
+    """The parent decides whether its direct sub-shop may use its own gateway:
+    ``"allow"``, ``"deny"`` or None (its plan decides). Commits; audited."""
+    from kameng.core import audit
+
+    if child.parent_id != parent.id:
+        raise NotFound(_l("no such sub-shop"), field="shop")
+    if choice not in (*registry.OWN_GATEWAY_CHOICES, None):
+        raise InvalidInput(_l("choose allow, deny or the plan's rule"), field="own_gateway")
+    settings = dict(child.settings or {})
+    if choice is None:
+        settings.pop(registry.OWN_GATEWAY_SETTING, None)
+    else:
+        settings[registry.OWN_GATEWAY_SETTING] = choice
+    child.settings = settings
+    audit.record(actor or "system", "payments.own_gateway", tenant_id=parent.id,
+                 shop=child.slug, choice=choice or "plan")
+    db.session.commit()
+    return child
+
+
 def provider_settings(tenant) -> dict[str, dict]:
     """What the back office shows: per provider, enabled, plain settings, which secrets are set."""
     out = {}
@@ -130,6 +158,9 @@ def provider_settings(tenant) -> dict[str, dict]:
             "secrets_set": sorted((row.secrets or {}).keys()) if row else [],
             "available": registry.is_registered(name)
             and (name != "stripe" or stripe_configured()),
+            # a sub-shop's own gateway: allowed by its parent / plan, paid from its funds
+            "own": registry.is_own_gateway(tenant, name),
+            "allowed": registry.usable(tenant, name),
         }
     return out
 
@@ -143,6 +174,9 @@ def save_provider_config(tenant, name: str, *, enabled: bool, settings: dict | N
     """
     if name not in PROVIDER_NAMES:
         raise NotFound(_l("no payment provider %(name)r", name=name))
+    if enabled and not registry.usable(tenant, name):
+        raise GatewayNotAllowed(_l("your parent shop has not allowed your own payment "
+                                   "gateway"), field="enabled")
     row = registry.config_row(tenant, name)
     stored_secrets = dict(row.secrets or {}) if row else {}
     new_secrets = {k: (v or "").strip() for k, v in (secrets or {}).items()}

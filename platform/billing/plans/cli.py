@@ -24,11 +24,13 @@ plans_cli = AppGroup("plans", help="Sub-shop plans (普及版 / 专业版 …)."
 @click.option("--base", "base_code", help="Resell this plan of the parent shop.")
 @click.option("--custom-domain", is_flag=True)
 @click.option("--sub-shops", is_flag=True)
+@click.option("--own-gateway", is_flag=True,
+              help="Its shops may take payments on their own 易支付 gateway.")
 @click.option("--max-markup-bp", type=click.IntRange(0))
 @click.option("--max-staff", type=click.IntRange(0))
 @click.option("--theme", "themes", multiple=True)
 def create(slug, code, name, price, interval, base_code, custom_domain, sub_shops,
-           max_markup_bp, max_staff, themes):
+           own_gateway, max_markup_bp, max_staff, themes):
     """Define a plan (master) or resell the parent's (sub-shop)."""
     tenant = tenant_by_slug(slug)
     price = parse_input_amount(price, tenant.currency, "price")
@@ -39,6 +41,7 @@ def create(slug, code, name, price, interval, base_code, custom_domain, sub_shop
         base_id = services.plan_by_code(tenant.parent, base_code).id
     plan = services.create_plan(tenant, code, name, price, interval, base_plan_id=base_id,
                                 custom_domain=custom_domain, sub_shops=sub_shops,
+                                own_gateway=own_gateway,
                                 max_markup_bp=max_markup_bp, max_staff=max_staff,
                                 themes=list(themes) or None)
     click.echo(f"plan {plan.id} {plan.code}: {plan.name}, "
@@ -89,3 +92,23 @@ def sweep():
     """Renew, start grace, expire (and suspend) lapsed plans."""
     counts = services.sweep_subscriptions(datetime.now(UTC))
     click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@plans_cli.command("own-gateway")
+@click.option("--tenant", "slug", required=True, help="The sub-shop.")
+@click.argument("choice", type=click.Choice(["allow", "deny", "plan"]))
+def own_gateway(slug, choice):
+    """Let a sub-shop take payments on its own 易支付 gateway, or not (its parent decides;
+    ``plan``: its plan's rule)."""
+    from kameng.billing.payments.registry import own_gateway_allowed
+    from kameng.billing.payments.services import set_own_gateway
+    from kameng.core.extensions import db
+    from kameng.tenants.models import Tenant
+
+    shop = tenant_by_slug(slug)
+    if shop.parent_id is None:
+        raise InvalidInput(_l("the master's gateways are the platform's"))
+    parent = db.session.get(Tenant, shop.parent_id)
+    set_own_gateway(parent, shop, None if choice == "plan" else choice, actor="cli")
+    click.echo(f"{slug}: own payment gateway "
+               f"{'allowed' if own_gateway_allowed(shop) else 'not allowed'} ({choice})")

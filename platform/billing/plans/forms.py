@@ -28,6 +28,7 @@ class PlanForm(FlaskForm):
     # any value ticks the box, as the checkbox sends
     custom_domain = BooleanField(false_values=("",))
     sub_shops = BooleanField(false_values=("",))
+    own_gateway = BooleanField(false_values=("",))
 
     def values(self, currency: str) -> dict:
         """``create_plan`` arguments; bad input raises ``InvalidInput`` naming the field."""
@@ -36,6 +37,7 @@ class PlanForm(FlaskForm):
                 "interval": self.interval.data,
                 "base_plan_id": _optional_whole(self.base_plan),
                 "custom_domain": self.custom_domain.data, "sub_shops": self.sub_shops.data,
+                "own_gateway": self.own_gateway.data,
                 "max_markup_bp": _optional_whole(self.max_markup_bp),
                 "max_staff": _optional_whole(self.max_staff)}
 

@@ -36,6 +36,8 @@ class Plan(IdMixin, TimestampMixin, TenantScoped, db.Model):
     base_plan_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("plans.id"))
     custom_domain: Mapped[bool] = mapped_column(default=False)
     sub_shops: Mapped[bool] = mapped_column(default=False)
+    # may its shops take payments on their own gateway (易支付 with their own merchant key)
+    own_gateway: Mapped[bool] = mapped_column(default=False)
     max_markup_bp: Mapped[int | None]        # NULL: no limit
     max_staff: Mapped[int | None]            # NULL: no limit
     themes: Mapped[list | None] = mapped_column(JSON)  # NULL: every theme

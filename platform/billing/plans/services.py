@@ -1,7 +1,8 @@
 """Defining plans, paying and renewing them, expiry, and what a plan allows.
 
 ``plan_allows(tenant, feature, value=None)`` is the one question other code
-asks. Features: ``custom_domain``, ``sub_shops``, ``staff`` (value: the staff
+asks. Features: ``custom_domain``, ``sub_shops``, ``own_gateway`` (its own
+易支付 merchant account), ``staff`` (value: the staff
 count wanted), ``markup`` (value: a markup in basis points), ``theme`` (value:
 a theme name). The master, and a shop without a subscription (created by the
 operator, not sold a plan), may do everything; an expired subscription allows
@@ -39,7 +40,7 @@ from kameng.tenants.models import Tenant, User
 from kameng.tenants.themes import available_themes
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-FEATURES = ("custom_domain", "sub_shops", "staff", "markup", "theme")
+FEATURES = ("custom_domain", "sub_shops", "own_gateway", "staff", "markup", "theme")
 
 
 class PlanLimit(ServiceError):
@@ -90,7 +91,8 @@ def root_plan(plan: Plan) -> Plan:
 
 def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str = "month", *,
                 base_plan_id: int | None = None, custom_domain: bool = False,
-                sub_shops: bool = False, max_markup_bp: int | None = None,
+                sub_shops: bool = False, own_gateway: bool = False,
+                max_markup_bp: int | None = None,
                 max_staff: int | None = None, themes: list[str] | None = None) -> Plan:
     """The master defines a plan; any other shop resells one its parent offers it."""
     code = (code or "").strip().lower()
@@ -143,6 +145,7 @@ def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str 
                 # a resold plan can grant no more than what it resells
                 custom_domain=root.custom_domain if root else bool(custom_domain),
                 sub_shops=root.sub_shops if root else bool(sub_shops),
+                own_gateway=root.own_gateway if root else bool(own_gateway),
                 max_markup_bp=root.max_markup_bp if root else max_markup_bp,
                 max_staff=root.max_staff if root else max_staff,
                 themes=root.themes if root else (list(themes) if themes is not None else None))
@@ -201,6 +204,8 @@ def plan_allows(tenant: Tenant, feature: str, value=None) -> bool:
         return bool(plan.custom_domain)
     if feature == "sub_shops":
         return bool(plan.sub_shops)
+    if feature == "own_gateway":
+        return bool(plan.own_gateway)
     if feature == "staff":
         return plan.max_staff is None or int(value or 0) <= plan.max_staff
     if feature == "markup":
@@ -225,6 +230,7 @@ def require(tenant: Tenant, feature: str, value=None, detail=None) -> None:
         messages = {
             "custom_domain": _l("your plan does not include custom domains"),
             "sub_shops": _l("your plan does not include opening sub-shops"),
+            "own_gateway": _l("your plan does not include your own payment gateway"),
             "staff": _l("your plan allows fewer staff accounts"),
             "markup": _l("this markup is above what your plan allows"),
             "theme": _l("your plan does not include this theme"),

@@ -87,6 +87,10 @@ def record_topup_payment(tenant: Tenant, notice) -> bool:
         return False
     if notice.amount != topup.amount or notice.currency.upper() != topup.currency:
         return False
+    if notice.provider != topup.provider:
+        # only the platform's gateway the top-up was started at may pay it: a notice a
+        # shop signed on its own gateway must never turn into platform money
+        return False
     changed = db.session.execute(
         update(WalletTopup).where(WalletTopup.id == topup.id, WalletTopup.status == "pending")
         .values(status="paid", paid_at=utcnow(), provider_ref=notice.provider_ref)

@@ -167,6 +167,20 @@ def release_codes_in_txn(order_line_id: int) -> int:
                     _loops.c.order_line_id == order_line_id)
 
 
+def hold_codes_in_txn(order_line_id: int) -> int:
+    """Keep a line's reserved codes reserved with no time limit (an order the buyer paid
+    that waits for its shop's funds: the expiry sweep must not put them back on sale)."""
+    n = db.session.execute(
+        update(_codes).where(_codes.c.order_line_id == order_line_id,
+                             _codes.c.status == "reserved")
+        .values(reserved_until=None)).rowcount
+    loops = db.session.execute(
+        update(_loops).where(_loops.c.order_line_id == order_line_id,
+                             _loops.c.status == "reserved")
+        .values(reserved_until=None)).rowcount
+    return n + loops
+
+
 def release_expired(now: datetime | None = None) -> int:
     """Release every reservation whose time ran out (the periodic sweep calls this)."""
     now = now or utcnow()

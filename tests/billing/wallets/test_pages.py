@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kameng.billing import wallets
+from kameng.billing.funding import services as funding
 from kameng.billing.ledger import services as ledger
 from kameng.billing.ledger.models import Transaction
 from kameng.core.extensions import db
@@ -85,11 +86,18 @@ def test_owner_finds_a_customer_and_credits_once(app, tree, client_for):
     token = _token(page)
     form = {"amount": "25.50", "note": "compensation", "token": token}
     url = f"{detail_url}/credit"
+    # a shop below the master grants credit only from its funded account (预存款)
+    refused = owner.post(url, data=form)
+    assert refused.status_code == 422 and "funded account" in refused.get_data(as_text=True)
+    assert wallets.wallet_balance(tree.star_customer) == 0 and _count_tx() == 0
+    funding.fund_shop(tree.master, tree.star, 3000)
     assert owner.post(url, data=form).status_code == 302
     assert owner.post(url, data=form).status_code == 302  # a double submit
-    assert wallets.wallet_balance(tree.star_customer) == 2550 and _count_tx() == 1
-    tx = db.session.scalar(select(Transaction))
+    assert wallets.wallet_balance(tree.star_customer) == 2550 and _count_tx() == 2
+    assert funding.funded_balance(tree.star) == 450
+    tx = db.session.scalar(select(Transaction).where(Transaction.kind == "wallet_credit_funded"))
     assert tx.created_by_id == tree.star_owner.id and tx.memo == "compensation"
+    assert ledger.check_ledger().ok
 
     page = owner.get(detail_url).get_data(as_text=True)
     assert "¥25.50" in page and "compensation" in page
