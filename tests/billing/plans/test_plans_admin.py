@@ -53,7 +53,7 @@ def test_master_creates_edits_and_retires_with_a_percent_cap(app, tree, client_f
     assert not plans.get_plan(plan.id).active
     assert plans.offered_to(tree.star) == []
     page = master.get("/admin/plans").get_data(as_text=True)
-    assert ("retired" if locale == "en" else "已停售") in page
+    assert ("retired" if locale == "en" else "已停用") in page
     assert master.post(f"/admin/plans/{plan.id}/reinstate").status_code == 302
     db.session.expire_all()
     assert plans.get_plan(plan.id).active
