@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from kameng.admin.routes import Routes
 from kameng.admin.views import CsrfForm, master_staff_required
 from kameng.core.errors import ServiceError
+from kameng.core.extensions import db
 from kameng.shop.catalog import images, services
 from kameng.shop.catalog.forms import FIELD_TYPE_LABELS, CategoryForm, ProductForm
 
@@ -120,10 +121,12 @@ def catalog_product_edit(product_id=None):
     if form.validate_on_submit():
         values = form.values(currency)
         upload = form.upload.data if form.upload.data and form.upload.data.filename else None
+        stored = None
         if values is not None and upload is not None:
             try:   # the URLs first: a refused form stores no file
                 urls = services.validate_images(values["images"])
-                values["images"] = [*urls, images.store_image(upload, g.tenant.id)]
+                stored = images.store_image(upload, g.tenant.id)
+                values["images"] = [*urls, stored]
             except ServiceError as err:
                 show_error(form, err)
                 values = None
@@ -134,6 +137,9 @@ def catalog_product_edit(product_id=None):
                 else:
                     services.update_product(product, **values)
             except ServiceError as err:
+                db.session.rollback()
+                if stored is not None:   # the product was not saved: neither is its image
+                    images.remove_image(stored, g.tenant.id)
                 show_error(form, err)
             else:
                 flash(_("Product saved."), "success")

@@ -222,3 +222,12 @@ def test_existing_product_form_keeps_its_fields(app, tree, client_for):
     body = client.get(f"/admin/catalog/products/{product.id}").get_data(as_text=True)
     assert re.search(r'name="fields-0-name"[^>]*value="phone"', body)
     assert re.search(r'<option selected value="phone">|<option value="phone" selected>', body)
+
+
+def test_a_refused_product_keeps_no_uploaded_file(app, tree, client_for):
+    create_product(sku="IMG-1", name="已有", kind="topup", supplier_cost=1, wholesale_price=2,
+                   retail_price=3)
+    client = _client(client_for, "master.localhost", "owner@master.test")
+    answer = _post(client, BASE, {"upload": (_png(with_exif=False), "x.png")})  # SKU taken
+    assert answer.status_code == 200 and "already exists" in answer.get_data(as_text=True)
+    assert not any(images.media_root(app).rglob("*.webp"))

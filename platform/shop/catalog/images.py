@@ -133,3 +133,16 @@ def find_image(name: str, tenant_ids: list[int]) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def remove_image(url: str, owner_id: int) -> None:
+    """Delete a stored image and its thumbnail (an upload whose form was then refused)."""
+    name = (url or "")[len(MEDIA_PREFIX):] if (url or "").startswith(MEDIA_PREFIX) else ""
+    if not NAME_RE.match(name) or name.endswith("_t.webp"):
+        return
+    folder = media_root() / str(int(owner_id))
+    for file_name in (name, name[:-len(".webp")] + "_t.webp"):
+        try:
+            (folder / file_name).unlink()
+        except FileNotFoundError:
+            pass
