@@ -43,9 +43,14 @@ def test_owner_sees_codes_staff_sees_ids_sub_shop_gets_403(app, tree, card, clie
     staff = _client(client_for, "master.localhost", "staff@master.test", locale)
     body = staff.get(url).get_data(as_text=True)
     assert "LIST-0000" not in body and f'data-code-id="{_ids(card)[0]}"' in body
-    for host in ("star.localhost", "rocket.localhost"):
-        sub = _client(client_for, host, f"owner@{host.split('.')[0]}.test", locale)
+    create_user(tree.star, "staff@star.test", "staff", PASSWORD)
+    for host, email in (("star.localhost", "owner@star.test"),
+                        ("star.localhost", "staff@star.test"),
+                        ("rocket.localhost", "owner@rocket.test")):
+        sub = _client(client_for, host, email, locale)
         assert sub.get(url).status_code == 403
+        assert sub.post(url, data={"code": [_ids(card)[0]], "reason": "x"}).status_code == 403
+    assert stock.list_codes(card, status="void")[0] == []
 
 
 def test_search_by_exact_code_id_and_batch_and_status(app, tree, card, client_for):

@@ -113,6 +113,13 @@ def test_sub_shop_owner_edits_its_resold_plan_staff_get_403(app, tree, client_fo
     for url in ("/admin/plans", f"/admin/plans/{resold.id}"):
         assert staff.get(url).status_code == 403
     assert staff.post(f"/admin/plans/{resold.id}/reinstate").status_code == 403
+    basic_id = basic.id
+    create_user(tree.master, "staff@master.test", "staff", PASSWORD)
+    master_staff = _client(client_for, "master.localhost", "staff@master.test", locale)
+    assert master_staff.get(f"/admin/plans/{basic_id}").status_code == 403
+    assert master_staff.post(f"/admin/plans/{basic_id}/retire").status_code == 403
+    db.session.expire_all()
+    assert plans.get_plan(basic_id).active
 
 
 def test_retired_current_plan_is_said_on_the_subscribers_page(app, tree, client_for):
