@@ -41,18 +41,19 @@ def test_product_form_upload_and_field_rows_then_codes_list(app, tree, live_serv
             page.fill(f"input[name={name}]", value)
         page.fill("input[name='fields-0-name']", "account")
         page.fill("input[name='fields-0-label']", "游戏账号")
-        page.click("button[name=add_field]")
-        page.wait_for_load_state()
+        page.set_input_files("input[name=upload]", str(picture))
+        page.click("button[name=add_field]")     # admin.js adds the row in place
         assert page.input_value("input[name='fields-0-name']") == "account"
+        assert page.input_value("input[name='fields-1-name']") == ""
         page.fill("input[name='fields-1-name']", "zone")
         page.fill("input[name='fields-1-label']", "区服")
         page.select_option("select[name='fields-1-type']", "number")
-        page.set_input_files("input[name=upload]", str(picture))
+        page.uncheck("input[name='fields-1-required']")
         page.click("form button.btn-primary[type=submit]")
         page.wait_for_url(re.compile(r"/admin/catalog/products/\d+$"))
         product = db.session.scalar(select(Product).where(Product.sku == "WEB-1"))
         assert [f["name"] for f in product.fields] == ["account", "zone"]
-        assert product.fields[1]["type"] == "number"
+        assert product.fields[1]["type"] == "number" and not product.fields[1]["required"]
         [url] = product.images
         assert page.locator(".images img").count() == 1
 
