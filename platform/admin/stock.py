@@ -154,6 +154,9 @@ def stock_codes(product_id):
                                           before=before, reveal=current_user.role == "owner")
     except ServiceError as err:
         abort(err.status)
+    if current_user.role == "owner" and rows:   # plain codes shown: recorded, as an export is
+        services.record_code_view(product, [r.id for r in rows],
+                                  actor=current_user._get_current_object())
     response = render_template("admin/stock_codes.html", product=product, rows=rows,
                                older=older, status=status, search=search, form=form,
                                statuses=services.CODE_STATUS_LABELS,

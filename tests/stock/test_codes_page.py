@@ -3,7 +3,7 @@ codes shown to the owner only, never sold or reserved codes voided."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kameng.core.audit import AuditEvent
 from kameng.core.errors import Conflict, InvalidInput
@@ -40,10 +40,14 @@ def test_owner_sees_codes_staff_sees_ids_sub_shop_gets_403(app, tree, card, clie
     body = page.get_data(as_text=True)
     assert "LIST-00000" in body and "LIST-00002" in body
     assert ("Void selected" if locale == "en" else "作废所选") in body
+    seen = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "stock.view_codes"))
+    assert seen is not None and seen.detail["count"] == 3
     staff = _client(client_for, "master.localhost", "staff@master.test", locale)
     body = staff.get(url).get_data(as_text=True)
     assert "LIST-0000" not in body and f'data-code-id="{_ids(card)[0]}"' in body
     create_user(tree.star, "staff@star.test", "staff", PASSWORD)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "stock.view_codes")) == 1
     for host, email in (("star.localhost", "owner@star.test"),
                         ("star.localhost", "staff@star.test"),
                         ("rocket.localhost", "owner@rocket.test")):

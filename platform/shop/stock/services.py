@@ -334,6 +334,13 @@ def list_codes(product: Product, *, status: str | None = None, search: str = "",
     return out, older
 
 
+def record_code_view(product: Product, code_ids: list[int], *, actor) -> None:
+    """Audit that ``actor`` saw these codes in plain text (the owner's codes list)."""
+    _require_owner(actor)
+    in_own_txn(audit.record, actor, "stock.view_codes", product_id=product.id,
+               code_ids=list(code_ids), count=len(code_ids))
+
+
 def void_codes_in_txn(product: Product, code_ids, reason: str, *, actor=None) -> int:
     """Void the given available codes of a product, with a reason; all or none.
 
