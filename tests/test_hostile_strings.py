@@ -55,6 +55,20 @@ SKIPPED = {"auth.theme_static", "auth.set_language"}
 NOT_MADE = {"topup_no"}
 
 
+def _uploaded_image(owner) -> str:
+    """An image uploaded for ``owner`` as the back office stores it: its /media URL."""
+    import io
+
+    from PIL import Image
+
+    from kameng.shop.catalog.images import store_image
+
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(data, "PNG")
+    data.seek(0)
+    return store_image(type("Upload", (), {"stream": data})(), owner.id)
+
+
 def _hostile_world():
     """Three shops with every name field hostile, and orders, stock and money to show."""
     master = tenants.create_tenant("master", HOSTILE)
@@ -78,6 +92,11 @@ def _hostile_world():
         description=HOSTILE, description_en=HOSTILE)
     stock.import_codes(card, text="\n".join(f"H-CODE-{i:03d}" for i in range(20)),
                        cost_note=HOSTILE)
+    image = _uploaded_image(master)
+    catalog.update_product(card, images=[image])
+    plan = plans.create_plan(master, "h-plan", HOSTILE, 1000, sub_shops=True,
+                             max_markup_bp=2000)
+    plans.create_plan(star, "h-resold", HOSTILE, 1500, base_plan_id=plan.id)
     field = {"name": "account", "label": HOSTILE, "label_en": HOSTILE, "type": "text",
              "required": True}
     by_hand = catalog.create_product(
@@ -141,7 +160,9 @@ def _hostile_world():
            "transaction_id": credit.id, "request_id": request.id, "shop_id": star.id,
            # a sign-up confirmation link that is not valid: the refusal page is rendered
            "token": "forged-confirmation-token",
-           "filename": "admin.js"}  # the back office's own script (admin/static)
+           "filename": "admin.js",  # the back office's own script (admin/static)
+           "media_name": image.rsplit("/", 1)[1],  # an uploaded product image
+           "plan_id": plan.id}
     order_nos = [bought.order_no, handed.order_no, waiting.order_no, guest.order.order_no,
                  own.order_no, voided.order_no]
     return people, ids, order_nos
@@ -224,6 +245,10 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("master.localhost", "owner", f"/admin/refund-requests/{ids['request_id']}"),
                  ("star.localhost", "owner", "/admin/refund-requests"),
                  ("master.localhost", "owner", f"/admin/stock/products/{ids['product_id']}"),
+                 ("master.localhost", "owner",
+                  f"/admin/stock/products/{ids['product_id']}/codes"),
+                 ("master.localhost", "owner", f"/admin/plans/{ids['plan_id']}"),
+                 ("star.localhost", "owner", "/admin/plans"),
                  ("master.localhost", "owner", f"/admin/orders/{order_nos[-1]}"),
                  ("star.localhost", "customer", f"/o/{handed}"),
                  ("star.localhost", None, "/"), ("star.localhost", None, "/p/H-CARD")]:

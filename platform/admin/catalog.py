@@ -4,16 +4,20 @@ Only the master shop's staff reach these pages; a sub-shop's staff get 403.
 """
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import CsrfForm, master_staff_required
 from kameng.core.errors import ServiceError
-from kameng.shop.catalog import services
-from kameng.shop.catalog.forms import CategoryForm, ProductForm
+from kameng.core.extensions import db
+from kameng.shop.catalog import images, services
+from kameng.shop.catalog.forms import FIELD_TYPE_LABELS, CategoryForm, ProductForm
 
 bp = Routes()
+# room for the product form's other fields beside one image at its size limit
+FORM_ALLOWANCE = 256 * 1024
 
 
 def show_error(form, err: ServiceError, aliases: dict | None = None) -> None:
@@ -96,14 +100,36 @@ def catalog_products():
 @master_staff_required
 def catalog_product_edit(product_id=None):
     product = services.get_product(product_id) if product_id else None
-    form = ProductForm(obj=product if request.method == "GET" else None)
-    form.category.choices = [("", _("— none —"))] + [
-        (str(c.id), "\u2003" * depth + c.name) for depth, c in services.category_tree()]
     currency = product.currency if product else services.catalog_currency()
+    # the form carries at most one image: a bigger body is refused before it is read
+    request.max_content_length = images.max_image_bytes() + FORM_ALLOWANCE
+    try:
+        form = ProductForm(obj=product if request.method == "GET" else None)
+    except RequestEntityTooLarge:
+        form = ProductForm(formdata=None, obj=product)
+        if product is not None:
+            form.fill(product)
+        form.upload.errors = [_("The file is too large: at most %(mb)s MB.",
+                                mb=images.max_image_megabytes())]
+        return _product_page(form, product, currency, 413)
     if request.method == "GET" and product is not None:
         form.fill(product)
+    if request.method == "POST" and "add_field" in request.form:
+        form.validate()          # only to show the values back; nothing is saved
+        form.with_blank_row()
+        return _product_page(form, product, currency)
     if form.validate_on_submit():
         values = form.values(currency)
+        upload = form.upload.data if form.upload.data and form.upload.data.filename else None
+        stored = None
+        if values is not None and upload is not None:
+            try:   # the URLs first: a refused form stores no file
+                urls = services.validate_images(values["images"])
+                stored = images.store_image(upload, g.tenant.id)
+                values["images"] = [*urls, stored]
+            except ServiceError as err:
+                show_error(form, err)
+                values = None
         if values is not None:
             try:
                 if product is None:
@@ -111,9 +137,19 @@ def catalog_product_edit(product_id=None):
                 else:
                     services.update_product(product, **values)
             except ServiceError as err:
+                db.session.rollback()
+                if stored is not None:   # the product was not saved: neither is its image
+                    images.remove_image(stored, g.tenant.id)
                 show_error(form, err)
             else:
                 flash(_("Product saved."), "success")
                 return redirect(url_for("admin.catalog_product_edit", product_id=product.id))
+    return _product_page(form.with_blank_row(), product, currency)
+
+
+def _product_page(form, product, currency, status=200):
+    form.category.choices = [("", _("— none —"))] + [
+        (str(c.id), "\u2003" * depth + c.name) for depth, c in services.category_tree()]
     return render_template("admin/catalog_product_form.html", form=form, product=product,
-                           currency=currency)
+                           currency=currency, thumb=images.thumb_url, max_mb=images.max_image_megabytes(),
+                           type_labels=FIELD_TYPE_LABELS), status

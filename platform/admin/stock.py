@@ -8,7 +8,18 @@ from __future__ import annotations
 import io
 import tempfile
 
-from flask import abort, flash, g, jsonify, redirect, render_template, send_file, url_for
+from flask import (
+    abort,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,9 +27,10 @@ from kameng.admin.catalog import show_error as _show_error
 from kameng.admin.routes import Routes
 from kameng.admin.views import CsrfForm, master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
+from kameng.core.security import no_store
 from kameng.shop.catalog.services import get_product
 from kameng.shop.stock import jobs, services
-from kameng.shop.stock.forms import ImportForm, VoidCodeForm
+from kameng.shop.stock.forms import ImportForm, VoidCodeForm, VoidCodesForm
 
 bp = Routes()
 
@@ -109,3 +121,44 @@ def stock_export(product_id):
                          download_name=f"{product.sku}-unsold.txt", max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/stock/products/<int:product_id>/codes", methods=["GET", "POST"])
+@master_staff_required
+def stock_codes(product_id):
+    """The product's codes: filter by status, search, page, void selected available ones.
+
+    The codes themselves are shown to the owner only; staff see ids."""
+    product = get_product(product_id)
+    status = request.args.get("status", "")
+    status = status if status in services.CODE_STATUSES else ""
+    search = (request.args.get("q") or "").strip()[:200]
+    before = request.args.get("before", type=int) or None
+    form = VoidCodesForm()
+    answer = 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            n = services.void_codes(product, request.form.getlist("code"), form.reason.data,
+                                    actor=current_user._get_current_object())
+        except ServiceError as err:
+            form.form_errors.append(err.message)
+            answer = err.status
+        else:
+            flash(_("%(n)d code(s) voided.", n=n), "success")
+            return redirect(url_for("admin.stock_codes", product_id=product.id, status=status,
+                                    q=search))
+    try:
+        rows, older = services.list_codes(product, status=status or None, search=search,
+                                          before=before, reveal=current_user.role == "owner")
+    except ServiceError as err:
+        abort(err.status)
+    if current_user.role == "owner" and rows:   # plain codes shown: recorded, as an export is
+        services.record_code_view(product, [r.id for r in rows],
+                                  actor=current_user._get_current_object())
+    response = render_template("admin/stock_codes.html", product=product, rows=rows,
+                               older=older, status=status, search=search, form=form,
+                               statuses=services.CODE_STATUS_LABELS,
+                               reveal=current_user.role == "owner"), answer
+    return no_store(make_response(*response))

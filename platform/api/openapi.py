@@ -53,6 +53,9 @@ def document(server_url: str) -> dict:
             "/products": {"get": {
                 "operationId": "listProducts",
                 "summary": "This shop's catalog with this account's prices.",
+                "parameters": [{"name": "lang", "in": "query", "required": False,
+                                "description": "Language of `name` and `description`.",
+                                "schema": {"type": "string", "enum": ["zh_CN", "en"]}}],
                 "responses": {"200": _json("The products on sale here.", "Product", True),
                               **COMMON}}},
             "/orders": {"post": {
@@ -102,7 +105,14 @@ def document(server_url: str) -> dict:
                     "sku", "name", "kind", "price", "currency", "in_stock", "fields"],
                     "properties": {
                         "sku": {"type": "string"},
-                        "name": {"type": "string"},
+                        "name": {"type": "string", "description": "In the language asked "
+                                 "with `?lang=` (`zh_CN` or `en`), else the request's."},
+                        "names": {"type": "object", "description": "The name in each "
+                                  "language (`zh_CN`, `en`), one falling back to the other.",
+                                  "additionalProperties": {"type": "string"}},
+                        "description": {"type": "string"},
+                        "descriptions": {"type": "object",
+                                         "additionalProperties": {"type": "string"}},
                         "kind": {"type": "string", "enum": ["card", "topup", "manual"]},
                         "price": {**MONEY, "description": "Unit price for this account."},
                         "currency": CURRENCY,

@@ -40,10 +40,15 @@ def parse_order(body) -> OrderRequest:
     return OrderRequest(sku.strip(), quantity, {k: str(v) for k, v in fields.items()})
 
 
-def product_json(product, name: str, price: int, currency: str, in_stock: bool) -> dict:
+def product_json(product, name: str, price: int, currency: str, in_stock: bool, *,
+                 names: dict | None = None, description: str = "",
+                 descriptions: dict | None = None) -> dict:
     return {
         "sku": product.sku,
         "name": name,
+        "names": names or {},
+        "description": description,
+        "descriptions": descriptions or {},
         "kind": product.kind,
         "price": price,
         "currency": currency,

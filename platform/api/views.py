@@ -85,17 +85,28 @@ def no_store(response):
 def products():
     from kameng.shop.catalog.services import display_name, shop_catalog
     from kameng.shop.pricing.services import price_list
-    from kameng.tenants.i18n import current_locale
+    from kameng.tenants.i18n import SUPPORTED, current_locale, normalise
 
     tenant, user = g.tenant, g.api_user
     prices = price_list(tenant, user)
     rows = [(p, o) for p, o in shop_catalog(tenant) if p.id in prices]
     looped = _loop_codes_left([p.id for p, _o in rows if p.kind == "card" and p.loop_code])
-    locale = current_locale()
-    return jsonify([
-        schemas.product_json(p, display_name(p, o, locale), prices[p.id], tenant.currency,
-                             _in_stock(p, looped))
-        for p, o in rows])
+    # ?lang=en or ?lang=zh_CN picks the language of name and description (else the
+    # request's); names and descriptions give both, each falling back to the other
+    locale = normalise(request.args.get("lang")) or current_locale()
+
+    def texts(p):
+        return {code: (p.description_en if code == "en" else p.description) or
+                p.description or p.description_en or "" for code in SUPPORTED}
+
+    out = []
+    for p, o in rows:
+        names = {code: display_name(p, o, code) for code in SUPPORTED}
+        descriptions = texts(p)
+        out.append(schemas.product_json(
+            p, names[locale], prices[p.id], tenant.currency, _in_stock(p, looped),
+            names=names, description=descriptions[locale], descriptions=descriptions))
+    return jsonify(out)
 
 
 def _in_stock(product, looped: set[int]) -> bool:

@@ -51,6 +51,8 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),
     "TRUSTED_PROXIES": (0, int),
     "SECURE_COOKIES": (None, "bool"),
+    "MEDIA_DIR": (None, str),
+    "MAX_IMAGE_BYTES": (5 * 1024 * 1024, int),
 }
 
 

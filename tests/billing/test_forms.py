@@ -54,10 +54,13 @@ def test_plan_form_values(app):
             "code": "basic", "name": "Basic", "price": 3000, "interval": "month",
             "base_plan_id": None, "custom_domain": True, "sub_shops": False, "own_gateway": False,
             "max_markup_bp": None, "max_staff": 3}
-    with _post(app, {"price": "1", "max_markup_bp": "ten"}):
-        with pytest.raises(InvalidInput) as caught:
-            PlanForm().values("CNY")
-        assert caught.value.field == "max_markup_bp"
+    with _post(app, {"code": "b", "name": "B", "price": "1", "max_markup": "12.5"}):
+        assert PlanForm().values("CNY")["max_markup_bp"] == 1250
+    for bad in ("ten", "12.345", "-1", "1000.01"):
+        with _post(app, {"price": "1", "max_markup": bad}):
+            with pytest.raises(InvalidInput) as caught:
+                PlanForm().values("CNY")
+            assert caught.value.field == "max_markup"
 
 
 def test_missing_or_bad_ids_read_as_zero(app):

@@ -94,10 +94,14 @@ def test_no_page_breaks_the_content_security_policy(app, tree, live_server, brow
 
         request = refunds.file_request(tree.star, get_order(order_no), "code invalid",
                                        actor=tree.star_owner)
+        from kameng.billing.plans import services as plans
+
+        plan = plans.create_plan(tree.master, "csp-plan", "CSP", 100, max_markup_bp=2000)
         values = {"order_no": order_no, "sku": product.sku, "product_id": product.id,
                   "category_id": demo.games.id, "user_id": tree.star_customer.id,
                   "batch_id": batch.batch_id, "request_id": request.id,
-                  "shop_id": tree.star.id}
+                  "shop_id": tree.star.id,
+                  ("admin.plans_edit", "plan_id"): plan.id}
         paths = [p for p in get_routes(app, values)
                  if p.startswith("/admin") and not NOT_PAGES.search(p)]
         assert len(paths) > 20

@@ -33,19 +33,21 @@ def test_master_staff_manage_categories_and_products(app, tree, client_for):
     form = {"sku": "G-1", "name": "游戏卡", "kind": "card", "status": "on_sale",
             "category": str(cat.id), "supplier_cost": "8", "wholesale_price": "10.00",
             "retail_price": "12.5", "min_quantity": 1, "max_quantity": 10,
-            "fields": '[{"name": "account", "label": "账号", "type": "qq"}]',
+            "fields-0-name": "account", "fields-0-label": "账号", "fields-0-type": "qq",
+            "fields-0-required": "y",
             "low_stock_threshold": 5, "images": "https://cdn.example/x.png"}
     bad = client.post("/admin/catalog/products/new", data=dict(form, retail_price="1.234",
-                                                                fields="[{"))
+                                                                **{"fields-0-name": "Bad"}))
     body = bad.get_data(as_text=True)
-    assert bad.status_code == 200 and "more than 2 decimal places" in body and "JSON" in body
+    assert bad.status_code == 200 and "more than 2 decimal places" in body
+    assert "row-errors" in body and "&#39;Bad&#39;" in body
     for huge in ("1e30", "1" * 30, "1,0"):    # no 500 from an overflowing column
         bad = client.post("/admin/catalog/products/new", data=dict(form, supplier_cost=huge))
         body = bad.get_data(as_text=True)
         assert bad.status_code == 200 and ("not an amount" in body or "too large" in body), huge
     client.get("/lang/en")  # service messages follow the page's locale; these read English
     bad = client.post("/admin/catalog/products/new",
-                      data=dict(form, fields='[{"name": "a", "label": "A", "regex": "(["}]'))
+                      data=dict(form, **{"fields-0-regex": "(["}))
     assert "regex does not compile" in bad.get_data(as_text=True)
     assert db.session.scalar(select(Product)) is None
     ok = client.post("/admin/catalog/products/new", data=form)

@@ -3,7 +3,9 @@
    #progress[data-url]            an import batch's progress, polled until it ends
    #markup-form[data-preview-url] the markup rule preview, refreshed as the form changes
    [data-confirm]                 a button that asks before it submits
-   input[data-mirror]             a colour picker that writes into the text field after it */
+   input[data-mirror]             a colour picker that writes into the text field after it
+   #buyer-fields [name=add_field] adds an empty field row in place (without it the button
+                                  posts and the server adds the row) */
 (function () {
   'use strict';
 
@@ -77,7 +79,38 @@
     });
   }
 
-  function start() { batchProgress(); markupPreview(); confirmButtons(); colourMirrors(); }
+  function fieldRows() {
+    var box = document.getElementById('buyer-fields');
+    if (!box) return;
+    var button = box.querySelector('button[name=add_field]');
+    var body = box.querySelector('tbody');
+    if (!button || !body) return;
+    button.addEventListener('click', function (event) {
+      var rows = body.querySelectorAll('tr[data-field-row]');
+      if (!rows.length) return;           // nothing to copy: let the server add one
+      event.preventDefault();
+      var next = 0;                       // one past the highest index on the page
+      body.querySelectorAll('[name^="fields-"]').forEach(function (el) {
+        var n = parseInt(el.name.split('-')[1], 10);
+        if (n >= next) next = n + 1;
+      });
+      var copy = rows[rows.length - 1].cloneNode(true);
+      copy.querySelectorAll('input, select').forEach(function (el) {
+        ['name', 'id'].forEach(function (attr) {
+          var value = el.getAttribute(attr);
+          if (value) el.setAttribute(attr, value.replace(/^fields-\d+-/, 'fields-' + next + '-'));
+        });
+        if (el.type === 'checkbox') el.checked = el.name.slice(-9) === '-required';
+        else if (el.tagName === 'SELECT') el.selectedIndex = 0;
+        else el.value = '';
+      });
+      body.appendChild(copy);
+      var first = copy.querySelector('input');
+      if (first) first.focus();
+    });
+  }
+
+  function start() { batchProgress(); markupPreview(); confirmButtons(); colourMirrors(); fieldRows(); }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
   else start();
 })();

@@ -160,6 +160,54 @@ def set_plan_active(plan: Plan, active: bool) -> Plan:
     return plan
 
 
+def update_plan(tenant: Tenant, plan_id: int, *, name: str, price: int,
+                max_markup_bp: int | None = None, max_staff: int | None = None,
+                custom_domain: bool | None = None, sub_shops: bool | None = None,
+                own_gateway: bool | None = None) -> Plan:
+    """Change a plan ``tenant`` sells: its name and price (from the next period paid on),
+    and for the master's own plans what they allow. A resold plan keeps its base plan's
+    limits (they always come from the master's plan) and its price stays at or above
+    what the base plan costs. The code and interval never change."""
+    plan = get_plan(plan_id)
+    if plan.tenant_id != tenant.id:
+        raise NotFound(_l("no such plan"), field="plan")
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise InvalidInput(_l("a plan needs a name (at most 80 characters)"), field="name")
+    if isinstance(price, bool) or not isinstance(price, int) or price < 0 \
+            or price > ledger.MAX_AMOUNT:
+        raise InvalidInput(_l("price must be a non-negative amount in minor units"), field="price")
+    for value, field in ((max_markup_bp, "max_markup_bp"), (max_staff, "max_staff")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise InvalidInput(_l("%(field)s must be a non-negative whole number",
+                                  field=field), field=field)
+    if plan.base_plan_id is not None:
+        if price < get_plan(plan.base_plan_id).price:
+            raise InvalidInput(_l("the resale price cannot be below what the plan costs you"),
+                               field="price")
+    else:
+        plan.max_markup_bp, plan.max_staff = max_markup_bp, max_staff
+        if custom_domain is not None:
+            plan.custom_domain = bool(custom_domain)
+        if sub_shops is not None:
+            plan.sub_shops = bool(sub_shops)
+        if own_gateway is not None:
+            plan.own_gateway = bool(own_gateway)
+    plan.name, plan.price = name, price
+    db.session.commit()
+    return plan
+
+
+def retire_plan(tenant: Tenant, plan_id: int, retired: bool = True) -> Plan:
+    """Retire (or bring back) a plan ``tenant`` sells: a retired plan takes no new
+    subscriber and no renewal; a subscription to it runs until its paid period ends."""
+    plan = get_plan(plan_id)
+    if plan.tenant_id != tenant.id:
+        raise NotFound(_l("no such plan"), field="plan")
+    return set_plan_active(plan, not retired)
+
+
 def plans_of(tenant: Tenant, active_only: bool = False) -> list[Plan]:
     """The plans ``tenant`` sells."""
     stmt = select(Plan).where(Plan.tenant_id == tenant.id)

@@ -244,14 +244,16 @@ def validate_images(images) -> list[str]:
     return out
 
 
-def validate_fields(fields) -> list[dict]:
-    """Buyer input field definitions, checked as data; returns the cleaned list."""
+def validate_fields(fields, first: int = 1) -> list[dict]:
+    """Buyer input field definitions, checked as data; returns the cleaned list.
+
+    ``first`` is the number messages give the first definition (#1 by default)."""
     if fields is None:
         return []
     if not isinstance(fields, list):
         raise InvalidInput(_l("fields must be a list of field definitions"), field="fields")
     cleaned, seen = [], set()
-    for i, spec in enumerate(fields, 1):
+    for i, spec in enumerate(fields, first):
         if not isinstance(spec, dict):
             raise InvalidInput(_l("field #%(i)s must be an object", i=i), field="fields")
         unknown = set(spec) - {"name", "label", "label_en", "type", "regex", "required"}

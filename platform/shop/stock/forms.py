@@ -19,3 +19,8 @@ class ImportForm(FlaskForm):
 
 class VoidCodeForm(FlaskForm):
     code_id = IntegerField(_l("Code id"), validators=[InputRequired()])
+
+
+class VoidCodesForm(FlaskForm):
+    """The selected codes come as repeated ``code`` values (checkboxes), read by the view."""
+    reason = StringField(_l("Reason"), validators=[Optional()])

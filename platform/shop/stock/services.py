@@ -37,7 +37,7 @@ from kameng.shop.stock.allocation import (  # noqa: F401  (re-exported contract)
     reserve_codes,
     reserve_codes_in_txn,
 )
-from kameng.shop.stock.models import CardCode, LoopDelivery, StockBatch
+from kameng.shop.stock.models import CODE_STATUSES, CardCode, LoopDelivery, StockBatch
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,128 @@ def void_code(code_id: int, actor=None, product_id: int | None = None) -> CardCo
     db.session.commit()
     db.session.refresh(code)
     return code
+
+
+CODE_PAGE = 50
+MAX_VOID_REASON = 255
+CODE_STATUS_LABELS = {"available": _l("available"), "reserved": _l("reserved"),
+                      "sold": _l("sold"), "void": _l("void")}
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    id: int
+    batch_id: int
+    status: str
+    sold_at: object
+    voided_at: object
+    void_reason: str | None
+    void_ref: str | None
+    code: str | None        # the plaintext, for an owner only
+
+
+def list_codes(product: Product, *, status: str | None = None, search: str = "",
+               before: int | None = None, size: int = CODE_PAGE,
+               reveal: bool = False) -> tuple[list[CodeRow], int | None]:
+    """One page of a product's codes, newest first (keyset on id, below ``before``).
+
+    ``search`` is an exact code (found by its keyed fingerprint, never by decrypting
+    the table), ``#<id>`` / a number (a code id) or ``batch:<id>``. Only the page's
+    rows are decrypted, and only with ``reveal`` (the owner). Returns (rows, older).
+    """
+    product = card_product(product)
+    stmt = select(_codes.c.id, _codes.c.batch_id, _codes.c.status, _codes.c.sold_at,
+                  _codes.c.voided_at, _codes.c.void_reason, _codes.c.void_ref,
+                  _codes.c.key_id, _codes.c.secret_ciphertext) \
+        .where(_codes.c.product_id == product.id)
+    if status:
+        if status not in CODE_STATUSES:
+            raise InvalidInput(_l("unknown status %(status)r", status=status), field="status")
+        stmt = stmt.where(_codes.c.status == status)
+    search = (search or "").strip()
+    if search:
+        lowered = search.lower()
+        if lowered.startswith("batch:") and lowered[6:].strip().isdigit():
+            stmt = stmt.where(_codes.c.batch_id == int(lowered[6:].strip()))
+        elif search.startswith("#") and search[1:].isdigit():
+            stmt = stmt.where(_codes.c.id == int(search[1:]))
+        else:
+            by_code = _codes.c.fingerprint == keyring().fingerprint(search)
+            if search.isdigit() and len(search) < 19:
+                by_code = by_code | (_codes.c.id == int(search))
+            stmt = stmt.where(by_code)
+    if before:
+        stmt = stmt.where(_codes.c.id < before)
+    rows = db.session.execute(stmt.order_by(_codes.c.id.desc()).limit(size + 1)).all()
+    older = rows[size - 1].id if len(rows) > size else None
+    ring = keyring() if reveal else None
+    aad = code_aad(product.id)
+    out = [CodeRow(r.id, r.batch_id, r.status, r.sold_at, r.voided_at, r.void_reason,
+                   r.void_ref, ring.decrypt(r.key_id, r.secret_ciphertext, aad) if ring else None)
+           for r in rows[:size]]
+    return out, older
+
+
+def record_code_view(product: Product, code_ids: list[int], *, actor) -> None:
+    """Audit that ``actor`` saw these codes in plain text (the owner's codes list)."""
+    _require_owner(actor)
+    in_own_txn(audit.record, actor, "stock.view_codes", product_id=product.id,
+               code_ids=list(code_ids), count=len(code_ids))
+
+
+def void_codes_in_txn(product: Product, code_ids, reason: str, *, actor=None) -> int:
+    """Void the given available codes of a product, with a reason; all or none.
+
+    A reserved or sold code is the order's to settle: any such code (or a code of
+    another product) in the selection refuses the whole request.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(_l("give a reason for voiding"), field="reason")
+    if len(reason) > MAX_VOID_REASON:
+        raise InvalidInput(_l("the reason is at most %(n)s characters", n=MAX_VOID_REASON),
+                           field="reason")
+    try:
+        ids = sorted({int(i) for i in code_ids or ()})
+    except (TypeError, ValueError):
+        raise InvalidInput(_l("select the codes to void"), field="codes") from None
+    if not ids:
+        raise InvalidInput(_l("select the codes to void"), field="codes")
+    if len(ids) > CHUNK:
+        raise InvalidInput(_l("at most %(n)s codes at a time", n=CHUNK), field="codes")
+    product = card_product(product)
+    found = dict(db.session.execute(
+        select(_codes.c.id, _codes.c.status)
+        .where(_codes.c.product_id == product.id, _codes.c.id.in_(ids))
+        .with_for_update()).all())
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(_l("no code %(code_id)s", code_id=missing[0]), field="codes")
+    taken = [i for i in ids if found[i] != "available"]
+    if taken:
+        raise Conflict(_l("code %(code_id)s is %(code_status)s; only an available code can be "
+                          "voided", code_id=taken[0], code_status=CODE_STATUS_LABELS[found[taken[0]]]),
+                       field="codes")
+    now = utcnow()
+    n = db.session.execute(
+        update(_codes).where(_codes.c.id.in_(ids), _codes.c.status == "available")
+        .values(status="void", voided_at=now, void_reason=reason)).rowcount
+    if n != len(ids):   # changed under us: refuse the whole request
+        raise Conflict(_l("the selection changed meanwhile; try again"), field="codes")
+    adjust_counter({product.id: -n})
+    per_batch: dict[int, int] = {}
+    for batch_id in db.session.scalars(select(_codes.c.batch_id).where(_codes.c.id.in_(ids))):
+        per_batch[batch_id] = per_batch.get(batch_id, 0) + 1
+    for batch_id, count in sorted(per_batch.items()):
+        db.session.execute(update(StockBatch).where(StockBatch.id == batch_id)
+                           .values(voided=StockBatch.voided + count))
+    audit.record(actor, "stock.void_codes", product_id=product.id, code_ids=ids, count=n,
+                 reason=reason)
+    return n
+
+
+def void_codes(product: Product, code_ids, reason: str, *, actor=None) -> int:
+    return in_own_txn(void_codes_in_txn, product, code_ids, reason, actor=actor)
 
 
 def void_batch(batch_id: int, actor=None) -> int:
