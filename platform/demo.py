@@ -98,7 +98,7 @@ def seed() -> list[dict]:
         tenant = services.create_tenant(shop.slug, shop.name, shop.parent, theme=shop.theme,
                                         locale=shop.locale)
         owner = f"owner@{shop.slug}.localhost"
-        services.create_user(tenant, owner, "owner", DEMO_PASSWORD, f"{shop.name} owner")
+        services.create_user(tenant, owner, "owner", DEMO_PASSWORD, shop.name)
         customer = f"buyer@{shop.slug}.localhost"
         services.create_user(tenant, customer, "customer", DEMO_PASSWORD, "Demo buyer")
         logins.append({"slug": tenant.slug, "name": tenant.name,
