@@ -159,7 +159,20 @@ def build_world(app):
     # a refund request from the depth-1 shop waits at the master
     refunds.file_request(shops["star"], delivered["star"], "code did not work",
                          actor=users["owner@star.localhost"])
-    # an unpaid guest order (epay would be asked; pending is enough)
+    # the depth-1 shop's earnings matured; it asks for a payout of part of them
+    from datetime import timedelta
+
+    from kameng.billing.commissions.services import mature_commissions
+    from kameng.billing.withdrawals import services as withdrawals
+    from kameng.core.models import utcnow
+
+    mature_commissions(now=utcnow() + timedelta(days=60))
+    method = withdrawals.add_payout_method(shops["star"], "alipay", "13800138000", "张三")
+    withdrawals.add_payout_method(shops["star"], "stripe_connect", "acct_1DemoShop0000")
+    available = withdrawals.available_balance(shops["star"])
+    assert available > 200, available
+    withdrawals.request_withdrawal(shops["star"], users["owner@star.localhost"],
+                                   method.id, available // 2)
     db.session.commit()
 
 
