@@ -160,12 +160,27 @@ def build_world(app):
     # a refund request from the depth-1 shop waits at the master
     refunds.file_request(shops["star"], delivered["star"], "code did not work",
                          actor=users["owner@star.localhost"])
-    # the depth-1 shop's earnings matured; it asks for a payout of part of them
+    # plans: one the depth-1 shop holds, one retired
+    from kameng.billing.plans import services as plans
+
+    pro = plans.create_plan(shops["master"], "pro", "专业版", 9900, sub_shops=True,
+                            custom_domain=True)
+    plans.grant_plan(shops["star"], pro.id)
+    plans.set_plan_active(plans.create_plan(shops["master"], "old_basic", "旧版", 1900,
+                                            interval="year"), False)
+    # a guest's unpaid order that expired, and one still awaiting payment
     from datetime import timedelta
 
     from kameng.billing.commissions.services import mature_commissions
     from kameng.billing.withdrawals import services as withdrawals
     from kameng.core.models import utcnow
+
+    guest = {"contact": "guest@example.com", "lookup_password": "pw-123456",
+             "payment_method": "epay"}
+    orders.place_order(shops["star"], sku="QQVIP-1M", **guest)
+    assert orders.expire_orders(now=utcnow() + timedelta(days=1)) == 1
+    orders.place_order(shops["star"], sku="QQVIP-1M", **guest)
+    # the depth-1 shop's earnings matured; it asks for a payout of part of them
 
     mature_commissions(now=utcnow() + timedelta(days=60))
     method = withdrawals.add_payout_method(shops["star"], "alipay", "13800138000", "张三")
