@@ -44,7 +44,7 @@ def pages_of(app, host, email, starts):
     client.get("/lang/zh_CN")
     if email:
         assert client.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
-    texts, errors = crawl(client, starts, endpoint_of)
+    texts, errors = crawl(client, starts, endpoint_of, per_route=2)
     assert not errors, errors
     return sorted(texts)
 
