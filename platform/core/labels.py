@@ -39,7 +39,7 @@ ACCOUNT = {
     "funded": _l("Prepaid balance with the parent shop"), "revenue": _l("Platform revenue"),
     "sales_clearing": _l("Sales not yet split"), "supplier_payable": _l("Owed to suppliers"),
     "refunds": _l("Refunds paid out"), "payouts": _l("Withdrawals paid out"),
-    "rounding": _l("Rounding"), "suspense": _l("Suspense"),
+    "rounding": _l("Rounding remainders"), "suspense": _l("Suspense"),
 }
 TRANSACTION = {
     "order_payment": _l("Order payment"), "order_refund": _l("Order refund"),
@@ -48,7 +48,7 @@ TRANSACTION = {
     "commission_reversal": _l("Commission reversed"),
     "commission_clawback": _l("Commission taken back"), "plan_payment": _l("Plan payment"),
     "wallet_credit": _l("Credit from the shop"), "wallet_spend": _l("Payment"),
-    "wallet_topup": _l("Top-up"), "wallet_refund": _l("Refund"),
+    "wallet_topup": _l("Wallet top-up"), "wallet_refund": _l("Refund"),
     "withdrawal_hold": _l("Withdrawal requested"), "withdrawal_payout": _l("Withdrawal paid"),
     "withdrawal_reject": _l("Withdrawal rejected"), "funded_topup": _l("Prepaid top-up"),
 }
