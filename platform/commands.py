@@ -143,7 +143,7 @@ def run(port, host, demo_asked, verbose):
     main_queues = [arg for q in QUEUES if q != "reconcile" for arg in ("--queue", q)]
     # the workers' per-job lines go to a file unless --verbose: the terminal keeps the
     # banner, the web server's lines and errors
-    log_path = os.path.join(instance_path_from_env(), "logs", "worker.log")
+    log_path = os.path.abspath(os.path.join(instance_path_from_env(), "logs", "worker.log"))
     background = None
     if not verbose:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
