@@ -72,13 +72,22 @@ def demo_seed():
 
 
 def _print_logins(logins: list[dict], port: int | None) -> None:
+    """Each shop's URL, back office and logins (``demo.current_logins`` or ``demo.seed``
+    rows); a password only where it is still the published demo one."""
     suffix = f":{port}" if port else ""
     click.echo("")
     for row in logins:
         click.echo(f"  {row['name']}  http://{row['host']}{suffix}/")
-        click.echo(f"      back office  http://{row['host']}{suffix}/admin/  "
-                   f"owner {row['owner']} / {row['password']}")
-        click.echo(f"      customer     {row['customer']} / {row['password']}")
+        owner = row.get("owner")
+        owner_pw = row.get("owner_password", row.get("password"))
+        click.echo(f"      back office  http://{row['host']}{suffix}/admin/"
+                   + (f"  owner {owner}" if owner else "")
+                   + (f" / {owner_pw}" if owner and owner_pw else ""))
+        customer = row.get("customer")
+        customer_pw = row.get("customer_password", row.get("password"))
+        if customer:
+            click.echo(f"      customer     {customer}"
+                       + (f" / {customer_pw}" if customer_pw else ""))
     click.echo("")
 
 
@@ -88,9 +97,12 @@ def _print_logins(logins: list[dict], port: int | None) -> None:
 @click.option("--demo/--no-demo", "demo_asked", default=None,
               help="Seed the demo shops and logins into an empty database (default: only "
                    "into the embedded default SQLite database, when it is empty).")
-def run(port, host, demo_asked):
+@click.option("--verbose", is_flag=True,
+              help="Show the workers' and the scheduler's log lines here too (otherwise "
+                   "they go to logs/worker.log in the instance folder).")
+def run(port, host, demo_asked, verbose):
     """Migrate, seed the demo into an empty embedded default database, and run web +
-    worker + scheduler together."""
+    worker + scheduler together; print the shops and logins on every start."""
     from kameng.core.config import instance_path_from_env
     from kameng.core.redis import start_embedded
 
@@ -118,10 +130,9 @@ def run(port, host, demo_asked):
             if embedded is not None:
                 embedded.shutdown()
             raise click.ClickException(str(err)) from None
-        logins = demo.seed() if seed else None
-        from kameng.tenants.services import list_tenants, primary_host
-
-        shops = [{"name": t.name, "host": primary_host(t)} for t in list_tenants()]
+        if seed:
+            demo.seed()
+        logins = demo.current_logins()
     click.echo(f"kameng: database {app.config['SQLALCHEMY_DATABASE_URI']}")
     click.echo(f"kameng: redis {env['KAMENG_REDIS_URL']}")
 
@@ -130,20 +141,30 @@ def run(port, host, demo_asked):
     base = [sys.executable, "-m", "kameng.cli"]
     # the 补单 gateway calls get a worker of their own: none of them holds up fulfilment
     main_queues = [arg for q in QUEUES if q != "reconcile" for arg in ("--queue", q)]
+    # the workers' per-job lines go to a file unless --verbose: the terminal keeps the
+    # banner, the web server's lines and errors
+    log_path = os.path.abspath(os.path.join(instance_path_from_env(), "logs", "worker.log"))
+    background = None
+    if not verbose:
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        background = open(log_path, "a", buffering=1)  # noqa: SIM115 (closed on stop)
+    quiet = {"stdout": background, "stderr": subprocess.STDOUT} if background else {}
     children = [
         subprocess.Popen(base + ["serve", "--host", host, "--port", str(port)], env=env),
-        subprocess.Popen(base + ["worker", *main_queues], env=env),
-        subprocess.Popen(base + ["worker", "--queue", "reconcile"], env=env),
-        subprocess.Popen(base + ["scheduler"], env=env),
+        subprocess.Popen(base + ["worker", *main_queues], env=env, **quiet),
+        subprocess.Popen(base + ["worker", "--queue", "reconcile"], env=env, **quiet),
+        subprocess.Popen(base + ["scheduler"], env=env, **quiet),
     ]
     click.echo(f"kameng: {seeding}")
     if logins:
-        click.echo("kameng: demo data created. Shops and logins:")
+        click.echo("kameng: shops and logins:")
         _print_logins(logins, port)
     else:
-        click.echo("kameng: shops:")
-        for s in shops:
-            click.echo(f"  {s['name']}  http://{s['host']}:{port}/")
+        click.echo("kameng: no shops yet (create the master with `kameng tenants create`)")
+    if background:
+        click.echo(f"kameng: worker and scheduler log: {log_path} (--verbose shows it here)")
+    else:
+        click.echo("kameng: worker and scheduler log: this terminal (--verbose)")
     click.echo("kameng: web + worker + scheduler running; Ctrl-C stops everything.")
 
     stopping = []
@@ -171,6 +192,8 @@ def run(port, host, demo_asked):
                 child.kill()
         if embedded is not None:
             embedded.shutdown()
+        if background:
+            background.close()
         click.echo("kameng: stopped.")
 
 

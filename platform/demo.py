@@ -98,7 +98,7 @@ def seed() -> list[dict]:
         tenant = services.create_tenant(shop.slug, shop.name, shop.parent, theme=shop.theme,
                                         locale=shop.locale)
         owner = f"owner@{shop.slug}.localhost"
-        services.create_user(tenant, owner, "owner", DEMO_PASSWORD, f"{shop.name} owner")
+        services.create_user(tenant, owner, "owner", DEMO_PASSWORD, shop.name)
         customer = f"buyer@{shop.slug}.localhost"
         services.create_user(tenant, customer, "customer", DEMO_PASSWORD, "Demo buyer")
         logins.append({"slug": tenant.slug, "name": tenant.name,
@@ -107,6 +107,38 @@ def seed() -> list[dict]:
     _seed_catalog()
     _seed_shops()
     return logins
+
+
+def current_logins() -> list[dict]:
+    """What ``kameng run`` prints on every start: each shop with its host, its first
+    owner and, for a demo shop, its demo buyer. The published demo password is shown
+    only for a demo login that still has it (an operator who changed it sees none)."""
+    from kameng.core.passwords import verify_password
+    from kameng.tenants.models import User
+
+    demo_slugs = {shop.slug for shop in DEMO_SHOPS}
+    rows = []
+    for tenant in services.list_tenants():
+        users = {u.email: u for u in db.session.scalars(
+            select(User).where(User.tenant_id == tenant.id,
+                               User.role.in_(("owner", "customer"))).order_by(User.id))}
+        owners = [u for u in users.values() if u.role == "owner"]
+        demo_owner = users.get(f"owner@{tenant.slug}.localhost")
+        demo_buyer = users.get(f"buyer@{tenant.slug}.localhost")
+        is_demo = tenant.slug in demo_slugs and demo_owner is not None
+
+        def published(user):
+            return user is not None and verify_password(user.password_hash, DEMO_PASSWORD)
+
+        owner = demo_owner if is_demo else (owners[0] if owners else None)
+        rows.append({"slug": tenant.slug, "name": tenant.name,
+                     "host": services.primary_host(tenant),
+                     "owner": owner.email if owner else None,
+                     "owner_password": DEMO_PASSWORD if is_demo and published(owner) else None,
+                     "customer": demo_buyer.email if is_demo and demo_buyer else None,
+                     "customer_password": (DEMO_PASSWORD if is_demo and published(demo_buyer)
+                                           else None)})
+    return rows
 
 
 def _seed_catalog() -> None:

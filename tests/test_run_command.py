@@ -87,12 +87,31 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         r = redis.Redis.from_url(redis_url)
         wait_for(lambda: r.get("kameng:heartbeat"), timeout=90)
         r.close()
+
+        # the worker's per-job lines go to the log file the banner names, not here
+        worker_log = tmp_path / "instance" / "logs" / "worker.log"
+        assert f"worker and scheduler log: {worker_log}" in output
+        wait_for(lambda: worker_log.exists()
+                 and "kameng.workers.jobs.heartbeat" in worker_log.read_text(), timeout=30)
     finally:
         _stop(proc)
         log.seek(0)
-        tail = log.read()[-3000:]
+        everything = log.read()
+        tail = everything[-3000:]
     assert proc.returncode == 0, tail
     assert "stopped" in tail
+    assert "kameng.workers.jobs.heartbeat" not in everything, tail
+
+    # every later start prints the shops and the logins again, and --verbose shows the
+    # workers' lines in the terminal
+    code, again = _start_run(tmp_path, env, "--verbose", name="again")
+    assert code == 0, again[-3000:]
+    assert "the database has shops: no demo data seeded" in again, again[-3000:]
+    for host in ("master.localhost", "star.localhost", "rocket.localhost"):
+        assert f"http://{host}:" in again, again[-3000:]
+    assert "owner@star.localhost / kameng-demo" in again
+    assert "buyer@rocket.localhost / kameng-demo" in again
+    assert "worker and scheduler log: this terminal" in again
     # nothing left listening
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -27,6 +27,7 @@ from kameng.admin.catalog import show_error as _show_error
 from kameng.admin.routes import Routes
 from kameng.admin.views import CsrfForm, master_owner_required, master_staff_required
 from kameng.core.errors import ServiceError
+from kameng.core.labels import label
 from kameng.core.security import no_store
 from kameng.shop.catalog.services import get_product
 from kameng.shop.stock import jobs, services
@@ -76,7 +77,9 @@ def stock_batch(batch_id):
 @bp.route("/stock/batches/<int:batch_id>/progress")
 @master_staff_required
 def stock_batch_progress(batch_id):
-    return jsonify(jobs.get_progress(g.tenant.id, services.get_batch(batch_id)))
+    progress = dict(jobs.get_progress(g.tenant.id, services.get_batch(batch_id)))
+    progress["status_label"] = str(label(progress.get("status"), "batch"))
+    return jsonify(progress)
 
 
 @bp.route("/stock/batches/<int:batch_id>/void", methods=["POST"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def init_app(app) -> None:
-    from kameng.core import hotrows, outbound, scoping, security, txn
+    from kameng.core import hotrows, labels, outbound, scoping, security, txn
     from kameng.core.database import init_database
     from kameng.core.extensions import csrf, db, limiter, migrate, redis_conn
 
@@ -19,6 +19,7 @@ def init_app(app) -> None:
     scoping.install()  # the tenant filter of every ORM query
     hotrows.install()
     txn.install()
+    labels.init_app(app)  # |label: what a page shows for a status, kind, role …
 
 
 def register_cli(group) -> None:

@@ -13,6 +13,7 @@ from kameng.core import audit
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
+from kameng.core.labels import label
 from kameng.sales.delivery import store_delivered
 from kameng.sales.fulfilment import settle
 from kameng.sales.models import Order, OrderLine
@@ -54,7 +55,7 @@ def deliver_manual(order: Order, line_id: int, codes_text: str, actor) -> list[s
     codes = parse_codes(codes_text)
     if order.status not in ("paid", "fulfilling"):
         raise Conflict(_l("the order is %(order_status)s; only paid orders are delivered",
-                          order_status=order.status),
+                          order_status=label(order.status, "order")),
                        code="wrong_status")
     claimed = db.session.execute(
         update(OrderLine)

@@ -174,7 +174,7 @@ def test_appearance_page_shows_errors_and_saves(app, tree, client_for):
         assert f'data-theme="{name}"' in page
     assert 'name="primary_color"' in page and 'name="announcement"' in page
     # switching the theme in the form shows that theme's fields and defaults
-    assert "#8b5cf6" in text(client.get("/admin/appearance?theme=midnight"))
+    assert "#7c3aed" in text(client.get("/admin/appearance?theme=midnight"))
 
     bad = client.post("/admin/appearance", data={
         "theme": "midnight", "primary_color": "purple", "logo_url": "javascript:x",

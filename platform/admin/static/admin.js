@@ -15,7 +15,7 @@
     function set(name, value) { var el = box.querySelector('[data-field="' + name + '"]'); if (el) el.textContent = value; }
     function poll() {
       fetch(box.dataset.url, {credentials: 'same-origin'}).then(function (r) { return r.json(); }).then(function (p) {
-        set('status', p.status); set('done', p.done); set('total', p.total);
+        set('status_label', p.status_label || p.status); set('done', p.done); set('total', p.total);
         set('imported', p.imported); set('duplicates', p.duplicates); set('error', p.error || '');
         var bar = box.querySelector('progress'); bar.max = p.total || 1; bar.value = p.done;
         if (p.status === 'done' || p.status === 'failed') { window.location.reload(); return; }

@@ -35,7 +35,9 @@ class PayoutMethod(IdMixin, TimestampMixin, TenantScoped, db.Model):
 
     @property
     def label(self) -> str:
-        return f"{self.kind}: {self.masked}"
+        from kameng.core.labels import label
+
+        return f"{label(self.kind, 'payout_method')}: {self.masked}"
 
 
 class Withdrawal(IdMixin, TimestampMixin, TenantScoped, db.Model):

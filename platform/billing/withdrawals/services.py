@@ -28,6 +28,7 @@ from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
+from kameng.core.labels import label
 from kameng.core.models import utcnow
 from kameng.core.percent import percent_of
 from kameng.core.scoping import all_tenants
@@ -245,7 +246,8 @@ def _decide(withdrawal: Withdrawal, actor_tenant: Tenant, actor: User | None,
         db.session.rollback()
         raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not "
                           "%(expected)s", withdrawal_id=withdrawal.id,
-                          withdrawal_status=withdrawal.status, expected=" or ".join(expected)))
+                          withdrawal_status=label(withdrawal.status, "withdrawal"),
+                          expected=" / ".join(str(label(s, "withdrawal")) for s in expected)))
 
 
 def approve(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = None
@@ -281,7 +283,8 @@ def mark_paid(withdrawal_id: int, actor_tenant: Tenant, actor: User | None = Non
         raise NotFound(_l("no such withdrawal"))
     if withdrawal.status != "approved":
         raise Conflict(_l("withdrawal %(withdrawal_id)s is %(withdrawal_status)s, not approved",
-                          withdrawal_id=withdrawal.id, withdrawal_status=withdrawal.status))
+                          withdrawal_id=withdrawal.id,
+                          withdrawal_status=label(withdrawal.status, "withdrawal")))
     reference = (reference or "").strip() or None
     if reference is not None and not REFERENCE_RE.match(reference):
         raise InvalidInput(_l("the reference is 1–128 printable characters"), field="reference")

@@ -20,6 +20,7 @@ from wtforms.validators import InputRequired, Optional
 
 from kameng.core.errors import InvalidInput
 from kameng.core.i18n import lazy_gettext as _l
+from kameng.core.labels import PRODUCT_KIND, PRODUCT_STATUS
 from kameng.core.money import MoneyError, format_plain, parse_amount
 from kameng.shop.catalog.models import KINDS, STATUSES
 from kameng.shop.catalog.services import FIELD_TYPES, validate_fields
@@ -63,8 +64,8 @@ class ProductForm(FlaskForm):
     sku = StringField("SKU", validators=[InputRequired()])
     name = StringField(_l("Name"), validators=[InputRequired()])
     name_en = StringField(_l("Name (English)"), validators=[Optional()])
-    kind = SelectField(_l("Kind"), choices=[(k, k) for k in KINDS])
-    status = SelectField(_l("Status"), choices=[(s, s) for s in STATUSES])
+    kind = SelectField(_l("Kind"), choices=[(k, PRODUCT_KIND[k]) for k in KINDS])
+    status = SelectField(_l("Status"), choices=[(s, PRODUCT_STATUS[s]) for s in STATUSES])
     category = SelectField(_l("Category"), choices=[], validate_choice=False)
     supplier_cost = StringField(_l("Supplier cost"), validators=[InputRequired()])
     wholesale_price = StringField(_l("Wholesale price (to sub-shops)"),

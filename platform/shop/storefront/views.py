@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, g, request, session, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from kameng.core.errors import NotFound
+from kameng.core.labels import PRODUCT_KIND, STOCK
 from kameng.shop.storefront import queries
 from kameng.shop.storefront.pagecache import cached_page
 from kameng.tenants.i18n import current_locale
@@ -65,11 +65,8 @@ def _items(**kwargs) -> list[queries.Item]:
 
 def _labels() -> dict:
     """Kind and stock-state labels, translated once per page rather than once per card."""
-    return {
-        "kind": {"card": _("Card code"), "topup": _("Top-up"), "manual": _("Manual")},
-        "stock": {queries.IN_STOCK: _("In stock"), queries.LOW: _("Low stock"),
-                  queries.SOLD_OUT: _("Sold out")},
-    }
+    return {"kind": {k: str(v) for k, v in PRODUCT_KIND.items()},
+            "stock": {k: str(v) for k, v in STOCK.items()}}
 
 
 def _page(template: str, tree: queries.CategoryTree, **context):
