@@ -18,7 +18,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -71,7 +70,7 @@ def orders_index():
 @owner_required
 def orders_csv():
     rows = oversight.orders_csv(g.tenant, _filter())
-    return Response(stream_with_context(rows), mimetype="text/csv; charset=utf-8", headers={
+    return Response(rows, mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": f"attachment; filename=orders-{g.tenant.slug}.csv"})
 
 

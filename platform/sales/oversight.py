@@ -18,17 +18,18 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from kameng.core.extensions import db
 from kameng.core.money import format_plain
 from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
 from kameng.shop.catalog.models import Product
 from kameng.tenants.models import Tenant, User
-from kameng.tenants.shop_settings import format_shop_time, time_zone_of
+from kameng.tenants.shop_settings import time_zone_of
 
 # the queue's pseudo-status in the filters: paid orders with a manual line not yet delivered
 QUEUE = "queue"
@@ -190,9 +191,17 @@ def _cell(value: str) -> str:
 
 
 def orders_csv(tenant: Tenant, f: OrderFilter) -> Iterator[str]:
-    """The filtered orders as CSV, newest first, in batches: UTF-8 with a BOM (so Excel
-    reads Chinese), amounts in major units, times in ``tenant``'s zone, shops by name."""
+    """The filtered orders as CSV, newest first, streamed in batches: UTF-8 with a BOM (so
+    Excel reads Chinese), amounts in major units, times in ``tenant``'s zone, shops by name.
+
+    What the rows need is read now; the rows are read while the response streams, in a
+    session of their own (the request's is gone by then), one batch at a time."""
     names = {t.id: t.name for t in subtree_shops(tenant)}
+    zone = ZoneInfo(time_zone_of(tenant))
+    return _csv_rows(db.engine, subtree_orders(tenant, f), names, zone)
+
+
+def _csv_rows(engine, query: Select, names: dict[int, str], zone: ZoneInfo) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out)
 
@@ -202,30 +211,31 @@ def orders_csv(tenant: Tenant, f: OrderFilter) -> Iterator[str]:
         out.truncate()
         return text
 
+    def when(value: datetime | None) -> str:
+        if value is None:
+            return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
     writer.writerow(CSV_HEADER)
     yield "\ufeff" + flush()
-    query = subtree_orders(tenant, f)
     before = None
-    while True:
-        stmt = query if before is None else query.where(Order.id < before)
-        rows = list(db.session.scalars(stmt.order_by(Order.id.desc()).limit(BATCH)))
-        if not rows:
-            break
-        for order in rows:
-            items = "; ".join(f"{ln.name} x {ln.quantity}" for ln in order.lines)
-            writer.writerow([
-                order.order_no, _cell(names.get(order.tenant_id, "")),
-                format_shop_time(order.created_at, tenant, "%Y-%m-%d %H:%M:%S"),
-                format_shop_time(order.paid_at, tenant, "%Y-%m-%d %H:%M:%S"),
-                format_shop_time(order.delivered_at, tenant, "%Y-%m-%d %H:%M:%S"),
-                order.status, _cell(items), _cell(order.contact),
-                order.payment_method or "", format_plain(order.amount, order.currency),
-                order.currency])
-        yield flush()
-        before = rows[-1].id
-        for order in rows:  # a long export holds one batch at a time
-            for line in order.lines:
-                db.session.expunge(line)
-            db.session.expunge(order)
-        if len(rows) < BATCH:
-            break
+    with Session(engine) as session:
+        while True:
+            stmt = query if before is None else query.where(Order.id < before)
+            rows = list(session.scalars(stmt.order_by(Order.id.desc()).limit(BATCH)))
+            for order in rows:
+                items = "; ".join(f"{ln.name} x {ln.quantity}" for ln in order.lines)
+                writer.writerow([
+                    order.order_no, _cell(names.get(order.tenant_id, "")),
+                    when(order.created_at), when(order.paid_at), when(order.delivered_at),
+                    order.status, _cell(items), _cell(order.contact),
+                    order.payment_method or "", format_plain(order.amount, order.currency),
+                    order.currency])
+            if rows:
+                yield flush()
+            session.expunge_all()  # a long export holds one batch at a time
+            if len(rows) < BATCH:
+                break
+            before = rows[-1].id
