@@ -144,6 +144,7 @@ def test_an_ancestor_opens_a_subtree_order_read_only(world, client_for):
 
 # ----- filters and CSV --------------------------------------------------------------------
 
+@pytest.mark.both
 def test_filters_by_shop_status_product_date_and_contact(world, client_for):
     t, w = world.tree, world
     master = client(client_for, t.master, "owner@master.test")
@@ -193,6 +194,7 @@ def read_csv(resp) -> list[dict]:
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
 
 
+@pytest.mark.both
 def test_csv_export_of_the_filtered_list(world, client_for):
     t, w = world.tree, world
     db.session.execute(update(Order).where(Order.id == w.star_order.id)
@@ -305,6 +307,7 @@ def figures(text) -> dict[int, dict[str, int]]:
     return out
 
 
+@pytest.mark.both
 def test_dashboard_figures_match_known_orders(world, client_for):
     t, w = world.tree, world
     star_today = [get_order(o.order_no) for o in (w.star_order, w.star_other)]
@@ -342,6 +345,32 @@ def test_dashboard_figures_match_known_orders(world, client_for):
     assert not board.owns_stock and board.stock_alerts == []
 
 
+@pytest.mark.both
+def test_dashboard_days_are_the_shop_calendar_days(world):
+    """Asia/Shanghai is UTC+8: 15:30 UTC is 23:30 there, 16:30 UTC is 00:30 the next day."""
+    t, w = world.tree, world
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)            # 12:00 on the 20th there
+    late = deliver(t.star, t.star_customer, w.product)        # 23:30 on the 19th there
+    early = deliver(t.star, t.star_customer, w.product)       # 00:30 on the 20th there
+    for order, at in ((late, datetime(2026, 11, 19, 15, 30, tzinfo=UTC)),
+                      (early, datetime(2026, 11, 19, 16, 30, tzinfo=UTC))):
+        db.session.execute(update(Commission).where(Commission.order_id == order.id)
+                           .values(created_at=at).execution_options(all_tenants=True))
+    db.session.commit()
+    today, week, _ = dashboard(t.star, owner=True, now=now).periods
+    assert (today.orders, today.sales) == (1, 1000)
+    assert (week.orders, week.sales) == (2, 2000)
+    from kameng.tenants.shop_settings import update_shop_settings
+
+    update_shop_settings(t.star, time_zone="UTC")             # both on the 19th in UTC
+    today, week, _ = dashboard(db.session.get(type(t.star), t.star.id), owner=True,
+                               now=now).periods
+    assert today.orders == 0 and week.orders == 2
+
+
+@pytest.mark.both
 def test_dashboard_counts_withdrawals_and_manual_orders(app, tree, client_for):
     product = manual_product()
     manual_order_on(app, tree.rocket, tree.rocket_customer, product, client_for)
@@ -384,3 +413,24 @@ def test_pages_in_both_languages_for_every_role(world, client_for, lang, slug, r
     assert csv_resp.status_code == (200 if role == "owner" else 403)
     if lang == "zh_CN":
         assert 'lang="zh-CN"' in home.text
+
+
+@pytest.mark.both
+def test_dashboard_counts_withdrawals_to_decide_and_in_progress(world, client_for):
+    t = world.tree
+    from kameng.billing.commissions import services as commissions
+    from kameng.billing.withdrawals import services as withdrawals
+
+    commissions.mature_commissions(now=utcnow() + timedelta(days=30))
+    method = withdrawals.add_payout_method(t.star, "stripe_connect", "acct_1Kameng123")
+    withdrawals.request_withdrawal(t.star, t.star_owner, method.id, 200)
+    db.session.commit()
+    master, star = dashboard(t.master, owner=True), dashboard(t.star, owner=True)
+    assert (master.to_approve, master.own_pending) == (1, 0)
+    assert (star.to_approve, star.own_pending) == (0, 1)
+    page = client(client_for, t.master, "owner@master.test").get("/admin/").text
+    assert 'data-to-approve="1"' in page
+    page = client(client_for, t.star, "owner@star.test").get("/admin/").text
+    assert 'data-own-pending="1"' in page and 'data-to-approve="0"' in page
+    staff = client(client_for, t.master, "staff@master.test").get("/admin/").text
+    assert "data-to-approve" not in staff   # withdrawals are the owner's
