@@ -72,6 +72,11 @@ def test_master_delivers_a_manual_order_of_a_depth2_shop(app, tree, live_server,
         buyer.wait_for_selector("code.code", timeout=20_000)
         assert buyer.locator("code.code").first.inner_text().strip() == "VIP-CODE-1"
         assert get_order(order_no).status == "delivered"
+        staff.goto(master + "/admin/")
+        assert staff.locator("[data-period='1'] [data-orders]").get_attribute(
+            "data-orders") == "1"
+        assert staff.locator("[data-nav-count]").count() == 0
+        staff.screenshot(path=os.path.join(SHOTS, "kameng-dashboard.png"), full_page=True)
     finally:
         buyer_ctx.close()
         staff_ctx.close()
