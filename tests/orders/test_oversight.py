@@ -261,6 +261,7 @@ def test_a_depth2_manual_order_is_delivered_by_the_master(app, tree, client_for)
     staff = client(client_for, tree.master, staff_user.email)
     queue = staff.get("/admin/orders?status=queue").text
     assert listed(queue) == {order.order_no} and "Rocket Topups" in queue
+    assert "account: player-42" in queue   # the buyer's fields, in the list
     badge = re.search(r'data-nav-count="(\d+)"', queue)
     assert badge and int(badge.group(1)) == 1 == oversight.manual_queue_count(tree.master)
     assert 'data-queue-count="1"' in queue
