@@ -34,6 +34,7 @@ from kameng.sales.forms import ManualDeliveryForm, RefundForm, RefundRequestForm
 from kameng.sales.manual import deliver_manual, fail_manual
 from kameng.sales.models import ORDER_STATUSES, Order
 from kameng.shop.stock.allocation import voided_codes_for_line
+from kameng.tenants.models import Tenant
 
 bp = Routes()
 
@@ -92,7 +93,7 @@ def _detail(order: Order, *, manual_forms=None, forms=None, status: int = 200):
                       "waiting": waiting, "can_deliver": waiting and fulfils,
                       "codes": line_codes(line) if show_codes else None, "voided": voided})
     forms = forms or {}
-    shop = db.session.get(type(g.tenant), order.tenant_id)
+    shop = db.session.get(Tenant, order.tenant_id)
     return render_template(
         "admin/orders_detail.html", order=order, lines=lines, own=own, shop=shop,
         refund_form=forms.get("refund") or RefundForm(formdata=None),

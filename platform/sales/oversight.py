@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from kameng.core.extensions import db
 from kameng.core.money import format_plain
@@ -224,7 +224,8 @@ def _csv_rows(engine, query: Select, names: dict[int, str], zone: ZoneInfo) -> I
     with Session(engine) as session:
         while True:
             stmt = query if before is None else query.where(Order.id < before)
-            rows = list(session.scalars(stmt.order_by(Order.id.desc()).limit(BATCH)))
+            rows = list(session.scalars(stmt.order_by(Order.id.desc()).limit(BATCH)
+                                        .options(selectinload(Order.lines))))
             for order in rows:
                 items = "; ".join(f"{ln.name} x {ln.quantity}" for ln in order.lines)
                 writer.writerow([
@@ -233,9 +234,13 @@ def _csv_rows(engine, query: Select, names: dict[int, str], zone: ZoneInfo) -> I
                     order.status, _cell(items), _cell(order.contact),
                     order.payment_method or "", format_plain(order.amount, order.currency),
                     order.currency])
-            if rows:
+            count, last = len(rows), rows[-1].id if rows else None
+            # no transaction stays open while the client reads (SQLite's would hold the
+            # write lock), and a long export holds one batch at a time
+            session.rollback()
+            session.expunge_all()
+            if count:
                 yield flush()
-            session.expunge_all()  # a long export holds one batch at a time
-            if len(rows) < BATCH:
+            if count < BATCH:
                 break
-            before = rows[-1].id
+            before = last
