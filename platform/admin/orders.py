@@ -22,6 +22,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
@@ -56,8 +57,8 @@ def _filter() -> oversight.OrderFilter:
 @staff_required
 def orders_index():
     f = _filter()
-    page = keyset_page(oversight.subtree_orders(g.tenant, f), Order.id, PAGE,
-                       requested_before())
+    query = oversight.subtree_orders(g.tenant, f).options(selectinload(Order.lines))
+    page = keyset_page(query, Order.id, PAGE, requested_before())
     shops = oversight.subtree_shops(g.tenant)
     return render_template(
         "admin/orders.html", orders=page.rows, older=page.older, f=f, args=f.as_args(),
