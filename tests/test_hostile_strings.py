@@ -195,6 +195,8 @@ def _urls(app, ids: dict, order_nos: list[str]) -> list[str]:
     quoted = quote(HOSTILE)
     urls |= {f"/search?q={quoted}", f"/login?next={quoted}", f"/checkout?sku={ids['sku']}",
              f"/admin/orders?q={quoted}", f"/admin/orders?status={quoted}",
+             f"/admin/orders?shop={quoted}&product={quoted}&from={quoted}&to={quoted}",
+             "/admin/orders?status=queue", f"/admin/orders.csv?q={quoted}",
              f"/admin/wallets?q={quoted}", "/admin/earnings?days=7",
              f"/admin/appearance?theme={quoted}", "/admin/appearance?theme=default"}
     return sorted(urls)

@@ -1,94 +1,107 @@
-"""Back office: the shop's orders — list and filters, detail, manual delivery, refunds.
+"""Back office: the orders of the shop and of every shop below it — list and filters,
+CSV, detail, manual delivery, refunds.
 
-A shop sees its own orders only (the request's tenant scope). Staff deliver
-``manual`` lines; only the owner refunds, with the choices ``kameng.sales.refunds``
-gives its shop (docs/refunds.md).
+A shop sees its own orders and its subtree's (``kameng.sales.oversight``), never its
+parent's or a sibling's. Manual lines are delivered (or failed) by the staff of the
+shop that owns the stock — the master — whichever site took the order; other shops
+see their status read-only. Only the owner refunds its own shop's orders, with the
+choices ``kameng.sales.refunds`` gives its shop (docs/refunds.md); a sub-shop's order
+is refunded through the refund-request flow.
 """
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
-from kameng.core.errors import NotFound, ServiceError
+from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
 from kameng.core.pagination import keyset_page, requested_before
-from kameng.sales import refunds, services
+from kameng.sales import oversight, refunds
 from kameng.sales.delivery import line_codes
 from kameng.sales.forms import ManualDeliveryForm, RefundForm, RefundRequestForm
-from kameng.sales.manual import deliver_manual
-from kameng.sales.models import ORDER_STATUSES, Order, OrderLine
+from kameng.sales.manual import deliver_manual, fail_manual
+from kameng.sales.models import ORDER_STATUSES, Order
 from kameng.shop.stock.allocation import voided_codes_for_line
+from kameng.tenants.models import Tenant
 
 bp = Routes()
 
 PAGE = 50
-# the manual queue: paid orders with a manual line nobody has delivered yet
-QUEUE = "queue"
 
 
 def _order_or_404(order_no: str) -> Order:
-    try:
-        return services.get_order(order_no)  # this shop's orders only
-    except NotFound:
+    order = oversight.subtree_order(g.tenant, order_no)  # this shop's and its subtree's
+    if order is None:
         abort(404)
+    return order
 
 
-def _manual_waiting():
-    return exists().where(OrderLine.order_id == Order.id, OrderLine.kind == "manual",
-                          OrderLine.status.in_(("pending", "processing")))
+def _filter() -> oversight.OrderFilter:
+    return oversight.OrderFilter.from_args(request.args)
 
 
 @bp.route("/orders")
 @staff_required
 def orders_index():
-    status = (request.args.get("status") or "").strip()
-    q = (request.args.get("q") or "").strip()[:254]
-    query = select(Order)
-    if status == QUEUE:
-        query = query.where(Order.status.in_(("paid", "fulfilling")), _manual_waiting())
-    elif status in ORDER_STATUSES:
-        query = query.where(Order.status == status)
-    if q:
-        like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(or_(Order.order_no == q.upper(),
-                                func.lower(Order.contact).like(f"%{like.lower()}%",
-                                                               escape="\\")))
+    f = _filter()
+    query = oversight.subtree_orders(g.tenant, f).options(selectinload(Order.lines))
     page = keyset_page(query, Order.id, PAGE, requested_before())
-    queue_count = db.session.scalar(
-        select(func.count()).select_from(Order)
-        .where(Order.status.in_(("paid", "fulfilling")), _manual_waiting()))
-    funds_count = db.session.scalar(select(func.count()).select_from(Order)
-                                    .where(Order.status == "awaiting_funds"))
-    return render_template("admin/orders.html", orders=page.rows, older=page.older, status=status,
-                           q=q, statuses=ORDER_STATUSES, queue_count=queue_count,
-                           funds_count=funds_count)
+    shops = oversight.subtree_shops(g.tenant)
+    return render_template(
+        "admin/orders.html", orders=page.rows, older=page.older, f=f, args=f.as_args(),
+        statuses=ORDER_STATUSES, shops=shops, names={t.id: t.name for t in shops},
+        products=oversight.products_sold(g.tenant),
+        queue_count=oversight.manual_queue_count(g.tenant),
+        fulfils=oversight.fulfils(g.tenant), funds_count=oversight.awaiting_funds_count(g.tenant))
+
+
+@bp.route("/orders.csv")
+@owner_required
+def orders_csv():
+    rows = oversight.orders_csv(g.tenant, _filter())
+    return Response(rows, mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f"attachment; filename=orders-{g.tenant.slug}.csv"})
 
 
 def _detail(order: Order, *, manual_forms=None, forms=None, status: int = 200):
     owner = current_user.role == "owner"
+    own = order.tenant_id == g.tenant.id
+    fulfils = oversight.fulfils(g.tenant)
     show_codes = owner and order.status == "delivered"
     lines = []
     for line in order.lines:
         form = (manual_forms or {}).get(line.id) or ManualDeliveryForm(formdata=None)
-        can_deliver = (line.kind == "manual" and line.status in ("pending", "processing")
-                       and order.status in ("paid", "fulfilling"))
+        fail_form = (forms or {}).get(("fail", line.id)) or RefundForm(formdata=None)
+        waiting = (line.kind == "manual" and line.status in oversight.WAITING_LINE
+                   and order.status in oversight.WAITING_ORDER)
         voided = voided_codes_for_line(line.id) if line.kind == "card" else []
         if not owner:  # staff see that codes were voided, not the codes
             voided = [{**v, "code": None} for v in voided]
-        lines.append({"line": line, "form": form, "can_deliver": can_deliver,
+        lines.append({"line": line, "form": form, "fail_form": fail_form,
+                      "waiting": waiting, "can_deliver": waiting and fulfils,
                       "codes": line_codes(line) if show_codes else None, "voided": voided})
     forms = forms or {}
+    shop = db.session.get(Tenant, order.tenant_id)
     return render_template(
-        "admin/orders_detail.html", order=order, lines=lines,
+        "admin/orders_detail.html", order=order, lines=lines, own=own, shop=shop,
         refund_form=forms.get("refund") or RefundForm(formdata=None),
         goodwill_form=forms.get("goodwill") or RefundForm(formdata=None),
         request_form=forms.get("request") or RefundRequestForm(formdata=None),
-        choices=refunds.refund_choices(g.tenant, order) if owner else None,
-        requests=refunds.requests_for_order(order) if owner else []), status
+        choices=refunds.refund_choices(g.tenant, order) if owner and own else None,
+        requests=refunds.requests_for_order(order) if owner and own else []), status
 
 
 @bp.route("/orders/<order_no>")
@@ -97,10 +110,16 @@ def order_detail(order_no: str):
     return _detail(_order_or_404(order_no))
 
 
+def _refuse_unless_fulfiller():
+    if not oversight.fulfils(g.tenant):
+        abort(403)  # a reseller sees the status; the stock's owner delivers
+
+
 @bp.route("/orders/<order_no>/lines/<int:line_id>/deliver", methods=["POST"])
 @staff_required
 def order_deliver(order_no: str, line_id: int):
     order = _order_or_404(order_no)
+    _refuse_unless_fulfiller()
     form = ManualDeliveryForm()
     if form.validate_on_submit():
         try:
@@ -111,8 +130,28 @@ def order_deliver(order_no: str, line_id: int):
         else:
             flash(_("Delivered %(count)s code(s).", count=len(codes)), "success")
             return redirect(url_for("admin.order_detail", order_no=order.order_no))
-    db.session.refresh(order)
+    order = _order_or_404(order_no)
     return _detail(order, manual_forms={line_id: form}, status=422)
+
+
+@bp.route("/orders/<order_no>/lines/<int:line_id>/fail", methods=["POST"])
+@staff_required
+def order_fail(order_no: str, line_id: int):
+    """The stock's owner cannot deliver a manual line: the order fails and is refunded."""
+    order = _order_or_404(order_no)
+    _refuse_unless_fulfiller()
+    form = RefundForm()
+    if form.validate_on_submit():
+        try:
+            fail_manual(order, line_id, form.reason.data, current_user)
+        except ServiceError as err:
+            db.session.rollback()
+            form.reason.errors = [err.message]
+        else:
+            flash(_("Order %(number)s failed and refunded.", number=order.order_no), "success")
+            return redirect(url_for("admin.order_detail", order_no=order.order_no))
+    order = _order_or_404(order_no)
+    return _detail(order, forms={("fail", line_id): form}, status=422)
 
 
 def _refund_action(order_no: str, key: str, form, run):

@@ -55,7 +55,10 @@ master_owner_required = also_requires(_is_owner, master_staff_required)
 @bp.route("/")
 @staff_required
 def dashboard():
-    return render_template("admin/dashboard.html")
+    from kameng.sales.dashboard import dashboard as figures
+
+    board = figures(g.tenant, owner=current_user.role == "owner")
+    return render_template("admin/dashboard.html", board=board)
 
 
 class CsrfForm(FlaskForm):

@@ -26,6 +26,17 @@ def init_app(app) -> None:
     bp.after_request(security.record_audit)
     # the master's 2FA policy: not enrolled yet → the enrolment pages only
     bp.before_request(security.require_enrolment)
+    bp.context_processor(_nav_counts)
     for name in MODULES:
         import_module(f"kameng.admin.{name}").bp.register(bp)
     app.register_blueprint(bp)
+
+
+def _nav_counts() -> dict:
+    """``manual_queue_count()`` for the nav badge: the statement the orders list filters by
+    (called by the template, so pages outside the back office's layout pay nothing)."""
+    from flask import g
+
+    from kameng.sales import oversight
+
+    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant)}

@@ -104,7 +104,8 @@ def test_order_list_filters_and_shop_scope(app, tree, client_for):
     everything = owner.get("/admin/orders").text
     for order in (paid, delivered, pending):
         assert order.order_no in everything
-    assert rocket.order_no not in everything  # another shop's orders are not listed
+    assert rocket.order_no in everything  # a sub-shop's orders are listed too
+    assert rocket.order_no not in owner.get(f"/admin/orders?shop={tree.star.id}").text
 
     only_delivered = owner.get("/admin/orders?status=delivered").text
     assert delivered.order_no in only_delivered and paid.order_no not in only_delivered
@@ -112,7 +113,13 @@ def test_order_list_filters_and_shop_scope(app, tree, client_for):
     assert pending.order_no in by_contact and paid.order_no not in by_contact
     by_number = owner.get(f"/admin/orders?q={paid.order_no.lower()}").text
     assert paid.order_no in by_number and delivered.order_no not in by_number
-    assert owner.get(f"/admin/orders/{rocket.order_no}").status_code == 404
+    below = owner.get(f"/admin/orders/{rocket.order_no}")  # read-only
+    assert below.status_code == 200 and "subtree-note" in below.text
+    # the sub-shop never sees its parent's orders
+    rocket_owner = client_for("rocket.localhost")
+    login(rocket_owner, tree.rocket_owner.email)
+    assert paid.order_no not in rocket_owner.get("/admin/orders").text
+    assert rocket_owner.get(f"/admin/orders/{paid.order_no}").status_code == 404
     # owners see delivered codes in the detail (support), staff and customers do not
     codes = services.order_codes(get_order(delivered.order_no))
     assert all(c in owner.get(f"/admin/orders/{delivered.order_no}").text for c in codes)

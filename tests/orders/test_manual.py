@@ -1,4 +1,5 @@
-"""Manual products: the order waits in the owner's queue and staff deliver it by hand."""
+"""Manual products: the order waits in the queue of the shop that owns the stock (the
+master), whichever site took it, and the master's staff deliver it by hand."""
 from __future__ import annotations
 
 import re
@@ -6,7 +7,7 @@ import re
 import pytest
 
 from kameng.core.audit import AuditEvent
-from kameng.core.errors import Conflict, InvalidInput
+from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
 from kameng.sales import services
 from kameng.sales.manual import deliver_manual
@@ -49,8 +50,17 @@ def test_staff_deliver_a_manual_order_from_the_queue(app, tree, client_for):
     page = buyer.get(f"/o/{order.order_no}")
     assert 'data-waiting="manual"' in page.text and "data-poll-url" in page.text
 
-    staff_user = create_user(tree.star, "staff@star.test", "staff", PASSWORD)
-    staff = client_for("star.localhost")
+    # the star's site took the order; its staff see the status, read-only
+    star_staff = client_for("star.localhost")
+    login(star_staff, create_user(tree.star, "staff@star.test", "staff", PASSWORD).email)
+    assert order.order_no in star_staff.get("/admin/orders?status=queue").text
+    star_detail = star_staff.get(f"/admin/orders/{order.order_no}")
+    assert star_detail.status_code == 200 and 'class="manual-form"' not in star_detail.text
+    assert star_staff.post(f"/admin/orders/{order.order_no}/lines/{order.lines[0].id}/deliver",
+                           data={"codes": "NOPE"}).status_code == 403
+
+    staff_user = create_user(tree.master, "staff@master.test", "staff", PASSWORD)
+    staff = client_for("master.localhost")
     login(staff, staff_user.email)
     queue = staff.get("/admin/orders?status=queue")
     assert queue.status_code == 200 and order.order_no in queue.text
@@ -85,13 +95,16 @@ def test_staff_deliver_a_manual_order_from_the_queue(app, tree, client_for):
 def test_manual_delivery_service_refuses_what_it_must(app, tree, client_for):
     _, order = paid_manual_order(app, tree, client_for)
     line_id = order.lines[0].id
+    with pytest.raises(ServiceError) as refused:  # the selling shop does not own the stock
+        deliver_manual(order, line_id, "CODE-0", tree.star_owner)
+    assert refused.value.status == 403
     with pytest.raises(InvalidInput):
-        deliver_manual(order, line_id, "\n\n", tree.star_owner)
+        deliver_manual(order, line_id, "\n\n", tree.master_owner)
     with pytest.raises(InvalidInput):
-        deliver_manual(order, line_id, "bad\x00code", tree.star_owner)
-    assert deliver_manual(order, line_id, "CODE-1", tree.star_owner) == ["CODE-1"]
+        deliver_manual(order, line_id, "bad\x00code", tree.master_owner)
+    assert deliver_manual(order, line_id, "CODE-1", tree.master_owner) == ["CODE-1"]
     with pytest.raises(Conflict):
-        deliver_manual(get_order(order.order_no), line_id, "CODE-2", tree.star_owner)
+        deliver_manual(get_order(order.order_no), line_id, "CODE-2", tree.master_owner)
     assert services.order_codes(get_order(order.order_no)) == ["CODE-1"]
 
 
@@ -101,7 +114,7 @@ def test_a_paid_order_the_job_has_not_seen_yet_is_delivered_too(app, tree):
     fund(tree.star_customer, 100_000)
     order = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer).order
     assert order.status == "paid"
-    deliver_manual(order, order.lines[0].id, "CODE-X", tree.star_owner)
+    deliver_manual(order, order.lines[0].id, "CODE-X", tree.master_owner)
     assert get_order(order.order_no).status == "delivered"
     run_jobs(app)  # the job arriving late finds nothing to do
     assert get_order(order.order_no).status == "delivered"

@@ -70,8 +70,8 @@ def test_master_owner_pages(world, client_for, lang):
     assert t["voided"] in stock and w.master_refunded.order_no in stock
     listing = c.get("/admin/refund-requests")
     assert listing.status_code == 200 and t["requests"] in listing.text
-    assert f"R{w.star_request.id}" in listing.text
-    assert f"R{w.rocket_request.id}" not in listing.text   # still at the star
+    assert f">R{w.star_request.id}<" in listing.text
+    assert f">R{w.rocket_request.id}<" not in listing.text   # still at the star
     detail = c.get(f"/admin/refund-requests/{w.star_request.id}")
     assert detail.status_code == 200 and t["approve"] in detail.text
     assert t["forward"] not in detail.text
@@ -87,7 +87,7 @@ def test_depth_1_owner_pages(world, client_for, lang):
     assert t["goodwill"] in page.text and t["ask"] in page.text
     assert 'class="card refund-form"' not in page.text
     asked = c.get(f"/admin/orders/{w.star_asked.order_no}").text
-    assert f"R{w.star_request.id}" in asked and "open-request" in asked
+    assert f">R{w.star_request.id}<" in asked and "open-request" in asked
     refused = c.post(f"/admin/orders/{w.star_order.order_no}/refund", data={"reason": "x"})
     assert refused.status_code == 403 and t["forbidden"] in refused.text
     short = c.post(f"/admin/orders/{w.star_order.order_no}/goodwill", data={"reason": "x"})
@@ -96,7 +96,7 @@ def test_depth_1_owner_pages(world, client_for, lang):
     assert listing.status_code == 200
     for key in ("requests", "below", "sent", "open"):
         assert t[key] in listing.text
-    assert f"R{w.star_request.id}" in listing.text and f"R{w.rocket_request.id}" in listing.text
+    assert f">R{w.star_request.id}<" in listing.text and f">R{w.rocket_request.id}<" in listing.text
     incoming = c.get(f"/admin/refund-requests/{w.rocket_request.id}")
     assert incoming.status_code == 200 and t["forward"] in incoming.text
     assert t["approve"] not in incoming.text
@@ -114,8 +114,8 @@ def test_depth_2_owner_pages(world, client_for, lang):
     assert "goodwill-form" not in page.text       # a request is open: wait for it
     listing = c.get("/admin/refund-requests")
     assert listing.status_code == 200 and t["sent"] in listing.text
-    assert f"R{w.rocket_request.id}" in listing.text
-    assert f"R{w.star_request.id}" not in listing.text
+    assert f">R{w.rocket_request.id}<" in listing.text
+    assert f">R{w.star_request.id}<" not in listing.text
     detail = c.get(f"/admin/refund-requests/{w.rocket_request.id}")
     assert detail.status_code == 200 and t["open"] in detail.text
     assert "Star Cards" in detail.text and 'class="card decision-form"' not in detail.text
@@ -131,7 +131,7 @@ def test_staff_pages(world, client_for, lang):
     assert "goodwill-form" not in page.text and "request-form" not in page.text
     listing = c.get("/admin/refund-requests")
     assert listing.status_code == 200 and t["requests"] in listing.text
-    assert f"R{w.rocket_request.id}" in listing.text
+    assert f">R{w.rocket_request.id}<" in listing.text
     detail = c.get(f"/admin/refund-requests/{w.rocket_request.id}")
     assert detail.status_code == 200 and 'class="card decision-form"' not in detail.text
     for action in ("forward", "reject", "approve"):
