@@ -15,16 +15,18 @@ from kameng.billing.withdrawals.forms import (
     PayoutMethodForm,
     WithdrawalRequestForm,
 )
+from kameng.tenants.services import shops_by_id
 
 bp = Routes()
 
 
 def _page(status=200):
+    review = services.reviewable(g.tenant)
     return render_template(
         "admin/withdrawals.html", form=CsrfForm(), bal=reports.shop_balances(g.tenant),
         methods=services.payout_methods(g.tenant),
         mine=services.shop_withdrawals(g.tenant), rules=billing_settings.platform_settings(),
-        review=services.reviewable(g.tenant), shops={}), status
+        review=review, shops=shops_by_id(w.tenant_id for w in review)), status
 
 
 page = ActionPage(bp, "/withdrawals", "withdrawals_index", owner_required, _page)

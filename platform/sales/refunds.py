@@ -40,6 +40,7 @@ from kameng.core.scoping import all_tenants
 from kameng.sales.models import Order, RefundRequest, RefundStep
 from kameng.sales.services import refund_order_in_txn, transition_in_txn
 from kameng.tenants.models import Tenant, User
+from kameng.tenants.services import shops_by_id
 
 # a sub-shop reverses these itself: the order's money has not left sales_clearing
 UNDELIVERED = ("paid", "fulfilling", "failed", "awaiting_funds")
@@ -283,10 +284,7 @@ def requests_for_order(order: Order) -> list[RefundRequest]:
 
 def shop_names(ids) -> dict[int, Tenant]:
     """The shops a request page names (requester, holders), by id."""
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    return {t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(ids)))}
+    return shops_by_id(ids)
 
 
 def can_decide(tenant: Tenant, request: RefundRequest) -> bool:

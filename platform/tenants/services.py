@@ -393,3 +393,11 @@ def update_appearance(tenant: Tenant, theme: str, values: dict) -> Tenant:
     tenant.settings = settings  # a new dict: the JSON column sees the change
     db.session.commit()
     return tenant
+
+
+def shops_by_id(ids) -> dict[int, Tenant]:
+    """The shops with these ids (pages name shops, never show their ids)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(ids)))}

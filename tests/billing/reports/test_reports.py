@@ -10,8 +10,10 @@ from kameng.billing import reports
 from kameng.billing.commissions import services as commissions
 from kameng.billing.plans import services as plans
 from kameng.billing.withdrawals import services as withdrawals
+from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.sales import services as orders
+from kameng.tenants.models import Tenant
 from tests.billing.commissions.helpers import card_product, chain, deliver, fund
 from tests.helpers import login
 
@@ -92,6 +94,9 @@ def test_back_office_pages(sold, client_for):
     review = master.get("/admin/withdrawals")
     assert review.status_code == 200 and "¥3.00" in review.text
     [w] = withdrawals.reviewable(sold.master)
+    shop = db.session.get(Tenant, w.tenant_id)
+    # the review list names the shop, never shows its id
+    assert f"<td>W{w.id}</td><td>{shop.name}</td>" in review.text
     assert master.post(f"/admin/withdrawals/{w.id}/approve").status_code == 302
     assert master.post(f"/admin/withdrawals/{w.id}/pay",
                        data={"reference": "SLIP-1"}).status_code == 302
