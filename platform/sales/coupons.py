@@ -268,6 +268,14 @@ def quote_in_txn(tenant: Tenant, code, product: Product, quantity: int,
     return Applied(coupon, discount)
 
 
+def preview(tenant: Tenant, code, product: Product, quantity: int, customer=None) -> Applied:
+    """``quote_in_txn`` for the checkout page: the buyer's price chain, nothing written."""
+    from kameng.shop.pricing.services import chain_prices
+
+    levels = chain_prices(tenant, product, quantity, customer)
+    return quote_in_txn(tenant, code, product, quantity, levels[-1].price, levels[-1].cost)
+
+
 def _format(amount: int, currency: str) -> str:
     from kameng.core.money import format_money
 
