@@ -50,7 +50,7 @@ def test_owners_create_edit_and_disable_in_both_languages(shops, client_for, lan
         page = owner.get("/admin/coupons")
         assert page.status_code == 200 and 'name="code"' in page.text
         if lang == "zh_CN":
-            assert "优惠券" in page.text and "整个店铺" in page.text
+            assert "优惠券" in page.text and "全店" in page.text
         code = f"{slug.upper()}-{lang.upper()}"
         resp = owner.post("/admin/coupons", data={
             "code": code.lower(), "kind": "percent", "value": "12.5", "target": "shop",
@@ -81,7 +81,7 @@ def test_owners_create_edit_and_disable_in_both_languages(shops, client_for, lan
                                                  "value": "150", "target": "shop"})
         assert bad.status_code == 422 and _coupon("X") is None
         if lang == "zh_CN":
-            assert "请更正" in bad.text
+            assert "请修改标出的项目" in bad.text
 
 
 def test_staff_get_403_and_another_shop_404(shops, client_for):
