@@ -272,3 +272,18 @@ def test_per_buyer_limit_holds_under_parallel_checkouts(app, tree):
     results = run_concurrently(app, 10, buy)
     assert len([r for r in results if isinstance(r, int)]) == 2, results
     assert uses(coupon.id) == 2
+
+
+def test_a_late_payment_of_an_expired_order_takes_its_use_again(app, tree):
+    product = card_product(codes=5)
+    coupon = make(tree.master, code="LATE", max_uses="1")
+    order = orders.place_order(tree.master, sku=product.sku, payment_method="stripe",
+                               coupon="LATE", **GUEST).order
+    assert orders.expire_orders(now=utcnow() + timedelta(hours=2)) == 1
+    assert uses(coupon.id) == 0
+    assert orders.record_payment(tree.master, PaymentNotice(
+        "stripe", order.order_no, order.amount, "CNY", "pi_late", True))
+    db.session.commit()
+    assert uses(coupon.id) == 1
+    assert db.session.get(Order, order.id).status == "paid"
+    assert ledger.check_ledger().ok
