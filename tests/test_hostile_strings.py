@@ -29,7 +29,7 @@ from kameng.billing.withdrawals import services as withdrawals
 from kameng.core import audit
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
-from kameng.sales import manual, refunds
+from kameng.sales import coupons, manual, refunds
 from kameng.sales import services as orders
 from kameng.sales.mailer import delivery_message
 from kameng.sales.models import Order
@@ -131,6 +131,12 @@ def _hostile_world():
         settings={"apiurl": "https://pay.example/", "pid": "1001", "types": ["alipay"]})
     guest = orders.place_order(star, sku=card.sku, contact=HOSTILE, lookup_password="pw-1234",
                                payment_method="epay")
+    # a coupon of star on a hostile-named product, and an order that used it
+    coupon = coupons.create_coupon(star, {"code": "HOSTILE1", "kind": "percent", "value": "10",
+                                          "target": f"product:{card.id}"})
+    with_coupon = orders.place_order(star, sku=card.sku, contact=HOSTILE,
+                                     lookup_password="pw-1234", payment_method="epay",
+                                     coupon="hostile1").order
     # a funded account with a hostile note, and an order paid on star's own gateway
     # that waits for more funds (its funded account pays only part of one order)
     funding.fund_shop(master, star, 100, note=HOSTILE, actor=people["master_owner"])
@@ -162,9 +168,9 @@ def _hostile_world():
            "token": "forged-confirmation-token",
            "filename": "admin.js",  # the back office's own script (admin/static)
            "media_name": image.rsplit("/", 1)[1],  # an uploaded product image
-           "plan_id": plan.id}
+           "plan_id": plan.id, "coupon_id": coupon.id}
     order_nos = [bought.order_no, handed.order_no, waiting.order_no, guest.order.order_no,
-                 own.order_no, voided.order_no]
+                 own.order_no, voided.order_no, with_coupon.order_no]
     return people, ids, order_nos
 
 

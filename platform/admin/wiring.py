@@ -4,9 +4,9 @@ from __future__ import annotations
 from importlib import import_module
 
 # in this order their routes join the blueprint
-MODULES = ("views", "api_keys", "appearance", "catalog", "discounts", "earnings", "funding",
-           "orders", "payments", "plans", "pricing", "refund_requests", "reports", "security",
-           "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
+MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "earnings",
+           "funding", "orders", "payments", "plans", "pricing", "refund_requests", "reports",
+           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
 
 
 def init_app(app) -> None:

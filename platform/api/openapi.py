@@ -9,6 +9,10 @@ STATUSES = ["pending", "paid", "fulfilling", "delivered", "failed", "refunded", 
 ERROR_CODES = {
     "unauthorized": 401, "not_found": 404, "invalid_field": 422, "insufficient_balance": 402,
     "out_of_stock": 409, "rate_limited": 429, "idempotency_key_reused": 422,
+    # a refused coupon (field coupon)
+    "coupon_unknown": 422, "coupon_disabled": 422, "coupon_not_yet_valid": 422,
+    "coupon_expired": 422, "coupon_used_up": 422, "coupon_not_applicable": 422,
+    "coupon_below_minimum": 422,
 }
 
 
@@ -134,13 +138,22 @@ def document(server_url: str) -> dict:
                     "sku": {"type": "string"},
                     "quantity": {"type": "integer", "minimum": 1, "default": 1},
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "coupon": {"type": "string", "maxLength": 32,
+                               "description": "A coupon code of this shop. It applies after "
+                                              "member and quantity discounts and never takes "
+                                              "the price below the shop's cost; a refused "
+                                              "code answers 422 with a `coupon_*` code and "
+                                              "field `coupon`."},
                 }},
                 "Order": {"type": "object",
                           "required": ["order_no", "status", "amount", "currency"],
                           "properties": {
                               "order_no": {"type": "string"},
                               "status": {"type": "string", "enum": STATUSES},
-                              "amount": MONEY, "currency": CURRENCY}},
+                              "amount": MONEY, "currency": CURRENCY,
+                              "discount": {**MONEY, "description": "What a coupon took off "
+                                           "(already out of `amount`)."},
+                              "coupon": {"type": ["string", "null"]}}},
                 "OrderWithCodes": {"allOf": [
                     {"$ref": "#/components/schemas/Order"},
                     {"type": "object", "required": ["codes"], "properties": {

@@ -18,6 +18,7 @@ class OrderRequest:
     sku: str
     quantity: int
     fields: dict
+    coupon: str | None = None
 
 
 def parse_order(body) -> OrderRequest:
@@ -37,7 +38,11 @@ def parse_order(body) -> OrderRequest:
             isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
             for k, v in fields.items()):
         raise InvalidInput(_l("fields must be an object of field name → text"), field="fields")
-    return OrderRequest(sku.strip(), quantity, {k: str(v) for k, v in fields.items()})
+    coupon = body.get("coupon")
+    if coupon is not None and (not isinstance(coupon, str) or len(coupon) > 32):
+        raise InvalidInput(_l("coupon must be a code of at most 32 characters"), field="coupon")
+    return OrderRequest(sku.strip(), quantity, {k: str(v) for k, v in fields.items()},
+                        (coupon or "").strip() or None)
 
 
 def product_json(product, name: str, price: int, currency: str, in_stock: bool, *,
@@ -63,7 +68,8 @@ def product_json(product, name: str, price: int, currency: str, in_stock: bool, 
 
 def order_json(order, codes: list[str] | None = None) -> dict:
     body = {"order_no": order.order_no, "status": order.status, "amount": order.amount,
-            "currency": order.currency}
+            "currency": order.currency, "discount": int(order.discount or 0),
+            "coupon": order.coupon_code}
     if codes is not None:
         body["codes"] = codes
     return body

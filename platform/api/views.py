@@ -142,7 +142,7 @@ def create_order():
     body = schemas.parse_order(request.get_json(force=True, silent=True))
     placed = place_order(g.tenant, sku=body.sku, quantity=body.quantity, fields=body.fields,
                          customer=g.api_user, payment_method="balance", idempotency_key=key,
-                         source="api", client_ip=request.remote_addr)
+                         source="api", client_ip=request.remote_addr, coupon=body.coupon)
     order = placed.order
     response = jsonify(schemas.order_json(order))
     # a repeat answers like the first time (201, same order) and charges nothing

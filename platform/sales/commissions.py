@@ -29,7 +29,8 @@ def order_snapshot(order: Order) -> OrderSnapshot:
         customer_id=order.customer_id, amount=int(order.amount), currency=order.currency,
         payment_method=order.payment_method, delivered_at=order.delivered_at,
         lines=tuple(LineSnapshot(line.id, line.status, int(line.quantity),
-                                 price_chain(line.chain)) for line in order.lines),
+                                 price_chain(line.chain), int(line.discount or 0))
+                    for line in order.lines),
         seller_held=(int(order.amount) - int(order.funded_amount or 0)
                      if order.collected_by_tenant_id is not None else None))
 

@@ -39,6 +39,7 @@ class CheckoutForm(FlaskForm):
     lookup_password = PasswordField(_l("Lookup password"),
                                     validators=[Optional(), Length(max=PASSWORD_MAX)])
     payment_method = StringField(filters=[_strip], validators=[Length(max=32)])
+    coupon = StringField(_l("Coupon code"), filters=[_strip], validators=[Length(max=32)])
     token = HiddenField(validators=[Length(max=64)])
 
     def check_guest(self) -> bool:

@@ -71,6 +71,7 @@ def record_own_payment_in_txn(order: Order, method: str, provider_ref: str | Non
     ``"waiting"`` (not enough funds: the order waits) or ``"seen"`` (another
     writer moved the order first). Nothing is committed here.
     """
+    from kameng.sales import coupons
     from kameng.sales.services import transition_in_txn
 
     due = funding_due(order)
@@ -81,6 +82,7 @@ def record_own_payment_in_txn(order: Order, method: str, provider_ref: str | Non
     except ledger.InsufficientBalance:
         if not transition_in_txn(order, ("pending", "expired"), WAITING, **collected):
             return "seen"
+        coupons.rehold_in_txn(order)
         for line in order.lines:
             allocation.hold_codes_in_txn(line.id)
         if mail_configured():  # the owner is told by e-mail too (the back office shows it)
@@ -91,6 +93,7 @@ def record_own_payment_in_txn(order: Order, method: str, provider_ref: str | Non
     if not transition_in_txn(order, ("pending", "expired"), "paid", paid_at=utcnow(),
                              **collected):
         return "seen"
+    coupons.rehold_in_txn(order)  # paid after it expired: its coupon's use again
     outbox.add("order.paid", order.tenant_id, order.id)
     return "paid"
 

@@ -72,6 +72,10 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
     # (what the chain above it is owed) into sales_clearing
     collected_by_tenant_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"))
     funded_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # a coupon of the selling shop (kameng.sales.coupons): ``amount`` is already net of
+    # ``discount``, which came out of the shop's own margin only
+    discount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    coupon_code: Mapped[str | None] = mapped_column(String(32))
 
     lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
 
@@ -106,6 +110,9 @@ class OrderLine(IdMixin, TenantScoped, db.Model):
     delivery_ciphertext: Mapped[bytes | None]
     delivery_key_id: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(String(500))
+    # a coupon's discount on the whole line (``amount = unit_price * quantity - discount``),
+    # taken from the selling shop's margin: the chain's prices stay as they were
+    discount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="lines")
 
@@ -175,3 +182,56 @@ class OutboxMessage(IdMixin, TimestampMixin, db.Model):
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     dispatched_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+COUPON_KINDS = ("percent", "fixed")
+COUPON_SCOPES = ("shop", "category", "product")
+# held: counts against the coupon's uses; released: an unpaid order expired and gave it back
+REDEMPTION_STATUSES = ("held", "released")
+
+
+class Coupon(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """A code of one shop taking money off its own margin (优惠券)."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", COUPON_KINDS), name="kind"),
+        CheckConstraint(one_of("scope", COUPON_SCOPES), name="scope"),
+        CheckConstraint("value > 0 AND (kind <> 'percent' OR value <= 10000)", name="value"),
+        CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="uses"),
+        CheckConstraint("min_amount >= 0", name="min_amount"),
+        UniqueConstraint("tenant_id", "code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(32))          # stored upper-case
+    kind: Mapped[str] = mapped_column(String(8))
+    # percent: basis points (1000 = 10 %); fixed: minor units off the line
+    value: Mapped[int] = mapped_column(BigInteger)
+    scope: Mapped[str] = mapped_column(String(8), default="shop")
+    category_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("categories.id"))
+    product_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("products.id"))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    max_uses: Mapped[int | None]
+    per_buyer: Mapped[int | None]
+    min_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    uses: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class CouponRedemption(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """One order's use of a coupon, written in the order's transaction."""
+
+    __tablename__ = "coupon_redemptions"
+    __table_args__ = (
+        CheckConstraint(one_of("status", REDEMPTION_STATUSES), name="status"),
+        Index("ix_coupon_redemptions_coupon_buyer", "coupon_id", "buyer"),
+    )
+
+    coupon_id: Mapped[int] = mapped_column(BigId, ForeignKey("coupons.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"),
+                                          unique=True)
+    # customer:<id> or, for a guest, contact:<lower-case contact>
+    buyer: Mapped[str] = mapped_column(String(270))
+    discount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8), default="held")

@@ -23,7 +23,7 @@ from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.passwords import hash_lookup_password, verify_lookup_password
-from kameng.sales import outbox
+from kameng.sales import coupons, outbox
 from kameng.sales.funding import record_own_payment_in_txn
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.numbers import new_order_no
@@ -134,8 +134,12 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
                 customer: User | None = None, contact: str | None = None,
                 lookup_password: str | None = None, payment_method: str = "balance",
                 idempotency_key: str | None = None, source: str = "web",
-                locale: str | None = None, client_ip: str | None = None) -> Placed:
+                locale: str | None = None, client_ip: str | None = None,
+                coupon: str | None = None) -> Placed:
     """Create an order, reserve its stock and, for ``balance``, pay it — all or nothing.
+
+    ``coupon``: a code of this shop (``kameng.sales.coupons``), applied after the member
+    tier and the quantity discount, redeemed in the order's transaction.
 
     Raises ``OutOfStock`` (409), ``InsufficientBalance`` (402), ``InvalidInput``
     (422, naming the field) or ``NotFound``; nothing is written then.
@@ -157,7 +161,7 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
     # retry must get its order back even if the product has sold out since
     try:
         return _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
-                      payment_method, idempotency_key, source, locale, client_ip)
+                      payment_method, idempotency_key, source, locale, client_ip, coupon)
     except ServiceError:
         earlier = (_by_idempotency_key(tenant, customer, idempotency_key)
                    if idempotency_key else None)
@@ -167,7 +171,7 @@ def place_order(tenant: Tenant, *, sku: str, quantity=1, fields: dict | None = N
 
 
 def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
-           payment_method, idempotency_key, source, locale, client_ip) -> Placed:
+           payment_method, idempotency_key, source, locale, client_ip, coupon=None) -> Placed:
     product = _sellable(tenant, sku)
     quantity = _quantity(product, quantity)
     cleaned = catalog.validate_buyer_fields(product, fields or {})
@@ -183,11 +187,19 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
 
     levels = chain_prices(tenant, product, quantity, customer)
     unit_price = levels[-1].price
+    applied = None
+    if (coupon or "").strip():
+        # after the tier and the quantity discount; at most the shop's own margin
+        applied = coupons.quote_in_txn(tenant, coupon, product, quantity, unit_price,
+                                       levels[-1].cost)
+    discount = applied.discount if applied else 0
     now = utcnow()
     order = Order(
         tenant_id=tenant.id, order_no=new_order_no(), status="pending",
         customer_id=customer.id if customer else None, contact=contact,
-        lookup_hash=lookup_hash, currency=tenant.currency, amount=unit_price * quantity,
+        lookup_hash=lookup_hash, currency=tenant.currency,
+        amount=unit_price * quantity - discount, discount=discount,
+        coupon_code=applied.coupon.code if applied else None,
         payment_method=payment_method, idempotency_key=idempotency_key, source=source,
         locale=locale, client_ip=client_ip,
         expires_at=now + timedelta(minutes=current_app.config["RESERVATION_MINUTES"]),
@@ -195,7 +207,7 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
     line = OrderLine(
         tenant_id=tenant.id, product_id=product.id, sku=product.sku, name=product.name,
         kind=product.kind, quantity=quantity, unit_price=unit_price,
-        amount=unit_price * quantity, fields=cleaned,
+        amount=unit_price * quantity - discount, discount=discount, fields=cleaned,
         chain=[{"tenant_id": lv.tenant_id, "cost": lv.cost, "price": lv.price}
                for lv in levels],
     )
@@ -208,6 +220,9 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
     try:
         db.session.add(order)
         db.session.flush()
+        if applied is not None:
+            coupons.redeem_in_txn(applied, order,
+                                  coupons.buyer_key(order.customer_id, order.contact))
         if product.kind == "card":
             try:
                 allocation.reserve_codes_in_txn(product.id, quantity, line.id,
@@ -354,6 +369,7 @@ def _mark_paid_in_txn(order: Order, method: str, provider_ref: str | None
     if not transition_in_txn(order, ("pending", "expired"), "paid", paid_at=utcnow(),
                        payment_method=method, payment_ref=provider_ref):
         return []
+    coupons.rehold_in_txn(order)  # paid after it expired: take its coupon's use again
     return [outbox.add("order.paid", order.tenant_id, order.id)]
 
 
@@ -465,6 +481,7 @@ def expire_orders(now=None, limit: int = 500) -> int:
         if transition_in_txn(order, ("pending",), "expired"):
             for line in order.lines:
                 allocation.release_codes_in_txn(line.id)
+            coupons.release_in_txn(order)  # an unpaid order gives its coupon's use back
             count += 1
     db.session.commit()
     return count

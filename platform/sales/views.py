@@ -35,7 +35,7 @@ from kameng.core.errors import InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db, limiter
 from kameng.core.pagination import keyset_page, requested_before
 from kameng.core.security import allow_payment_script, no_store
-from kameng.sales import paying, services
+from kameng.sales import coupons, paying, services
 from kameng.sales.delivery import line_codes
 from kameng.sales.forms import CheckoutForm, LookupForm
 from kameng.sales.models import Order
@@ -50,7 +50,7 @@ REMEMBER = 30          # order numbers one browser session keeps access to
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 WAITING = ("pending", "paid", "fulfilling", "awaiting_funds")
 MY_ORDERS_PAGE = 30
-FORM_FIELDS = ("quantity", "contact", "lookup_password", "payment_method")
+FORM_FIELDS = ("quantity", "contact", "lookup_password", "payment_method", "coupon")
 
 
 @bp.before_request
@@ -130,9 +130,17 @@ def _checkout_page(form, page, price, options, *, values=None, errors=None, erro
         price = price_for(g.tenant, product, customer=customer, quantity=quantity)
     else:
         quantity = None
+    discount = 0
+    if quantity is not None and form.coupon.data and not (errors or {}).get("coupon"):
+        try:   # what the coupon would take off now (placing the order decides)
+            discount = coupons.preview(g.tenant, form.coupon.data, product, quantity,
+                                       customer).discount
+        except ServiceError:
+            discount = 0
     return render(
         "checkout.html", form=form, page=page, product=product, price=price,
-        quantity=quantity, total=price * quantity if quantity else None,
+        quantity=quantity, discount=discount,
+        total=price * quantity - discount if quantity else None,
         options=options, values=values or {}, errors=errors or {}, error=error,
         customer=customer, balance=wallet_balance(customer) if customer else None,
         members_balance=customer is None and "balance" in enabled_providers(g.tenant),
@@ -217,6 +225,12 @@ def checkout():
         validate_buyer_fields(page.product, values)
     except InvalidInput as err:
         errors[f"field_{err.field}"] = err.message
+    if form.coupon.data and "quantity" not in errors:
+        try:
+            coupons.preview(g.tenant, form.coupon.data, page.product, form.quantity.data,
+                            customer)
+        except ServiceError as err:
+            errors["coupon"] = err.message
     option = paying.find_option(options, form.payment_method.data)
     if form.payment_method.data and option is None:
         errors["payment_method"] = _("Choose one of the payment methods shown.")
@@ -239,7 +253,7 @@ def _place(form, page, price, options, option, values):
             g.tenant, sku=page.product.sku, quantity=form.quantity.data, fields=values,
             customer=customer, contact=form.contact.data,
             lookup_password=form.lookup_password.data if customer is None else None,
-            payment_method=option.method,
+            payment_method=option.method, coupon=form.coupon.data or None,
             # a double click must not pay twice (keys are per customer account)
             idempotency_key=f"web:{token}" if customer is not None and token else None,
             locale=current_locale(), client_ip=request.remote_addr)

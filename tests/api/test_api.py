@@ -280,4 +280,7 @@ def test_openapi_document(app, tree, client_for):
     assert set(doc["paths"]) == {"/products", "/orders", "/orders/{order_no}", "/balance"}
     codes = set(doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
     assert codes == {"out_of_stock", "insufficient_balance", "invalid_field", "unauthorized",
-                     "not_found", "rate_limited", "idempotency_key_reused"}
+                     "not_found", "rate_limited", "idempotency_key_reused",
+                     "coupon_unknown", "coupon_disabled", "coupon_not_yet_valid",
+                     "coupon_expired", "coupon_used_up", "coupon_not_applicable",
+                     "coupon_below_minimum"}

@@ -121,6 +121,8 @@ def split_order(order: OrderSnapshot, *, promoter_user_id: int | None = None,
             share = split.shops.setdefault(level.tenant_id, ShopShare(level.tenant_id, depth))
             share.sales += level.price * qty
             share.cost += level.cost * qty
+        # a coupon of the selling shop: its own sales are that much less, nobody else's
+        split.shops[chain[-1].tenant_id].sales -= line.discount
     seller = split.shops.get(order.tenant_id)
     if seller is not None and promoter_user_id and promoter_bp and seller.margin > 0:
         # a percent of the selling shop's OWN margin, never of anything above it

@@ -23,6 +23,8 @@ class LineSnapshot(NamedTuple):
     status: str
     quantity: int
     chain: tuple[PriceLevel, ...]
+    # a coupon's discount on the whole line: it comes out of the selling shop's margin
+    discount: int = 0
 
 
 @dataclass(frozen=True)
