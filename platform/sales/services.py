@@ -376,9 +376,11 @@ def record_payment(tenant: Tenant, notice) -> bool:
     if order.status not in ("pending", "expired"):
         return True  # booked before: a duplicate or late repeat
     method = notice.provider
-    if is_own_gateway(tenant, method) and not own_gateway_allowed(tenant):
+    # the master's 易支付 collecting for a sub-shop is the platform's gateway
+    own = is_own_gateway(tenant, method) and not getattr(notice, "platform", False)
+    if own and not own_gateway_allowed(tenant):
         return False  # the master has not allowed this shop its own gateway: refused
-    if is_own_gateway(tenant, method):
+    if own:
         # the shop's own gateway took the money: the parent's price comes out of its
         # funded account, or the order waits for funds (kameng.sales.funding)
         try:
