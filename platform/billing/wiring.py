@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def init_app(app) -> None:
     from kameng.billing.commissions import settings
-    from kameng.billing.payments.demo import bp as demo_gateway_bp
+    from kameng.billing.payments.demo_views import bp as demo_gateway_bp
     from kameng.billing.payments.views import bp as payments_bp
     from kameng.billing.plans import guard
     from kameng.billing.views import bp as billing_bp

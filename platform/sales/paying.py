@@ -70,6 +70,18 @@ def pay_options(tenant, customer, *, with_balance: bool = True) -> list[PayOptio
     return options
 
 
+def preselect(options: list[PayOption], balance: int | None, total: int | None) -> str:
+    """The method checked when the page opens: the balance when it covers the total (or
+    the total is not known yet), else the first other method; "" when none is offered."""
+    others = [o for o in options if o.method != "balance"]
+    if any(o.method == "balance" for o in options) and balance is not None \
+            and balance > 0 and (total is None or balance >= total):
+        return "balance"
+    if others:
+        return others[0].value
+    return options[0].value if options else ""
+
+
 def find_option(options: list[PayOption], value: str | None) -> PayOption | None:
     value = (value or "").strip()
     return next((o for o in options if o.value == value), None)

@@ -136,7 +136,11 @@ def _checkout_page(form, page, price, options, *, values=None, errors=None, erro
         options=options, values=values or {}, errors=errors or {}, error=error,
         customer=customer, balance=wallet_balance(customer) if customer else None,
         members_balance=customer is None and "balance" in enabled_providers(g.tenant),
-        chosen=form.payment_method.data or (options[0].value if len(options) == 1 else ""),
+        chosen=form.payment_method.data or paying.preselect(
+            options, wallet_balance(customer) if customer else None,
+            price * quantity if quantity else None),
+        topup_url=(url_for("billing.topup") if customer is not None
+                   and any(o.method == "balance" for o in options) else None),
     ), status
 
 
@@ -202,7 +206,10 @@ def checkout():
     values = _field_values(page)
     errors: dict[str, str] = {}
     ok = form.validate()
-    if customer is None:
+    option = paying.find_option(options, form.payment_method.data)
+    if customer is None and form.payment_method.data:
+        # the contact and the lookup password are asked once, on the checkout page (the
+        # product page's buy form has only the product's own fields)
         ok = form.check_guest() and ok
     for name in FORM_FIELDS:
         if getattr(form, name).errors:
@@ -217,7 +224,6 @@ def checkout():
         validate_buyer_fields(page.product, values)
     except InvalidInput as err:
         errors[f"field_{err.field}"] = err.message
-    option = paying.find_option(options, form.payment_method.data)
     if form.payment_method.data and option is None:
         errors["payment_method"] = _("Choose one of the payment methods shown.")
     if errors or not ok:
@@ -244,6 +250,8 @@ def _place(form, page, price, options, option, values):
             idempotency_key=f"web:{token}" if customer is not None and token else None,
             locale=current_locale(), client_ip=request.remote_addr)
     except InsufficientBalance:
+        # not a dead end: the page offers the top-up and pre-selects another method
+        form.payment_method.data = paying.preselect(options, 0, None)
         return _checkout_page(form, page, price, options, values=values, status=402,
                               errors={"payment_method": _("Your balance is not enough.")})
     except InvalidInput as err:

@@ -14,29 +14,20 @@ epay path is untouched: a shop with a real gateway address never comes here.
 """
 from __future__ import annotations
 
-import re
 import secrets
-from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, request
+from flask import current_app
 
 from kameng.billing.payments import registry
-from kameng.billing.payments.base import NotificationRequest, ProviderUnavailable
+from kameng.billing.payments.base import ProviderUnavailable
 from kameng.billing.payments.epay import CHANNELS, sign, verify_sign
 from kameng.billing.payments.models import PaymentMethodConfig
 from kameng.billing.payments.secrets import seal
 from kameng.core.config import default_database_url
-from kameng.core.extensions import csrf, db
-from kameng.tenants.themes import render
+from kameng.core.extensions import db
 
 PATH = "/demo-gateway/"
 DEMO_PID = "1000"
-_NOTIFY_RE = re.compile(r"^/pay/epay/(platform/)?notify/([^/]+)$")
-
-bp = Blueprint("demo_gateway", __name__)
-# the shop's checkout posts to it as to any gateway (no CSRF token of ours); every step
-# is checked by the merchant signature instead
-csrf.exempt(bp)
 
 
 def allowed(config=None) -> bool:
@@ -67,68 +58,38 @@ def install(master) -> PaymentMethodConfig:
     return row
 
 
-def _verified_provider(params):
-    """The master's demo 易支付 when ``params`` carry its valid signature; else 400/403."""
+class DemoRefused(Exception):
+    """The demo gateway does not serve this request (``status``: 403 off, 404, 400)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+def verified_provider(params):
+    """The master's demo 易支付 when ``params`` carry its valid signature; ends the read."""
     if not allowed():
-        abort(403)
+        raise DemoRefused(403)
     try:
         provider = registry.platform_epay()
     except ProviderUnavailable:
-        abort(404)
-    db.session.commit()  # ends the read
+        raise DemoRefused(404) from None
+    db.session.commit()  # ends the read: the notify that may follow owns its transactions
     if not is_demo(provider) or not provider.key:
-        abort(404)
+        raise DemoRefused(404)
     if str(params.get("pid") or "") != provider.pid or not verify_sign(params, provider.key):
-        abort(400)
+        raise DemoRefused(400)
     if params.get("type") not in CHANNELS or not params.get("out_trade_no"):
-        abort(400)
+        raise DemoRefused(400)
     return provider
 
 
-def _same_host(url: str) -> bool:
-    parts = urlsplit(url)
-    return not parts.netloc or parts.netloc == request.host
-
-
-@bp.route(PATH + "submit.php", methods=["GET", "POST"])
-def submit():
-    params = request.values.to_dict()
-    _verified_provider(params)
-    return render("demo_gateway.html", fields=params, item=params.get("name", ""),
-                  money=params.get("money", ""), channel=params.get("type"))
-
-
-@bp.route(PATH + "pay", methods=["POST"])
-def pay():
-    params = {k: v for k, v in request.form.to_dict().items() if k != "action"}
-    provider = _verified_provider(params)
-    notify_url = params.get("notify_url") or ""
-    return_url = params.get("return_url") or ""
-    if not _same_host(notify_url) or (return_url and not _same_host(return_url)):
-        abort(400)
-    order_no = params["out_trade_no"]
-    if request.form.get("action") != "pay":
-        # cancelled: back to the shop, nothing paid
-        return redirect(return_url + "?" + urlencode({"out_trade_no": order_no})
-                        if return_url else "/")
-    match = _NOTIFY_RE.match(urlsplit(notify_url).path)
-    if match is None:
-        abort(400)
+def paid_notice(provider, params) -> dict:
+    """The signed TRADE_SUCCESS notify the gateway sends for ``params``."""
     result = {"pid": provider.pid, "trade_no": "DEMO" + secrets.token_hex(8).upper(),
-              "out_trade_no": order_no, "type": params["type"],
+              "out_trade_no": params["out_trade_no"], "type": params["type"],
               "name": params.get("name", ""), "money": params.get("money", ""),
               "trade_status": "TRADE_SUCCESS"}
     result["sign"] = sign(result, provider.key)
     result["sign_type"] = "MD5"
-    # the server-to-server notify, in-process; the handler owns its transactions
-    from kameng.billing.payments.views import epay_notify_response
-
-    body, status, _ = epay_notify_response(g.tenant, NotificationRequest(method="GET",
-                                                                          args=result),
-                                           match.group(2), platform=bool(match.group(1)))
-    if status != 200 or body != "success":
-        current_app.logger.warning("demo gateway: the shop answered %s %r", status, body)
-    if not return_url:
-        return render("demo_gateway.html", fields=None, done=True, item=result["name"],
-                      money=result["money"], channel=result["type"])
-    return redirect(return_url + "?" + urlencode(result))
+    return result
