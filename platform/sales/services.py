@@ -95,6 +95,30 @@ def lookup(order_no: str, contact: str, password: str) -> Order | None:
     return order
 
 
+LOOKUP_MAX_ORDERS = 20
+
+
+def lookup_by_contact(tenant: Tenant, contact: str, password: str) -> list[Order]:
+    """Guest lookup without a number: the buyer's recent guest orders on ``tenant`` whose
+    contact and lookup password match, newest first (at most ``LOOKUP_MAX_ORDERS``).
+
+    A miss costs exactly one hash verification whether or not the contact has orders: the
+    newest order's hash is tried first (a dummy hash when there is none), and only a match
+    goes on to the older ones (each order has its own salted hash).
+    """
+    contact = (contact or "").strip()
+    candidates = db.session.scalars(
+        select(Order).where(Order.tenant_id == tenant.id, Order.customer_id.is_(None),
+                            Order.lookup_hash.is_not(None),
+                            func.lower(Order.contact) == contact.lower())
+        .order_by(Order.id.desc()).limit(LOOKUP_MAX_ORDERS)).all() if contact else []
+    newest = candidates[0] if candidates else None
+    if not verify_lookup_password(newest.lookup_hash if newest else None, password or ""):
+        return []
+    return [newest] + [order for order in candidates[1:]
+                       if verify_lookup_password(order.lookup_hash, password or "")]
+
+
 # ----- placing -----------------------------------------------------------------
 
 def _sellable(tenant: Tenant, sku: str) -> Product:

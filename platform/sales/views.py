@@ -375,13 +375,21 @@ def lookup():
     form = LookupForm()
     if not form.validate():
         return render("lookup.html", form=form), 422
-    order = services.lookup(form.order_number.data, form.contact.data,
-                            form.lookup_password.data)
-    if order is None or order.tenant_id != g.tenant.id:
-        # one answer whether the number exists or not
+    if form.order_number.data:
+        order = services.lookup(form.order_number.data, form.contact.data,
+                                form.lookup_password.data)
+        found = [order] if order is not None and order.tenant_id == g.tenant.id else []
+    else:
+        found = services.lookup_by_contact(g.tenant, form.contact.data,
+                                           form.lookup_password.data)
+    if not found:
+        # one answer whether the number or the contact exists or not
         return render("lookup.html", form=form, failed=True)
-    _remember(order)
-    return redirect(url_for("orders.order_page", order_no=order.order_no))
+    for order in found:
+        _remember(order)
+    if len(found) == 1:
+        return redirect(url_for("orders.order_page", order_no=found[0].order_no))
+    return render("lookup.html", form=form, found=found)
 
 
 # ----- a customer's own orders ----------------------------------------------------
