@@ -109,3 +109,40 @@ def test_a_buyer_with_too_little_balance_tops_up_by_epay_and_pays(app, demo, liv
         assert check_ledger().ok
     finally:
         context.close()
+
+
+def test_a_guest_finds_the_order_by_contact_and_password(app, demo, live_server, browser):
+    base = live_server("star.localhost")
+    buying = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = buying.new_page()
+    try:
+        page.goto(base + "/p/NETEASE-50")
+        page.click(".buy-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/checkout$"))
+        page.fill(".checkout-form input[name=contact]", CONTACT)
+        page.fill(".checkout-form input[name=lookup_password]", LOOKUP)
+        page.click(".checkout-form button[type=submit]")
+        _pay_at_the_demo_gateway(page)
+        page.wait_for_url(re.compile(r"/o/K[0-9A-Z]+"))
+        order_no = re.search(r"/o/(K[0-9A-Z]+)", page.url).group(1)
+        run_jobs(app)
+    finally:
+        buying.close()
+
+    # another browser (no session): contact and lookup password alone, no number
+    finding = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = finding.new_page()
+    try:
+        page.goto(base + "/lookup")
+        page.fill(".lookup-form input[name=contact]", "nobody@example.com")
+        page.fill(".lookup-form input[name=lookup_password]", LOOKUP)
+        page.click(".lookup-form button[type=submit]")
+        page.wait_for_selector(".lookup-failed")
+        page.fill(".lookup-form input[name=contact]", CONTACT)
+        page.fill(".lookup-form input[name=lookup_password]", LOOKUP)
+        page.click(".lookup-form button[type=submit]")
+        page.wait_for_url(re.compile(rf"/o/{order_no}$"))
+        page.wait_for_selector("code.code", timeout=20_000)
+        assert page.locator("code.code").first.inner_text().startswith("NETEASE-50-")
+    finally:
+        finding.close()
