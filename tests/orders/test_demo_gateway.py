@@ -123,3 +123,30 @@ def test_a_sub_shop_with_its_own_gateway_offers_its_own(app, tree, epay_gateway)
     provider = registry.get_provider(tree.star, "epay")
     assert provider.tenant.id == tree.star.id and not provider.platform
     assert registry.get_provider(tree.rocket, "epay").platform  # rocket has none of its own
+
+
+def test_kameng_demo_seed_makes_the_demo_gateway_the_masters_epay(app, cli):
+    result = cli("demo", "seed")
+    assert result.exit_code == 0, result.output
+    from kameng.tenants.models import Tenant
+
+    shops = {t.slug: t for t in db.session.query(Tenant)}
+    provider = registry.platform_epay()
+    assert provider.tenant.id == shops["master"].id and demo_gateway.is_demo(provider)
+    for slug in ("star", "rocket"):
+        assert registry.platform_epay_tenant(shops[slug]).id == shops["master"].id
+
+
+@pytest.mark.app_config(DEMO_GATEWAY=True)
+@pytest.mark.parametrize("locale,words", [("en", ("Demo payment gateway", "Pay")),
+                                          ("zh_CN", ("演示支付网关", "支付"))])
+def test_the_gateway_page_in_both_languages(app, tree, client_for, locale, words):
+    product = card_product(codes=3)
+    demo_gateway.install(tree.master)
+    client = client_for("rocket.localhost")
+    client.get(f"/lang/{locale}")
+    order_no = _guest_order(client, product.sku)
+    form = _gateway_page(client, order_no)
+    cashier = client.post(form["action"], data=form["fields"])
+    assert cashier.status_code == 200
+    assert all(word in cashier.text for word in words)
