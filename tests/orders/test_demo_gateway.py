@@ -150,3 +150,21 @@ def test_the_gateway_page_in_both_languages(app, tree, client_for, locale, words
     cashier = client.post(form["action"], data=form["fields"])
     assert cashier.status_code == 200
     assert all(word in cashier.text for word in words)
+
+
+@pytest.mark.parametrize("locale,words", [("en", "the platform's 易支付"),
+                                          ("zh_CN", "平台的易支付")])
+def test_a_sub_shop_owner_is_told_its_buyers_get_the_platform_epay(app, tree, client_for,
+                                                                   locale, words):
+    from tests.helpers import login
+
+    demo_gateway.install(tree.master)
+    client = client_for("star.localhost")
+    login(client, tree.star_owner.email)
+    client.get(f"/lang/{locale}")
+    page = client.get("/admin/payments")
+    assert page.status_code == 200 and "platform-epay" in page.text
+    assert words in page.text.replace("&#39;", "'")
+    master = client_for("master.localhost")
+    login(master, tree.master_owner.email)
+    assert "platform-epay" not in master.get("/admin/payments").text

@@ -173,6 +173,8 @@ def provider_settings(tenant) -> dict[str, dict]:
             # a sub-shop's own gateway: allowed by its parent / plan, paid from its funds
             "own": registry.is_own_gateway(tenant, name),
             "allowed": registry.usable(tenant, name),
+            # a sub-shop without its own 易支付 in use offers the master's (platform money)
+            "platform": name == "epay" and registry.platform_epay_tenant(tenant) is not None,
         }
     return out
 
