@@ -168,3 +168,54 @@ def test_a_sub_shop_owner_is_told_its_buyers_get_the_platform_epay(app, tree, cl
     master = client_for("master.localhost")
     login(master, tree.master_owner.email)
     assert "platform-epay" not in master.get("/admin/payments").text
+
+
+def test_the_masters_real_epay_pays_a_sub_shop_order_by_notify_and_by_reconcile(
+        app, tree, client_for, epay_gateway):
+    """Not the demo: the master's 易支付 at a (fake) real gateway, over HTTP both ways."""
+    import requests
+
+    from kameng.billing.ledger.services import platform_account
+    from kameng.sales.reconcile import reconcile_shop
+    from tests.fakes.epay_gateway import live_server
+
+    product = card_product(codes=5)
+    enable_epay(tree.master, epay_gateway)
+    db.session.commit()
+    server = live_server(app)
+    try:
+        client = client_for(f"star.localhost:{server.port}")
+        numbers = []
+        for _ in range(2):
+            order_no = _guest_order(client, product.sku)
+            page = client.get(f"/o/{order_no}/pay?method=epay:alipay")
+            form = html_form(page.text, "epay-form")
+            assert form["action"] == epay_gateway.apiurl + "submit.php"
+            assert form["fields"]["pid"] == epay_gateway.pid  # the master's merchant id
+            assert f"/pay/epay/platform/notify/{order_no}" in form["fields"]["notify_url"]
+            assert requests.post(form["action"], data=form["fields"], timeout=10).ok
+            numbers.append(order_no)
+
+        [result] = epay_gateway.pay(numbers[0])
+        assert (result.status, result.body) == (200, "success")
+        assert epay_gateway.notify(numbers[0])[0].status == 200  # a repeat: a no-op
+        # the master's notice sent to the shop's own-gateway path is refused there
+        own_path = client.get(f"/pay/epay/notify/{numbers[1]}",
+                              query_string=epay_gateway.notify_params(numbers[1]))
+        assert own_path.status_code == 400 and get_order(numbers[1]).status == "pending"
+        epay_gateway.pay(numbers[1], notify=False)
+        report = reconcile_shop(tree.star.id, "epay")
+        assert report["paid"] == 1, report
+        total = 0
+        for order_no in numbers:
+            order = get_order(order_no)
+            assert order.status == "paid" and order.collected_by_tenant_id is None
+            assert transaction_by_key(f"order:{order_no}:pay").kind == "order_payment"
+            total += order.amount
+        db.session.expire_all()
+        assert platform_account("clearing_epay", "CNY").balance == -total
+        run_jobs(app)
+        assert all(get_order(n).status == "delivered" for n in numbers)
+        assert check_ledger().ok
+    finally:
+        server.close()
