@@ -130,15 +130,15 @@ def _checkout_page(form, page, price, options, *, values=None, errors=None, erro
         price = price_for(g.tenant, product, customer=customer, quantity=quantity)
     else:
         quantity = None
+    balance = wallet_balance(customer) if customer else None
     return render(
         "checkout.html", form=form, page=page, product=product, price=price,
         quantity=quantity, total=price * quantity if quantity else None,
         options=options, values=values or {}, errors=errors or {}, error=error,
-        customer=customer, balance=wallet_balance(customer) if customer else None,
+        customer=customer, balance=balance,
         members_balance=customer is None and "balance" in enabled_providers(g.tenant),
         chosen=form.payment_method.data or paying.preselect(
-            options, wallet_balance(customer) if customer else None,
-            price * quantity if quantity else None),
+            options, balance, price * quantity if quantity else None),
         topup_url=(url_for("billing.topup") if customer is not None
                    and any(o.method == "balance" for o in options) else None),
     ), status
