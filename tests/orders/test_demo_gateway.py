@@ -219,3 +219,16 @@ def test_the_masters_real_epay_pays_a_sub_shop_order_by_notify_and_by_reconcile(
         assert check_ledger().ok
     finally:
         server.close()
+
+
+def test_allowed_on_the_embedded_default_or_when_the_operator_says_so(tmp_path):
+    from kameng.core.config import default_database_url
+
+    instance = str(tmp_path)
+    embedded = {"DATABASE_URL": default_database_url(instance), "INSTANCE_PATH": instance}
+    postgres = {"DATABASE_URL": "postgresql://db/kameng", "INSTANCE_PATH": instance}
+    other_sqlite = {"DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+                    "INSTANCE_PATH": instance}
+    assert demo_gateway.allowed(embedded)
+    assert not demo_gateway.allowed(postgres) and not demo_gateway.allowed(other_sqlite)
+    assert demo_gateway.allowed({**postgres, "DEMO_GATEWAY": True})
