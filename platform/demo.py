@@ -174,6 +174,12 @@ def _seed_shops() -> None:
     pricing.set_markup(shops["rocket"], kind="percent", value=800, rounding="x9")
     catalog.set_shop_override(shops["rocket"], catalog.product_by_sku("STEAM-100"),
                               featured=True)
+    # the platform's 易支付 is the built-in demo gateway: a guest of any demo shop can pay
+    # (sub-shops offer the master's 易支付; refused on a production database unless
+    # KAMENG_DEMO_GATEWAY is set)
+    from kameng.billing.payments import demo as demo_gateway
+
+    demo_gateway.install(shops["master"])
     for tenant in shops.values():
         save_provider_config(tenant, "balance", enabled=True)
         for user in db.session.scalars(select(User).where(User.tenant_id == tenant.id,

@@ -164,7 +164,8 @@ def _hostile_world():
     ids = {"category_id": cards.id, "product_id": card.id, "sku": card.sku,
            "supplier_id": supplier.id, "batch_id": batch.id, "user_id": buyer.id,
            "transaction_id": credit.id, "request_id": request.id, "shop_id": star.id,
-           # a sign-up confirmation link that is not valid: the refusal page is rendered
+           # a sign-up confirmation / password reset link that is not valid: the refusal
+           # page is rendered
            "token": "forged-confirmation-token",
            "filename": "admin.js",  # the back office's own script (admin/static)
            "media_name": image.rsplit("/", 1)[1],  # an uploaded product image

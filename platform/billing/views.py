@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from kameng.billing import wallets
 from kameng.billing.ledger.services import find_user_account
+from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.pagination import page_from, requested_before
 from kameng.core.security import allow_payment_script
 from kameng.tenants.themes import render
@@ -56,32 +57,74 @@ def wallet_transaction(transaction_id: int):
                   rows=[], older=None, transaction=tx, amount=amount)
 
 
+CHANNEL_LABELS = {"alipay": _l("Alipay"), "wxpay": _l("WeChat Pay"), "qqpay": _l("QQ Pay")}
+
+
+def _topup_options(tenant) -> list[tuple[str, str]]:
+    """(value posted, label) of the platform gateways this shop's buyers can top up with."""
+    from kameng.billing.topups.services import topup_methods
+
+    return [("stripe", str(_l("Card"))) if provider == "stripe"
+            else (f"epay:{channel}", str(CHANNEL_LABELS[channel]))
+            for provider, channel in topup_methods(tenant)]
+
+
 @bp.route("/account/wallet/topup", methods=["GET", "POST"])
 @login_required
 def topup():
     from flask import url_for
 
-    from kameng.billing.payments.registry import enabled_providers
     from kameng.billing.topups import services as topups
     from kameng.billing.topups.forms import TopupForm
     from kameng.core.errors import ServiceError
 
-    available = "stripe" in enabled_providers(g.tenant)
-    error, amount_text = None, TopupForm().amount.data
-    if request.method == "POST" and available:
+    options = _topup_options(g.tenant)
+    form = TopupForm()
+    error, amount_text = None, form.amount.data
+    chosen = form.method.data or (options[0][0] if options else "")
+    if request.method == "POST" and options:
+        if chosen not in dict(options):
+            chosen = options[0][0]
+        provider, _sep, channel = chosen.partition(":")
         try:
             amount = topups.parse_topup_amount(amount_text, g.tenant.currency)
-            topup, start = topups.start_topup(g.tenant, current_user, amount, "stripe")
+            # the number is made before the gateway is called: the return URL names it
+            topup, start = topups.start_topup(
+                g.tenant, current_user, amount, provider, channel=channel or None,
+                return_url=(url_for("billing.topup_return", _external=True)
+                            if provider == "epay" else ""))
         except ServiceError as err:
             error = err.message
         else:
             return_url = url_for("billing.topup_status", topup_no=topup.topup_no,
                                  _external=True)
+            if start.kind in ("form", "redirect"):
+                return render("wallet_topup.html", mode="epay", topup=topup, start=start,
+                              label=dict(options)[chosen])
             allow_payment_script(start.fields.get("js_url") or "")
             return render("wallet_topup.html", mode="pay", topup=topup, start=start,
                           return_url=return_url)
-    return render("wallet_topup.html", mode="form", available=available, error=error,
-                  amount_text=amount_text), (422 if error else 200)
+    return render("wallet_topup.html", mode="form", available=bool(options), options=options,
+                  chosen=chosen, error=error, amount_text=amount_text), (422 if error else 200)
+
+
+@bp.route("/account/wallet/topup/return")
+@login_required
+def topup_return():
+    """Where 易支付 sends the buyer back: not authoritative (only the notify credits)."""
+    from flask import redirect, url_for
+
+    from kameng.billing.topups import services as topups
+    from kameng.core.errors import NotFound
+
+    number = (request.args.get("out_trade_no") or "")[:64]
+    try:
+        topup = topups.get_topup(current_user, number) if number else None
+    except NotFound:
+        topup = None
+    if topup is None:
+        return redirect(url_for("billing.wallet"))
+    return redirect(url_for("billing.topup_status", topup_no=topup.topup_no))
 
 
 @bp.route("/account/wallet/topup/<topup_no>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 def init_app(app) -> None:
     from kameng.billing.commissions import settings
+    from kameng.billing.payments.demo_views import bp as demo_gateway_bp
     from kameng.billing.payments.views import bp as payments_bp
     from kameng.billing.plans import guard
     from kameng.billing.views import bp as billing_bp
@@ -14,6 +15,7 @@ def init_app(app) -> None:
     user_signed_up.connect(bind_signup_referral)
     app.register_blueprint(billing_bp)
     app.register_blueprint(payments_bp)
+    app.register_blueprint(demo_gateway_bp)
 
 
 def bind_signup_referral(user, **_) -> None:

@@ -53,6 +53,8 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "SECURE_COOKIES": (None, "bool"),
     "MEDIA_DIR": (None, str),
     "MAX_IMAGE_BYTES": (5 * 1024 * 1024, int),
+    # the built-in demo 易支付 gateway on a database other than the embedded default
+    "DEMO_GATEWAY": (False, "bool"),
 }
 
 

@@ -64,8 +64,9 @@ class LookupForm(FlaskForm):
     class Meta:
         csrf = False
 
+    # optional: the contact and the lookup password alone find the buyer's orders
     order_number = StringField(_l("Order number"), filters=[_order_number],
-                               validators=[DataRequired(), Length(max=64)])
+                               validators=[Optional(), Length(max=64)])
     contact = StringField(_l("Contact"), filters=[_strip],
                           validators=[DataRequired(), Length(max=CONTACT_MAX)])
     lookup_password = PasswordField(_l("Lookup password"),

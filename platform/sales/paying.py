@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kameng.billing.payments import demo as demo_gateway
 from kameng.billing.payments import registry
 from kameng.billing.payments.base import (
     PaymentProvider,
@@ -58,12 +59,27 @@ def pay_options(tenant, customer, *, with_balance: bool = True) -> list[PayOptio
             options.append(PayOption("stripe", "stripe", None, str(_l("Card"))))
         elif name == "epay":
             try:
-                channels = registry.get_provider(tenant, "epay").channels
+                provider = registry.get_provider(tenant, "epay")
             except ProviderUnavailable:
                 continue
+            if demo_gateway.is_demo(provider) and not demo_gateway.allowed():
+                continue  # the demo gateway is refused on this database
+            channels = provider.channels
             options.extend(PayOption(f"epay:{ch}", "epay", ch, str(CHANNEL_LABELS[ch]))
                            for ch in channels)
     return options
+
+
+def preselect(options: list[PayOption], balance: int | None, total: int | None) -> str:
+    """The method checked when the page opens: the balance when it covers the total (or
+    the total is not known yet), else the first other method; "" when none is offered."""
+    others = [o for o in options if o.method != "balance"]
+    if any(o.method == "balance" for o in options) and balance is not None \
+            and balance > 0 and (total is None or balance >= total):
+        return "balance"
+    if others:
+        return others[0].value
+    return options[0].value if options else ""
 
 
 def find_option(options: list[PayOption], value: str | None) -> PayOption | None:
@@ -89,7 +105,8 @@ def start_payment(tenant, order: Order, option: PayOption, *, return_url: str,
     request = PaymentRequest(
         order_no=order.order_no, amount=order.amount, currency=order.currency,
         description=description,
-        notify_url=epay_notify_url(tenant, order.order_no) if option.method == "epay" else "",
+        notify_url=(epay_notify_url(tenant, order.order_no, platform=provider.platform)
+                    if option.method == "epay" else ""),
         return_url=return_url, client_ip=client_ip or "", channel=option.channel,
         customer_id=order.customer_id)
     db.session.commit()  # ends the read: no transaction is open during the gateway call

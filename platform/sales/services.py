@@ -95,6 +95,30 @@ def lookup(order_no: str, contact: str, password: str) -> Order | None:
     return order
 
 
+LOOKUP_MAX_ORDERS = 20
+
+
+def lookup_by_contact(tenant: Tenant, contact: str, password: str) -> list[Order]:
+    """Guest lookup without a number: the buyer's recent guest orders on ``tenant`` whose
+    contact and lookup password match, newest first (at most ``LOOKUP_MAX_ORDERS``).
+
+    A miss costs exactly one hash verification whether or not the contact has orders: the
+    newest order's hash is tried first (a dummy hash when there is none), and only a match
+    goes on to the older ones (each order has its own salted hash).
+    """
+    contact = (contact or "").strip()
+    candidates = db.session.scalars(
+        select(Order).where(Order.tenant_id == tenant.id, Order.customer_id.is_(None),
+                            Order.lookup_hash.is_not(None),
+                            func.lower(Order.contact) == contact.lower())
+        .order_by(Order.id.desc()).limit(LOOKUP_MAX_ORDERS)).all() if contact else []
+    newest = candidates[0] if candidates else None
+    if not verify_lookup_password(newest.lookup_hash if newest else None, password or ""):
+        return []
+    return [newest] + [order for order in candidates[1:]
+                       if verify_lookup_password(order.lookup_hash, password or "")]
+
+
 # ----- placing -----------------------------------------------------------------
 
 def _sellable(tenant: Tenant, sku: str) -> Product:
@@ -392,9 +416,11 @@ def record_payment(tenant: Tenant, notice) -> bool:
     if order.status not in ("pending", "expired"):
         return True  # booked before: a duplicate or late repeat
     method = notice.provider
-    if is_own_gateway(tenant, method) and not own_gateway_allowed(tenant):
+    # the master's 易支付 collecting for a sub-shop is the platform's gateway
+    own = is_own_gateway(tenant, method) and not getattr(notice, "platform", False)
+    if own and not own_gateway_allowed(tenant):
         return False  # the master has not allowed this shop its own gateway: refused
-    if is_own_gateway(tenant, method):
+    if own:
         # the shop's own gateway took the money: the parent's price comes out of its
         # funded account, or the order waits for funds (kameng.sales.funding)
         try:

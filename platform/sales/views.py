@@ -137,14 +137,18 @@ def _checkout_page(form, page, price, options, *, values=None, errors=None, erro
                                        customer).discount
         except ServiceError:
             discount = 0
+    balance = wallet_balance(customer) if customer else None
     return render(
         "checkout.html", form=form, page=page, product=product, price=price,
         quantity=quantity, discount=discount,
         total=price * quantity - discount if quantity else None,
         options=options, values=values or {}, errors=errors or {}, error=error,
-        customer=customer, balance=wallet_balance(customer) if customer else None,
+        customer=customer, balance=balance,
         members_balance=customer is None and "balance" in enabled_providers(g.tenant),
-        chosen=form.payment_method.data or (options[0].value if len(options) == 1 else ""),
+        chosen=form.payment_method.data or paying.preselect(
+            options, balance, price * quantity - discount if quantity else None),
+        topup_url=(url_for("billing.topup") if customer is not None
+                   and any(o.method == "balance" for o in options) else None),
     ), status
 
 
@@ -210,7 +214,10 @@ def checkout():
     values = _field_values(page)
     errors: dict[str, str] = {}
     ok = form.validate()
-    if customer is None:
+    option = paying.find_option(options, form.payment_method.data)
+    if customer is None and form.payment_method.data:
+        # the contact and the lookup password are asked once, on the checkout page (the
+        # product page's buy form has only the product's own fields)
         ok = form.check_guest() and ok
     for name in FORM_FIELDS:
         if getattr(form, name).errors:
@@ -231,7 +238,6 @@ def checkout():
                             customer)
         except ServiceError as err:
             errors["coupon"] = err.message
-    option = paying.find_option(options, form.payment_method.data)
     if form.payment_method.data and option is None:
         errors["payment_method"] = _("Choose one of the payment methods shown.")
     if errors or not ok:
@@ -258,6 +264,8 @@ def _place(form, page, price, options, option, values):
             idempotency_key=f"web:{token}" if customer is not None and token else None,
             locale=current_locale(), client_ip=request.remote_addr)
     except InsufficientBalance:
+        # not a dead end: the page offers the top-up and pre-selects another method
+        form.payment_method.data = paying.preselect(options, 0, None)
         return _checkout_page(form, page, price, options, values=values, status=402,
                               errors={"payment_method": _("Your balance is not enough.")})
     except InvalidInput as err:
@@ -381,13 +389,21 @@ def lookup():
     form = LookupForm()
     if not form.validate():
         return render("lookup.html", form=form), 422
-    order = services.lookup(form.order_number.data, form.contact.data,
-                            form.lookup_password.data)
-    if order is None or order.tenant_id != g.tenant.id:
-        # one answer whether the number exists or not
+    if form.order_number.data:
+        order = services.lookup(form.order_number.data, form.contact.data,
+                                form.lookup_password.data)
+        found = [order] if order is not None and order.tenant_id == g.tenant.id else []
+    else:
+        found = services.lookup_by_contact(g.tenant, form.contact.data,
+                                           form.lookup_password.data)
+    if not found:
+        # one answer whether the number or the contact exists or not
         return render("lookup.html", form=form, failed=True)
-    _remember(order)
-    return redirect(url_for("orders.order_page", order_no=order.order_no))
+    for order in found:
+        _remember(order)
+    if len(found) == 1:
+        return redirect(url_for("orders.order_page", order_no=found[0].order_no))
+    return render("lookup.html", form=form, found=found)
 
 
 # ----- a customer's own orders ----------------------------------------------------

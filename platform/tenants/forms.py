@@ -31,6 +31,17 @@ class RegisterForm(FlaskForm):
                             validators=[DataRequired(), EqualTo("password")])
 
 
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"),
+                             validators=[DataRequired(), Length(min=8, max=128)])
+    confirm = PasswordField(_l("Repeat password"),
+                            validators=[DataRequired(), EqualTo("password")])
+
+
 class CreateKeyForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Length(max=api_keys.NAME_MAX)],
                        description=_l("What the key is for, e.g. 'my shop's sync script'."))

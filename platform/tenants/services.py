@@ -302,6 +302,78 @@ def _confirm_sign_up_in_txn(tenant: Tenant, token: str) -> User:
     return user
 
 
+# ----- password reset by e-mail ----------------------------------------------------
+
+PASSWORD_RESET_SALT = "kameng.password-reset"
+PASSWORD_RESET_MAX_AGE = 30 * 60
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=PASSWORD_RESET_SALT)
+
+
+def request_password_reset(tenant: Tenant, email: str, *,
+                           reset_url: Callable[[str], str]) -> None:
+    """Mail a reset link to an active account of this shop with that address (a buyer,
+    staff or the owner); nothing for any other address — the caller answers the same
+    either way. The link is signed, names the account's session generation (so it dies
+    once used, or when the account signs out everywhere) and lasts 30 minutes."""
+    in_own_txn(_request_password_reset_in_txn, tenant, email, reset_url)
+
+
+def _request_password_reset_in_txn(tenant, email, reset_url) -> None:
+    try:
+        address = clean_address(email)
+    except InvalidInput:
+        return
+    with all_tenants():
+        user = db.session.scalar(select(User).where(User.tenant_id == tenant.id,
+                                                    User.email == address))
+    if user is None or not user.is_active:
+        return
+    token = _reset_serializer().dumps([tenant.id, user.id, user.session_version])
+    _mail_after_commit(address, _l("Reset your password on %(shop)s", shop=tenant.name),
+                       _l("Open this link within 30 minutes to choose a new password for "
+                          "your account on %(shop)s:\n%(url)s\n\nIt works once. If you did "
+                          "not ask for it, ignore this mail: your password stays as it is.",
+                          shop=tenant.name, url=reset_url(token)))
+
+
+def _reset_refused() -> InvalidInput:
+    return InvalidInput(_l("this password reset link is not valid (any more): ask for a "
+                           "new one"), field="token")
+
+
+def password_reset_user(tenant: Tenant, token: str) -> User:
+    """The account a reset link names, while the link is valid (``InvalidInput`` else)."""
+    try:
+        tenant_id, user_id, version = _reset_serializer().loads(
+            token or "", max_age=PASSWORD_RESET_MAX_AGE)
+    except (BadSignature, ValueError, TypeError):
+        raise _reset_refused() from None
+    with all_tenants():
+        user = db.session.get(User, user_id) if tenant_id == tenant.id else None
+    if user is None or user.tenant_id != tenant.id or not user.is_active \
+            or user.session_version != version:
+        raise _reset_refused()
+    return user
+
+
+def reset_password(tenant: Tenant, token: str, password: str) -> User:
+    """Set the new password a valid link allows; the link is spent and every session of
+    the account ends (``session_version``). Commits."""
+    return in_own_txn(_reset_password_in_txn, tenant, token, password)
+
+
+def _reset_password_in_txn(tenant: Tenant, token: str, password: str) -> User:
+    user = password_reset_user(tenant, token)
+    set_password_in_txn(user, password)
+    from kameng.core import audit
+
+    audit.record(user, "auth.password_reset", tenant_id=tenant.id)
+    return user
+
+
 def authenticate(tenant: Tenant, email: str, password: str) -> User | None:
     """The user of *this* shop with that e-mail and password, else None."""
     with all_tenants():

@@ -13,7 +13,13 @@ from kameng.core.errors import ServiceError
 from kameng.core.events import user_signed_up
 from kameng.core.extensions import limiter
 from kameng.tenants import services, twofactor
-from kameng.tenants.forms import LoginForm, RegisterForm, TwoFactorForm
+from kameng.tenants.forms import (
+    ForgotPasswordForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+    TwoFactorForm,
+)
 from kameng.tenants.i18n import COOKIE, SUPPORTED
 from kameng.tenants.themes import current_theme, find_static, render
 
@@ -123,6 +129,36 @@ def confirm_sign_up(token: str):
     login_user(user)
     user_signed_up.send(user)
     return redirect(url_for("shop.index"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_per_host_ip)
+def forgot_password():
+    """Ask for a reset link: the same answer whether or not the address has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(
+            g.tenant, form.email.data,
+            reset_url=lambda token: url_for("auth.reset_password", token=token, _external=True))
+        return render("password_reset.html", mode="sent", form=None)
+    return render("password_reset.html", mode="ask", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_per_host_ip)
+def reset_password(token: str):
+    form = ResetPasswordForm()
+    try:
+        services.password_reset_user(g.tenant, token)
+        if form.validate_on_submit():
+            services.reset_password(g.tenant, token, form.password.data)
+            return render("password_reset.html", mode="done", form=None)
+    except ServiceError as err:
+        if err.field != "password":
+            return render("password_reset.html", mode="invalid", form=None,
+                          error=err.message), 400
+        form.password.errors.append(err.message)
+    return render("password_reset.html", mode="choose", form=form)
 
 
 @bp.route("/lang/<code>", methods=["GET", "POST"])

@@ -28,8 +28,10 @@ def test_buy_with_balance_see_the_code_and_copy_it(app, tree, live_server, brows
         page.goto(base + "/login")
         page.fill("input[name=email]", tree.star_customer.email)
         page.fill("input[name=password]", PASSWORD)
-        page.click("form.form button[type=submit]")
-        page.wait_for_load_state()
+        # wait for the signed-in page: the login POST must land before the next visit
+        with page.expect_navigation():
+            page.click("form.form button[type=submit]")
+        assert "/login" not in page.url
 
         page.goto(base + f"/p/{product.sku}")
         page.click(".buy-form button[type=submit]")

@@ -110,6 +110,8 @@ class PaymentNotice:
     status: str = "paid"             # paid | pending (query only) | failed | refunded
     event_id: str | None = None      # stripe event id (epay has none)
     channel: str | None = None       # epay type (alipay …)
+    # the master's 易支付 took it for a sub-shop's order: platform money, not the shop's own
+    platform: bool = False
 
     def __post_init__(self):
         if self.status not in NOTICE_STATUSES:
@@ -166,6 +168,8 @@ class PaymentProvider:
     """Base class; a provider instance serves one shop (``self.tenant``)."""
 
     name = ""
+    # True for the master's 易支付 serving a sub-shop (``registry.platform_epay``)
+    platform = False
 
     def __init__(self, tenant, config: ProviderConfig):
         self.tenant = tenant

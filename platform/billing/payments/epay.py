@@ -106,6 +106,12 @@ class EpayProvider(base.PaymentProvider):
 
     def start(self, payment: base.PaymentRequest) -> base.PaymentStart:
         self._require_configured()
+        if self.config.settings.get("demo"):
+            from kameng.billing.payments.demo import allowed
+
+            if not allowed():
+                raise base.PaymentError(_l("the demo payment gateway is off on this platform "
+                                           "(KAMENG_DEMO_GATEWAY)"), status=409)
         if payment.currency.upper() != CURRENCY:
             raise InvalidInput(_l("epay takes %(expected)s only, not %(currency)s",
                                   expected=CURRENCY, currency=payment.currency),
@@ -164,13 +170,16 @@ class EpayProvider(base.PaymentProvider):
                                       f"{expected_amount} fen")
         return base.PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=CURRENCY, provider_ref=params.get("trade_no") or None,
-                             paid=True, status="paid", channel=params.get("type") or None)
+                             paid=True, status="paid", channel=params.get("type") or None,
+                             platform=self.platform)
 
     # ----- 补单: asking the gateway --------------------------------------------
 
     def query(self, order_no: str, provider_ref: str | None = None) -> base.PaymentNotice | None:
         """The gateway's view of an order: a notice (``paid`` True/False), None if unknown."""
         self._require_configured()
+        if self.config.settings.get("demo"):
+            return None  # the built-in demo gateway (kameng.billing.payments.demo) keeps no orders
         try:
             # the shop's own address: guarded against loopback, private and metadata
             resp = outbound.request("GET", self.apiurl + "api.php", timeout=query_timeout(), params={
@@ -196,7 +205,7 @@ class EpayProvider(base.PaymentProvider):
         return base.PaymentNotice(provider=self.name, order_no=order_no, amount=amount,
                              currency=CURRENCY, provider_ref=data.get("trade_no") or None,
                              paid=paid, status="paid" if paid else "pending",
-                             channel=data.get("type") or None)
+                             channel=data.get("type") or None, platform=self.platform)
 
     def refund(self, provider_ref: str, amount: int, idempotency_key: str) -> base.RefundResult:
         raise base.RefundUnsupported(_l("epay has no standard refund: refund this payment manually "

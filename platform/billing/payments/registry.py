@@ -89,6 +89,27 @@ def load_config(tenant, name: str) -> ProviderConfig:
                           settings=dict(row.settings or {}), secrets=secrets)
 
 
+def own_epay_enabled(tenant) -> bool:
+    """The shop has switched its own 易支付 on and may use it."""
+    row = config_row(tenant, "epay")
+    return bool(row and row.enabled) and usable(tenant, "epay")
+
+
+def platform_epay_tenant(tenant):
+    """The master, when a sub-shop offers the platform's 易支付 to its buyers: the shop has
+    no own 易支付 switched on (or may not use it) and the master's is on. The money goes to
+    the platform (``clearing_epay``), as for any platform gateway. None otherwise."""
+    if tenant.parent_id is None or own_epay_enabled(tenant):
+        return None
+    from kameng.tenants.services import master
+
+    root = master()
+    if root is None or root.id == tenant.id:
+        return None
+    row = config_row(root, "epay")
+    return root if row is not None and row.enabled else None
+
+
 def get_provider(tenant, name: str, *, enabled_only: bool = True) -> PaymentProvider:
     """The provider ``name`` set up for ``tenant``.
 
@@ -100,10 +121,28 @@ def get_provider(tenant, name: str, *, enabled_only: bool = True) -> PaymentProv
         raise NotFound(_l("no payment provider %(name)r", name=name))
     if name not in _FACTORIES:
         raise ProviderUnavailable(_l("the %(name)s payment method is not available yet", name=name))
+    if enabled_only and name == "epay":
+        root = platform_epay_tenant(tenant)
+        if root is not None:
+            return platform_epay(root)
     config = load_config(tenant, name)
     if enabled_only and (not config.enabled or not usable(tenant, name)):
         raise ProviderUnavailable(_l("this shop does not take %(name)s payments", name=name))
     return _FACTORIES[name](tenant, config)
+
+
+def platform_epay(root=None) -> PaymentProvider:
+    """The master's 易支付 (the platform's gateway), for callbacks of sub-shop orders too;
+    the provider's ``platform`` attribute is True."""
+    if root is None:
+        from kameng.tenants.services import master
+
+        root = master()
+    if root is None:
+        raise ProviderUnavailable(_l("this shop does not take %(name)s payments", name="epay"))
+    provider = _FACTORIES["epay"](root, load_config(root, "epay"))
+    provider.platform = True
+    return provider
 
 
 def enabled_providers(tenant) -> list[str]:
@@ -113,4 +152,6 @@ def enabled_providers(tenant) -> list[str]:
             PaymentMethodConfig.tenant_id == tenant.id, PaymentMethodConfig.enabled)))
     if not stripe_configured():
         names.discard("stripe")
+    if "epay" not in names and platform_epay_tenant(tenant) is not None:
+        names.add("epay")
     return [n for n in PROVIDER_NAMES if n in names and n in _FACTORIES and usable(tenant, n)]

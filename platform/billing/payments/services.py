@@ -80,6 +80,13 @@ def gateway_notice(tenant, provider_name: str, req, **kwargs) -> PaymentNotice:
     return provider.parse_notification(req, **kwargs)
 
 
+def platform_epay_notice(req, url_order_no: str) -> PaymentNotice:
+    """Verify a notify of the master's 易支付 for an order of a sub-shop (platform money)."""
+    provider = registry.platform_epay()
+    db.session.commit()  # ends the read
+    return provider.parse_notification(req, url_order_no=url_order_no)
+
+
 def stripe_webhook_tenant(req):
     """The shop a genuine Stripe webhook is about, or None (not one of ours); verifying
     it may ask Stripe for the PaymentIntent, with no transaction open."""
@@ -96,7 +103,10 @@ def reconcile(tenant, provider_name: str, order_no: str,
     notice (None if it does not know the order). Gateway errors raise
     ``PaymentError``: try again on the next sweep.
     """
-    provider = registry.get_provider(tenant, provider_name, enabled_only=False)
+    if provider_name == "epay" and registry.platform_epay_tenant(tenant) is not None:
+        provider = registry.platform_epay()  # a sub-shop offering the platform's 易支付
+    else:
+        provider = registry.get_provider(tenant, provider_name, enabled_only=False)
     db.session.commit()  # ends the read: no transaction is open during the gateway call
     notice = provider.query(order_no, provider_ref=provider_ref)
     if notice is not None and notice.paid:
@@ -104,11 +114,13 @@ def reconcile(tenant, provider_name: str, order_no: str,
     return notice
 
 
-def epay_notify_url(tenant, order_no: str) -> str:
-    """The notify URL to give epay for an order: this shop's host, order number in the path."""
-    path = f"/pay/epay/notify/{quote(order_no, safe='')}"
+def epay_notify_url(tenant, order_no: str, *, platform: bool = False) -> str:
+    """The notify URL to give epay for an order: this shop's host, order number in the path;
+    ``platform``: the master's 易支付 collects for a sub-shop (its own notify path)."""
+    path = (f"/pay/epay/{'platform/' if platform else ''}notify/{quote(order_no, safe='')}")
+    endpoint = "payments.platform_epay_notify" if platform else "payments.epay_notify"
     if has_request_context() and getattr(g.get("tenant"), "id", None) == tenant.id:
-        return url_for("payments.epay_notify", order_no=order_no, _external=True)
+        return url_for(endpoint, order_no=order_no, _external=True)
     from kameng.tenants.services import primary_host
 
     cfg = current_app.config
@@ -161,6 +173,8 @@ def provider_settings(tenant) -> dict[str, dict]:
             # a sub-shop's own gateway: allowed by its parent / plan, paid from its funds
             "own": registry.is_own_gateway(tenant, name),
             "allowed": registry.usable(tenant, name),
+            # a sub-shop without its own 易支付 in use offers the master's (platform money)
+            "platform": name == "epay" and registry.platform_epay_tenant(tenant) is not None,
         }
     return out
 

@@ -32,6 +32,7 @@ from kameng.billing.payments.services import (
     NoPaymentHandler,
     dispatch_notice,
     gateway_notice,
+    platform_epay_notice,
     stripe_webhook_tenant,
 )
 from kameng.core.errors import ServiceError
@@ -63,10 +64,22 @@ def _dispatch(tenant, notice) -> tuple[bool | None, int]:
 
 @bp.route("/pay/epay/notify/<order_no>", methods=["GET", "POST"])
 def epay_notify(order_no: str):
-    tenant = g.tenant
+    return epay_notify_response(g.tenant, NotificationRequest.from_flask(request), order_no)
+
+
+@bp.route("/pay/epay/platform/notify/<order_no>", methods=["GET", "POST"])
+def platform_epay_notify(order_no: str):
+    """The master's 易支付 paid an order of this (sub-)shop: platform money."""
+    return epay_notify_response(g.tenant, NotificationRequest.from_flask(request), order_no,
+                                platform=True)
+
+
+def epay_notify_response(tenant, req, order_no: str, *, platform: bool = False):
+    """Verify an epay notify and hand it on; the gateway's plain-text answer (also used
+    in-process by the demo gateway)."""
     try:
-        notice = gateway_notice(tenant, "epay", NotificationRequest.from_flask(request),
-                                url_order_no=order_no)
+        notice = (platform_epay_notice(req, order_no) if platform
+                  else gateway_notice(tenant, "epay", req, url_order_no=order_no))
     except (InvalidNotification, ServiceError) as err:
         log.warning("epay notify refused for shop %s order %r: %s", tenant.id, order_no, err)
         return _text("fail", 400)

@@ -11,3 +11,4 @@ class TopupForm(FlaskForm):
         csrf = False  # CSRFProtect has checked the request already
 
     amount = StringField(default="")
+    method = StringField(default="")  # "stripe" or "epay:<channel>"
