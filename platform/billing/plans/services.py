@@ -100,18 +100,9 @@ def create_plan(tenant: Tenant, code: str, name: str, price: int, interval: str 
     if not CODE_RE.match(code):
         raise InvalidInput(_l("plan code: 1–40 lowercase letters, digits, '-' or '_'"),
                            field="code")
-    if not name or len(name) > 80:
-        raise InvalidInput(_l("a plan needs a name (at most 80 characters)"), field="name")
     if interval not in INTERVALS:
         raise InvalidInput(_l("interval is 'month' or 'year'"), field="interval")
-    if isinstance(price, bool) or not isinstance(price, int) or price < 0 \
-            or price > ledger.MAX_AMOUNT:
-        raise InvalidInput(_l("price must be a non-negative amount in minor units"), field="price")
-    for value, field in ((max_markup_bp, "max_markup_bp"), (max_staff, "max_staff")):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 0):
-            raise InvalidInput(_l("%(field)s must be a non-negative whole number",
-                                  field=field), field=field)
+    _check_terms(name, price, max_markup_bp, max_staff)
     if themes is not None:
         unknown = set(themes) - set(available_themes())
         if unknown:
@@ -172,16 +163,7 @@ def update_plan(tenant: Tenant, plan_id: int, *, name: str, price: int,
     if plan.tenant_id != tenant.id:
         raise NotFound(_l("no such plan"), field="plan")
     name = (name or "").strip()
-    if not name or len(name) > 80:
-        raise InvalidInput(_l("a plan needs a name (at most 80 characters)"), field="name")
-    if isinstance(price, bool) or not isinstance(price, int) or price < 0 \
-            or price > ledger.MAX_AMOUNT:
-        raise InvalidInput(_l("price must be a non-negative amount in minor units"), field="price")
-    for value, field in ((max_markup_bp, "max_markup_bp"), (max_staff, "max_staff")):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 0):
-            raise InvalidInput(_l("%(field)s must be a non-negative whole number",
-                                  field=field), field=field)
+    _check_terms(name, price, max_markup_bp, max_staff)
     if plan.base_plan_id is not None:
         if price < get_plan(plan.base_plan_id).price:
             raise InvalidInput(_l("the resale price cannot be below what the plan costs you"),
@@ -586,3 +568,17 @@ def renewal_notice(tenant: Tenant) -> dict | None:
     plan = get_plan(sub.plan_id)
     return {"status": sub.status, "plan": plan, "period_end": sub.current_period_end,
             "grace_until": sub.grace_until}
+
+
+def _check_terms(name: str, price, max_markup_bp, max_staff) -> None:
+    """What creating and editing a plan both refuse: a bad name, price or limit."""
+    if not name or len(name) > 80:
+        raise InvalidInput(_l("a plan needs a name (at most 80 characters)"), field="name")
+    if isinstance(price, bool) or not isinstance(price, int) or price < 0 \
+            or price > ledger.MAX_AMOUNT:
+        raise InvalidInput(_l("price must be a non-negative amount in minor units"), field="price")
+    for value, field in ((max_markup_bp, "max_markup_bp"), (max_staff, "max_staff")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise InvalidInput(_l("%(field)s must be a non-negative whole number",
+                                  field=field), field=field)
