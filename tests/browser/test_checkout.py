@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from kameng.core.extensions import db
 from tests.browser.conftest import SHOTS
@@ -51,7 +52,9 @@ def test_buy_with_balance_see_the_code_and_copy_it(app, tree, live_server, brows
         page.screenshot(path=os.path.join(SHOTS, "kameng-order-delivered.png"), full_page=True)
 
         page.locator(".copy-btn").first.click()
-        page.wait_for_function("document.querySelector('.copy-btn').classList.contains('copied')")
+        # a locator wait, not wait_for_function: a string predicate is eval'd in the page,
+        # which the CSP refuses (script-src without 'unsafe-eval')
+        expect(page.locator(".copy-btn").first).to_have_class(re.compile(r"\bcopied\b"))
         assert page.evaluate("navigator.clipboard.readText()") == code
     finally:
         context.close()
