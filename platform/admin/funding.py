@@ -14,7 +14,6 @@ from functools import partial
 from flask import abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import owner_required, staff_required
@@ -28,7 +27,6 @@ from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.money import format_money
 from kameng.core.pagination import page_from, requested_before
-from kameng.core.scoping import all_tenants
 from kameng.sales import funding as order_funding
 from kameng.tenants.models import Tenant
 
@@ -36,20 +34,6 @@ bp = Routes()
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 PAGE = 50
-
-
-def _subtree_rows(root: Tenant) -> list:
-    """Balances of every shop below ``root``, with what each owes and collected itself."""
-    with all_tenants():
-        shops = list(db.session.scalars(
-            select(Tenant).where(Tenant.path.startswith(root.path), Tenant.id != root.id)
-            .order_by(Tenant.path)))
-    rows = reports.balances(shops)
-    ids = [s.id for s in shops]
-    waiting, collected = order_funding.waiting_totals(ids), order_funding.collected_totals(ids)
-    direct = {s.id for s in shops if s.parent_id == root.id}
-    return [(row, waiting.get(row.tenant_id, (0, 0)), collected.get(row.tenant_id, (0, 0)),
-             row.tenant_id in direct) for row in rows]
 
 
 def _page(form: EarningsToFundedForm | None = None, status: int = 200):
@@ -66,7 +50,7 @@ def _page(form: EarningsToFundedForm | None = None, status: int = 200):
             form = form or EarningsToFundedForm(formdata=None)
             form.token.data = form.token.data or secrets.token_urlsafe(24)
     return render_template("admin/funding.html", form=form if is_owner else None,
-                           subtree=_subtree_rows(tenant), is_owner=is_owner, **ctx), status
+                           subtree=order_funding.subtree_rows(tenant), is_owner=is_owner, **ctx), status
 
 
 @bp.route("/funding")

@@ -14,7 +14,6 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -31,9 +30,10 @@ from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.pagination import requested_before
-from kameng.core.scoping import all_tenants
+from kameng.sales.oversight import subtree_shops
 from kameng.tenants import twofactor
-from kameng.tenants.models import Tenant, User
+from kameng.tenants.models import User
+from kameng.tenants.services import user_ids_by_email
 
 bp = Routes()
 
@@ -199,9 +199,7 @@ def _date(name: str) -> datetime | None:
 @owner_required
 def audit_log():
     master = g.tenant.is_master
-    with all_tenants():
-        shops = list(db.session.scalars(select(Tenant).order_by(Tenant.path))) if master \
-            else [g.tenant]
+    shops = subtree_shops(g.tenant) if master else [g.tenant]   # the master's tree is all
     shop_slug = (request.args.get("shop") or "").strip() if master else ""
     if master:
         chosen = next((s for s in shops if s.slug == shop_slug), None)
@@ -209,13 +207,7 @@ def audit_log():
     else:
         tenant_ids = [g.tenant.id]
     email = (request.args.get("user") or "").strip().lower()[:254]
-    user_ids = None
-    if email:
-        query = select(User.id).where(User.email == email)
-        if tenant_ids is not None:
-            query = query.where(User.tenant_id.in_(tenant_ids))
-        with all_tenants():
-            user_ids = list(db.session.scalars(query))
+    user_ids = user_ids_by_email(email, tenant_ids) if email else None
     since, until = _date("from"), _date("to")
     page = audit.events(tenant_ids=tenant_ids, user_ids=user_ids, since=since,
                         until=until + timedelta(days=1) if until else None,

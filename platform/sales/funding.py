@@ -26,6 +26,7 @@ import logging
 
 from sqlalchemy import func, select
 
+from kameng.billing import reports
 from kameng.billing.commissions import services as billing_commissions
 from kameng.billing.ledger import services as ledger
 from kameng.core.extensions import db
@@ -35,6 +36,7 @@ from kameng.core.scoping import all_tenants
 from kameng.sales import outbox
 from kameng.sales.commissions import order_snapshot
 from kameng.sales.models import Order
+from kameng.sales.oversight import subtree_shops
 from kameng.shop.stock import allocation
 from kameng.tenants.models import Tenant, User
 
@@ -215,3 +217,15 @@ def tell_owners(order_id: int) -> str:
     except MailNotConfigured:
         return "mail not configured"
     return f"sent to {len(owners)}"
+
+
+def subtree_rows(root: Tenant) -> list:
+    """Balances of every shop below ``root``, with what each owes and collected itself:
+    (balances row, waiting (count, amount), collected (count, amount), is a direct child)."""
+    shops = [s for s in subtree_shops(root) if s.id != root.id]
+    rows = reports.balances(shops)
+    ids = [s.id for s in shops]
+    waiting, collected = waiting_totals(ids), collected_totals(ids)
+    direct = {s.id for s in shops if s.parent_id == root.id}
+    return [(row, waiting.get(row.tenant_id, (0, 0)), collected.get(row.tenant_id, (0, 0)),
+             row.tenant_id in direct) for row in rows]

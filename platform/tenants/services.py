@@ -473,3 +473,12 @@ def shops_by_id(ids) -> dict[int, Tenant]:
     if not ids:
         return {}
     return {t.id: t for t in db.session.scalars(select(Tenant).where(Tenant.id.in_(ids)))}
+
+
+def user_ids_by_email(email: str, tenant_ids: list[int] | None = None) -> list[int]:
+    """The accounts with this e-mail, on these shops (every shop when None)."""
+    query = select(User.id).where(User.email == email)
+    if tenant_ids is not None:
+        query = query.where(User.tenant_id.in_(tenant_ids))
+    with all_tenants():
+        return list(db.session.scalars(query))
