@@ -6,6 +6,7 @@ requests change nothing the second time.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -302,8 +303,6 @@ def _check_unpaid_cap_in_txn(tenant: Tenant, customer: User | None, contact: str
         who = f"contact:{contact.lower()}"
         mine = (func.lower(Order.contact) == contact.lower()) & Order.customer_id.is_(None)
     if db.session.get_bind().dialect.name == "postgresql":
-        import hashlib
-
         digest = hashlib.blake2b(f"unpaid:{tenant.id}:{who}".encode(), digest_size=8).digest()
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                            {"key": int.from_bytes(digest, "big", signed=True)})
