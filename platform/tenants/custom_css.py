@@ -45,8 +45,9 @@ def _refuse(message, line: int | None):
 def check_css(text: str) -> str:
     """``text`` as stored (trailing blanks trimmed) when it is acceptable; else
     ``InvalidInput`` (field ``custom_css``) naming the first problem and its line."""
-    text = (text or "").replace("\r\n", "\n").strip()
-    if not text:
+    # only trailing blanks go: leading lines keep the line numbers the owner sees
+    text = (text or "").replace("\r\n", "\n").rstrip()
+    if not text.strip():
         return ""
     if len(text) > CSS_LIMIT:
         raise InvalidInput(_l("custom CSS is longer than %(n)s characters", n=CSS_LIMIT),
