@@ -4,7 +4,6 @@ the studio's states (fresh, with a draft and history, refused CSS) and the previ
 run under the CSP without a violation and without a serious axe finding."""
 from __future__ import annotations
 
-import io
 import os
 import re
 

@@ -10,8 +10,8 @@ from kameng.core.errors import NotFound
 from kameng.core.labels import PRODUCT_KIND, STOCK
 from kameng.shop.storefront import queries
 from kameng.shop.storefront.pagecache import cached_page
-from kameng.tenants.i18n import current_locale
 from kameng.tenants.appearance import version_for_preview
+from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import render, shown_settings
 
 bp = Blueprint("shop", __name__)
