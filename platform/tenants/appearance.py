@@ -19,7 +19,12 @@ from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.tenants.custom_css import check_css
 from kameng.tenants.models import Tenant, ThemeVersion, User
-from kameng.tenants.themes import available_themes, settings_schema, validate_settings
+from kameng.tenants.themes import (
+    available_themes,
+    check_schedule,
+    settings_schema,
+    validate_settings,
+)
 
 HISTORY_LIMIT = 30
 
@@ -95,7 +100,9 @@ def _clean(tenant: Tenant, theme: str, values: dict, base: dict) -> dict:
     schema = settings_schema(theme)
     kept = {k: v for k, v in (base or {}).items() if k in schema and k not in values}
     merged = {**kept, **clean}
-    validate_settings(theme, merged)   # a kept start and a new end must still agree
+    # a kept start and a new end must still agree; other kept values are not checked
+    # again (a logo address saved under older, looser rules stays usable)
+    check_schedule(merged)
     return merged
 
 

@@ -108,11 +108,16 @@ def validate_settings(theme: str, values: dict) -> dict:
         value = _clean_value(key, spec, raw)
         if value is not None:
             clean[key] = value
-    starts, ends = clean.get("announcement_starts"), clean.get("announcement_ends")
-    if starts and ends and ends <= starts:
+    check_schedule(clean)
+    return clean
+
+
+def check_schedule(settings: dict) -> None:
+    """An announcement's end, when both are set, comes after its start."""
+    starts, ends = settings.get("announcement_starts"), settings.get("announcement_ends")
+    if starts and ends and str(ends) <= str(starts):   # one fixed format: text order is time order
         raise InvalidInput(_l("the announcement must end after it starts"),
                            field="announcement_ends")
-    return clean
 
 
 def _clean_value(key: str, spec: dict, raw):

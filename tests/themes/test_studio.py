@@ -369,3 +369,26 @@ def test_every_theme_shows_product_pictures_and_the_letter_tile(app, tree, clien
         assert f'src="/media/{name}.webp"' in product, slug
         other = text(client.get("/p/QB-10"))
         assert 'class="thumb thumb-card"' in other and "/media/" not in other, slug
+
+
+def test_every_theme_declares_the_studio_settings(app):
+    from kameng.tenants.themes import settings_schema
+
+    for name in available_themes():
+        schema = settings_schema(name)
+        kinds = {key: spec["type"] for key, spec in schema.items()}
+        assert kinds["primary_color"] == kinds["accent_color"] == "color", name
+        assert kinds["logo_url"] == kinds["banner_image"] == "image", name
+        assert kinds["announcement_starts"] == kinds["announcement_ends"] == "datetime", name
+        assert kinds["footer_text"] == "textarea" and kinds["featured_products"] == "products"
+
+
+def test_a_legacy_logo_address_does_not_block_the_studio(app, tree, client_for):
+    settings = dict(tree.star.settings or {})
+    settings["theme"] = {"logo_url": "http://old.example/logo.png"}
+    tree.star.settings = settings
+    db.session.commit()
+    resp = _post(_owner(client_for), {"banner_text": "new", "action": "publish"})
+    assert resp.status_code == 302
+    db.session.refresh(tree.star)
+    assert tree.star.theme_settings["banner_text"] == "new"
