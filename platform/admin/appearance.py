@@ -159,9 +159,12 @@ def _save(chosen: str, schema: dict, choices: set[int]):
     try:
         draft = versions.save_draft(g.tenant, chosen, {**values, **stored}, css,
                                     author=current_user)
-    except InvalidInput as err:
+    except Exception as err:
+        # whatever stopped the draft, the pictures stored for it go too
         db.session.rollback()
         forget_brand_images(stored.values(), g.tenant.id)
+        if not isinstance(err, InvalidInput):
+            raise
         return None, ({err.field or "theme": err.message}, values, css)
     return draft, None
 
@@ -201,8 +204,13 @@ def _after_save(draft, action: str):
     if action == "preview":
         return redirect(url_for("shop.index", preview=draft.id))
     if action == "publish":
-        version = versions.publish(g.tenant, draft.id, author=current_user)
-        flash(_("Version %(n)s is live.", n=version.number), "success")
+        try:
+            version = versions.publish(g.tenant, draft.id, author=current_user)
+        except ServiceError as err:          # the draft stays saved; say why it is not live
+            db.session.rollback()
+            flash(err.message, "error")
+        else:
+            flash(_("Version %(n)s is live.", n=version.number), "success")
     else:
         flash(_("Draft saved. Preview it, then publish it when it looks right."), "success")
     return redirect(url_for("admin.appearance"))

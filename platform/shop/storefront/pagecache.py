@@ -2,9 +2,10 @@
 
 Most storefront traffic is anonymous browsing of the same few list pages. A
 page is kept per process for ``PAGE_CACHE_SECONDS`` (0 turns it off), keyed by
-shop, path and query, language, and the versions of the shop's settings, of
-its price table and of its published appearance — so a change of price, markup or theme shows at once, while
-stock states may lag by at most the TTL (checkout always checks real stock).
+shop, path and query, language, and the versions of the shop's settings, of its
+price table and of its published appearance — so a change of price, markup or
+theme shows at once, while stock states (and an announcement's scheduled start
+or end) may lag by at most the TTL (checkout always checks real stock).
 Only responses that set no cookie and visitors who send no session are cached:
 nothing personal is ever stored or served from here.
 """
