@@ -88,15 +88,14 @@ def _init_packages(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from kameng.tenants.i18n import LANGUAGE_NAMES, SUPPORTED, current_locale
-    from kameng.tenants.themes import effective_settings
+    from kameng.tenants.themes import shown_settings
 
     @app.context_processor
     def shop_context():
         tenant = g.get("tenant")
         return {
             "tenant": tenant,
-            "theme_settings": effective_settings(tenant.theme, tenant.theme_settings)
-            if tenant is not None else {},
+            "theme_settings": shown_settings() if tenant is not None else {},
             "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
             "current_locale": current_locale(),  # "zh_CN" / "en", as in SUPPORTED
         }

@@ -205,7 +205,9 @@ def _urls(app, ids: dict, order_nos: list[str]) -> list[str]:
              f"/admin/orders?shop={quoted}&product={quoted}&from={quoted}&to={quoted}",
              "/admin/orders?status=queue", f"/admin/orders.csv?q={quoted}",
              f"/admin/wallets?q={quoted}", "/admin/earnings?days=7",
-             f"/admin/appearance?theme={quoted}", "/admin/appearance?theme=default"}
+             f"/admin/appearance?theme={quoted}", "/admin/appearance?theme=default",
+             f"/?preview={quoted}", f"/_theme/custom.css?preview={quoted}",
+             f"/_theme/custom.css?v={quoted}", f"/_theme/theme.css?t={quoted}"}
     return sorted(urls)
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
@@ -140,3 +148,26 @@ class ApiKey(IdMixin, TimestampMixin, TenantScoped, db.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class ThemeVersion(IdMixin, TimestampMixin, TenantScoped, db.Model):
+    """One saved appearance of a shop (装修): theme, settings and custom CSS.
+
+    A shop has at most one draft (``published`` false, no ``number``); publishing it
+    gives it the next number, and the highest-numbered published version is the one
+    live (copied to ``Tenant.theme`` / ``settings["theme"]``). A roll-back publishes a
+    copy of an earlier version under a new number (``restored_from``): the history
+    only grows, and published versions are never edited."""
+
+    __tablename__ = "theme_versions"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+
+    number: Mapped[int | None]
+    theme: Mapped[str] = mapped_column(String(63))
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    custom_css: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL"))
+    published: Mapped[bool] = mapped_column(default=False)
+    published_at: Mapped[datetime | None]
+    restored_from: Mapped[int | None]

@@ -444,26 +444,17 @@ def set_user_locale(user: User, code: str) -> None:
 # ----- appearance ----------------------------------------------------------
 
 def update_appearance(tenant: Tenant, theme: str, values: dict) -> Tenant:
-    """Switch the shop to ``theme`` and set its theme settings; commits.
+    """Switch the shop to ``theme`` and set its theme settings, published at once as a
+    new version of its appearance (the studio's draft is left alone); commits.
 
     ``values`` maps setting keys of that theme's schema to new values; a blank
     value resets the setting to the theme's default, a key left out keeps its
     current value (if the new theme has that setting). Everything is validated
     before anything is written.
     """
-    from kameng.tenants.themes import settings_schema, validate_settings
+    from kameng.tenants.appearance import publish_values_in_txn
 
-    if theme not in available_themes():
-        raise InvalidInput(_l("unknown theme %(theme)r", theme=theme), field="theme")
-    values = dict(values or {})
-    clean = validate_settings(theme, values)
-    schema = settings_schema(theme)
-    kept = {k: v for k, v in tenant.theme_settings.items() if k in schema and k not in values}
-    settings = dict(tenant.settings or {})
-    settings["theme"] = {**kept, **clean}
-    tenant.theme = theme
-    tenant.settings = settings  # a new dict: the JSON column sees the change
-    db.session.commit()
+    in_own_txn(publish_values_in_txn, tenant, theme, values)
     return tenant
 
 

@@ -12,7 +12,8 @@ from flask_login import current_user, login_user, logout_user
 from kameng.core.errors import ServiceError
 from kameng.core.events import user_signed_up
 from kameng.core.extensions import limiter
-from kameng.tenants import services, twofactor
+from kameng.tenants import appearance, services, twofactor
+from kameng.tenants.custom_css import clean_css
 from kameng.tenants.forms import (
     ForgotPasswordForm,
     LoginForm,
@@ -21,7 +22,7 @@ from kameng.tenants.forms import (
     TwoFactorForm,
 )
 from kameng.tenants.i18n import COOKIE, SUPPORTED
-from kameng.tenants.themes import current_theme, find_static, render
+from kameng.tenants.themes import available_themes, current_theme, find_static, render
 
 bp = Blueprint("auth", __name__)
 
@@ -175,7 +176,10 @@ def set_language(code: str):
 
 @bp.route("/_theme/<path:filename>")
 def theme_static(filename: str):
-    path = find_static(current_theme(), filename)
+    # ?t= names the theme (a previewed draft's, a theme card's picture); theme files
+    # are the same for every shop, so any installed theme may be asked for
+    asked = request.args.get("t")
+    path = find_static(asked if asked in available_themes() else current_theme(), filename)
     if path is None:
         abort(404)
     # theme_asset() URLs carry the theme and file version, so they may be cached long
@@ -193,4 +197,50 @@ def theme_asset(filename: str) -> str:
     """URL of a theme static file; it changes with the shop's theme and the file itself,
     so a browser never keeps using the previous theme's stylesheet after a switch."""
     theme = current_theme()
-    return url_for("auth.theme_static", filename=filename, v=_asset_version(theme, filename))
+    return url_for("auth.theme_static", filename=filename, t=theme,
+                   v=_asset_version(theme, filename))
+
+
+def _is_owner_here() -> bool:
+    return bool(current_user.is_authenticated and g.get("tenant") is not None
+                and current_user.tenant_id == g.tenant.id and current_user.role == "owner")
+
+
+@bp.route("/_theme/custom.css")
+def custom_css():
+    """The shop's custom CSS (checked when saved, re-serialised here), as a stylesheet
+    of its own: the CSP keeps pages free of owner-written style blocks. Only the shop's
+    own CSS on its own hosts; a draft's (``?preview=<id>``) only for its owner."""
+    tenant = g.get("tenant")
+    if tenant is None:
+        abort(404)
+    if request.args.get("preview"):
+        version = appearance.version_for_preview(tenant, request.args["preview"]) \
+            if _is_owner_here() else None
+        if version is None:
+            abort(404)
+        body, cache = clean_css(version.custom_css), "private, no-store"
+    else:
+        body = clean_css(appearance.custom_css_of(tenant))
+        current = str(appearance.live_number(tenant))
+        # ?v= is the live version's number: that URL's content never changes
+        cache = ("public, max-age=31536000, immutable" if request.args.get("v") == current
+                 else "public, max-age=300")
+    if not body:
+        abort(404)
+    response = current_app.response_class(body, mimetype="text/css")
+    response.headers["Cache-Control"] = cache
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.app_template_global()
+def custom_css_url() -> str | None:
+    """The link to the shop's custom stylesheet (the previewed draft's), or None."""
+    preview = g.get("appearance_preview")
+    if preview is not None:
+        return url_for("auth.custom_css", preview=preview.id) if preview.custom_css else None
+    tenant = g.get("tenant")
+    if tenant is None or not appearance.has_custom_css(tenant):
+        return None
+    return url_for("auth.custom_css", v=appearance.live_number(tenant))

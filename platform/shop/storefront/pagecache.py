@@ -2,9 +2,10 @@
 
 Most storefront traffic is anonymous browsing of the same few list pages. A
 page is kept per process for ``PAGE_CACHE_SECONDS`` (0 turns it off), keyed by
-shop, path and query, language, and the versions of the shop's settings and of
-its price table — so a change of price, markup or theme shows at once, while
-stock states may lag by at most the TTL (checkout always checks real stock).
+shop, path and query, language, and the versions of the shop's settings, of its
+price table and of its published appearance — so a change of price, markup or
+theme shows at once, while stock states (and an announcement's scheduled start
+or end) may lag by at most the TTL (checkout always checks real stock).
 Only responses that set no cookie and visitors who send no session are cached:
 nothing personal is ever stored or served from here.
 """
@@ -18,6 +19,7 @@ from functools import wraps
 from flask import current_app, g, request
 from flask_login import current_user
 
+from kameng.tenants.appearance import live_number
 from kameng.tenants.hostcache import generation
 from kameng.tenants.i18n import current_locale
 
@@ -42,8 +44,9 @@ def _key() -> tuple | None:
     tenant_gen = generation()
     if tenant_gen is None:  # Redis unavailable: no safe key, render every time
         return None
+    # the published appearance's number: a publish or roll-back changes every key
     return (g.tenant.id, request.full_path, current_locale(), tenant_gen,
-            table_version(g.tenant))
+            table_version(g.tenant), live_number(g.tenant))
 
 
 def cached_page(view):

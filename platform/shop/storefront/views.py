@@ -10,8 +10,9 @@ from kameng.core.errors import NotFound
 from kameng.core.labels import PRODUCT_KIND, STOCK
 from kameng.shop.storefront import queries
 from kameng.shop.storefront.pagecache import cached_page
+from kameng.tenants.appearance import version_for_preview
 from kameng.tenants.i18n import current_locale
-from kameng.tenants.themes import render
+from kameng.tenants.themes import render, shown_settings
 
 bp = Blueprint("shop", __name__)
 
@@ -35,6 +36,29 @@ def closed_when_suspended():
     return None
 
 
+@bp.before_request
+def owner_preview():
+    # ?preview=<version id>: the shop's owner sees the storefront with a draft of its
+    # appearance; anyone else (buyers, staff, another shop's owner) sees the live shop
+    wanted = request.args.get("preview")
+    if not wanted or not (current_user.is_authenticated and current_user.role == "owner"
+                          and current_user.tenant_id == g.tenant.id):
+        return None
+    version = version_for_preview(g.tenant, wanted)
+    if version is None:
+        abort(404)
+    g.appearance_preview = version
+    return None
+
+
+@bp.after_request
+def preview_is_private(response):
+    if g.get("appearance_preview") is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
 def _locale() -> str:
     return current_locale()
 
@@ -55,7 +79,7 @@ def _prices() -> dict[int, int]:
 def _show_stock_count() -> bool:
     tenant = g.tenant
     return bool((tenant.settings or {}).get("show_stock_count")
-                or tenant.theme_settings.get("show_stock_count"))
+                or shown_settings().get("show_stock_count"))
 
 
 def _items(**kwargs) -> list[queries.Item]:
@@ -91,7 +115,17 @@ def index():
         groups[top_of.get(item.category_id)].append(item)
     sections = [(root, groups[root.id]) for root in tree.roots if groups[root.id]]
     return _page("index.html", tree, items=items, sections=sections, uncategorised=groups[None],
-                 featured=[i for i in items if i.featured])
+                 featured=_featured(items))
+
+
+def _featured(items: list[queries.Item]) -> list[queries.Item]:
+    """The studio's featured products in the owner's order (those this shop lists),
+    then the products marked featured in the catalog."""
+    picked = shown_settings().get("featured_products") or []
+    by_id = {item.id: item for item in items}
+    chosen = [by_id[pid] for pid in picked if isinstance(pid, int) and pid in by_id]
+    seen = {item.id for item in chosen}
+    return chosen + [item for item in items if item.featured and item.id not in seen]
 
 
 @bp.route("/c/<int:category_id>")
