@@ -75,4 +75,30 @@ def retire_cmd(kid):
         click.echo(f"{kid} is still in KAMENG_CODE_KEYS: remove it there too", err=True)
 
 
-COMMANDS = [keys_cli]
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup_cmd(path):
+    """Write a backup (database, key ring, instance files, media) to the new file PATH."""
+    from kameng.ops import backup
+
+    manifest = backup.backup(path)
+    click.echo(f"backup written to {path}: {manifest['backend']} database at revision "
+               f"{manifest['revision']}, keys {', '.join(manifest['keys'])}, "
+               f"{', '.join(manifest['files'])}")
+
+
+@click.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def restore_cmd(path):
+    """Restore the backup PATH into this (empty) database and instance folder."""
+    from kameng.ops import backup
+
+    manifest = backup.restore(path)
+    click.echo(f"restored {manifest['backend']} database at revision {manifest['revision']} "
+               f"from {path}; run `kameng db upgrade` if this release is newer, then "
+               f"`kameng ledger check`")
+
+
+COMMANDS = [keys_cli, backup_cmd, restore_cmd]
