@@ -101,4 +101,26 @@ def restore_cmd(path):
                f"`kameng ledger check`")
 
 
-COMMANDS = [keys_cli, backup_cmd, restore_cmd]
+@click.command("doctor")
+@click.option("--stuck-minutes", type=int, default=15, show_default=True,
+              help="An order paid this long ago and not delivered is stuck.")
+@click.option("--max-queue", type=int, default=1000, show_default=True,
+              help="A queue deeper than this is a problem.")
+@with_appcontext
+def doctor_cmd(stuck_minutes, max_queue):
+    """Check configuration, database, Redis, key ring, workers, queues and stuck orders;
+    print what to fix; exit non-zero when something is wrong."""
+    from kameng.ops import doctor
+
+    findings = doctor.run(stuck_minutes=stuck_minutes, max_queue=max_queue)
+    for f in findings:
+        click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.name}: {f.detail}")
+        if not f.ok and f.fix:
+            click.echo(f"     fix: {f.fix}")
+    bad = [f for f in findings if not f.ok]
+    if bad:
+        raise click.ClickException(f"{len(bad)} problem(s) found")
+    click.echo("all checks passed")
+
+
+COMMANDS = [keys_cli, backup_cmd, restore_cmd, doctor_cmd]

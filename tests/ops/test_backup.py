@@ -54,7 +54,6 @@ def test_backup_wipe_restore(request, backend, app, cli, client_for, tmp_path, r
         url = request.getfixturevalue("pg").new_database("restored")
     else:
         url = f"sqlite:///{tmp_path / 'restored.db'}"
-    app.config.update(SQLALCHEMY_DATABASE_URI=url)  # nothing of the old one is used below
     target = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "new-instance"),
                          "DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": "x",
                          "BABEL_DEFAULT_LOCALE": "en"})
@@ -72,3 +71,8 @@ def test_backup_wipe_restore(request, backend, app, cli, client_for, tmp_path, r
         assert again.exit_code != 0 and "not empty" in again.output
         db.session.remove()
         db.engine.dispose()
+    from sqlalchemy import text
+
+    db.session.rollback()
+    db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))  # shared test database
+    db.session.commit()
