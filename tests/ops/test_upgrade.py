@@ -16,7 +16,7 @@ from kameng.core.extensions import db
 FIRST = "02f2032b2059"
 # the tables that grow with the business: a migration must never rewrite them
 BIG_TABLES = ("orders", "order_lines", "card_codes", "ledger_entries", "ledger_transactions",
-              "ledger_accounts", "audit_events", "outbox_messages", "users", "loop_deliveries")
+              "ledger_accounts", "audit_events", "outbox", "users", "loop_deliveries")
 VOLATILE = re.compile(r"\b(now|random|clock_timestamp|statement_timestamp|"
                       r"gen_random_uuid|uuid_generate_v4|nextval|current_timestamp)\b", re.I)
 
