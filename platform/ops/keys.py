@@ -73,6 +73,7 @@ def reencrypt():
     ring = crypto.reload_now()
     busy = rotation.running()
     if busy is not None and busy.key_id == ring.primary_id:
+        rotation.clear_error(busy.id)
         rotation.resume(busy.id)
         return busy
     if busy is not None:

@@ -296,11 +296,20 @@ def resume(rotation_id: int):
 
 
 def resume_rotations() -> int:
-    """Periodic: re-enqueue an unfinished rotation whose job died with its worker."""
+    """Periodic: re-enqueue an unfinished rotation whose job died with its worker. One
+    stopped by a row no key opens (``error``) waits for the operator instead:
+    ``kameng keys reencrypt`` once it is fixed."""
     rotation = running()
-    if rotation is None:
+    if rotation is None or rotation.error:
         return 0
     return int(resume(rotation.id) is not None)
+
+
+def clear_error(rotation_id: int) -> None:
+    table = KeyRotation.__table__
+    db.session.execute(sa.update(table).where(table.c.id == rotation_id)
+                       .values(error=None, updated_at=utcnow()))
+    db.session.commit()
 
 
 def run_rotation(rotation_id: int, batch: int = BATCH) -> dict:

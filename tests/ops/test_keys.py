@@ -158,3 +158,52 @@ def test_kameng_code_keys_still_works_and_extends_the_file(app, tmp_path):
     # the one-line form older releases wrote reads the same
     (instance / "code_keys").write_text(f"k1:{k1}")
     assert load_config({"INSTANCE_PATH": str(instance)})["CODE_KEYS"] == f"k1:{k1}"
+
+
+def test_a_row_no_key_opens_stops_the_job_until_the_operator_resumes(app, cli, client_for):
+    from kameng.core.crypto import CryptoError
+
+    seed(app, client_for)
+    assert cli("keys", "rotate", "--no-reencrypt", "--settle", "0").exit_code == 0
+    rot = db.session.scalar(select(KeyRotation))
+    last = db.session.scalar(select(CardCode).order_by(CardCode.id.desc()).limit(1))
+    good = bytes(last.secret_ciphertext)
+    db.session.execute(CardCode.__table__.update().where(CardCode.id == last.id)
+                       .values(secret_ciphertext=b"\0" * 40))
+    db.session.commit()
+    with pytest.raises(CryptoError):
+        rotation.run_rotation(rot.id)
+    db.session.expire_all()
+    assert "does not decrypt" in db.session.get(KeyRotation, rot.id).error
+    assert rotation.resume_rotations() == 0  # the scheduler does not retry it blindly
+    assert "does not decrypt" in cli("keys", "status").output
+    db.session.execute(CardCode.__table__.update().where(CardCode.id == last.id)
+                       .values(secret_ciphertext=good))
+    db.session.commit()
+    assert cli("keys", "reencrypt").exit_code == 0
+    run_jobs(app, "imports")
+    db.session.expire_all()
+    rot = db.session.get(KeyRotation, rot.id)
+    assert rot.status == "done" and rot.error is None
+    assert set(_kids()) == {"k2"}
+
+
+def test_another_process_picks_the_new_key_up_without_a_restart(app, cli, redis_url):
+    import time
+
+    from kameng.core import crypto
+    from kameng.webapp import create_app
+
+    # a second process on the same instance folder (another web or worker process)
+    other = create_app({"TESTING": True, "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+                        "DATABASE_URL": app.config["DATABASE_URL"], "REDIS_URL": redis_url,
+                        "SECRET_KEY": "x"})
+    assert crypto.keyring(other).primary_id == "k1"
+    assert cli("keys", "rotate", "--no-reencrypt").exit_code == 0
+    time.sleep(keyfile.RELOAD_SECONDS + 0.1)  # it looks at the file this often
+    ring = crypto.keyring(other)
+    assert ring.primary_id == "k2" and ring.key_ids == ["k2", "k1"]
+    # a ring file that does not parse is ignored: the process keeps the ring it has
+    keyfile.ring_path(app.config["INSTANCE_PATH"]).write_text("k3:not base64!\n")
+    time.sleep(keyfile.RELOAD_SECONDS + 0.1)
+    assert crypto.keyring(other).primary_id == "k2"
