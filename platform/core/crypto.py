@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import os
 import re
+import time
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -156,18 +157,18 @@ def keyring(app=None) -> KeyRing:
     return _ring(cfg["CODE_KEYS"], cfg.get("CODE_FINGERPRINT_KEY") or None)
 
 
+# how often a process looks whether the ring file changed (kameng.core.keyfile)
+RELOAD_SECONDS = 2.0
 _next_look: dict[int, float] = {}
 
 
 def _reload_if_changed(cfg) -> None:
-    import time
-
-    from kameng.core import keyfile
-
     now = time.monotonic()
     if now < _next_look.get(id(cfg), 0.0):
-        return
-    _next_look[id(cfg)] = now + keyfile.RELOAD_SECONDS
+        return  # the hot path: one clock read
+    from kameng.core import keyfile  # it imports this module
+
+    _next_look[id(cfg)] = now + RELOAD_SECONDS
     instance = cfg["INSTANCE_PATH"]
     seen = keyfile.stamp(instance)
     if seen == cfg["CODE_KEYS_STAMP"]:

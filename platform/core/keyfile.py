@@ -16,7 +16,7 @@ key the fingerprints are made with today (the oldest key of the ring), so retiri
 that key later leaves every fingerprint — and import de-duplication — unchanged.
 
 Every process re-reads the files when they change (``crypto.keyring`` looks at their
-modification time at most every ``RELOAD_SECONDS``): a rotation needs no restart.
+modification time at most every ``crypto.RELOAD_SECONDS``): a rotation needs no restart.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from kameng.core.crypto import CryptoError, parse_keys
 
 RING_FILE = "code_keys"
 FINGERPRINT_FILE = "code_fingerprint_key"
-RELOAD_SECONDS = 2.0
 
 HEADER = ("# kameng code key ring: the first key encrypts, every key decrypts.\n"
           "# Written by `kameng keys …`; keep it secret, back it up with the database.\n")

@@ -2,7 +2,7 @@
 
 The ring file and its rules: ``kameng.core.keyfile``. Each command writes the file
 atomically (a finished file is renamed into place) and every process re-reads it
-within ``keyfile.RELOAD_SECONDS``.
+within ``crypto.RELOAD_SECONDS``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from kameng.ops import rotation
 
 # the job waits this long after the ring file changed: every process has re-read it by
 # then (they look every RELOAD_SECONDS), so none writes under the old key afterwards
-SETTLE_SECONDS = 3 * keyfile.RELOAD_SECONDS
+SETTLE_SECONDS = 3 * crypto.RELOAD_SECONDS
 
 
 def _instance() -> str:

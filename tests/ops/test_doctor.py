@@ -58,6 +58,25 @@ def test_a_healthy_installation_passes(app, cli, redis_client):
         worker.register_death()
 
 
+def test_the_command_prints_the_fixes_and_fails(app, cli):
+    result = cli("doctor")  # the test app: a weak secret, no migration recorded, no worker
+    assert result.exit_code != 0 and "problem(s) found" in result.stderr
+    assert "FAIL config.secret_key" in result.output and "fix: " in result.output
+
+
+def test_an_unreachable_database_fails(app, tmp_path, redis_url):
+    from kameng.webapp import create_app
+
+    dead = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "dead"),
+                       "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing",
+                       "REDIS_URL": redis_url, "SECRET_KEY": LONG_SECRET})
+    with dead.app_context():
+        (finding,) = doctor.check_database()
+        db.session.remove()
+    assert not finding.ok and "not reachable" in finding.detail
+    assert "KAMENG_DATABASE_URL" in finding.fix
+
+
 def test_configuration_checks_fail(app):
     app.config.update(SECRET_KEY="test-secret", BASE_DOMAIN="localhost")
     found = _by_name(doctor.check_config())
