@@ -207,3 +207,30 @@ def test_another_process_picks_the_new_key_up_without_a_restart(app, cli, redis_
     keyfile.ring_path(app.config["INSTANCE_PATH"]).write_text("k3:not base64!\n")
     time.sleep(crypto.RELOAD_SECONDS + 0.1)
     assert crypto.keyring(other).primary_id == "k2"
+
+
+# every module that encrypts with the ring, and the tables key rotation walks for it
+SEALING_MODULES = {
+    "platform/shop/stock/services.py": "card_codes",
+    "platform/sales/delivery.py": "order_lines",
+    "platform/shop/suppliers/secretbox.py": "suppliers",
+    "platform/tenants/twofactor.py": "users",
+    "platform/billing/payments/secrets.py": "payment_method_configs",
+}
+
+
+def test_every_module_that_encrypts_has_a_store_the_rotation_walks(app):
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"\bcrypto\.seal\(|\.encrypt\(|\.sealer\(")
+    found = {str(p.relative_to(root)) for top in ("platform", "workers")
+             for p in (root / top).rglob("*.py")
+             if pattern.search(p.read_text(encoding="utf-8"))
+             # the ring itself, the rotation, and the doctor's probe (stores nothing)
+             and not str(p).endswith(("core/crypto.py", "ops/rotation.py", "ops/doctor.py"))}
+    unknown = found - set(SEALING_MODULES)
+    assert not unknown, f"{unknown} encrypt with the key ring: add a store for what they " \
+                        "write to kameng.ops.rotation.stores() and list them here"
+    assert set(SEALING_MODULES.values()) == {s.name for s in rotation.stores()}
