@@ -51,7 +51,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 # in dependency order: each package's init_app registers its blueprints, session
 # listeners, providers and signal receivers (its wiring.py)
-PACKAGES = ("core", "tenants", "shop", "billing", "sales", "api", "admin")
+PACKAGES = ("core", "tenants", "shop", "billing", "sales", "api", "admin", "ops")
 
 # every package's models, so metadata (and Alembic) sees all tables
 MODEL_MODULES = (
@@ -68,6 +68,7 @@ MODEL_MODULES = (
     "kameng.billing.commissions.models",
     "kameng.billing.withdrawals.models",
     "kameng.billing.plans.models",
+    "kameng.ops.models",
 )
 
 

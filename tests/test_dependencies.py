@@ -21,7 +21,7 @@ LAYERS = {
     "tenants": 1,
     "shop": 2, "billing": 2,
     "sales": 3,
-    "api": 4, "admin": 4,
+    "api": 4, "admin": 4, "ops": 4,
     "webapp": 5,
     "workers": 6,
 }

@@ -32,6 +32,8 @@ PERIODIC: list[Periodic] = [
     Periodic("kameng.workers.jobs.mature_commissions", every=300),
     Periodic("kameng.workers.jobs.sweep_subscriptions", every=900),
     Periodic("kameng.workers.jobs.reconcile_unpaid", every=60),
+    # a key rotation whose job died with its worker carries on from its last batch
+    Periodic("kameng.ops.rotation.resume_rotations", every=300),
 ]
 
 

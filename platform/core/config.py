@@ -5,7 +5,6 @@ folder, a secret key generated on first start and kept there.
 """
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 from pathlib import Path
@@ -102,11 +101,15 @@ def load_config(overrides: dict | None = None, environ: dict | None = None) -> d
     if not cfg["SECRET_KEY"]:
         cfg["SECRET_KEY"] = _persisted_secret(instance, "secret_key",
                                               lambda: secrets.token_urlsafe(48))
-    if not cfg["CODE_KEYS"]:
-        # "kid:base64key[,kid:base64key…]": the first key encrypts, every key decrypts
-        cfg["CODE_KEYS"] = _persisted_secret(
-            instance, "code_keys",
-            lambda: "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    # "kid:base64key[,kid:base64key…]": the first key encrypts, every key decrypts; the
+    # ring file in the instance folder (made on first start), extended by the setting
+    from kameng.core.keyfile import effective, stamp
+
+    cfg["CODE_KEYS_STAMP"] = stamp(instance)  # before reading: a change after it reloads
+    cfg["CODE_KEYS_CONFIGURED"] = cfg["CODE_KEYS"]
+    cfg["CODE_FINGERPRINT_KEY_CONFIGURED"] = cfg["CODE_FINGERPRINT_KEY"]
+    cfg["CODE_KEYS"], cfg["CODE_FINGERPRINT_KEY"] = effective(
+        instance, cfg["CODE_KEYS"], cfg["CODE_FINGERPRINT_KEY"])
 
     cfg["SQLALCHEMY_DATABASE_URI"] = normalise_db_url(cfg["DATABASE_URL"])
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(cfg["SQLALCHEMY_DATABASE_URI"])

@@ -2,8 +2,11 @@
 
 Key ring: config ``CODE_KEYS`` = ``"kid:base64key[,kid:base64key…]"``. The FIRST
 key encrypts; every key decrypts. Each ciphertext is stored with the id of the
-key that made it, so rotating is: prepend a new key, restart, and (optionally)
-re-encrypt old rows with ``kameng stock rekey``.
+key that made it. The ring lives in a file of the instance folder that
+``KAMENG_CODE_KEYS`` may extend (``kameng.core.keyfile``); rotating is
+``kameng keys rotate`` (a new first key, every stored code and secret re-encrypted
+in the background, see ``kameng.ops.rotation``), and every process picks the
+changed file up within seconds.
 
 Ciphertext: AES-256-GCM (or 128/192 by key length), ``nonce(12) || ct || tag``,
 with associated data chosen by the caller (the stock service binds a code to its
@@ -15,7 +18,9 @@ Fingerprint: HMAC-SHA256 of the code under a key derived (HKDF-SHA256) from
     keys are prepended.
 Either way the fingerprint key does not change when a new key is added, so
 fingerprints (and dedupe) stay stable across rotation. To retire the oldest key
-altogether, first pin ``CODE_FINGERPRINT_KEY`` to that key's base64 value.
+altogether, the fingerprint key must be pinned to that key's base64 value first:
+``kameng keys rotate`` does it (the ``code_fingerprint_key`` file) unless
+``CODE_FINGERPRINT_KEY`` is set.
 
 Stored secrets (a supplier's API secret, a shop's payment-provider key) go
 through ``seal``/``unseal``: the same ring, stored as ``kid:base64(nonce + ct)``,
@@ -32,6 +37,7 @@ import hashlib
 import hmac
 import os
 import re
+import time
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
@@ -141,11 +147,52 @@ def _ring(spec: str, fingerprint_key: str | None) -> KeyRing:
 
 
 def keyring(app=None) -> KeyRing:
-    """The app's key ring (built once per configuration value)."""
+    """The app's key ring (built once per configuration value), re-read from the ring
+    file when ``kameng keys …`` changed it (``kameng.core.keyfile``)."""
     from flask import current_app
 
     cfg = (app or current_app).config
+    if "CODE_KEYS_STAMP" in cfg:
+        _reload_if_changed(cfg)
     return _ring(cfg["CODE_KEYS"], cfg.get("CODE_FINGERPRINT_KEY") or None)
+
+
+# how often a process looks whether the ring file changed (kameng.core.keyfile)
+RELOAD_SECONDS = 2.0
+_next_look: dict[int, float] = {}
+
+
+def _reload_if_changed(cfg) -> None:
+    now = time.monotonic()
+    if now < _next_look.get(id(cfg), 0.0):
+        return  # the hot path: one clock read
+    from kameng.core import keyfile  # it imports this module
+
+    _next_look[id(cfg)] = now + RELOAD_SECONDS
+    instance = cfg["INSTANCE_PATH"]
+    seen = keyfile.stamp(instance)
+    if seen == cfg["CODE_KEYS_STAMP"]:
+        return
+    # a half-written file cannot be seen (the writer renames a finished one into place);
+    # a broken ring keeps the one in use, and is reported by `kameng doctor`
+    try:
+        spec, fingerprint = keyfile.effective(instance, cfg.get("CODE_KEYS_CONFIGURED"),
+                                              cfg.get("CODE_FINGERPRINT_KEY_CONFIGURED"),
+                                              create=False)
+        KeyRing(spec, fingerprint)
+    except (CryptoError, OSError):
+        return
+    cfg["CODE_KEYS"], cfg["CODE_FINGERPRINT_KEY"] = spec, fingerprint
+    cfg["CODE_KEYS_STAMP"] = seen
+
+
+def reload_now(app=None) -> KeyRing:
+    """Re-read the ring file at once (the command that just wrote it)."""
+    from flask import current_app
+
+    cfg = (app or current_app).config
+    _next_look.pop(id(cfg), None)
+    return keyring(app)
 
 
 def seal(plaintext: str, aad: bytes, app=None) -> str:

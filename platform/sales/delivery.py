@@ -9,8 +9,13 @@ from kameng.sales.models import OrderLine
 from kameng.shop.stock import allocation
 
 
+def line_aad(line_id: int) -> bytes:
+    """Associated data binding a line's delivered codes to the line (key rotation uses it)."""
+    return f"order-line:{line_id}".encode()
+
+
 def _aad(line: OrderLine) -> bytes:
-    return f"order-line:{line.id}".encode()
+    return line_aad(line.id)
 
 
 def store_delivered(line: OrderLine, codes: list[str]) -> None:
