@@ -32,6 +32,8 @@ PERIODIC: list[Periodic] = [
     Periodic("kameng.workers.jobs.mature_commissions", every=300),
     Periodic("kameng.workers.jobs.sweep_subscriptions", every=900),
     Periodic("kameng.workers.jobs.reconcile_unpaid", every=60),
+    # hourly, but each custom domain is looked up about once a day (sales.domain_checks)
+    Periodic("kameng.workers.jobs.recheck_domains", every=3600),
 ]
 
 
