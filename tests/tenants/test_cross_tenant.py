@@ -11,7 +11,7 @@ from kameng.billing import wallets
 from kameng.core.scoping import tenant_scope
 from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
-from kameng.tenants import api_keys
+from kameng.tenants import api_keys, domains
 from tests.helpers import login
 from tests.orders.helpers import card_product, fund
 
@@ -27,7 +27,8 @@ def star_rows(app, tree):
     key = api_keys.create_key(tree.star_customer, "star key")
     rule = pricing.set_markup(tree.star, kind="percent", value=500)
     tx = wallets.credit_wallet(tree.star_customer, 100, note="gift")
-    return {"order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
+    domain = domains.add_domain("star", "star-cards.example.com")
+    return {"domain_id": domain.id, "order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
             "rule_id": rule.id, "tx_id": tx.id, "user_id": tree.star_customer.id,
             "api_key": key.plaintext}
 
@@ -40,6 +41,9 @@ OWNER_ROUTES = [
     ("POST", "/admin/wallets/{user_id}/credit"),
     ("POST", "/admin/markup/{rule_id}/delete"),
     ("POST", "/admin/api-keys/{key_id}/revoke"),
+    ("POST", "/admin/domains/{domain_id}/verify"),
+    ("POST", "/admin/domains/{domain_id}/primary"),
+    ("POST", "/admin/domains/{domain_id}/remove"),
 ]
 CUSTOMER_ROUTES = [
     ("GET", "/o/{order_no}"),
@@ -89,3 +93,5 @@ def test_rows_are_untouched(app, tree, star_rows, client_for):
         assert orders.get_order(star_rows["order_no"]).status == "paid"
     assert len(pricing.list_markups(tree.star)) == 1
     assert api_keys.get_key(tree.star_customer, star_rows["key_id"]).revoked_at is None
+    assert [d.hostname for d in tree.star.domains] == ["star.localhost",
+                                                      "star-cards.example.com"]
