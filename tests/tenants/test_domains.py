@@ -189,3 +189,18 @@ def test_tls_ask_refuses_a_shop_that_is_not_active(app, tree, client_for, status
     assert ask(client_for, "rocket.example.com") == 404
     assert ask(client_for, "rocket.localhost") == 404
     assert ask(client_for, "star.localhost") == 200
+
+
+# ----- the host cache --------------------------------------------------------------------
+
+def test_check_bookkeeping_does_not_empty_the_host_cache_but_verifying_does(
+        app, tree, cli, dns_server, redis_client):
+    from kameng.tenants.hostcache import GEN_KEY
+
+    cli("tenants", "domain-add", "star", "shop.example.com")
+    gen = redis_client.get(GEN_KEY)
+    assert cli("tenants", "domain-check", "shop.example.com").exit_code == 1  # a miss
+    assert redis_client.get(GEN_KEY) == gen
+    dns_server.set_txt("_kameng.shop.example.com", token_of("shop.example.com"))
+    assert cli("tenants", "domain-check", "shop.example.com").exit_code == 0
+    assert redis_client.get(GEN_KEY) != gen
