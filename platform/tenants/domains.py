@@ -146,6 +146,12 @@ def add_custom_domain(tenant: Tenant, host: str) -> Domain:
     """An owner binds a domain of their own from the back office."""
     raw = host
     host = normalise_host(host)
+    if not host.isascii():  # 商店.example.com → its ASCII (punycode) form, which DNS uses
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidInput(_l("not a valid hostname: %(host)r", host=raw),
+                               field="hostname") from None
     if not host:
         raise InvalidInput(_l("Enter a domain name, e.g. shop.example.com."), field="hostname")
     if not HOST_RE.match(host):

@@ -80,6 +80,11 @@ def test_bad_hosts_are_refused_on_the_form(app, tree, owner, host, message):
     assert db.session.scalar(select(func.count()).select_from(Domain)) == before
 
 
+def test_an_international_name_is_bound_in_its_ascii_form(app, tree, owner):
+    assert add(owner, "商店.example.com").status_code == 302
+    assert row("xn--czrs0t.example.com") is not None
+
+
 def test_a_host_of_another_shop_is_a_conflict(app, tree, owner):
     domains.add_domain("rocket", "taken.example.com")
     resp = add(owner, "taken.example.com")
