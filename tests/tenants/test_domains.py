@@ -204,3 +204,25 @@ def test_check_bookkeeping_does_not_empty_the_host_cache_but_verifying_does(
     dns_server.set_txt("_kameng.shop.example.com", token_of("shop.example.com"))
     assert cli("tenants", "domain-check", "shop.example.com").exit_code == 0
     assert redis_client.get(GEN_KEY) != gen
+
+
+def test_a_plan_without_custom_domains_refuses_the_cli_too(app, tree, cli):
+    from kameng.billing.plans import services as plans
+
+    plans.grant_plan(tree.star, plans.create_plan(tree.master, "basic", "Basic", 0).id)
+    r = cli("tenants", "domain-add", "star", "example.com")
+    assert r.exit_code == 1
+    assert "Error: your plan does not include custom domains" in err(r)
+    assert db.session.scalar(select(Domain.id).where(Domain.hostname.like("%example.com"))) \
+        is None
+    with_domains = plans.create_plan(tree.master, "pro", "Pro", 0, custom_domain=True)
+    plans.grant_plan(tree.star, with_domains.id)
+    assert cli("tenants", "domain-add", "star", "example.com").exit_code == 0
+
+
+def test_nameservers_setting_is_parsed():
+    assert domains.nameservers("127.0.0.1:5353, [::1]:53,10.0.0.1") == [
+        ("127.0.0.1", 5353), ("::1", 53), ("10.0.0.1", 53)]
+    assert domains.nameservers("") == []
+    with pytest.raises(ValueError):
+        domains.nameservers("dns.example.com:53")
