@@ -249,3 +249,28 @@ def test_the_scheduler_declares_the_recheck():
 
     [entry] = [p for p in PERIODIC if p.func == "kameng.workers.jobs.recheck_domains"]
     assert entry.every <= 86400
+
+
+def test_no_transaction_is_open_during_the_back_office_and_recheck_look_ups(
+        app, tree, owner, dns_server):
+    from sqlalchemy import text
+
+    add(owner, "shop.example.com")
+    domain = row("shop.example.com")
+    dns_server.set_txt("_kameng.shop.example.com", domain.token)
+    db.session.commit()
+    seen = []
+    engine = db.engine  # the DNS server's thread has no app context
+
+    def probe(_name):
+        with engine.connect() as conn:
+            seen.append(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"))
+                .scalar())
+
+    dns_server.zone.on_query = probe
+    assert owner.post(f"/admin/domains/{domain.id}/verify").status_code == 302
+    db.session.commit()
+    assert recheck_domains(now=utcnow() + timedelta(days=1))["ok"] == 1
+    assert len(seen) == 2 and set(seen) == {0}, seen
