@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -182,7 +183,7 @@ def bind_in_txn(tenant: Tenant, host: str, verified: bool = False) -> Domain:
     domain = Domain(hostname=host, tenant_id=tenant.id, kind="subdomain" if own else "custom",
                     # sub-domains of our own base domain need no proof of ownership
                     verified_at=now if (own or verified) else None,
-                    token=_token(), is_primary=first)
+                    token=secrets.token_hex(16), is_primary=first)
     db.session.add(domain)
     db.session.flush()
     if apex:
@@ -197,12 +198,6 @@ def bind_in_txn(tenant: Tenant, host: str, verified: bool = False) -> Domain:
                               "to one shop.", host=www), field="hostname")
         db.session.flush()
     return domain
-
-
-def _token() -> str:
-    import secrets
-
-    return secrets.token_hex(16)
 
 
 def _check_free(tenant: Tenant, host: str) -> None:
