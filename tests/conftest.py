@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from kameng.core.extensions import db
 from kameng.core.scoping import ALL, reset_scope, set_scope
+from tests.fakes.dns import dns_server  # noqa: F401  (fixture: a loopback DNS server)
 from tests.services import PostgresForTests, RedisForTests
 
 BACKENDS = ("postgresql", "sqlite")

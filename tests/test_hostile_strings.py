@@ -152,6 +152,10 @@ def _hostile_world():
     withdrawals.request_withdrawal(star, people["star_owner"], method.id, 5, note=HOSTILE)
     for shop in (master, star):   # the audit log pages
         audit.record(HOSTILE, HOSTILE[:64], tenant_id=shop.id, note=HOSTILE)
+    # a custom domain whose DNS check found a hostile TXT value (the Domains page, the
+    # owner's banner on every back-office page)
+    domain = tenants.add_domain("star", "hostile.example.com", verified=True)
+    domain.check_failures, domain.check_found = 1, HOSTILE
     db.session.commit()
 
     # a refund request up the tree, and a code voided by the master's full refund

@@ -162,6 +162,23 @@ def order_awaiting_funds(tenant_id: int, order_id: int, outbox_id: int | None = 
         return tell_owners(order_id)
 
 
+def recheck_domains() -> dict:
+    """The daily DNS re-check of verified custom domains (look-ups outside transactions)."""
+    from kameng.sales.domain_checks import recheck_domains as run
+
+    return run()
+
+
+def domain_check_failed(tenant_id: int, domain_id: int, outbox_id: int | None = None) -> str:
+    """A verified domain's TXT record went missing or wrong: tell the shop's owners."""
+    from kameng.core.scoping import tenant_scope
+    from kameng.sales.domain_checks import tell_owners
+
+    with tenant_scope(tenant_id):
+        _outbox_sent(outbox_id)
+        return tell_owners(domain_id)
+
+
 def fill_waiting_orders(tenant_id: int) -> int:
     """Money went into the shop's funded account: fill its orders awaiting funds."""
     from kameng.sales.funding import fill_waiting_orders as run

@@ -34,6 +34,8 @@ PERIODIC: list[Periodic] = [
     Periodic("kameng.workers.jobs.reconcile_unpaid", every=60),
     # a key rotation whose job died with its worker carries on from its last batch
     Periodic("kameng.ops.rotation.resume_rotations", every=300),
+    # hourly, but each custom domain is looked up about once a day (sales.domain_checks)
+    Periodic("kameng.workers.jobs.recheck_domains", every=3600),
 ]
 
 

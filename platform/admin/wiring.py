@@ -4,7 +4,8 @@ from __future__ import annotations
 from importlib import import_module
 
 # in this order their routes join the blueprint
-MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "earnings",
+MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "domains",
+           "earnings",
            "funding", "orders", "payments", "plans", "pricing", "refund_requests", "reports",
            "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
 
@@ -38,5 +39,8 @@ def _nav_counts() -> dict:
     from flask import g
 
     from kameng.sales import oversight
+    from kameng.tenants.domains import failing
 
-    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant)}
+    # the owner's banner: verified domains whose DNS record the daily check found gone
+    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
+            "failing_domains": lambda: failing(g.tenant)}

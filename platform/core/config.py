@@ -17,6 +17,11 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "REDIS_URL": (None, str),
     "SECRET_KEY": (None, str),
     "BASE_DOMAIN": ("localhost", str),
+    # custom domains (tenants.domains): what owners point their DNS at, and whom we ask
+    "CNAME_TARGET": (None, str),
+    "PUBLIC_IP": (None, str),
+    "DNS_NAMESERVERS": ("", str),
+    "DNS_TIMEOUT": (3.0, float),
     "DEFAULT_LOCALE": ("zh_CN", str),
     "DEFAULT_CURRENCY": ("CNY", str),
     "CODE_KEYS": (None, str),

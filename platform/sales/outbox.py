@@ -32,6 +32,7 @@ TOPICS = {
     "order.delivered": ("mail", "kameng.workers.jobs.order_delivered"),
     "order.refund_provider": ("default", "kameng.workers.jobs.refund_at_provider"),
     "order.awaiting_funds": ("mail", "kameng.workers.jobs.order_awaiting_funds"),
+    "domain.check_failed": ("mail", "kameng.workers.jobs.domain_check_failed"),
 }
 
 

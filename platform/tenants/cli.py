@@ -61,17 +61,45 @@ def list_tenants(as_json):
 @tenants_cli.command("domain-add")
 @click.argument("slug")
 @click.argument("host")
-@click.option("--verified", is_flag=True, help="Mark a custom domain verified now.")
-def domain_add(slug, host, verified):
-    """Bind HOST to the shop SLUG (custom domains start unverified)."""
-    domain = services.add_domain(slug, host, verified=verified)
-    state = "verified" if domain.verified_at else f"unverified (token {domain.token})"
+@click.option("--verified", is_flag=True,
+              help="Operator override: mark a custom domain verified now, without DNS.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def domain_add(slug, host, verified, as_json):
+    """Bind HOST to the shop SLUG and print the DNS records to create (custom domains
+    start unverified; an apex also binds www.HOST)."""
+    from kameng.tenants import domains
+
+    domain = domains.add_domain(slug, host, verified=verified)
+    setup = domains.setup_of(domain)
+    if as_json:
+        click.echo(json.dumps(setup.as_json(), ensure_ascii=False))
+        return
+    state = "verified" if setup.verified else "unverified"
     click.echo(f"{domain.hostname} → {slug}: {domain.kind}, {state}")
+    if setup.records:
+        click.echo("DNS records to create:")
+        for record in setup.records:
+            click.echo(f"  {record.type:<6} {record.name:<40} {record.value}")
+    if not setup.verified:
+        click.echo(f"then: kameng tenants domain-check {domain.hostname}")
+
+
+@tenants_cli.command("domain-check")
+@click.argument("host")
+def domain_check(host):
+    """Look up HOST's TXT record _kameng.HOST: a match verifies it (it serves at once);
+    a missing or wrong record exits non-zero saying what was expected and found."""
+    from kameng.tenants import domains
+
+    domain = domains.check_host(host)
+    click.echo(f"{domain.hostname} verified: its TXT record matches, it serves "
+               f"{domain.tenant.slug}")
 
 
 @tenants_cli.command("domain-verify")
 @click.argument("host")
 def domain_verify(host):
-    """Mark a custom domain as verified, so it starts serving its shop."""
+    """Operator override: mark HOST verified without looking at DNS (domain-check
+    proves it instead), so it starts serving its shop."""
     domain = services.verify_domain(host)
     click.echo(f"{domain.hostname} verified")

@@ -12,6 +12,7 @@ import threading
 import time
 
 from flask import current_app, g, has_request_context
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from kameng.core import txn
@@ -87,9 +88,21 @@ def bump() -> None:
         pass  # the TTL still bounds staleness
 
 
+# a domain's DNS-check bookkeeping (tenants.domains) changes no routing: the daily
+# re-check of every domain must not empty every process's cache again and again
+_BOOKKEEPING = frozenset({"checked_at", "check_failures", "check_found", "notified_at"})
+
+
+def _routing_changed(session, obj) -> bool:
+    if not isinstance(obj, Domain) or obj in session.new or obj in session.deleted:
+        return True
+    return any(attr.history.has_changes() for attr in inspect(obj).attrs
+               if attr.key not in _BOOKKEEPING)
+
+
 def _note_changes(session, _ctx):
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Tenant | Domain):
+        if isinstance(obj, Tenant | Domain) and _routing_changed(session, obj):
             txn.after_commit(bump, key=GEN_KEY, session=session)
             return
 

@@ -74,6 +74,16 @@ class Domain(IdMixin, TimestampMixin, db.Model):
     verified_at: Mapped[datetime | None]
     token: Mapped[str] = mapped_column(String(64))
     is_primary: Mapped[bool] = mapped_column(default=False)
+    # binding an apex (example.com) also binds www.example.com, proven by the apex's
+    # TXT record: the www row points at its apex and goes with it
+    alias_of_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    # the last DNS check of a custom domain (tenants.domains): when it got an answer,
+    # how many definite misses in a row, what the miss found, when the owner was told
+    checked_at: Mapped[datetime | None]
+    check_failures: Mapped[int] = mapped_column(default=0)
+    check_found: Mapped[str | None] = mapped_column(String(255))
+    notified_at: Mapped[datetime | None]
 
     tenant: Mapped[Tenant] = relationship(back_populates="domains")
 

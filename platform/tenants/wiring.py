@@ -6,7 +6,7 @@ def init_app(app) -> None:
     from flask import g
 
     from kameng.core.extensions import babel, login_manager
-    from kameng.tenants import hostcache, resolver
+    from kameng.tenants import hostcache, resolver, tls
     from kameng.tenants.i18n import select_locale
     from kameng.tenants.services import load_session_user
     from kameng.tenants.views import bp
@@ -18,6 +18,7 @@ def init_app(app) -> None:
     login_manager.user_loader(lambda sid: load_session_user(g.get("tenant"), sid))
     hostcache.install()
     app.register_blueprint(bp)
+    app.register_blueprint(tls.bp)  # /_tls/ask, answered on any host
     _template_helpers(app)
 
 

@@ -11,7 +11,7 @@ from kameng.billing import wallets
 from kameng.core.scoping import tenant_scope
 from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
-from kameng.tenants import api_keys, appearance
+from kameng.tenants import api_keys, appearance, domains
 from tests.helpers import login
 from tests.orders.helpers import card_product, fund
 
@@ -29,7 +29,8 @@ def star_rows(app, tree):
     tx = wallets.credit_wallet(tree.star_customer, 100, note="gift")
     draft = appearance.save_draft(tree.star, "classic", {"banner_text": "star draft"},
                                   "a{color:#123456}")
-    return {"draft_id": draft.id, "order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
+    domain = domains.add_domain("star", "star-cards.example.com")
+    return {"draft_id": draft.id, "domain_id": domain.id, "order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
             "rule_id": rule.id, "tx_id": tx.id, "user_id": tree.star_customer.id,
             "api_key": key.plaintext}
 
@@ -45,6 +46,9 @@ OWNER_ROUTES = [
     # the theme studio's draft preview: another shop's owner cannot name star's draft
     ("GET", "/?preview={draft_id}"),
     ("GET", "/_theme/custom.css?preview={draft_id}"),
+    ("POST", "/admin/domains/{domain_id}/verify"),
+    ("POST", "/admin/domains/{domain_id}/primary"),
+    ("POST", "/admin/domains/{domain_id}/remove"),
 ]
 CUSTOMER_ROUTES = [
     ("GET", "/o/{order_no}"),
@@ -95,3 +99,5 @@ def test_rows_are_untouched(app, tree, star_rows, client_for):
     assert len(pricing.list_markups(tree.star)) == 1
     assert api_keys.get_key(tree.star_customer, star_rows["key_id"]).revoked_at is None
     assert appearance.draft_of(tree.star).id == star_rows["draft_id"]
+    assert [d.hostname for d in tree.star.domains] == ["star.localhost",
+                                                      "star-cards.example.com"]
