@@ -104,9 +104,22 @@ def seed() -> list[dict]:
         logins.append({"slug": tenant.slug, "name": tenant.name,
                        "host": services.primary_host(tenant),
                        "owner": owner, "customer": customer, "password": DEMO_PASSWORD})
+    _seed_staff()
     _seed_catalog()
     _seed_shops()
     return logins
+
+
+# one back-office account per staff role on the master (admin/permissions.py)
+DEMO_STAFF = (("staff@master.localhost", "manager", "Manager"),
+              ("support@master.localhost", "support", "Support"),
+              ("finance@master.localhost", "finance", "Finance"))
+
+
+def _seed_staff() -> None:
+    master = services.tenant_by_slug("master")
+    for email, role, name in DEMO_STAFF:
+        services.create_user(master, email, "staff", DEMO_PASSWORD, name, staff_role=role)
 
 
 def current_logins() -> list[dict]:

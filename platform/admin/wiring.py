@@ -6,13 +6,14 @@ from importlib import import_module
 # in this order their routes join the blueprint
 MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "earnings",
            "funding", "orders", "payments", "plans", "pricing", "refund_requests", "reports",
-           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
+           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals",
+           "staff", "customers")
 
 
 def init_app(app) -> None:
     from flask import Blueprint
 
-    from kameng.admin import security
+    from kameng.admin import permissions, security
     from kameng.core import audit
     from kameng.core.security import no_store
 
@@ -26,9 +27,14 @@ def init_app(app) -> None:
     bp.after_request(security.record_audit)
     # the master's 2FA policy: not enrolled yet → the enrolment pages only
     bp.before_request(security.require_enrolment)
+    # which areas a staff role may open: one table (admin/permissions.py)
+    bp.before_request(permissions.check_area)
     bp.context_processor(_nav_counts)
     for name in MODULES:
-        import_module(f"kameng.admin.{name}").bp.register(bp)
+        routes = import_module(f"kameng.admin.{name}").bp
+        routes.register(bp)
+        for endpoint in routes.endpoints():
+            permissions.register(f"admin.{endpoint}", name)
     app.register_blueprint(bp)
 
 
@@ -37,6 +43,8 @@ def _nav_counts() -> dict:
     (called by the template, so pages outside the back office's layout pay nothing)."""
     from flask import g
 
+    from kameng.admin.permissions import may
     from kameng.sales import oversight
 
-    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant)}
+    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
+            "may": may}
