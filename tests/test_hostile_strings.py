@@ -205,6 +205,7 @@ def _urls(app, ids: dict, order_nos: list[str]) -> list[str]:
              f"/admin/orders?shop={quoted}&product={quoted}&from={quoted}&to={quoted}",
              "/admin/orders?status=queue", f"/admin/orders.csv?q={quoted}",
              f"/admin/wallets?q={quoted}", "/admin/earnings?days=7",
+             f"/admin/customers?q={quoted}", f"/admin/customers?before={quoted}",
              f"/admin/appearance?theme={quoted}", "/admin/appearance?theme=default"}
     return sorted(urls)
 
@@ -253,6 +254,9 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("star.localhost", "owner", "/admin/audit"),
                  ("master.localhost", "owner", f"/admin/refund-requests/{ids['request_id']}"),
                  ("star.localhost", "owner", "/admin/refund-requests"),
+                 # the customer's name and the member tier it reached
+                 ("star.localhost", "owner", f"/admin/customers/{ids['user_id']}"),
+                 ("star.localhost", "staff", "/admin/customers"),
                  ("master.localhost", "owner", f"/admin/stock/products/{ids['product_id']}"),
                  ("master.localhost", "owner",
                   f"/admin/stock/products/{ids['product_id']}/codes"),
