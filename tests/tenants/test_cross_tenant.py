@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
+from kameng.admin import permissions
 from kameng.billing import wallets
 from kameng.core.extensions import db
 from kameng.core.scoping import tenant_scope
 from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
-from kameng.admin import permissions
 from kameng.tenants import api_keys
 from kameng.tenants.models import User
 from kameng.tenants.services import create_user
