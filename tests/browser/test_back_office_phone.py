@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from sqlalchemy import select
 
 from kameng.core.extensions import db
