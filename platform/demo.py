@@ -105,6 +105,7 @@ def seed() -> list[dict]:
                        "host": services.primary_host(tenant),
                        "owner": owner, "customer": customer, "password": DEMO_PASSWORD})
     _seed_staff()
+    logins[0]["staff"] = [(email, role, DEMO_PASSWORD) for email, role, _name in DEMO_STAFF]
     _seed_catalog()
     _seed_shops()
     return logins
@@ -133,8 +134,7 @@ def current_logins() -> list[dict]:
     rows = []
     for tenant in services.list_tenants():
         users = {u.email: u for u in db.session.scalars(
-            select(User).where(User.tenant_id == tenant.id,
-                               User.role.in_(("owner", "customer"))).order_by(User.id))}
+            select(User).where(User.tenant_id == tenant.id).order_by(User.id))}
         owners = [u for u in users.values() if u.role == "owner"]
         demo_owner = users.get(f"owner@{tenant.slug}.localhost")
         demo_buyer = users.get(f"buyer@{tenant.slug}.localhost")
@@ -150,7 +150,13 @@ def current_logins() -> list[dict]:
                      "owner_password": DEMO_PASSWORD if is_demo and published(owner) else None,
                      "customer": demo_buyer.email if is_demo and demo_buyer else None,
                      "customer_password": (DEMO_PASSWORD if is_demo and published(demo_buyer)
-                                           else None)})
+                                           else None),
+                     # the demo's staff accounts, one per role (master only)
+                     "staff": [(email, users[email].staff_role,
+                                DEMO_PASSWORD if published(users[email]) else None)
+                               for email, _role, _name in DEMO_STAFF
+                               if is_demo and email in users and users[email].role == "staff"
+                               and users[email].tenant_id == tenant.id]})
     return rows
 
 

@@ -37,7 +37,10 @@ def staff_add():
 
 @page.action("/staff/<int:user_id>/role")
 def staff_role(user_id: int):
+    before = staff.get_staff(g.tenant, user_id).back_office_role
     user = staff.change_role(g.tenant, current_user, user_id, request.form.get("role", ""))
+    if user.back_office_role == before:
+        return _("%(email)s keeps the same role.", email=user.email)
     return _("%(email)s has a new role; their sessions ended.", email=user.email)
 
 
