@@ -88,6 +88,8 @@ def _print_logins(logins: list[dict], port: int | None) -> None:
         if customer:
             click.echo(f"      customer     {customer}"
                        + (f" / {customer_pw}" if customer_pw else ""))
+        for email, role, password in row.get("staff") or ():
+            click.echo(f"      {role:<12} {email}" + (f" / {password}" if password else ""))
     click.echo("")
 
 

@@ -104,9 +104,23 @@ def seed() -> list[dict]:
         logins.append({"slug": tenant.slug, "name": tenant.name,
                        "host": services.primary_host(tenant),
                        "owner": owner, "customer": customer, "password": DEMO_PASSWORD})
+    _seed_staff()
+    logins[0]["staff"] = [(email, role, DEMO_PASSWORD) for email, role, _name in DEMO_STAFF]
     _seed_catalog()
     _seed_shops()
     return logins
+
+
+# one back-office account per staff role on the master (admin/permissions.py)
+DEMO_STAFF = (("staff@master.localhost", "manager", "Manager"),
+              ("support@master.localhost", "support", "Support"),
+              ("finance@master.localhost", "finance", "Finance"))
+
+
+def _seed_staff() -> None:
+    master = services.tenant_by_slug("master")
+    for email, role, name in DEMO_STAFF:
+        services.create_user(master, email, "staff", DEMO_PASSWORD, name, staff_role=role)
 
 
 def current_logins() -> list[dict]:
@@ -120,8 +134,7 @@ def current_logins() -> list[dict]:
     rows = []
     for tenant in services.list_tenants():
         users = {u.email: u for u in db.session.scalars(
-            select(User).where(User.tenant_id == tenant.id,
-                               User.role.in_(("owner", "customer"))).order_by(User.id))}
+            select(User).where(User.tenant_id == tenant.id).order_by(User.id))}
         owners = [u for u in users.values() if u.role == "owner"]
         demo_owner = users.get(f"owner@{tenant.slug}.localhost")
         demo_buyer = users.get(f"buyer@{tenant.slug}.localhost")
@@ -137,7 +150,13 @@ def current_logins() -> list[dict]:
                      "owner_password": DEMO_PASSWORD if is_demo and published(owner) else None,
                      "customer": demo_buyer.email if is_demo and demo_buyer else None,
                      "customer_password": (DEMO_PASSWORD if is_demo and published(demo_buyer)
-                                           else None)})
+                                           else None),
+                     # the demo's staff accounts, one per role (master only)
+                     "staff": [(email, users[email].staff_role,
+                                DEMO_PASSWORD if published(users[email]) else None)
+                               for email, _role, _name in DEMO_STAFF
+                               if is_demo and email in users and users[email].role == "staff"
+                               and users[email].tenant_id == tenant.id]})
     return rows
 
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from kameng.core.extensions import db
 from kameng.tenants import services, twofactor
 from kameng.tenants.api_keys import create_key_in_txn
-from kameng.tenants.models import ROLES
+from kameng.tenants.models import ROLES, STAFF_ROLES
 
 users_cli = AppGroup("users", help="Accounts: owners, staff and customers of a shop.")
 
@@ -20,19 +20,21 @@ users_cli = AppGroup("users", help="Accounts: owners, staff and customers of a s
 @click.option("--tenant", "slug", required=True, help="Slug of the shop.")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--staff-role", "staff_role", type=click.Choice(STAFF_ROLES),
+              help="What a staff account may do in the back office (default manager).")
 @click.option("--password", help="At least 8 characters; omit for an API-only account.")
 @click.option("--name", "display_name", help="Display name.")
 @click.option("--api-key", "api_key", is_flag=True,
               help="Also make an API key; it is printed alone on the last line, once.")
-def create_user(slug, email, role, password, display_name, api_key):
+def create_user(slug, email, role, staff_role, password, display_name, api_key):
     """Create an account on one shop."""
     tenant = services.tenant_by_slug(slug)
     if not api_key:
-        user = services.create_user(tenant, email, role, password, display_name)
+        user = services.create_user(tenant, email, role, password, display_name, staff_role)
         click.echo(f"created {role} {user.email} on {tenant.slug}")
         return
     # the account and its key are committed together, or neither
-    user = services.create_user_in_txn(tenant, email, role, password, display_name)
+    user = services.create_user_in_txn(tenant, email, role, password, display_name, staff_role)
     db.session.flush()
     made = create_key_in_txn(user, "cli")
     db.session.commit()

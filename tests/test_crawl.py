@@ -129,20 +129,17 @@ def crawl(client, starts: list[str], endpoint_of, per_route: int = PER_ROUTE
 
 
 def build_world(app):
-    """The demo, a staff member, and orders in the states a page can show."""
+    """The demo (with a staff member per role), and orders in the states a page can show."""
     from kameng import demo
     from kameng.sales import refunds
     from kameng.sales import services as orders
     from kameng.sales.fulfilment import fulfil
     from kameng.sales.notify import after_delivery
-    from kameng.tenants import services as tenants
     from kameng.tenants.models import Tenant, User
 
     demo.seed()
     shops = {t.slug: t for t in db.session.scalars(db.select(Tenant))}
     users = {u.email: u for u in db.session.scalars(db.select(User))}
-    tenants.create_user(shops["master"], "staff@master.localhost", "staff",
-                        demo.DEMO_PASSWORD, "Staff")
     # delivered card orders at every level; one of them refunded by the master
     delivered = {}
     for slug in ("master", "star", "rocket"):
@@ -197,7 +194,9 @@ ROLES = (
     ("master owner", "master.localhost", "owner@master.localhost", True),
     ("depth-1 owner", "star.localhost", "owner@star.localhost", True),
     ("depth-2 owner", "rocket.localhost", "owner@rocket.localhost", True),
-    ("staff", "master.localhost", "staff@master.localhost", True),
+    ("manager", "master.localhost", "staff@master.localhost", True),
+    ("support", "master.localhost", "support@master.localhost", True),
+    ("finance", "master.localhost", "finance@master.localhost", True),
     ("buyer", "rocket.localhost", "buyer@rocket.localhost", False),
     ("guest", "star.localhost", None, False),
 )

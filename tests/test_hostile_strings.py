@@ -211,7 +211,8 @@ def _urls(app, ids: dict, order_nos: list[str]) -> list[str]:
              f"/admin/wallets?q={quoted}", "/admin/earnings?days=7",
              f"/admin/appearance?theme={quoted}", "/admin/appearance?theme=default",
              f"/?preview={quoted}", f"/_theme/custom.css?preview={quoted}",
-             f"/_theme/custom.css?v={quoted}", f"/_theme/theme.css?t={quoted}"}
+             f"/_theme/custom.css?v={quoted}", f"/_theme/theme.css?t={quoted}",
+             f"/admin/customers?q={quoted}", f"/admin/customers?before={quoted}"}
     return sorted(urls)
 
 
@@ -259,6 +260,9 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("star.localhost", "owner", "/admin/audit"),
                  ("master.localhost", "owner", f"/admin/refund-requests/{ids['request_id']}"),
                  ("star.localhost", "owner", "/admin/refund-requests"),
+                 # the customer's name and the member tier it reached
+                 ("star.localhost", "owner", f"/admin/customers/{ids['user_id']}"),
+                 ("star.localhost", "staff", "/admin/customers"),
                  ("master.localhost", "owner", f"/admin/stock/products/{ids['product_id']}"),
                  ("master.localhost", "owner",
                   f"/admin/stock/products/{ids['product_id']}/codes"),

@@ -32,7 +32,7 @@ def earnings():
 
 
 @bp.route("/earnings/statement.csv")
-@owner_required
+@staff_required
 def earnings_csv():
     body = reports.statement_csv(g.tenant)
     return Response(body, mimetype="text/csv; charset=utf-8", headers={

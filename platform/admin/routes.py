@@ -17,3 +17,7 @@ class Routes:
     def register(self, blueprint) -> None:
         for rule, endpoint, view, options in self._rules:
             blueprint.add_url_rule(rule, endpoint, view, **options)
+
+    def endpoints(self) -> list[str]:
+        """The endpoint names ``register`` gives (as ``Blueprint.add_url_rule`` does)."""
+        return [endpoint or view.__name__ for _rule, endpoint, view, _options in self._rules]

@@ -7,13 +7,14 @@ from importlib import import_module
 MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "domains",
            "earnings",
            "funding", "orders", "payments", "plans", "pricing", "refund_requests", "reports",
-           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
+           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals",
+           "staff", "customers")
 
 
 def init_app(app) -> None:
     from flask import Blueprint
 
-    from kameng.admin import security
+    from kameng.admin import permissions, security
     from kameng.core import audit
     from kameng.core.security import no_store
 
@@ -27,9 +28,14 @@ def init_app(app) -> None:
     bp.after_request(security.record_audit)
     # the master's 2FA policy: not enrolled yet → the enrolment pages only
     bp.before_request(security.require_enrolment)
+    # which areas a staff role may open: one table (admin/permissions.py)
+    bp.before_request(permissions.check_area)
     bp.context_processor(_nav_counts)
     for name in MODULES:
-        import_module(f"kameng.admin.{name}").bp.register(bp)
+        routes = import_module(f"kameng.admin.{name}").bp
+        routes.register(bp)
+        for endpoint in routes.endpoints():
+            permissions.register(f"admin.{endpoint}", name)
     app.register_blueprint(bp)
 
 
@@ -38,9 +44,10 @@ def _nav_counts() -> dict:
     (called by the template, so pages outside the back office's layout pay nothing)."""
     from flask import g
 
+    from kameng.admin.permissions import may
     from kameng.sales import oversight
     from kameng.tenants.domains import failing
 
     # the owner's banner: verified domains whose DNS record the daily check found gone
     return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
-            "failing_domains": lambda: failing(g.tenant)}
+            "failing_domains": lambda: failing(g.tenant), "may": may}

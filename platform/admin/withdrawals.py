@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from kameng.admin.routes import Routes
-from kameng.admin.views import ActionPage, CsrfForm, owner_required
+from kameng.admin.views import ActionPage, CsrfForm, staff_required
 from kameng.billing import reports
 from kameng.billing.commissions import settings as billing_settings
 from kameng.billing.withdrawals import services
@@ -29,11 +29,14 @@ def _page(status=200):
         review=review, shops=shops_by_id(w.tenant_id for w in review)), status
 
 
-page = ActionPage(bp, "/withdrawals", "withdrawals_index", owner_required, _page)
+# staff_required: admin/permissions.py opens this area to finance and managers
+page = ActionPage(bp, "/withdrawals", "withdrawals_index", staff_required, _page)
 
 
 @page.action("/withdrawals/methods")
 def withdrawals_add_method():
+    if current_user.role != "owner":
+        abort(403)  # where the shop's money goes is the owner's to say
     f = PayoutMethodForm()
     services.add_payout_method(g.tenant, f.kind.data, f.account.data, f.holder.data,
                                f.bank_name.data)
@@ -50,7 +53,7 @@ def withdrawals_request():
 
 
 @bp.route("/withdrawals/<int:withdrawal_id>/<action>", methods=["POST"])
-@owner_required
+@staff_required
 def withdrawals_decide(withdrawal_id: int, action: str):
     f = DecisionForm()
     if action == "approve":

@@ -30,7 +30,9 @@ CODE = {"available": _l("Available"), "reserved": _l("Reserved"), "sold": _l("So
         "void": _l("Void")}
 BATCH = {"queued": _l("Queued"), "running": _l("Importing"), "done": _l("Done"),
          "failed": _l("Failed")}
-ROLE = {"owner": _l("Owner"), "staff": _l("Staff"), "customer": _l("Customer")}
+ROLE = {"owner": _l("Owner"), "staff": _l("Staff"), "customer": _l("Customer"),
+        # a staff account's role (User.staff_role)
+        "manager": _l("Manager"), "support": _l("Customer support"), "finance": _l("Finance")}
 TENANT = {"active": _l("Active"), "suspended": _l("Suspended"), "closed": _l("Closed")}
 ACCOUNT = {
     "wallet": _l("Wallet"), "earnings_pending": _l("Earnings on hold"),

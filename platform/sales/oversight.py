@@ -250,3 +250,13 @@ def awaiting_funds_count(tenant: Tenant) -> int:
     """The shop's own orders, paid on its own gateway, that wait for its funded account."""
     return db.session.scalar(select(func.count()).select_from(Order).where(
         Order.tenant_id == tenant.id, Order.status == "awaiting_funds")) or 0
+
+
+def customer_orders(tenant: Tenant, customer_id: int, before: int | None = None,
+                    size: int = 20):
+    """A page of one customer's orders in this shop, newest first."""
+    from kameng.core.pagination import keyset_page
+
+    return keyset_page(select(Order).where(Order.tenant_id == tenant.id,
+                                           Order.customer_id == customer_id),
+                       Order.id, size, before)

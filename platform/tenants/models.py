@@ -21,6 +21,8 @@ from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
 TENANT_ACTIVE = "active"
 TENANT_STATUSES = ("active", "suspended", "closed")
 ROLES = ("owner", "staff", "customer")
+# what a ``staff`` account may do in the back office (admin/permissions.py says where)
+STAFF_ROLES = ("manager", "support", "finance")
 
 
 class Tenant(IdMixin, TimestampMixin, db.Model):
@@ -95,6 +97,9 @@ class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "email"),
         CheckConstraint("role IN ('owner', 'staff', 'customer')", name="role"),
+        CheckConstraint("(role = 'staff') = (staff_role IS NOT NULL)", name="staff_role_set"),
+        CheckConstraint("staff_role IS NULL OR staff_role IN ('manager', 'support', 'finance')",
+                        name="staff_role"),
     )
 
     email: Mapped[str] = mapped_column(String(254))
@@ -104,6 +109,11 @@ class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(16))
     is_active_flag: Mapped[bool] = mapped_column("is_active", default=True)
     session_version: Mapped[int] = mapped_column(default=1)
+    # a staff account's back-office role (STAFF_ROLES); None for owners and customers
+    staff_role: Mapped[str | None] = mapped_column(String(16))
+    # set while the shop has blocked (a customer) or disabled (staff) the account: it
+    # cannot sign in, its sessions and API keys stop working
+    blocked_at: Mapped[datetime | None]
     # two-factor sign-in (tenants.twofactor): the TOTP secret, sealed on the code key
     # ring (set while enrolling, in use once totp_enabled_at is set), and the last
     # time step a code was accepted for (a code is good once)
@@ -113,11 +123,16 @@ class User(IdMixin, TimestampMixin, TenantScoped, UserMixin, db.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.is_active_flag
+        return self.is_active_flag and self.blocked_at is None
 
     @property
     def is_staff(self) -> bool:
         return self.role in ("owner", "staff")
+
+    @property
+    def back_office_role(self) -> str | None:
+        """owner, manager, support or finance; None for a customer."""
+        return "owner" if self.role == "owner" else self.staff_role
 
     def get_id(self) -> str:
         # the session binds the login to this tenant and this password generation

@@ -19,7 +19,7 @@ from kameng.core.models import utcnow
 from kameng.core.passwords import hash_password, needs_rehash, verify_password
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import after_commit, in_own_txn, owning
-from kameng.tenants.models import ROLES, Domain, Tenant, User
+from kameng.tenants.models import ROLES, STAFF_ROLES, Domain, Tenant, User
 from kameng.tenants.themes import available_themes
 
 log = logging.getLogger(__name__)
@@ -168,16 +168,26 @@ def primary_host(tenant: Tenant) -> str:
 # ----- users ---------------------------------------------------------------
 
 def create_user(tenant: Tenant, email: str, role: str, password: str | None = None,
-                display_name: str | None = None) -> User:
-    return in_own_txn(create_user_in_txn, tenant, email, role, password, display_name)
+                display_name: str | None = None, staff_role: str | None = None) -> User:
+    return in_own_txn(create_user_in_txn, tenant, email, role, password, display_name,
+                      staff_role)
 
 
 def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | None = None,
-                       display_name: str | None = None) -> User:
+                       display_name: str | None = None, staff_role: str | None = None) -> User:
+    """``staff_role`` (manager, support, finance) only for ``staff``; manager when not given
+    (what a staff account could do before there were staff roles)."""
     email = clean_address(email)
     if role not in ROLES:
         raise InvalidInput(_l("role must be one of %(choices)s",
                               choices=', '.join(ROLES)), field="role")
+    if role == "staff":
+        staff_role = staff_role or "manager"
+        if staff_role not in STAFF_ROLES:
+            raise InvalidInput(_l("role must be one of %(choices)s",
+                                  choices=', '.join(STAFF_ROLES)), field="role")
+    elif staff_role is not None:
+        raise InvalidInput(_l("only a staff account has a staff role"), field="role")
     if password is not None:
         _check_password(password)
     with all_tenants():
@@ -187,6 +197,7 @@ def create_user_in_txn(tenant: Tenant, email: str, role: str, password: str | No
         raise Conflict(_l("%(email)s already has an account on %(slug)s",
                           email=email, slug=tenant.slug), field="email")
     user = User(tenant_id=tenant.id, email=email, role=role, display_name=display_name,
+                staff_role=staff_role,
                 password_hash=hash_password(password) if password else None)
     db.session.add(user)
     return user
@@ -335,13 +346,32 @@ def _reset_refused() -> InvalidInput:
                            "new one"), field="token")
 
 
+# a set-password link mailed to a new staff account (the reset page sets it) lasts longer
+SET_PASSWORD_MAX_AGE = 3 * 86400
+
+
+def mail_set_password_link_in_txn(tenant: Tenant, user: User,
+                                  url: Callable[[str], str]) -> None:
+    """Mail a new back-office account its link to choose a password (sent after commit);
+    the reset page takes it, for ``SET_PASSWORD_MAX_AGE``, once."""
+    token = _reset_serializer().dumps([tenant.id, user.id, user.session_version, "invite"])
+    _mail_after_commit(user.email, _l("Your back-office account on %(shop)s", shop=tenant.name),
+                       _l("An account on the back office of %(shop)s was opened for you. "
+                          "Open this link within three days to choose your password:\n"
+                          "%(url)s", shop=tenant.name, url=url(token)))
+
+
 def password_reset_user(tenant: Tenant, token: str) -> User:
     """The account a reset link names, while the link is valid (``InvalidInput`` else)."""
     try:
-        tenant_id, user_id, version = _reset_serializer().loads(
-            token or "", max_age=PASSWORD_RESET_MAX_AGE)
+        payload, signed_at = _reset_serializer().loads(
+            token or "", max_age=SET_PASSWORD_MAX_AGE, return_timestamp=True)
+        tenant_id, user_id, version, *kind = payload
     except (BadSignature, ValueError, TypeError):
         raise _reset_refused() from None
+    # a reset link lasts 30 minutes; only a staff invitation lasts days
+    if kind != ["invite"] and (utcnow() - signed_at).total_seconds() > PASSWORD_RESET_MAX_AGE:
+        raise _reset_refused()
     with all_tenants():
         user = db.session.get(User, user_id) if tenant_id == tenant.id else None
     if user is None or user.tenant_id != tenant.id or not user.is_active \
@@ -422,7 +452,8 @@ def load_session_user(tenant: Tenant | None, session_id: str) -> User | None:
         return None
     with all_tenants():
         user = db.session.get(User, uid)
-    if user is None or user.tenant_id != tid or user.session_version != version:
+    if user is None or user.tenant_id != tid or user.session_version != version \
+            or user.blocked_at is not None:
         return None
     return user
 

@@ -579,3 +579,10 @@ def _commit(conflict_message: str) -> None:
     except IntegrityError:
         db.session.rollback()
         raise Conflict(conflict_message) from None
+
+
+def customer_tier(tenant, customer) -> tuple[str, int] | None:
+    """(name, discount_bp) of the member tier the customer has reached here, or None."""
+    tenant = _tenant(tenant)
+    tier = engine.pick_tier(cache.table_for(tenant).tiers, spend_of(tenant, customer))
+    return (tier[2], tier[1]) if tier else None
