@@ -92,9 +92,13 @@ def test_back_office_ids_of_another_shop_for_each_staff_role(app, tree, star_row
     adapter = app.url_map.bind("rocket.localhost")
     for method, route in OWNER_ROUTES:
         url = route.format(**star_rows)
-        endpoint, _args = adapter.match(url, method=method)
-        opens = permissions.may_open(role, permissions.area_of(endpoint))
+        endpoint, _args = adapter.match(url.split("?")[0], method=method)
         resp = rocket.open(url, method=method, data={"amount": "1.00", "role": "owner"})
+        if not endpoint.startswith("admin."):
+            # the studio's draft preview: staff see their own live shop, never star's draft
+            assert b"star draft" not in resp.data, (role, method, url)
+            continue
+        opens = permissions.may_open(role, permissions.area_of(endpoint))
         assert resp.status_code in ((403, 404) if opens else (403,)), (role, method, url)
         # an area the role opens: the view's own checks answer (404 for the row, or 403
         # where the action stays the owner's)
