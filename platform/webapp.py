@@ -68,6 +68,7 @@ MODEL_MODULES = (
     "kameng.billing.commissions.models",
     "kameng.billing.withdrawals.models",
     "kameng.billing.plans.models",
+    "kameng.tenants.signup_models",
 )
 
 

@@ -6,7 +6,8 @@ from importlib import import_module
 # in this order their routes join the blueprint
 MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "earnings",
            "funding", "orders", "payments", "plans", "pricing", "refund_requests", "reports",
-           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals")
+           "security", "shop_settings", "stock", "subshops", "suppliers", "wallets",
+           "withdrawals")
 
 
 def init_app(app) -> None:
@@ -39,4 +40,7 @@ def _nav_counts() -> dict:
 
     from kameng.sales import oversight
 
-    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant)}
+    from kameng.sales.openshop import may_have_sub_shops
+
+    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
+            "may_have_sub_shops": lambda: may_have_sub_shops(g.tenant)}

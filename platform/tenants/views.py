@@ -91,6 +91,26 @@ def login_2fa():
     return render("login_2fa.html", form=form)
 
 
+@bp.route("/_handover/<token>")
+def handover(token: str):
+    """A one-time login link made when a shop was opened on its parent's site (sessions
+    are per host): good once, for two minutes; anything else → the login page, saying so."""
+    from flask import flash
+
+    from kameng.tenants.openshop import spend_handover
+
+    spent = spend_handover(g.tenant, token)
+    if spent is None:
+        flash(_("This sign-in link has expired or was used already: sign in with your "
+                "e-mail and password."), "error")
+        return redirect(url_for("auth.login"), code=303)
+    user, next_path = spent
+    session.pop(_PENDING, None)
+    login_user(user)
+    return redirect(next_path if next_path.startswith("/") and not next_path.startswith("//")
+                    else url_for("admin.dashboard"), code=303)
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
