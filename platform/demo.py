@@ -180,8 +180,20 @@ def _seed_shops() -> None:
     from kameng.billing.payments import demo as demo_gateway
 
     demo_gateway.install(shops["master"])
+    _seed_signups(shops["master"])
     for tenant in shops.values():
         save_provider_config(tenant, "balance", enabled=True)
         for user in db.session.scalars(select(User).where(User.tenant_id == tenant.id,
                                                           User.role == "customer")):
             wallets.credit_wallet(user, DEMO_WALLET, note="demo credit")
+
+
+def _seed_signups(master: Tenant) -> None:
+    """Open sign-ups on the master with a free plan, so a newcomer can open a shop at
+    http://master.localhost:5000/open-shop (the new shop sells at +10 %)."""
+    from kameng.billing.plans import services as plans
+    from kameng.sales import openshop
+
+    free = plans.create_plan(master, "free", "免费体验版", 0, custom_domain=True,
+                             sub_shops=True)
+    openshop.set_signup_settings(master, "open", [free.id], 1000)

@@ -27,9 +27,21 @@ def star_rows(app, tree):
     key = api_keys.create_key(tree.star_customer, "star key")
     rule = pricing.set_markup(tree.star, kind="percent", value=500)
     tx = wallets.credit_wallet(tree.star_customer, 100, note="gift")
+    from kameng.billing.plans import services as plans
+    from kameng.sales import openshop
+
+    plans.grant_plan(tree.star, plans.create_plan(tree.master, "reseller", "Reseller", 0,
+                                                  sub_shops=True).id)
+    resold = plans.create_plan(tree.star, "star-free", "Star free", 0,
+                               base_plan_id=plans.plan_by_code(tree.master, "reseller").id)
+    openshop.set_signup_settings(tree.star, "open", [resold.id], 0)
+    openshop.create_invite(tree.star, plan_id=resold.id, markup_bp=None, days=3)
+    invite_id = openshop.invites_of(tree.star)[0].id
     return {"order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
             "rule_id": rule.id, "tx_id": tx.id, "user_id": tree.star_customer.id,
-            "api_key": key.plaintext}
+            "api_key": key.plaintext, "invite_id": invite_id,
+            # the shops above rocket: its parent and the master
+            "parent_id": tree.star.id, "master_id": tree.master.id}
 
 
 OWNER_ROUTES = [
@@ -40,6 +52,11 @@ OWNER_ROUTES = [
     ("POST", "/admin/wallets/{user_id}/credit"),
     ("POST", "/admin/markup/{rule_id}/delete"),
     ("POST", "/admin/api-keys/{key_id}/revoke"),
+    ("POST", "/admin/subshops/invites/{invite_id}/revoke"),
+    ("POST", "/admin/subshops/{parent_id}/suspend"),
+    ("POST", "/admin/subshops/{parent_id}/approve"),
+    ("POST", "/admin/subshops/{parent_id}/resume"),
+    ("POST", "/admin/subshops/{master_id}/suspend"),
 ]
 CUSTOMER_ROUTES = [
     ("GET", "/o/{order_no}"),
@@ -89,3 +106,11 @@ def test_rows_are_untouched(app, tree, star_rows, client_for):
         assert orders.get_order(star_rows["order_no"]).status == "paid"
     assert len(pricing.list_markups(tree.star)) == 1
     assert api_keys.get_key(tree.star_customer, star_rows["key_id"]).revoked_at is None
+    from kameng.core.extensions import db
+    from kameng.tenants.models import Tenant
+    from kameng.tenants.signup_models import ShopInvite
+
+    db.session.expire_all()
+    assert db.session.get(Tenant, tree.star.id).status == "active"
+    assert db.session.get(Tenant, tree.master.id).status == "active"
+    assert db.session.get(ShopInvite, star_rows["invite_id"]).revoked_at is None
