@@ -39,7 +39,6 @@ def _nav_counts() -> dict:
     from flask import g
 
     from kameng.sales import oversight
-
     from kameng.sales.openshop import may_have_sub_shops
 
     return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
