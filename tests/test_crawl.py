@@ -196,7 +196,7 @@ def build_world(app):
     free = plans.plan_by_code(shops["master"], "free")
     openshop.set_signup_settings(shops["master"], "approval", [free.id], 1000)
     openshop.open_shop(shops["master"], openshop.SignupRequest(
-        email="founder@example.com", password="Founder-pass-2026", shop_name="新店",
+        email="founder@example.com", password="Green-tea-2026!", shop_name="新店",
         slug="newshop"))
     openshop.set_signup_settings(shops["master"], "open", [free.id], 1000)
     openshop.create_invite(shops["master"], plan_id=free.id, markup_bp=500, days=7,

@@ -212,8 +212,11 @@ class SignupRequest:
 class Opened:
     tenant: Tenant
     user: User
-    handover_url: str
+    handover_token: str
     pending: bool
+
+    def handover_url(self, **kwargs) -> str:
+        return handover_url(self.tenant, self.handover_token, **kwargs)
 
 
 def form_plans(parent: Tenant, invite: ShopInvite | None) -> list[Plan]:
@@ -300,12 +303,16 @@ def _form_used(form_id: str) -> bool:
         is not None
 
 
-def handover_url(tenant: Tenant, token: str) -> str:
+def handover_url(tenant: Tenant, token: str, *, scheme: str | None = None,
+                 port: int | None = None) -> str:
+    """The login link on the new shop's own host (``<slug>.<base domain>``), with the
+    scheme and port the sign-up came in on (else the configured ones)."""
     cfg = current_app.config
-    port = cfg.get("SERVER_PORT")
+    port = port or cfg.get("SERVER_PORT")
     host = f"{tenant.slug}.{cfg['BASE_DOMAIN']}" + (
-        f":{port}" if port and port not in (80, 443) else "")
-    return f"{cfg.get('PREFERRED_URL_SCHEME') or 'http'}://{host}/_handover/{token}"
+        f":{port}" if port and int(port) not in (80, 443) else "")
+    scheme = scheme or cfg.get("PREFERRED_URL_SCHEME") or "http"
+    return f"{scheme}://{host}/_handover/{token}"
 
 
 def open_shop(parent: Tenant, req: SignupRequest) -> Opened:
@@ -370,8 +377,7 @@ def _open_shop_in_txn(parent: Tenant, req: SignupRequest) -> Opened:
     token = openshop.create_handover_in_txn(
         tenant, user, "/admin/plans" if awaiting_payment else "/admin/")
     db.session.flush()
-    return Opened(tenant=tenant, user=user, handover_url=handover_url(tenant, token),
-                  pending=pending)
+    return Opened(tenant=tenant, user=user, handover_token=token, pending=pending)
 
 
 # ----- the shops below me ----------------------------------------------------------------------

@@ -79,7 +79,9 @@ def open_shop():
         except ServiceError as err:
             errors = {err.field or "form": err.message}
         else:
-            return redirect(opened.handover_url, code=303)
+            _host, _sep, port = request.host.rpartition(":")
+            return redirect(opened.handover_url(
+                scheme=request.scheme, port=int(port) if port.isdigit() else None), code=303)
     values["password"] = ""  # never sent back
     return _page(422, values=values, errors=errors, invite_token=invite_token, invite=invite,
                  form_id=form_id or secrets.token_urlsafe(24))
