@@ -87,7 +87,7 @@ def _set_signup_settings_in_txn(parent, mode, plan_ids, markup_bp) -> None:
 
 def _check_markup(markup_bp, offered: list[Plan], field: str) -> None:
     if not isinstance(markup_bp, int) or not 0 <= markup_bp <= MAX_MARKUP_BP:
-        raise InvalidInput(_l("The markup must be between 0 and 1000 %%."), field=field)
+        raise InvalidInput(_l("The markup must be a percentage from 0 to 1000."), field=field)
     for plan in offered:
         cap = plans.root_plan(plan).max_markup_bp
         if cap is not None and markup_bp > cap:
@@ -281,12 +281,16 @@ def validate(parent: Tenant, req: SignupRequest,
     name = (req.shop_name or "").strip()
     if not name or len(name) > 120:
         errors["shop_name"] = str(_l("Give your shop a name (at most 120 characters)."))
+    plan = None
     try:
-        _plan_for(parent, invite, req.plan)
+        plan = _plan_for(parent, invite, req.plan)
     except ServiceError as err:
         errors["plan"] = err.message
-    if req.theme and req.theme not in available_themes():
-        errors["theme"] = str(_l("Choose one of the themes."))
+    theme = req.theme or parent.theme
+    allowed = plans.root_plan(plan).themes if plan is not None else None
+    if (req.theme and req.theme not in available_themes()) or \
+            (allowed is not None and theme not in allowed):
+        errors["theme"] = str(_l("Choose one of the themes your plan includes."))
     if req.form_id and _form_used(req.form_id):
         errors["form"] = str(_l("This form was sent already: your shop is being opened. "
                                 "Reload the page to open another one."))

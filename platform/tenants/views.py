@@ -125,6 +125,9 @@ def logout():
 def register():
     """Sign up: the same answer whether or not the address has an account here (a mail
     to that address tells its owner which, with a confirmation link for a new one)."""
+    if not g.tenant.serves_buyers:
+        # a pending or suspended shop takes no new customers (its owner still signs in)
+        return render("closed.html"), 503
     form = RegisterForm()
     if form.validate_on_submit():
         try:

@@ -148,6 +148,7 @@ def test_with_approval_the_shop_waits_for_the_parent(master, client_for):
     shop = db.session.scalar(select(Tenant).where(Tenant.slug == "founder"))
     assert shop.status == "pending"
     assert client_for("founder.localhost").get("/").status_code == 503
+    assert client_for("founder.localhost").get("/register").status_code == 503
     # its owner can sign in to its back office meanwhile
     new_host, landed = follow_handover(client_for, answer)
     assert new_host.get("/admin/").status_code == 200
@@ -289,3 +290,15 @@ def test_two_concurrent_sign_ups_for_one_slug_open_one_shop(master, app, backend
                              .where(Tenant.slug == "same-slug")) == 1
     assert db.session.scalar(select(func.count()).select_from(User)
                              .where(User.email.like("racer%"))) == 1
+
+
+def test_a_theme_the_plan_does_not_include_is_refused(master, client_for):
+    plan = plans.create_plan(master, "classic-only", "Classic only", 0, themes=["classic"])
+    open_signups(master, plan_list=[plan])
+    before = counts()
+    site = client_for("master.localhost")
+    refused = site.post("/open-shop", data=form(theme="midnight"))
+    assert refused.status_code == 422
+    assert "themes your plan includes" in refused.get_data(as_text=True)
+    assert counts() == before
+    assert site.post("/open-shop", data=form(theme="classic")).status_code == 303
