@@ -106,6 +106,8 @@ def seed() -> list[dict]:
                        "owner": owner, "customer": customer, "password": DEMO_PASSWORD})
     _seed_catalog()
     _seed_shops()
+    for row in logins:
+        row["open_shop"] = row["slug"] == "master"  # _seed_signups opened it
     return logins
 
 
@@ -114,6 +116,7 @@ def current_logins() -> list[dict]:
     owner and, for a demo shop, its demo buyer. The published demo password is shown
     only for a demo login that still has it (an operator who changed it sees none)."""
     from kameng.core.passwords import verify_password
+    from kameng.sales.openshop import takes_signups
     from kameng.tenants.models import User
 
     demo_slugs = {shop.slug for shop in DEMO_SHOPS}
@@ -137,7 +140,8 @@ def current_logins() -> list[dict]:
                      "owner_password": DEMO_PASSWORD if is_demo and published(owner) else None,
                      "customer": demo_buyer.email if is_demo and demo_buyer else None,
                      "customer_password": (DEMO_PASSWORD if is_demo and published(demo_buyer)
-                                           else None)})
+                                           else None),
+                     "open_shop": takes_signups(tenant)})
     return rows
 
 
