@@ -18,6 +18,7 @@ from kameng.sales import openshop
 from kameng.shop.pricing.models import MarkupRule
 from kameng.tenants.models import Domain, Tenant, User
 from kameng.tenants.signup_models import LoginHandover, ShopSignup
+from tests.fakes.stripe import localstripe, stripe_fake  # noqa: F401  (fixtures)
 
 GOOD_PASSWORD = "Shop-owner-2026"
 
@@ -302,3 +303,21 @@ def test_a_theme_the_plan_does_not_include_is_refused(master, client_for):
     assert "themes your plan includes" in refused.get_data(as_text=True)
     assert counts() == before
     assert site.post("/open-shop", data=form(theme="classic")).status_code == 303
+
+
+def test_a_pending_shop_pays_its_plan_by_card_and_opens(master, client_for, app, stripe_fake):
+    app.config.update(stripe_fake.app_config())
+    paid = plans.create_plan(master, "pro", "Pro", 9900, sub_shops=True)
+    open_signups(master, plan_list=[paid])
+    answer = client_for("master.localhost").post("/open-shop", data=form(plan=str(paid.id)))
+    new_host, _landed = follow_handover(client_for, answer)
+    page = new_host.get("/admin/plans").get_data(as_text=True)
+    assert "data-plan-card" in page and stripe_fake.js_url in page
+    paying = new_host.post("/admin/plans/pay-card", data={
+        "plan": paid.id, "payment_method": stripe_fake.card_payment_method()})
+    assert paying.status_code == 302
+    db.session.expire_all()
+    shop = db.session.scalar(select(Tenant).where(Tenant.slug == "founder"))
+    assert shop.status == "active"
+    assert db.session.scalar(select(PlanPayment).where(PlanPayment.tenant_id == shop.id)
+                             ).method == "card"
