@@ -50,7 +50,7 @@ def _page(status: int, *, values: dict, errors: dict, invite_token, invite,
 def _closed(problem: str | None = None):
     # sign-ups closed (or a bad invite): a page that says so, nothing to fill in
     return render("open_shop.html", closed=True, problem=problem, values={}, errors={},
-                  plans=[], themes=[], invite=None, invite_token=None, form_id=""), \
+                  plans=[], themes={}, invite=None, invite_token=None, form_id=""), \
         (200 if problem is None else 410)
 
 

@@ -111,6 +111,7 @@ def test_the_sign_up_setting_is_edited_on_the_page(tree, client_for):
                              max_markup_bp=2000)
     master = client_for("master.localhost")
     login(master, "owner@master.test")
+    master.get("/lang/en")
     answer = master.post("/admin/subshops/settings",
                          data={"mode": "approval", "plans": [str(free.id)], "markup": "15"})
     assert answer.status_code == 302
