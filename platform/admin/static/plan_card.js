@@ -18,9 +18,13 @@
     busy = true;
     stripe.createPaymentMethod({type: 'card', card: card}).then(function (result) {
       busy = false;
-      if (result.error) { message.textContent = result.error.message; return; }
+      if (!result || result.error || !result.paymentMethod) {
+        message.textContent = (result && result.error && result.error.message) ||
+          form.getAttribute('data-failed');
+        return;
+      }
       form.elements.payment_method.value = result.paymentMethod.id;
       form.submit();
-    });
+    }, function () { busy = false; message.textContent = form.getAttribute('data-failed'); });
   });
 })();
