@@ -12,6 +12,7 @@ from kameng.core.extensions import db
 from kameng.sales import openshop
 from tests.browser.conftest import SHOTS
 from tests.browser.test_csp import watch
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +48,17 @@ def test_open_a_shop_from_the_masters_site(app, tree, live_server, browser):
         # signed in on the new host: its back office pages open
         page.goto(page.url.replace("/admin/", "/admin/plans"))
         assert "/login" not in page.url
+        # the master's sub-shops page lists the new shop
+        page.context.clear_cookies()
+        page.goto(master + "/lang/en")
+        page.goto(master + "/login")
+        page.fill("input[name=email]", "owner@master.test")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.form button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(master + "/admin/subshops")
+        assert page.locator("tr[data-shop=founder]").is_visible()
+        page.screenshot(path=f"{SHOTS}/kameng-open-shop-subshops.png", full_page=True)
         assert violations == []
     finally:
         context.close()
