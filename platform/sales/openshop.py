@@ -428,11 +428,12 @@ def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
             select(Plan).where(Plan.id.in_({s.plan_id for s in subs.values()})))}
     signups = {s.tenant_id: s for s in db.session.scalars(
         select(ShopSignup).where(ShopSignup.tenant_id.in_(ids)))}
+    path_of = {s.id: s.path for s in shops}
     rows = []
     for shop in shops:
         # my earnings from a shop: from its own sales and every shop below it
         mine = sum(int(v) for tid, v in earned_at.items()
-                   if any(s.id == tid and s.path.startswith(shop.path) for s in shops))
+                   if path_of.get(tid, "").startswith(shop.path))
         sub, signup = subs.get(shop.id), signups.get(shop.id)
         bal = balances[shop.id]
         rows.append(SubshopRow(

@@ -4,7 +4,7 @@ buyers and the API while their owners still sign in."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kameng.billing.plans import services as plans
 from kameng.core.extensions import db
@@ -131,9 +131,31 @@ def test_the_sign_up_setting_is_edited_on_the_page(tree, client_for):
     assert "/open-shop" in client_for("master.localhost").get("/").get_data(as_text=True)
 
 
-def test_earnings_from_a_shop_count_its_subtree(tree, signed_up):
-    rows = {r.tenant.slug: r for r in openshop.subshop_rows(tree.master)}
-    assert rows["star"].depth == 1 and rows["rocket"].depth == 2
-    assert rows["newbie"].awaiting_approval and rows["newbie"].plan == "Star free"
-    assert all(r.my_earnings == 0 and r.sales == 0 for r in rows.values())
-    assert select  # the figures themselves come from billing.reports (tested there)
+def test_earnings_from_a_shop_count_its_subtree(app):
+    from kameng.billing.commissions.models import Commission, CommissionShare
+    from tests.billing.commissions.helpers import card_product, chain, deliver, fund
+
+    c = chain(depth=2)
+    master, s1, s2 = c.shops
+    product = card_product(codes=5)
+    for level in (1, 2):
+        fund(c.buyers[level], 10_000)
+        deliver(c.shops[level], c.buyers[level], product)
+
+    def share(owner, seller) -> int:
+        return int(db.session.scalar(
+            select(func.sum(CommissionShare.net))
+            .join(Commission, Commission.id == CommissionShare.commission_id)
+            .where(CommissionShare.tenant_id == owner.id, CommissionShare.user_id.is_(None),
+                   Commission.tenant_id == seller.id)) or 0)
+
+    rows = {r.tenant.slug: r for r in openshop.subshop_rows(master)}
+    assert rows["s1"].depth == 1 and rows["s2"].depth == 2
+    # what the master earned on s1's sales and on s2's (s2 is below s1)
+    assert rows["s1"].my_earnings == share(master, s1) + share(master, s2) > 0
+    assert rows["s2"].my_earnings == share(master, s2) > 0
+    assert rows["s1"].sales > 0 and rows["s2"].sales > 0
+    # s1 sees only s2, and its own margin on s2's sale
+    mine = openshop.subshop_rows(s1)
+    assert [r.tenant.slug for r in mine] == ["s2"]
+    assert mine[0].my_earnings == share(s1, s2) > 0
