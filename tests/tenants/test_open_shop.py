@@ -321,3 +321,28 @@ def test_a_pending_shop_pays_its_plan_by_card_and_opens(master, client_for, app,
     assert shop.status == "active"
     assert db.session.scalar(select(PlanPayment).where(PlanPayment.tenant_id == shop.id)
                              ).method == "card"
+
+
+def test_a_shop_opened_on_the_demo_master_sells_its_catalog_to_a_guest(app, client_for):
+    from kameng import demo
+    from kameng.sales import services as orders
+    from kameng.shop.pricing.services import price_for, wholesale_for
+
+    demo.seed()
+    master = db.session.scalar(select(Tenant).where(Tenant.slug == "master"))
+    assert openshop.takes_signups(master)
+    answer = client_for("master.localhost").post("/open-shop", data=form())
+    assert answer.status_code == 303
+    shop = db.session.scalar(select(Tenant).where(Tenant.slug == "founder"))
+    assert shop.status == "active"
+    from kameng.shop.catalog.services import product_by_sku
+
+    product = product_by_sku("NETEASE-50")
+    # the demo's default markup for new shops: 10 % on its cost (the master's wholesale)
+    cost = wholesale_for(master, product)
+    assert price_for(shop, product) == cost + cost // 10
+    storefront = client_for("founder.localhost")
+    assert storefront.get("/p/NETEASE-50").status_code == 200
+    placed = orders.place_order(shop, sku="NETEASE-50", contact="guest@example.com",
+                                lookup_password="pw-123456", payment_method="epay")
+    assert placed.order.amount == price_for(shop, product)
