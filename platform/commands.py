@@ -83,6 +83,8 @@ def _print_logins(logins: list[dict], port: int | None) -> None:
         click.echo(f"      back office  http://{row['host']}{suffix}/admin/"
                    + (f"  owner {owner}" if owner else "")
                    + (f" / {owner_pw}" if owner and owner_pw else ""))
+        if row.get("open_shop"):
+            click.echo(f"      open a shop  http://{row['host']}{suffix}/open-shop")
         customer = row.get("customer")
         customer_pw = row.get("customer_password", row.get("password"))
         if customer:

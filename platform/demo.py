@@ -108,6 +108,8 @@ def seed() -> list[dict]:
     logins[0]["staff"] = [(email, role, DEMO_PASSWORD) for email, role, _name in DEMO_STAFF]
     _seed_catalog()
     _seed_shops()
+    for row in logins:
+        row["open_shop"] = row["slug"] == "master"  # _seed_signups opened it
     return logins
 
 
@@ -128,6 +130,7 @@ def current_logins() -> list[dict]:
     owner and, for a demo shop, its demo buyer. The published demo password is shown
     only for a demo login that still has it (an operator who changed it sees none)."""
     from kameng.core.passwords import verify_password
+    from kameng.sales.openshop import takes_signups
     from kameng.tenants.models import User
 
     demo_slugs = {shop.slug for shop in DEMO_SHOPS}
@@ -156,7 +159,8 @@ def current_logins() -> list[dict]:
                                 DEMO_PASSWORD if published(users[email]) else None)
                                for email, _role, _name in DEMO_STAFF
                                if is_demo and email in users and users[email].role == "staff"
-                               and users[email].tenant_id == tenant.id]})
+                               and users[email].tenant_id == tenant.id],
+                     "open_shop": takes_signups(tenant)})
     return rows
 
 
@@ -199,8 +203,20 @@ def _seed_shops() -> None:
     from kameng.billing.payments import demo as demo_gateway
 
     demo_gateway.install(shops["master"])
+    _seed_signups(shops["master"])
     for tenant in shops.values():
         save_provider_config(tenant, "balance", enabled=True)
         for user in db.session.scalars(select(User).where(User.tenant_id == tenant.id,
                                                           User.role == "customer")):
             wallets.credit_wallet(user, DEMO_WALLET, note="demo credit")
+
+
+def _seed_signups(master: Tenant) -> None:
+    """Open sign-ups on the master with a free plan, so a newcomer can open a shop at
+    http://master.localhost:5000/open-shop (the new shop sells at +10 %)."""
+    from kameng.billing.plans import services as plans
+    from kameng.sales import openshop
+
+    free = plans.create_plan(master, "free", "免费体验版", 0, custom_domain=True,
+                             sub_shops=True)
+    openshop.set_signup_settings(master, "open", [free.id], 1000)

@@ -69,6 +69,7 @@ MODEL_MODULES = (
     "kameng.billing.withdrawals.models",
     "kameng.billing.plans.models",
     "kameng.ops.models",
+    "kameng.tenants.signup_models",
 )
 
 

@@ -187,6 +187,17 @@ def build_world(app):
     assert available > 200, available
     withdrawals.request_withdrawal(shops["star"], users["owner@star.localhost"],
                                    method.id, available // 2)
+    # a shop opened on the master's site waits for approval; an invite link
+    from kameng.sales import openshop
+
+    free = plans.plan_by_code(shops["master"], "free")
+    openshop.set_signup_settings(shops["master"], "approval", [free.id], 1000)
+    openshop.open_shop(shops["master"], openshop.SignupRequest(
+        email="founder@example.com", password="Green-tea-2026!", shop_name="新店",
+        slug="newshop"))
+    openshop.set_signup_settings(shops["master"], "open", [free.id], 1000)
+    openshop.create_invite(shops["master"], plan_id=free.id, markup_bp=500, days=7,
+                           max_uses=3, note="朋友")
     db.session.commit()
 
 
@@ -199,6 +210,7 @@ ROLES = (
     ("finance", "master.localhost", "finance@master.localhost", True),
     ("buyer", "rocket.localhost", "buyer@rocket.localhost", False),
     ("guest", "star.localhost", None, False),
+    ("guest on the master", "master.localhost", None, False),
 )
 
 
@@ -224,7 +236,7 @@ def test_every_page_reachable_from_the_demo_as_every_role_in_both_languages(app)
         return endpoint_of
 
     failures = []
-    crawled = {}
+    crawled, reached = {}, {}
     for role, host, email, back_office in ROLES:
         for lang in ("en", "zh_CN"):
             client = host_client(app, host)
@@ -235,6 +247,7 @@ def test_every_page_reachable_from_the_demo_as_every_role_in_both_languages(app)
             starts = ["/"] + (["/admin/"] if back_office else [])
             texts, errors = crawl(client, starts, endpoint_of_for(host))
             crawled[(role, lang)] = len(texts)
+            reached[(role, lang)] = set(texts)
             failures += [f"{role} {lang}: {path} answered {status}" for path, status in errors]
             for path, text in texts.items():
                 # Chinese pages: any identifier; English ones: no snake_case at least
@@ -247,3 +260,8 @@ def test_every_page_reachable_from_the_demo_as_every_role_in_both_languages(app)
     assert crawled[("master owner", "zh_CN")] > 30, crawled
     assert crawled[("guest", "zh_CN")] >= 5, crawled
     assert crawled[("buyer", "en")] >= 8, crawled
+    # the new pages: the sign-up form for guests, the sub-shops page for owners above others
+    for key in (("guest on the master", "en"), ("guest on the master", "zh_CN")):
+        assert "/open-shop" in reached[key], reached[key]
+    for role in ("master owner", "depth-1 owner"):
+        assert "/admin/subshops" in reached[(role, "zh_CN")], role

@@ -156,6 +156,11 @@ def _hostile_world():
     # owner's banner on every back-office page)
     domain = tenants.add_domain("star", "hostile.example.com", verified=True)
     domain.check_failures, domain.check_found = 1, HOSTILE
+    # sign-ups on the master's site (the form names the plan) and an invite link
+    from kameng.sales import openshop
+
+    openshop.set_signup_settings(master, "approval", [plan.id], 500)
+    openshop.create_invite(master, plan_id=plan.id, markup_bp=None, days=3, note=HOSTILE)
     db.session.commit()
 
     # a refund request up the tree, and a code voided by the master's full refund
@@ -270,7 +275,9 @@ def test_every_page_escapes_hostile_names(app, client_for):
                  ("star.localhost", "owner", "/admin/plans"),
                  ("master.localhost", "owner", f"/admin/orders/{order_nos[-1]}"),
                  ("star.localhost", "customer", f"/o/{handed}"),
-                 ("star.localhost", None, "/"), ("star.localhost", None, "/p/H-CARD")]:
+                 ("star.localhost", None, "/"), ("star.localhost", None, "/p/H-CARD"),
+                 ("master.localhost", "owner", "/admin/subshops"),
+                 ("master.localhost", None, "/open-shop")]:
         assert page in escaped, page
     # and the delivery mail's HTML part
     order = db.session.scalar(select(Order).where(Order.order_no == handed))

@@ -78,6 +78,10 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
             themes.add(re.search(r'<body class="[^"]*\btheme-([a-z0-9_-]+)', resp.text).group(1))
         assert len(themes) == 3
         assert get("unknown.localhost").status_code == 404
+        # a newcomer can open a shop on the master's site
+        assert f"open a shop  http://master.localhost:{port}/open-shop" in output
+        form = get("master.localhost", "/open-shop")
+        assert form.status_code == 200 and 'name="slug"' in form.text
         assert "卡盟总站" not in get("unknown.localhost").text
 
         # the worker and scheduler are alive: the scheduler's heartbeat job ran
@@ -111,6 +115,7 @@ def test_run_serves_demo_shops_and_stops_cleanly(tmp_path):
         assert f"http://{host}:" in again, again[-3000:]
     assert "owner@star.localhost / kameng-demo" in again
     assert "buyer@rocket.localhost / kameng-demo" in again
+    assert "/open-shop" in again
     assert "worker and scheduler log: this terminal" in again
     # nothing left listening
     with pytest.raises(requests.ConnectionError):

@@ -19,6 +19,20 @@ from kameng.tenants.shop_settings import format_shop_time
 bp = Routes()
 
 
+def _card_form() -> dict | None:
+    """Stripe.js settings for the "pay by card" form, when the platform takes cards."""
+    from flask import current_app
+
+    from kameng.billing.payments.stripe_provider import is_configured
+    from kameng.core.security import allow_payment_script
+
+    if g.tenant.is_master or not is_configured():
+        return None
+    js_url = current_app.config["STRIPE_JS_URL"]
+    allow_payment_script(js_url)
+    return {"js_url": js_url, "publishable_key": current_app.config["STRIPE_PUBLISHABLE_KEY"]}
+
+
 def _page(status=200):
     sub = services.subscription_of(g.tenant)
     return render_template(
@@ -26,7 +40,8 @@ def _page(status=200):
         offered=services.offered_to(g.tenant), selling=services.plans_of(g.tenant),
         payments=services.payments_of(g.tenant), bal=reports.shop_balances(g.tenant),
         notice=services.renewal_notice(g.tenant), percent=format_percent,
-        can_sell=g.tenant.is_master or services.plan_allows(g.tenant, "sub_shops")), status
+        can_sell=g.tenant.is_master or services.plan_allows(g.tenant, "sub_shops"),
+        card=_card_form()), status
 
 
 page = ActionPage(bp, "/plans", "plans_index", owner_required, _page)
@@ -35,6 +50,16 @@ page = ActionPage(bp, "/plans", "plans_index", owner_required, _page)
 @page.action("/plans/pay")
 def plans_pay():
     payment = services.pay_plan(g.tenant, PayPlanForm().plan_id(), "balance", actor=current_user)
+    return _("Paid: the plan runs until %(date)s.",
+             date=format_shop_time(payment.period_end, g.tenant, "%Y-%m-%d"))
+
+
+@page.action("/plans/pay-card")
+def plans_pay_card():
+    # the card was turned into a PaymentMethod by Stripe.js (admin/static/plan_card.js)
+    payment = services.pay_plan(g.tenant, PayPlanForm().plan_id(), "card",
+                                payment_method=(request.form.get("payment_method") or "")[:64],
+                                actor=current_user)
     return _("Paid: the plan runs until %(date)s.",
              date=format_shop_time(payment.period_end, g.tenant, "%Y-%m-%d"))
 

@@ -7,8 +7,8 @@ from importlib import import_module
 MODULES = ("views", "api_keys", "appearance", "catalog", "coupons", "discounts", "domains",
            "earnings",
            "funding", "orders", "payments", "plans", "pricing", "refund_requests", "reports",
-           "security", "shop_settings", "stock", "suppliers", "wallets", "withdrawals",
-           "staff", "customers")
+           "security", "shop_settings", "stock", "subshops", "suppliers", "wallets",
+           "withdrawals", "staff", "customers")
 
 
 def init_app(app) -> None:
@@ -46,8 +46,10 @@ def _nav_counts() -> dict:
 
     from kameng.admin.permissions import may
     from kameng.sales import oversight
+    from kameng.sales.openshop import may_have_sub_shops
     from kameng.tenants.domains import failing
 
     # the owner's banner: verified domains whose DNS record the daily check found gone
     return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
-            "failing_domains": lambda: failing(g.tenant), "may": may}
+            "failing_domains": lambda: failing(g.tenant), "may": may,
+            "may_have_sub_shops": lambda: may_have_sub_shops(g.tenant)}

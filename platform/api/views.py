@@ -60,6 +60,14 @@ def require_key(view):
     return wrapper
 
 
+@bp.before_request
+def closed_shop():
+    # a suspended or pending shop takes no orders and lists nothing through the API either
+    if g.get("tenant") is not None and not g.tenant.serves_buyers:
+        return problem(503, str(_l("This shop is temporarily closed.")), code="shop_closed")
+    return None
+
+
 @bp.errorhandler(429)
 def too_many_requests(_err):
     # the key's limit (API_RATE_LIMIT): said in the shop's language, like every problem

@@ -33,7 +33,8 @@ BATCH = {"queued": _l("Queued"), "running": _l("Importing"), "done": _l("Done"),
 ROLE = {"owner": _l("Owner"), "staff": _l("Staff"), "customer": _l("Customer"),
         # a staff account's role (User.staff_role)
         "manager": _l("Manager"), "support": _l("Customer support"), "finance": _l("Finance")}
-TENANT = {"active": _l("Active"), "suspended": _l("Suspended"), "closed": _l("Closed")}
+TENANT = {"active": _l("Active"), "pending": _l("Pending"),
+          "suspended": _l("Suspended"), "closed": _l("Closed")}
 ACCOUNT = {
     "wallet": _l("Wallet"), "earnings_pending": _l("Earnings on hold"),
     "earnings_available": _l("Available earnings"), "withdrawal_hold": _l("Withdrawals in progress"),
@@ -87,6 +88,8 @@ DOMAIN = {"subdomain": _l("Subdomain"), "custom": _l("Custom domain")}
 MARKUP = {"percent": _l("Percent"), "fixed": _l("Fixed amount")}
 APPROVER = {"master": _l("The master shop"), "parent": _l("The parent shop")}
 FEE_PAYER = {"seller": _l("The selling shop"), "master": _l("The master shop")}
+SIGNUP_MODE = {"closed": _l("Closed"), "approval": _l("With my approval"),
+               "open": _l("Open to everyone")}
 
 VOCABULARIES: dict[str, dict] = {
     "order": ORDER, "line": LINE, "product_kind": PRODUCT_KIND, "product": PRODUCT_STATUS,
@@ -96,7 +99,7 @@ VOCABULARIES: dict[str, dict] = {
     "plan": PLAN, "interval": INTERVAL, "feature": FEATURE, "refund_request": REFUND_REQUEST,
     "refund_step": REFUND_STEP, "refund_kind": REFUND_KIND, "topup": TOPUP,
     "supplier": SUPPLIER_ADAPTER, "domain": DOMAIN, "markup": MARKUP, "approver": APPROVER,
-    "fee_payer": FEE_PAYER,
+    "fee_payer": FEE_PAYER, "signup": SIGNUP_MODE,
 }
 
 

@@ -56,7 +56,7 @@ FORM_FIELDS = ("quantity", "contact", "lookup_password", "payment_method", "coup
 @bp.before_request
 def closed_when_suspended():
     # a suspended shop takes no new orders; buyers can still see and look up theirs
-    if g.tenant.status == "suspended" and request.endpoint in ("orders.checkout", "orders.pay"):
+    if not g.tenant.serves_buyers and request.endpoint in ("orders.checkout", "orders.pay"):
         return render("closed.html"), 503
     return None
 

@@ -7,12 +7,25 @@ def init_app(app) -> None:
     from kameng.billing.payments.services import set_payment_handler
     from kameng.sales import paying
     from kameng.sales.hooks import bp as supplier_hooks_bp
+    from kameng.sales.openshop_views import bp as openshop_bp
     from kameng.sales.views import bp as orders_bp
 
     paying.register()  # the balance provider spends the wallet in the order's transaction
     set_payment_handler(app, route_payment)
     app.register_blueprint(orders_bp)
     app.register_blueprint(supplier_hooks_bp)
+    app.register_blueprint(openshop_bp)
+    app.add_template_global(_takes_signups, "takes_signups")
+
+
+def _takes_signups() -> bool:
+    """For the storefront footer's "Open your own shop" link."""
+    from flask import g
+
+    from kameng.sales.openshop import takes_signups
+
+    tenant = g.get("tenant")
+    return tenant is not None and takes_signups(tenant)
 
 
 def route_payment(tenant, notice) -> bool:

@@ -19,7 +19,9 @@ from kameng.core.extensions import db
 from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin
 
 TENANT_ACTIVE = "active"
-TENANT_STATUSES = ("active", "suspended", "closed")
+# pending: opened from a shop's site, waiting for its parent's approval or its plan's
+# payment; like suspended it serves buyers nothing, but its owner can sign in
+TENANT_STATUSES = ("active", "pending", "suspended", "closed")
 ROLES = ("owner", "staff", "customer")
 # what a ``staff`` account may do in the back office (admin/permissions.py says where)
 STAFF_ROLES = ("manager", "support", "finance")
@@ -28,7 +30,7 @@ STAFF_ROLES = ("manager", "support", "finance")
 class Tenant(IdMixin, TimestampMixin, db.Model):
     __tablename__ = "tenants"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'suspended', 'closed')", name="status"),
+        CheckConstraint("status IN ('active', 'pending', 'suspended', 'closed')", name="status"),
     )
 
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"), index=True)
@@ -51,6 +53,12 @@ class Tenant(IdMixin, TimestampMixin, db.Model):
     @property
     def is_master(self) -> bool:
         return self.parent_id is None
+
+    @property
+    def serves_buyers(self) -> bool:
+        """Whether the storefront, checkout and docking API serve (pending and suspended
+        shops show the closed page; their owners still sign in)."""
+        return self.status == TENANT_ACTIVE
 
     @property
     def ancestor_ids(self) -> list[int]:

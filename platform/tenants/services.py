@@ -65,6 +65,14 @@ def create_tenant(slug: str, name: str, parent_slug: str | None = None,
                   domains: list[str] | tuple[str, ...] = (), theme: str | None = None,
                   locale: str | None = None, currency: str | None = None) -> Tenant:
     """Create a shop (the master when no parent is given) with its hostnames."""
+    return in_own_txn(create_tenant_in_txn, slug, name, parent_slug, domains, theme=theme,
+                      locale=locale, currency=currency)
+
+
+def create_tenant_in_txn(slug: str, name: str, parent_slug: str | None = None,
+                         domains: list[str] | tuple[str, ...] = (), theme: str | None = None,
+                         locale: str | None = None, currency: str | None = None,
+                         status: str = "active") -> Tenant:
     slug = (slug or "").strip().lower()
     name = (name or "").strip()
     if not SLUG_RE.match(slug) or slug in RESERVED_SLUGS:
@@ -100,14 +108,14 @@ def create_tenant(slug: str, name: str, parent_slug: str | None = None,
         locale=locale or (parent.locale if parent else current_app.config["DEFAULT_LOCALE"]),
         currency=currency or (parent.currency if parent else
                               current_app.config["DEFAULT_CURRENCY"]),
-        settings={},
+        settings={}, status=status,
     )
     db.session.add(tenant)
     db.session.flush()
     tenant.path = f"{parent.path if parent else '/'}{tenant.id}/"
     for i, host in enumerate(hosts):
         db.session.add(_new_domain(tenant, host, base, primary=(i == 0)))
-    db.session.commit()
+    db.session.flush()
     return tenant
 
 

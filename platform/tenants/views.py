@@ -92,6 +92,26 @@ def login_2fa():
     return render("login_2fa.html", form=form)
 
 
+@bp.route("/_handover/<token>")
+def handover(token: str):
+    """A one-time login link made when a shop was opened on its parent's site (sessions
+    are per host): good once, for two minutes; anything else → the login page, saying so."""
+    from flask import flash
+
+    from kameng.tenants.openshop import spend_handover
+
+    spent = spend_handover(g.tenant, token)
+    if spent is None:
+        flash(_("This sign-in link has expired or was used already: sign in with your "
+                "e-mail and password."), "error")
+        return redirect(url_for("auth.login"), code=303)
+    user, next_path = spent
+    session.pop(_PENDING, None)
+    login_user(user)
+    return redirect(next_path if next_path.startswith("/") and not next_path.startswith("//")
+                    else url_for("admin.dashboard"), code=303)
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
@@ -106,6 +126,9 @@ def logout():
 def register():
     """Sign up: the same answer whether or not the address has an account here (a mail
     to that address tells its owner which, with a confirmation link for a new one)."""
+    if not g.tenant.serves_buyers:
+        # a pending or suspended shop takes no new customers (its owner still signs in)
+        return render("closed.html"), 503
     form = RegisterForm()
     if form.validate_on_submit():
         try:

@@ -111,6 +111,11 @@ def test_no_critical_or_serious_violation_on_any_page(app, live_server, browser,
                 check(axe, page, base + path, found)
             page.context.clear_cookies()
 
+        # the sign-up form on the master's site (the demo takes sign-ups there)
+        base = live_server("master.localhost")
+        page.goto(base + "/lang/zh_CN")
+        check(axe, page, base + "/open-shop", found)
+
         # every back-office page, as the master owner and as a depth-2 owner
         for host, email in (("master.localhost", "owner@master.localhost"),
                             ("rocket.localhost", "owner@rocket.localhost")):

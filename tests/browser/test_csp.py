@@ -67,7 +67,7 @@ def test_no_page_breaks_the_content_security_policy(app, tree, live_server, brow
         for slug, _theme in SHOPS:
             base = live_server(f"{slug}.localhost")
             for path in ("/", f"/c/{demo.games.id}", "/p/CM-50", "/search?q=Q", "/login",
-                         "/register", "/lookup", "/no-such-page"):
+                         "/register", "/lookup", "/open-shop", "/no-such-page"):
                 visit(page, base + path)
 
         # a customer checks out with the balance and sees the delivered code

@@ -28,6 +28,7 @@ def vocabularies_and_their_identifiers():
     from kameng.shop.stock.models import BATCH_STATUSES, CODE_STATUSES
     from kameng.shop.storefront.queries import IN_STOCK, LOW, SOLD_OUT
     from kameng.tenants.models import ROLES, TENANT_STATUSES
+    from kameng.tenants.openshop import SIGNUP_MODES
 
     return {
         "order": ORDER_STATUSES, "line": LINE_STATUSES, "product_kind": KINDS,
@@ -39,6 +40,7 @@ def vocabularies_and_their_identifiers():
         "plan": SUB_STATUSES, "interval": INTERVALS, "feature": FEATURES,
         "refund_request": REFUND_REQUEST_STATUSES, "refund_step": REFUND_STEP_ACTIONS,
         "refund_kind": REFUND_KINDS, "approver": APPROVERS, "fee_payer": FEE_PAYERS,
+        "signup": SIGNUP_MODES,
     }
 
 

@@ -36,9 +36,21 @@ def star_rows(app, tree):
     domain = domains.add_domain("star", "star-cards.example.com")
     star_staff = create_user(tree.star, "support@star.test", "staff", PASSWORD,
                              staff_role="support")
+    from kameng.billing.plans import services as plans
+    from kameng.sales import openshop
+
+    plans.grant_plan(tree.star, plans.create_plan(tree.master, "reseller", "Reseller", 0,
+                                                  sub_shops=True).id)
+    resold = plans.create_plan(tree.star, "star-free", "Star free", 0,
+                               base_plan_id=plans.plan_by_code(tree.master, "reseller").id)
+    openshop.set_signup_settings(tree.star, "open", [resold.id], 0)
+    openshop.create_invite(tree.star, plan_id=resold.id, markup_bp=None, days=3)
+    invite_id = openshop.invites_of(tree.star)[0].id
     return {"draft_id": draft.id, "domain_id": domain.id, "staff_id": star_staff.id, "order_no": order.order_no, "line_id": order.lines[0].id, "key_id": key.key.id,
             "rule_id": rule.id, "tx_id": tx.id, "user_id": tree.star_customer.id,
-            "api_key": key.plaintext}
+            "api_key": key.plaintext, "invite_id": invite_id,
+            # the shops above rocket: its parent and the master
+            "parent_id": tree.star.id, "master_id": tree.master.id}
 
 
 OWNER_ROUTES = [
@@ -61,6 +73,11 @@ OWNER_ROUTES = [
     ("POST", "/admin/staff/{staff_id}/role"),
     ("POST", "/admin/staff/{staff_id}/disable"),
     ("POST", "/admin/staff/{staff_id}/remove"),
+    ("POST", "/admin/subshops/invites/{invite_id}/revoke"),
+    ("POST", "/admin/subshops/{parent_id}/suspend"),
+    ("POST", "/admin/subshops/{parent_id}/approve"),
+    ("POST", "/admin/subshops/{parent_id}/resume"),
+    ("POST", "/admin/subshops/{master_id}/suspend"),
 ]
 STAFF_ROLES = ("manager", "support", "finance")
 CUSTOMER_ROUTES = [
@@ -141,3 +158,9 @@ def test_rows_are_untouched(app, tree, star_rows, client_for):
     db.session.expire_all()
     assert tree.star_customer.blocked_at is None
     assert db.session.get(User, star_rows["staff_id"]).staff_role == "support"
+    from kameng.tenants.models import Tenant
+    from kameng.tenants.signup_models import ShopInvite
+
+    assert db.session.get(Tenant, tree.star.id).status == "active"
+    assert db.session.get(Tenant, tree.master.id).status == "active"
+    assert db.session.get(ShopInvite, star_rows["invite_id"]).revoked_at is None

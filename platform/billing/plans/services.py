@@ -388,7 +388,28 @@ def _activate(tenant: Tenant, sub: Subscription, plan: Plan, end: datetime) -> N
     assert result.rowcount == 1
     if reopen and tenant.status == "suspended":
         tenant.status = "active"  # the plan closed it; paying reopens it
+    # a shop opened from its parent's site waiting for this payment opens now
+    from kameng.tenants.openshop import plan_paid_in_txn
+
+    plan_paid_in_txn(tenant)
     db.session.expire(sub)
+
+
+def subscribe_free_in_txn(tenant: Tenant, plan: Plan, now: datetime | None = None) -> None:
+    """Start a new shop on a free plan its parent sells (no money moves; recorded as a
+    payment of 0 so the plan's history reads like any other)."""
+    now = now or utcnow()
+    if plan.price != 0 or plan.tenant_id != tenant.parent_id or not plan.active:
+        raise InvalidInput(_l("your parent shop offers no such plan"), field="plan")
+    end = period_end(now, plan.interval)
+    sub = Subscription(tenant_id=tenant.id, plan_id=plan.id, status="active",
+                       current_period_end=end, auto_renew=True)
+    db.session.add(sub)
+    db.session.flush()
+    db.session.add(PlanPayment(tenant_id=tenant.id, subscription_id=sub.id, plan_id=plan.id,
+                               key=f"plan:{tenant.id}:{plan.id}:free:{now:%Y%m%dT%H%M%S%f}",
+                               method="grant", amount=0, currency=tenant.currency,
+                               period_start=now, period_end=end))
 
 
 def grant_plan(tenant: Tenant, plan_id: int, until: datetime | None = None,

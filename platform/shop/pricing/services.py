@@ -277,6 +277,16 @@ def validate_rule(*, kind: str, value: int, level: str = "shop", category_id=Non
 def set_markup(tenant, *, kind: str, value: int, level: str = "shop", category_id=None,
                product_id=None, wholesale: bool = False, rounding: str = "fen") -> MarkupRule:
     """Create or replace the shop's rule for that target (one per target and purpose)."""
+    row = set_markup_in_txn(tenant, kind=kind, value=value, level=level,
+                            category_id=category_id, product_id=product_id,
+                            wholesale=wholesale, rounding=rounding)
+    _commit("a rule for that target was just added; try again")
+    return row
+
+
+def set_markup_in_txn(tenant, *, kind: str, value: int, level: str = "shop", category_id=None,
+                      product_id=None, wholesale: bool = False,
+                      rounding: str = "fen") -> MarkupRule:
     tenant = _tenant(tenant)
     rule, category_id, product_id = validate_rule(
         kind=kind, value=value, level=level, category_id=category_id, product_id=product_id,
@@ -291,7 +301,6 @@ def set_markup(tenant, *, kind: str, value: int, level: str = "shop", category_i
                          wholesale=rule.wholesale)
         db.session.add(row)
     row.kind, row.value, row.rounding = rule.kind, rule.value, rule.rounding
-    _commit("a rule for that target was just added; try again")
     return row
 
 

@@ -30,8 +30,8 @@ def remember_referral():
 
 @bp.before_request
 def closed_when_suspended():
-    # a suspended shop keeps its host but sells nothing until reinstated
-    if g.tenant.status == "suspended":
+    # a suspended or pending shop keeps its host but sells nothing until (re)opened
+    if not g.tenant.serves_buyers:
         return render("closed.html"), 503
     return None
 
