@@ -192,10 +192,13 @@ class Cluster:
 
     # ----- sizing -----------------------------------------------------------------------
 
-    def rss_mb(self, name: str) -> float:
-        """Resident memory of the process and its children (gunicorn's worker …), in MB."""
+    def memory_mb(self, name: str) -> tuple[float, float]:
+        """(RSS, PSS) of the process and its children (gunicorn's worker, RQ's scheduler
+        child …), in MB. RSS counts the pages a forked child shares with its parent once
+        per process; PSS splits them, so PSS sums to what the group really costs."""
         pids = _tree(self.procs[name].popen.pid)
-        return sum(_rss_kb(p) for p in pids) / 1024
+        return (sum(_status_kb(p, "VmRSS:") for p in pids) / 1024,
+                sum(_rollup_kb(p, "Pss:") for p in pids) / 1024)
 
 
 def _tree(root: int) -> list[int]:
@@ -214,11 +217,19 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _rss_kb(pid: int) -> int:
+def _status_kb(pid: int, field: str) -> int:
+    return _field_kb(f"/proc/{pid}/status", field)
+
+
+def _rollup_kb(pid: int, field: str) -> int:
+    return _field_kb(f"/proc/{pid}/smaps_rollup", field)
+
+
+def _field_kb(path: str, field: str) -> int:
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass

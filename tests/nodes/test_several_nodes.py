@@ -282,9 +282,22 @@ def periodic_jobs(redis_client) -> list[tuple[str, float]]:
     return found
 
 
-def loadavg() -> str:
+def sizing(cluster, names: list[str], redis_client) -> str:
+    """Each process's memory (RSS/PSS MB), the PostgreSQL backends on the test's
+    database, the Redis clients on its db, and the machine's load average."""
+    from sqlalchemy import text
+
+    memory = {n: cluster.memory_mb(n) for n in names}
+    backends = db.session.scalar(text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"))
+    db.session.commit()
+    index = redis_client.connection_pool.connection_kwargs.get("db", 0)
+    clients = sum(1 for c in redis_client.client_list() if int(c.get("db", -1)) == index)
     with open("/proc/loadavg") as fh:
-        return " ".join(fh.read().split()[:3])
+        load = " ".join(fh.read().split()[:3])
+    return (", ".join(f"{n} {rss:.0f}/{pss:.0f}" for n, (rss, pss) in memory.items())
+            + f" MB RSS/PSS; PostgreSQL backends {backends} (this test's 1 included), "
+            f"Redis clients {clients} (this test's included); load average {load}")
 
 
 def test_a_web_node_and_a_worker_killed_mid_load_lose_no_order(app, tree, cluster,
@@ -306,8 +319,7 @@ def test_a_web_node_and_a_worker_killed_mid_load_lose_no_order(app, tree, cluste
         cluster.wait_http(proc)
     cluster.wait_workers(redis_client, 2)
     names = ["web-a", "web-b", "worker-1", "worker-2", "scheduler-1", "scheduler-2", "nginx"]
-    idle = {n: cluster.rss_mb(n) for n in names}
-    idle_load = loadavg()
+    idle = sizing(cluster, names, redis_client)
 
     stop = threading.Event()
     clients = [Buyer(i, key, proxy.port, stop) for i, (_user, key) in enumerate(buyers)]
@@ -315,8 +327,7 @@ def test_a_web_node_and_a_worker_killed_mid_load_lose_no_order(app, tree, cluste
     for client in clients:
         client.start()
     time.sleep(KILL_AT)
-    busy = {n: cluster.rss_mb(n) for n in names}
-    busy_load = loadavg()
+    busy = sizing(cluster, names, redis_client)
     killed_at = time.time()
     cluster.kill("web-b")
     cluster.kill("worker-1")
@@ -374,7 +385,5 @@ def test_a_web_node_and_a_worker_killed_mid_load_lose_no_order(app, tree, cluste
           f"({len(order_nos) / load_seconds:.1f}/s), web-b and worker-1 killed at "
           f"{killed_at - load_from:.0f} s; client retries {dict(retries)}; "
           f"dispatch_outbox enqueued {per_func['kameng.workers.jobs.dispatch_outbox']}×")
-    print(f"RSS MB idle (load {idle_load}): "
-          + ", ".join(f"{n} {v:.0f}" for n, v in idle.items()))
-    print(f"RSS MB under load (load {busy_load}): "
-          + ", ".join(f"{n} {v:.0f}" for n, v in busy.items()))
+    for when, figures in (("idle", idle), ("under load", busy)):
+        print(f"{when}: " + figures)
