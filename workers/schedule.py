@@ -1,7 +1,9 @@
 """``kameng scheduler``: periodic sweeps, declared as data.
 
 Each entry is enqueued at most once per period across any number of scheduler
-processes (a Redis ``SET NX`` claims the slot).
+processes, on one machine or several: a Redis ``SET NX`` claims the period's slot,
+and the claim outlives its period by ``CLOCK_SKEW_SECONDS``, so schedulers whose clocks
+differ by less than that still never both claim one period (keep the clocks in NTP).
 """
 from __future__ import annotations
 
@@ -39,12 +41,22 @@ PERIODIC: list[Periodic] = [
 ]
 
 
+# a scheduler whose clock is ahead claims a slot early; the claim must still be there
+# when one whose clock is behind reaches the end of that slot
+CLOCK_SKEW_SECONDS = 60
+
+
+def claim_key(entry: Periodic, slot: int) -> str:
+    return f"kameng:schedule:{entry.func}:{slot}"
+
+
 def due(entries: list[Periodic], now: float, connection) -> list[Periodic]:
+    """The entries whose current period this scheduler claimed (and must enqueue)."""
     claimed = []
     for entry in entries:
         slot = int(now // entry.every)
-        key = f"kameng:schedule:{entry.func}:{slot}"
-        if connection.set(key, "1", nx=True, ex=entry.every * 2):
+        if connection.set(claim_key(entry, slot), "1", nx=True,
+                          ex=entry.every + CLOCK_SKEW_SECONDS):
             claimed.append(entry)
     return claimed
 
