@@ -12,9 +12,10 @@ from kameng.core.extensions import db
 from kameng.sales import services as orders
 from kameng.sales.paying import pay_options
 from kameng.tenants.models import Tenant
+from tests.fakes.epay_gateway import epay_gateway  # noqa: F401  (fixture)
 from tests.helpers import login
 from tests.orders.helpers import card_product, fund_own_gateway
-from tests.orders.web_helpers import GUEST, get_order
+from tests.orders.web_helpers import GUEST, enable_epay, get_order
 
 pytestmark = pytest.mark.both
 
@@ -104,3 +105,26 @@ def test_the_cli_sets_the_permission(app, tree, cli):
     assert cli("plans", "own-gateway", "--tenant", "star", "plan").exit_code == 0
     assert not registry.own_gateway_allowed(_star())
     assert cli("plans", "own-gateway", "--tenant", "master", "deny").exit_code != 0
+
+
+@pytest.mark.app_config(DEMO_GATEWAY=True)
+def test_a_plan_without_the_flag_still_offers_the_platforms_epay(app, tree, epay_gateway):
+    """The flag keeps a shop off its OWN gateway only: the master's 易支付 is the
+    platform's money and is offered to every sub-shop without one (a shop opened from
+    the site is on a plan, usually without ``own_gateway``)."""
+    from kameng.billing.payments import demo as demo_gateway
+
+    demo_gateway.install(tree.master)
+    plans.grant_plan(tree.star, plans.create_plan(tree.master, "basic", "Basic", 0).id)
+    star = _star()
+    assert not registry.own_gateway_allowed(star)
+    assert _epay_offered(star)
+    assert registry.get_provider(star, "epay").platform
+    # its own gateway, saved before the plan said no, is not what the buyer gets
+    star.settings = {**(star.settings or {}), "own_gateway": "allow"}
+    db.session.commit()
+    enable_epay(star, epay_gateway, funds=0)
+    star.settings = {k: v for k, v in star.settings.items() if k != "own_gateway"}
+    db.session.commit()
+    assert _epay_offered(_star())
+    assert registry.get_provider(_star(), "epay").platform
