@@ -65,7 +65,7 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _app(db_url: str, redis_url: str, instance: str, page_cache: bool = True):
+def bench_app(db_url: str, redis_url: str, instance: str, page_cache: bool = True):
     from kameng.webapp import create_app
 
     config = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "INSTANCE_PATH": instance,
@@ -127,14 +127,14 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
     from kameng.tenants import services as tenants
 
     timings: dict[str, float] = {}
-    app = _app(db_url, redis_url, instance)
+    app = bench_app(db_url, redis_url, instance)
     set_scope(ALL)
     with app.app_context():
         t0 = time.perf_counter()
         db.create_all()
         master = tenants.create_tenant("hq", "Scale HQ", domains=[f"hq.{BASE}"])
         tenants.create_user(master, "owner@hq.example", "owner", PASSWORD)
-        product_ids, batch_of = [], []
+        product_ids = []
         for c in range(5):
             category = catalog.create_category(f"分类 {c}", name_en=f"Category {c}")
             for i in range(PRODUCTS // 5):
@@ -298,7 +298,7 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
             "depth1": depth_of_level[0][1], "depth3": rnd.randint(depth3[1], depth3[2]),
             "last_shop": last_shop, "product_ids": product_ids}
     # owners who sign in to the back office
-    app = _app(db_url, redis_url, instance)
+    app = bench_app(db_url, redis_url, instance)
     with app.app_context():
         from kameng.tenants.models import Tenant
 
@@ -399,7 +399,7 @@ def measure(db_url: str, redis_url: str, instance: str, info: dict, requests: in
     d1_host = f"s{info['depth1']}.{BASE}"
     hq = f"hq.{BASE}"
     sku = "SCALE-0-0"
-    cached, uncached = _app(db_url, redis_url, instance), _app(db_url, redis_url, instance,
+    cached, uncached = bench_app(db_url, redis_url, instance), bench_app(db_url, redis_url, instance,
                                                                page_cache=False)
     set_scope(ALL)
     slow = SlowQueries([_engine(cached), _engine(uncached)])
