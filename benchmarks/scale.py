@@ -304,6 +304,9 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
 
         shop = db.session.get(Tenant, info["depth1"])
         tenants.create_user(shop, "owner@d1.example", "owner", PASSWORD)
+        # the last shop made is a leaf at the deepest level: its few orders among all
+        leaf = db.session.get(Tenant, info["last_shop"])
+        tenants.create_user(leaf, "owner@leaf.example", "owner", PASSWORD)
         db.session.remove()
     return info
 
