@@ -14,9 +14,10 @@ the figure, not the absolute time):
 - host resolution over up to 10,000 domains, cold (the host cache's generation
   bumped) and warm;
 - orders placed (balance) and fulfilled, one after another (rate, p99);
-- the master's order list filtered by status, a depth-1 shop's subtree report
-  (``/admin/reports/tree``) and earnings page, the back-office home (dashboard), the
-  master's stock page, ``ledger check`` (incremental, and ``--full`` once);
+- the master's order list filtered by status, its tree report (every shop), stock
+  page and back-office home; a depth-1 shop's subtree report (its funding page: every
+  shop below it), earnings dashboard, subtree order list and back-office home;
+  ``ledger check`` (``--full`` once, then incremental after one more posting);
 - database size and the slowest statements (timed here through SQLAlchemy's cursor
   events; ``pg_stat_statements`` is often not loaded).
 
@@ -423,6 +424,7 @@ def measure(db_url: str, redis_url: str, instance: str, info: dict, requests: in
             ("master stock report", master, hq, "/admin/stock/"),
             ("master dashboard", master, hq, "/admin/"),
             ("master tree report (every shop)", master, hq, "/admin/reports/tree"),
+            ("depth-1 subtree report (funding)", d1, d1_host, "/admin/funding"),
             ("depth-1 earnings dashboard", d1, d1_host, "/admin/earnings"),
             ("depth-1 subtree order list", d1, d1_host, "/admin/orders"),
             ("depth-1 back-office home", d1, d1_host, "/admin/"),

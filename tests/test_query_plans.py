@@ -4,7 +4,8 @@ Seeds a modest platform with ``kameng bench scale``'s builder (enough rows that 
 planner prefers an index where one fits, then ANALYZE), runs the request paths —
 host resolution, the product list and product page (uncached), the stock
 reservation of an order and its delivery, an order looked up by number, a parent
-shop's subtree order list, its earnings page and back-office home — captures every
+shop's subtree order list, its subtree report (the funding page), earnings page
+and back-office home — captures every
 statement they send (SQLAlchemy's ``before_cursor_execute``) and asks PostgreSQL for
 each one's plan (``EXPLAIN (FORMAT JSON)``, not executed): a Seq Scan of one of the
 big tables fails the test, naming the statement.
@@ -114,6 +115,7 @@ def test_request_paths_use_indexes(seeded, redis_url):
         for step, path in (("subtree order list", "/admin/orders"),
                            ("subtree order list, filtered", "/admin/orders?status=delivered"),
                            ("earnings dashboard", "/admin/earnings"),
+                           ("subtree report (funding)", "/admin/funding"),
                            ("back-office home", "/admin/")):
             captured.step = step
             assert owner.get(path, headers={"Host": d1_host}).status_code == 200, step

@@ -3,6 +3,9 @@
 - ``ix_tenants_path_pattern``: ``tenants.path`` with ``varchar_pattern_ops`` on
   PostgreSQL, so ``path LIKE '/1/7/%'`` (a shop's subtree) is an index range scan
   whatever the database's collation (plain ``CREATE INDEX``: no table rewrite);
+- ``ix_orders_collected_by`` (partial: only orders a shop collected on its own
+  gateway): a parent's funding page sums them per shop below it without reading
+  every order;
 - ``ledger_check_marks`` / ``ledger_check_sums``: how far ``kameng ledger check`` has
   verified the ledger and each account's sum up to there (billing/ledger/check.py).
   Empty: the first check after the upgrade is a full one.
@@ -30,6 +33,10 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 def upgrade():
     op.create_index('ix_tenants_path_pattern', 'tenants', ['path'], unique=False,
                     postgresql_ops={'path': 'varchar_pattern_ops'})
+    op.create_index('ix_orders_collected_by', 'orders', ['collected_by_tenant_id'],
+                    unique=False,
+                    postgresql_where=sa.text('collected_by_tenant_id IS NOT NULL'),
+                    sqlite_where=sa.text('collected_by_tenant_id IS NOT NULL'))
     op.create_table(
         'ledger_check_marks',
         sa.Column('id', BigId, nullable=False),
@@ -53,4 +60,5 @@ def upgrade():
 def downgrade():
     op.drop_table('ledger_check_sums')
     op.drop_table('ledger_check_marks')
+    op.drop_index('ix_orders_collected_by', table_name='orders')
     op.drop_index('ix_tenants_path_pattern', table_name='tenants')
