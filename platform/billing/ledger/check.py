@@ -49,7 +49,8 @@ from kameng.billing.ledger.models import (
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 
-LOCK_TIMEOUT = "5s"
+# while the lock is queued, new postings wait behind it: keep the wait short
+LOCK_TIMEOUT = "1s"
 MARK_ID = 1
 
 

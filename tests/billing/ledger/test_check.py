@@ -89,3 +89,34 @@ def test_the_cli_says_how_much_it_read(cli, credited):
     assert "every entry" in cli("ledger", "check").output
     out = cli("ledger", "check").output
     assert "checked 0 entries (those after entry #" in out
+
+
+def test_a_posting_in_flight_holds_the_mark_back(app, credited, backend, monkeypatch):
+    """Ids are handed out before commit: while a posting is in flight the mark does
+    not move past it, and once it commits the next check sums its entries."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    from kameng.billing.ledger import check
+
+    monkeypatch.setattr(check, "LOCK_TIMEOUT", "200ms")
+    assert ledger.check_ledger().ok
+    clearing = ledger.platform_account("sales_clearing", "CNY")
+    db.session.commit()
+    other = db.engine.connect()   # another process's posting, not yet committed
+    tx_id = other.execute(text(
+        "INSERT INTO ledger_transactions (idempotency_key, kind, created_at)"
+        " VALUES ('in-flight', 'test', now()) RETURNING id")).scalar()
+    for account_id, amount in ((credited.id, 5), (clearing.id, -5)):
+        other.execute(text("INSERT INTO ledger_entries (transaction_id, account_id, amount)"
+                           " VALUES (:t, :a, :n)"), {"t": tx_id, "a": account_id, "n": amount})
+        other.execute(text("UPDATE ledger_accounts SET balance = balance + :n WHERE id = :a"),
+                      {"a": account_id, "n": amount})
+    try:
+        held = ledger.check_ledger()
+        assert held.ok and not held.mark_moved
+    finally:
+        other.commit()
+        other.close()
+    after = ledger.check_ledger()
+    assert after.ok and after.mark_moved and after.entries_checked == 2
+    assert after.transactions == 3
