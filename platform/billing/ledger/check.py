@@ -18,7 +18,8 @@ only what came after:
 This relies on the ledger being append-only — PostgreSQL's triggers refuse any
 UPDATE or DELETE of entries; on SQLite nothing enforces it, and ``--full`` is the
 check that trusts nothing. The cost of an incremental check is one pass over the
-accounts plus the entries since the last check.
+accounts plus the entries since the last check (``kameng bench scale``, 10,000 shops,
+3 million entries, 2 busy cores: 40 ms; ``--full`` 6.6 s).
 
 Moving the mark needs a point below which no entry can still appear: on PostgreSQL
 ids are handed out before commit, so an entry with a lower id can become visible
