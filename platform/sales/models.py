@@ -16,7 +16,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
-from kameng.core.models import BigId, IdMixin, TenantScoped, TimestampMixin, one_of
+from kameng.core.models import (
+    BigId,
+    IdMixin,
+    TenantScoped,
+    TimestampMixin,
+    one_of,
+    partial_index,
+)
 
 # pending → paid → fulfilling → delivered; → failed → refunded; pending → expired;
 # pending → awaiting_funds → paid: the selling shop collected the money on its own
@@ -45,6 +52,9 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
         CheckConstraint("amount >= 0", name="amount"),
         UniqueConstraint("tenant_id", "customer_id", "idempotency_key"),
         Index("ix_orders_status_paid_at", "status", "paid_at"),
+        # a parent's funding page sums what each shop below collected on its own gateway
+        partial_index("ix_orders_collected_by", "collected_by_tenant_id",
+                      where="collected_by_tenant_id IS NOT NULL"),
     )
 
     order_no: Mapped[str] = mapped_column(String(32), unique=True)

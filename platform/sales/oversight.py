@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from kameng.core.extensions import db
 from kameng.core.money import format_plain
@@ -76,8 +76,10 @@ def in_subtree(tenant: Tenant, tenant_id: int) -> bool:
 
 def subtree_shops(tenant: Tenant) -> list[Tenant]:
     """``tenant`` and the shops below it, in tree order."""
+    # no joined parent: for a few shops of thousands, joining every row's parent made
+    # PostgreSQL walk the whole primary key (tests/test_query_plans.py)
     return list(db.session.scalars(select(Tenant).where(Tenant.path.startswith(tenant.path))
-                                   .order_by(Tenant.path)))
+                                   .options(lazyload(Tenant.parent)).order_by(Tenant.path)))
 
 
 def subtree_order(tenant: Tenant, order_no: str) -> Order | None:

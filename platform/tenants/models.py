@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     String,
     Text,
     UniqueConstraint,
@@ -31,6 +32,10 @@ class Tenant(IdMixin, TimestampMixin, db.Model):
     __tablename__ = "tenants"
     __table_args__ = (
         CheckConstraint("status IN ('active', 'pending', 'suspended', 'closed')", name="status"),
+        # "the subtree" is ``path LIKE '/1/7/%'``: a prefix match uses a B-tree only in
+        # the C collation, or with the pattern operator class on PostgreSQL
+        Index("ix_tenants_path_pattern", "path",
+              postgresql_ops={"path": "varchar_pattern_ops"}),
     )
 
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"), index=True)

@@ -1,6 +1,8 @@
 """``kameng ledger …`` (checking the books) and ``kameng balance …`` (customer wallets)."""
 from __future__ import annotations
 
+import time
+
 import click
 from flask.cli import AppGroup
 
@@ -14,15 +16,24 @@ balance_cli = AppGroup("balance", help="Customer wallet balances.")
 
 
 @ledger_cli.command("check")
-def check():
-    """Verify every transaction balances and every cached balance equals its entries."""
-    result = ledger.check_ledger()
+@click.option("--full", is_flag=True,
+              help="Re-sum every entry, not only those since the last check.")
+def check(full):
+    """Verify every transaction balances and every cached balance equals its entries.
+
+    Incremental: only the entries since the last check are summed (--full: all)."""
+    start = time.perf_counter()
+    result = ledger.check_ledger(full=full)
+    elapsed = time.perf_counter() - start
     for problem in result.problems:
         click.echo(problem)
     if not result.ok:
         raise click.ClickException(f"ledger check failed: {len(result.problems)} problem(s)")
     click.echo(f"ledger ok: {result.transactions} transactions, {result.accounts} accounts, "
                f"{result.funded_accounts} funded accounts (none negative)")
+    how = "full: every entry" if result.full else f"those after entry #{result.after}"
+    click.echo(f"checked {result.entries_checked} entries ({how}) in {elapsed:.2f} s"
+               + ("" if result.mark_moved else "; the mark did not move (ledger busy)"))
 
 
 @ledger_cli.command("fund")

@@ -19,6 +19,7 @@ commit and any UPDATE or DELETE of posted rows.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import (
     DDL,
@@ -32,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kameng.core.extensions import db
-from kameng.core.models import BigId, IdMixin, TimestampMixin
+from kameng.core.models import BigId, IdMixin, TimestampMixin, UTCDateTime
 
 OWNER_TYPES = ("tenant", "user", "platform")
 
@@ -141,6 +142,36 @@ class Entry(IdMixin, db.Model):
 
     transaction: Mapped[Transaction] = relationship(back_populates="entries")
     account: Mapped[Account] = relationship(lazy="joined")
+
+
+class CheckMark(db.Model):
+    """How far ``kameng ledger check`` has verified the ledger (one row, id 1).
+
+    Every entry with ``id <= entry_id`` is summed per account in ``CheckSum``, and
+    every transaction with ``id <= transaction_id`` was found balanced with two or
+    more entries (``transactions`` of them). The next check re-sums only what came
+    after: entries are append-only (PostgreSQL's triggers refuse UPDATE and DELETE),
+    so what was summed stays summed. ``kameng ledger check --full`` re-sums all.
+    """
+
+    __tablename__ = "ledger_check_marks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    transaction_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    transactions: Mapped[int] = mapped_column(BigInteger, default=0)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    full_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CheckSum(db.Model):
+    """An account's entries summed up to ``CheckMark.entry_id``."""
+
+    __tablename__ = "ledger_check_sums"
+
+    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"),
+                                            primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # --- PostgreSQL guards ---------------------------------------------------------

@@ -1,0 +1,589 @@
+"""``kameng bench scale``: the same measurements on a big and a small database, as ratios.
+
+Builds, in fresh PostgreSQL databases next to the configured one, a platform of
+``--shops`` shops (a tree up to depth 5, each with its verified subdomain, a markup
+rule and three customers), ``--codes`` card codes spread over 50 products and
+``--orders`` delivered orders (each with its line, its code sold, a balanced ledger
+transaction of three entries and a commission with one share) — and a small one
+(10 shops, 2,000 codes, 200 orders) built the same way. Then measures, on each, in
+this process through the Flask test client (no network, no gunicorn: the ratio is
+the figure, not the absolute time):
+
+- the storefront home and product page of a random depth-3 shop, with the anonymous
+  page cache and without it (p50/p99);
+- host resolution over up to 10,000 domains, cold (the host cache's generation
+  bumped) and warm;
+- orders placed (balance) and fulfilled, one after another (rate, p99);
+- the master's order list filtered by status, its tree report (every shop), stock
+  page and back-office home; a depth-1 shop's subtree report (its funding page: every
+  shop below it), earnings dashboard, subtree order list and back-office home;
+  ``ledger check`` (``--full`` once, then incremental after one more posting);
+- database size and the slowest statements (timed here through SQLAlchemy's cursor
+  events; ``pg_stat_statements`` is often not loaded).
+
+How it builds fast: rows are made by ``INSERT … SELECT generate_series`` in a
+session with ``session_replication_role = replica`` (no triggers, no foreign-key
+checks while loading: the ledger is verified by ``ledger check`` afterwards), and
+the codes are encrypted exactly as ``kameng stock import`` does (AES-GCM per code
+with its own nonce, the product's associated data, the keyed fingerprint —
+``KeyRing.sealer``), each code its own plaintext, by a pool of processes (one per
+core) that each COPY their share. The synthetic orders carry a simplified ledger
+posting, not a real order's chain; the orders placed in the measurement are real.
+
+Both databases are dropped at the end, and the Redis keys the run added deleted.
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+
+from kameng.benchmarks.common import RedisFootprint, create_database, drop_database
+
+BASE = "scale.bench.localhost"
+PASSWORD = "bench-password-1"
+PRODUCTS = 50
+CUSTOMERS_PER_SHOP = 3
+SMALL = {"shops": 10, "codes": 2000, "orders": 200}
+CODE_CHUNK = 50_000
+
+
+def _maintenance_url(base_url: str) -> str:
+    return make_url(base_url).set(database="postgres").render_as_string(hide_password=False)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def bench_app(db_url: str, redis_url: str, instance: str, page_cache: bool = True):
+    from kameng.webapp import create_app
+
+    config = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "INSTANCE_PATH": instance,
+              "BASE_DOMAIN": BASE, "SERVER_NAME": None, "ARGON2_PROFILE": "CHEAPEST",
+              "RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False}
+    if not page_cache:
+        config["PAGE_CACHE_SECONDS"] = 0
+    return create_app(config)
+
+
+# ----- building ---------------------------------------------------------------
+
+def _levels(shops: int) -> list[int]:
+    """How many shops at depth 1…5: a wide top, most shops at depths 3–5."""
+    if shops < 5:
+        return [1] * shops
+    counts = [max(1, shops // 20), max(1, shops // 10), max(1, shops // 4), max(1, shops // 4)]
+    counts.append(max(0, shops - sum(counts)))
+    return counts
+
+
+def _encrypt_and_copy(args) -> int:
+    """One worker's share of the codes: encrypt each (its own plaintext) and COPY."""
+    import psycopg
+
+    from kameng.core.crypto import KeyRing
+    from kameng.shop.stock.allocation import code_aad
+
+    conninfo, spec, fp_key, lo, hi, product_ids, sold_upto, batch_of = args
+    seal = KeyRing(spec, fp_key).sealer()
+    key_id = KeyRing(spec, fp_key).primary_id
+    aads = [code_aad(p) for p in product_ids]
+    n = len(product_ids)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SET session_replication_role = replica")
+        with conn.cursor() as cur, cur.copy(
+                "COPY card_codes (id, product_id, batch_id, secret_ciphertext, key_id,"
+                " fingerprint, status, order_line_id, sold_at) FROM STDIN") as copy:
+            for i in range(lo, hi):
+                k = i % n
+                fp, blob = seal(b"SCALE-%012d-%08x" % (i, (i * 2654435761) & 0xFFFFFFFF),
+                                aads[k])
+                if i <= sold_upto:
+                    copy.write_row((i, product_ids[k], batch_of[k], blob, key_id, fp, "sold",
+                                    i, "2026-01-01T00:00:00+00:00"))
+                else:
+                    copy.write_row((i, product_ids[k], batch_of[k], blob, key_id, fp,
+                                    "available", None, None))
+    return hi - lo
+
+
+def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, orders: int,
+          echo=click.echo, workers: int | None = None) -> dict:
+    """Fill the empty database at ``db_url``; returns the timings and what to measure."""
+    from kameng.core.crypto import keyring
+    from kameng.core.extensions import db
+    from kameng.core.scoping import ALL, set_scope
+    from kameng.shop.catalog import services as catalog
+    from kameng.tenants import services as tenants
+
+    timings: dict[str, float] = {}
+    app = bench_app(db_url, redis_url, instance)
+    set_scope(ALL)
+    with app.app_context():
+        t0 = time.perf_counter()
+        db.create_all()
+        master = tenants.create_tenant("hq", "Scale HQ", domains=[f"hq.{BASE}"])
+        tenants.create_user(master, "owner@hq.example", "owner", PASSWORD)
+        product_ids = []
+        for c in range(5):
+            category = catalog.create_category(f"分类 {c}", name_en=f"Category {c}")
+            for i in range(PRODUCTS // 5):
+                p = catalog.create_product(
+                    sku=f"SCALE-{c}-{i}", name=f"游戏点卡 {c}-{i}", name_en=f"Game card {c}-{i}",
+                    kind="card", supplier_cost=900 + i, wholesale_price=1000 + i,
+                    retail_price=1500 + i, category=category)
+                product_ids.append(p.id)
+        ring = keyring()
+        spec, fp_key = app.config["CODE_KEYS"], app.config.get("CODE_FINGERPRINT_KEY") or None
+        db.session.commit()
+        master_id = master.id
+        timings["schema and catalog"] = time.perf_counter() - t0
+        db.session.remove()
+        del ring
+
+    conninfo = _libpq(db_url)
+    import psycopg
+
+    orders = min(orders, codes)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        t0 = time.perf_counter()
+        # the tree: ids by level, each shop's parent one level up
+        next_id, parents = master_id + 1, (master_id, master_id)
+        depth_of_level = []
+        for depth, count in enumerate(_levels(shops), start=1):
+            if not count:
+                continue
+            lo, hi = next_id, next_id + count - 1
+            conn.execute(
+                "INSERT INTO tenants (id, parent_id, path, depth, slug, name, status, theme,"
+                " settings, currency, locale, created_at)"
+                " SELECT s, p.id, p.path || s || '/', %(depth)s, 's' || s, 'Shop ' || s,"
+                " 'active', (ARRAY['default','classic','midnight'])[1 + s %% 3], '{}'::json,"
+                " 'CNY', 'zh_CN', now()"
+                " FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) s"
+                " JOIN tenants p ON p.id = %(plo)s + (s * 7919) %% %(pn)s",
+                {"depth": depth, "lo": lo, "hi": hi, "plo": parents[0],
+                 "pn": parents[1] - parents[0] + 1})
+            depth_of_level.append((depth, lo, hi))
+            parents, next_id = (lo, hi), hi + 1
+        last_shop = next_id - 1
+        conn.execute(
+            "INSERT INTO domains (hostname, tenant_id, kind, verified_at, token, is_primary,"
+            " check_failures, created_at)"
+            " SELECT 's' || id || '.' || %(base)s, id, 'subdomain', now(), md5(id::text), true,"
+            " 0, now() FROM tenants WHERE id > %(m)s", {"base": BASE, "m": master_id})
+        # a shop-wide markup on every shop, and a wholesale one for its sub-shops
+        conn.execute(
+            "INSERT INTO markup_rules (level, target_id, kind, value, wholesale, rounding,"
+            " created_at, tenant_id)"
+            " SELECT 'shop', id, 'percent', 500 + id %% 700, w, 'fen', now(), id"
+            " FROM tenants, (VALUES (false), (true)) v(w) WHERE id > %(m)s",
+            {"m": master_id})
+        user_base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM users").fetchone()[0]
+        conn.execute(
+            "INSERT INTO users (id, email, role, is_active, session_version, created_at,"
+            " tenant_id)"
+            " SELECT %(ub)s + (t.id - %(first)s) * %(k)s + j,"
+            " 'c' || j || '@s' || t.id || '.example', 'customer', true, 1, now(), t.id"
+            " FROM tenants t, generate_series(0, %(k1)s::int) j WHERE t.id > %(m)s",
+            {"ub": user_base, "first": master_id + 1, "k": CUSTOMERS_PER_SHOP,
+             "k1": CUSTOMERS_PER_SHOP - 1, "m": master_id})
+        timings["shops, domains, rules, customers"] = time.perf_counter() - t0
+
+        # codes: encrypted in worker processes, each COPYing its share
+        t0 = time.perf_counter()
+        batches = []
+        for pid in product_ids:
+            batches.append(conn.execute(
+                "INSERT INTO stock_batches (product_id, actor, cost_note, source_name, status,"
+                " total_lines, imported, duplicates, voided, created_at, finished_at)"
+                " VALUES (%s, 'bench', '', 'bench scale', 'done', 0, 0, 0, 0, now(), now())"
+                " RETURNING id", (pid,)).fetchone()[0])
+        workers = workers or os.cpu_count() or 2
+        chunks = [(conninfo, spec, fp_key, lo, min(lo + CODE_CHUNK, codes + 1), product_ids,
+                   orders, batches) for lo in range(1, codes + 1, CODE_CHUNK)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = sum(pool.map(_encrypt_and_copy, chunks))
+        assert done == codes
+        timings[f"codes: encrypt + COPY ({workers} processes)"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        n_shops = last_shop - master_id
+        pids = "ARRAY[" + ",".join(map(str, product_ids)) + "]::bigint[]"
+        # orders, spread over the shops and the last 90 days
+        conn.execute(
+            "INSERT INTO orders (id, order_no, status, customer_id, contact, currency, amount,"
+            " payment_method, source, paid_at, delivered_at, discount, created_at, tenant_id)"
+            " SELECT i, 'S' || lpad(i::text, 12, '0'), 'delivered',"
+            " %(ub)s + (sh - %(first)s) * %(k)s + i %% %(k)s, 'buyer@example.com', 'CNY',"
+            " 1500 + i %% 100, 'balance', 'web', ts, ts, 0, ts, sh"
+            " FROM (SELECT i, %(first)s + (i * 104729) %% %(ns)s AS sh,"
+            "       now() - ((%(n)s - i) * interval '90 days') / %(n)s AS ts"
+            "       FROM generate_series(1, %(n)s::bigint) i) x",
+            {"ub": user_base, "first": master_id + 1, "k": CUSTOMERS_PER_SHOP,
+             "ns": max(n_shops, 1), "n": orders})
+        conn.execute(
+            "INSERT INTO order_lines (id, order_id, product_id, sku, name, kind, quantity,"
+            " unit_price, amount, fields, chain, status, attempts, discount, tenant_id)"
+            f" SELECT o.id, o.id, p.id, p.sku, p.name, 'card', 1, o.amount, o.amount, '{{}}',"
+            " '[]', 'delivered', 1, 0, o.tenant_id"
+            f" FROM orders o JOIN products p ON p.id = ({pids})[1 + o.id % {len(product_ids)}]")
+        # the ledger: per order clearing -amount, the shop's margin, the platform's rest
+        acc = {}
+        for kind in ("sales_clearing", "revenue"):
+            acc[kind] = conn.execute(
+                "INSERT INTO ledger_accounts (owner_type, owner_key, kind, currency, balance,"
+                " allow_negative, created_at) VALUES ('platform', 'platform', %s, 'CNY', 0,"
+                " true, now()) RETURNING id", (kind,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO ledger_accounts (owner_type, owner_key, tenant_id, kind, currency,"
+            " balance, allow_negative, created_at)"
+            " SELECT 'tenant', 'tenant:' || id, id, 'earnings_available', 'CNY', 0, true,"
+            " now() FROM tenants WHERE id > %(m)s", {"m": master_id})
+        conn.execute(
+            "INSERT INTO ledger_transactions (id, idempotency_key, kind, reference, created_at)"
+            " SELECT id, 'bench-sale-' || id, 'bench.sale', order_no, created_at FROM orders")
+        conn.execute(
+            "INSERT INTO ledger_entries (transaction_id, account_id, amount)"
+            " SELECT o.id, v.account, v.amount FROM orders o"
+            " JOIN ledger_accounts a ON a.owner_key = 'tenant:' || o.tenant_id"
+            "  AND a.kind = 'earnings_available'"
+            " CROSS JOIN LATERAL (VALUES (%(clr)s::bigint, -o.amount::bigint),"
+            "   (a.id, (o.amount / 10)::bigint), (%(rev)s, (o.amount - o.amount / 10)::bigint))"
+            "   v(account, amount) ORDER BY o.id",
+            {"clr": acc["sales_clearing"], "rev": acc["revenue"]})
+        conn.execute(
+            "UPDATE ledger_accounts a SET balance = s.total FROM (SELECT account_id,"
+            " sum(amount) AS total FROM ledger_entries GROUP BY account_id) s"
+            " WHERE s.account_id = a.id")
+        conn.execute(
+            "INSERT INTO commissions (id, order_id, order_no, currency, amount, supplier_cost,"
+            " fee, rounding, status, transaction_id, day, matures_at, matured_at,"
+            " reversed_after_hold, created_at, tenant_id)"
+            " SELECT id, id, order_no, 'CNY', amount, amount - amount / 10, 0, 0, 'available',"
+            " id, created_at::date, created_at, created_at, false, created_at, tenant_id"
+            " FROM orders")
+        conn.execute(
+            "INSERT INTO commission_shares (commission_id, depth, sales, cost, margin,"
+            " promoter, fee, net, tenant_id)"
+            " SELECT o.id, t.depth, o.amount, o.amount - o.amount / 10, o.amount / 10, 0, 0,"
+            " o.amount / 10, o.tenant_id FROM orders o JOIN tenants t ON t.id = o.tenant_id")
+        conn.execute(
+            "UPDATE products p SET stock_available = c.n FROM (SELECT product_id, count(*) AS n"
+            " FROM card_codes WHERE status = 'available' GROUP BY product_id) c"
+            " WHERE c.product_id = p.id")
+        for table in ("tenants", "users", "orders", "order_lines", "ledger_transactions",
+                      "ledger_entries", "commissions", "commission_shares", "card_codes"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                         f" (SELECT coalesce(max(id), 0) + 1 FROM {table}), false)")
+        timings["orders, lines, ledger, commissions"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        conn.execute("VACUUM ANALYZE")
+        timings["vacuum analyze"] = time.perf_counter() - t0
+
+    depth3 = next((lv for lv in depth_of_level if lv[0] == 3), depth_of_level[-1])
+    rnd = random.Random(13)
+    info = {"timings": timings, "master_id": master_id,
+            "depth1": depth_of_level[0][1], "depth3": rnd.randint(depth3[1], depth3[2]),
+            "last_shop": last_shop, "product_ids": product_ids}
+    # owners who sign in to the back office
+    app = bench_app(db_url, redis_url, instance)
+    with app.app_context():
+        from kameng.tenants.models import Tenant
+
+        shop = db.session.get(Tenant, info["depth1"])
+        tenants.create_user(shop, "owner@d1.example", "owner", PASSWORD)
+        # the last shop made is a leaf at the deepest level: its few orders among all
+        leaf = db.session.get(Tenant, info["last_shop"])
+        tenants.create_user(leaf, "owner@leaf.example", "owner", PASSWORD)
+        db.session.remove()
+    return info
+
+
+# ----- measuring --------------------------------------------------------------
+
+class SlowQueries:
+    """Statement times, by SQL text, through SQLAlchemy's cursor events."""
+
+    def __init__(self, engines):
+        self.engines = engines
+        self.times: dict[str, list[float]] = {}
+
+    def __enter__(self):
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._before)
+            event.listen(engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc):
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._before)
+            event.remove(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("bench_t0", []).append(time.perf_counter())
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        took = time.perf_counter() - conn.info["bench_t0"].pop()
+        self.times.setdefault(" ".join(statement.split())[:160], []).append(took)
+
+    def slowest(self, n: int = 8) -> list[tuple[float, int, str]]:
+        rows = [(max(v), len(v), sql) for sql, v in self.times.items()]
+        return sorted(rows, reverse=True)[:n]
+
+
+def _stats(latencies: list[float]) -> dict:
+    ms = sorted(x * 1000 for x in latencies)
+    if len(ms) == 1:
+        return {"p50": ms[0], "p99": ms[0], "n": 1}
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return {"p50": q[49], "p99": q[98], "n": len(ms)}
+
+
+def _timed(fn, n: int) -> dict:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return _stats(out)
+
+
+def _get(client, host: str, path: str):
+    def call():
+        resp = client.get(path, headers={"Host": host})
+        if resp.status_code != 200:
+            raise click.ClickException(f"GET {host}{path}: HTTP {resp.status_code}")
+        return resp
+    return call
+
+
+def _signed_in(app, host: str, email: str):
+    client = app.test_client()
+    resp = client.post("/login", data={"email": email, "password": PASSWORD},
+                       headers={"Host": host})
+    if resp.status_code not in (302, 303):
+        raise click.ClickException(f"could not sign in {email} on {host}: {resp.status_code}")
+    return client
+
+
+def _engine(app):
+    from kameng.core.extensions import db
+
+    with app.app_context():
+        return db.engine
+
+
+def measure(db_url: str, redis_url: str, instance: str, info: dict, requests: int,
+            order_count: int) -> dict:
+    from kameng.billing import wallets
+    from kameng.billing.ledger.services import check_ledger
+    from kameng.core.extensions import db
+    from kameng.core.scoping import ALL, set_scope
+    from kameng.sales import services as sales
+    from kameng.sales.fulfilment import fulfil
+    from kameng.tenants import hostcache
+    from kameng.tenants.models import Tenant, User
+    from kameng.tenants.services import resolve_host
+
+    out: dict[str, dict] = {}
+    shop_host = f"s{info['depth3']}.{BASE}"
+    d1_host = f"s{info['depth1']}.{BASE}"
+    hq = f"hq.{BASE}"
+    sku = "SCALE-0-0"
+    cached, uncached = bench_app(db_url, redis_url, instance), bench_app(db_url, redis_url, instance,
+                                                               page_cache=False)
+    set_scope(ALL)
+    slow = SlowQueries([_engine(cached), _engine(uncached)])
+    with slow:
+        # pages: through the test client, outside any app context (each request has its
+        # own, as under a server: ``g`` and the signed-in user are not shared)
+        for label, app in (("cached", cached), ("uncached", uncached)):
+            client = app.test_client()
+            for page, path in (("home", "/"), ("product", f"/p/{sku}")):
+                call = _get(client, shop_host, path)
+                call()  # warm
+                out[f"storefront {page} ({label})"] = _timed(call, requests)
+        master = _signed_in(uncached, hq, "owner@hq.example")
+        d1 = _signed_in(uncached, d1_host, "owner@d1.example")
+        pages = (
+            ("master order list (status filter)", master, hq,
+             "/admin/orders?status=delivered"),
+            ("master stock report", master, hq, "/admin/stock/"),
+            ("master dashboard", master, hq, "/admin/"),
+            ("master tree report (every shop)", master, hq, "/admin/reports/tree"),
+            ("depth-1 subtree report (funding)", d1, d1_host, "/admin/funding"),
+            ("depth-1 earnings dashboard", d1, d1_host, "/admin/earnings"),
+            ("depth-1 subtree order list", d1, d1_host, "/admin/orders"),
+            ("depth-1 back-office home", d1, d1_host, "/admin/"),
+        )
+        for label, client, host, path in pages:
+            call = _get(client, host, path)
+            call()
+            out[label] = _timed(call, max(3, requests // 5))
+
+        with cached.app_context():
+            hosts = [f"s{i}.{BASE}" for i in range(info["master_id"] + 1,
+                                                     info["last_shop"] + 1)]
+            random.Random(1).shuffle(hosts)
+            hosts = hosts[:10_000]
+            hostcache.bump()
+            for name in ("host resolution cold", "host resolution warm"):
+                times = []
+                for h in hosts:
+                    t0 = time.perf_counter()
+                    if resolve_host(h) is None:
+                        raise click.ClickException(f"host {h} did not resolve")
+                    times.append(time.perf_counter() - t0)
+                db.session.rollback()
+                out[name] = {**_stats(times), "hosts": len(hosts)}
+
+            # orders placed and delivered, one after another (the worker's job, in-process)
+            shop = db.session.get(Tenant, info["depth3"])
+            buyer = db.session.scalar(db.select(User).where(User.tenant_id == shop.id)
+                                      .order_by(User.id))
+            buyer_id = buyer.id
+            wallets.credit_wallet(buyer, 10_000_000, note="bench")
+            times = []
+            start = time.perf_counter()
+            for _ in range(order_count):
+                shop, buyer = db.session.get(Tenant, info["depth3"]), db.session.get(User,
+                                                                                     buyer_id)
+                t0 = time.perf_counter()
+                placed = sales.place_order(shop, sku=sku, quantity=1, customer=buyer)
+                if fulfil(placed.order.id).status != "delivered":
+                    raise click.ClickException("a bench order was not delivered")
+                times.append(time.perf_counter() - t0)
+                db.session.remove()
+            rate = order_count / (time.perf_counter() - start)
+            out["order placed → delivered"] = {**_stats(times), "rate": rate}
+
+            t0 = time.perf_counter()
+            result = check_ledger(full=True)
+            out["ledger check --full"] = _stats([time.perf_counter() - t0])
+            if not result.ok:
+                raise click.ClickException("ledger check failed: " + "; ".join(
+                    result.problems[:3]))
+            wallets.credit_wallet(db.session.get(User, buyer_id), 1, note="after the mark")
+            t0 = time.perf_counter()
+            result = check_ledger()
+            out["ledger check (incremental)"] = _stats([time.perf_counter() - t0])
+            if not result.ok or result.full:
+                raise click.ClickException("the incremental ledger check failed")
+            size = db.session.scalar(text("SELECT pg_database_size(current_database())"))
+            db.session.remove()
+    for app in (cached, uncached):
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    return {"pages": out, "size": size, "slowest": slow.slowest()}
+
+
+# ----- the run ------------------------------------------------------------------
+
+def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
+        requests: int = 50, order_count: int = 20, keep: bool = False,
+        echo=click.echo) -> dict:
+    base = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if not base.startswith("postgresql"):
+        raise click.ClickException(
+            "bench scale needs PostgreSQL (SQLite is the embedded default, not a platform "
+            "of ten thousand shops): set KAMENG_DATABASE_URL=postgresql+psycopg://…")
+    from kameng.core.extensions import redis_conn
+
+    redis_url = redis_conn.url()
+    redis_before = RedisFootprint(redis_url)
+    admin_url = _maintenance_url(base)
+    stem = make_url(base).database
+    names = {"scale": f"{stem}_bench_scale", "small": f"{stem}_bench_scale_small"}
+    sizes = {"scale": {"shops": shops, "codes": codes, "orders": orders}, "small": SMALL}
+    instance = tempfile.mkdtemp(prefix="kameng-bench-scale-")
+    results: dict[str, dict] = {}
+    try:
+        for label in ("small", "scale"):
+            size = sizes[label]
+            url = create_database(admin_url, names[label], replace=True)
+            echo(f"building {label}: {size['shops']} shops, {size['codes']} codes, "
+                 f"{size['orders']} orders …")
+            t0 = time.perf_counter()
+            info = build(url, redis_url, instance, **size)
+            built = time.perf_counter() - t0
+            for step, took in info["timings"].items():
+                echo(f"  {step:<42} {took:8.1f} s")
+            echo(f"  {'built in':<42} {built:8.1f} s")
+            echo(f"measuring {label} …")
+            results[label] = {"build": built, "info": info,
+                              **measure(url, redis_url, instance, info, requests, order_count)}
+            if not keep:
+                drop_database(admin_url, names[label])
+    finally:
+        if not keep:
+            for name in names.values():
+                drop_database(admin_url, name)
+        shutil.rmtree(instance, ignore_errors=True)
+        redis_before.clean()
+    _report(results, sizes, echo)
+    return results
+
+
+def _report(results: dict, sizes: dict, echo) -> None:
+    small, scale = results["small"], results["scale"]
+    echo("")
+    echo(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+         f"{os.getloadavg()[2]:.2f} ({os.cpu_count()} cores)")
+    echo(f"scale: {sizes['scale']}, small: {sizes['small']}")
+    echo(f"{'measurement':<44} {'small p50':>10} {'p99':>9} {'scale p50':>10} {'p99':>9} "
+         f"{'p99 ratio':>9}")
+    worst = 0.0
+    for name, s in small["pages"].items():
+        b = scale["pages"].get(name)
+        if b is None:
+            continue
+        ratio = b["p99"] / s["p99"] if s["p99"] else 0.0
+        page = not name.startswith(("ledger", "host", "order placed"))
+        if page:
+            worst = max(worst, ratio)
+        mark = " !" if page and ratio > 1.2 else ""
+        echo(f"{name:<44} {s['p50']:8.2f}ms {s['p99']:7.2f}ms {b['p50']:8.2f}ms "
+             f"{b['p99']:7.2f}ms {ratio:8.2f}×{mark}")
+    orders_s, orders_b = small["pages"]["order placed → delivered"], \
+        scale["pages"]["order placed → delivered"]
+    echo(f"orders placed → delivered: small {orders_s['rate']:.1f}/s, "
+         f"scale {orders_b['rate']:.1f}/s")
+    echo(f"database size: small {small['size'] / 2**20:.0f} MiB, "
+         f"scale {scale['size'] / 2**20:.0f} MiB; built in {small['build']:.0f} s / "
+         f"{scale['build']:.0f} s")
+    echo(f"worst page p99 ratio (scale / small): {worst:.2f}× (target ≤ 1.2×)")
+    echo("slowest statements at scale (max ms, count, SQL):")
+    for took, count, sql in scale["slowest"]:
+        echo(f"  {took * 1000:9.1f} {count:6d}  {sql}")
+
+
+@click.command("scale")
+@with_appcontext
+@click.option("--shops", default=10_000, show_default=True, type=click.IntRange(5, 1_000_000))
+@click.option("--codes", default=10_000_000, show_default=True,
+              type=click.IntRange(100, 100_000_000))
+@click.option("--orders", default=1_000_000, show_default=True,
+              type=click.IntRange(10, 100_000_000))
+@click.option("--requests", default=50, show_default=True, type=click.IntRange(3, 10_000),
+              help="Requests per page measured.")
+@click.option("--order-count", default=20, show_default=True, type=click.IntRange(1, 10_000),
+              help="Orders placed and delivered in the measurement.")
+@click.option("--keep", is_flag=True, help="Keep the two databases (to look at them).")
+def bench_scale(shops, codes, orders, requests, order_count, keep):
+    """The same pages on a platform of SHOPS shops, CODES codes, ORDERS orders and on a
+    small one, as ratios (PostgreSQL)."""
+    run(shops, codes, orders, requests, order_count, keep)

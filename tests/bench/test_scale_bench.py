@@ -1,0 +1,42 @@
+"""``kameng bench scale`` runs end to end at tiny sizes (the harness, not speed): it
+prints the table of ratios and drops both of its databases."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from kameng.benchmarks import scale as bench
+
+
+def _databases(pg_url: str) -> set[str]:
+    url = make_url(pg_url)
+    engine = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"))
+    with engine.connect() as conn:
+        names = set(conn.scalars(text("SELECT datname FROM pg_database")))
+    engine.dispose()
+    return names
+
+
+def test_bench_scale_tiny(app, pg):
+    lines = []
+    results = bench.run(shops=12, codes=600, orders=120, requests=3, order_count=2,
+                        echo=lambda msg, **_: lines.append(msg))
+    out = "\n".join(lines)
+    assert "p99 ratio" in out and "worst page p99 ratio (scale / small)" in out
+    for row in ("storefront home (uncached)", "storefront product (cached)",
+                "host resolution cold", "master order list (status filter)",
+                "ledger check (incremental)", "order placed → delivered"):
+        assert row in out
+    assert results["scale"]["pages"]["host resolution warm"]["hosts"] == 12
+    stem = make_url(pg.url).database
+    names = _databases(pg.url)
+    assert f"{stem}_bench_scale" not in names and f"{stem}_bench_scale_small" not in names
+
+
+@pytest.mark.both
+def test_bench_scale_refuses_sqlite(app, cli, backend):
+    if backend != "sqlite":
+        pytest.skip("the refusal is SQLite's")
+    result = cli("bench", "scale", "--shops", "5")
+    assert result.exit_code != 0 and "needs PostgreSQL" in result.output

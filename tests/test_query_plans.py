@@ -1,0 +1,167 @@
+"""No request-path query scans a table that grows with all shops, codes or orders.
+
+Seeds a modest platform with ``kameng bench scale``'s builder (enough rows that the
+planner prefers an index where one fits, then ANALYZE), runs the request paths —
+host resolution, the product list and product page (uncached), the stock
+reservation of an order and its delivery, an order looked up by number, a parent
+shop's subtree order list, its subtree report (the funding page), earnings page
+and back-office home — captures every
+statement they send (SQLAlchemy's ``before_cursor_execute``) and asks PostgreSQL for
+each one's plan (``EXPLAIN (FORMAT JSON)``, not executed): a Seq Scan of one of the
+big tables fails the test, naming the statement.
+
+The master's own pages are not request paths of this kind: its tree report and its
+order list's shop filter list every shop by design.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import event
+
+from kameng.benchmarks import scale
+
+BIG = {"tenants", "domains", "card_codes", "orders", "order_lines", "ledger_entries",
+       "commission_shares"}
+SIZES = {"shops": 2000, "codes": 30_000, "orders": 20_000}
+
+
+# partial indexes that hold only the rows in flight, not a share of all rows
+SMALL_INDEXES = {"ix_card_codes_reserved_until"}   # the codes reserved right now
+
+
+def _seq_scans(plan: dict, limited: bool = False) -> list[str]:
+    """The big tables a plan reads whole: a Seq Scan, or an index walked end to end
+    with no Index Cond and no LIMIT above it to stop the walk early (a keyset page
+    under a LIMIT stops after a page of matches, which is what the planner weighs)."""
+    found = []
+    table = plan.get("Relation Name")
+    limited = limited or plan.get("Node Type") == "Limit"
+    if table in BIG:
+        if plan.get("Node Type") == "Seq Scan":
+            found.append(table)
+        elif plan.get("Node Type") in ("Index Scan", "Index Only Scan") \
+                and "Index Cond" not in plan and not limited \
+                and plan.get("Index Name") not in SMALL_INDEXES:
+            found.append(f"{table} (whole index {plan.get('Index Name')})")
+    for child in plan.get("Plans", ()):
+        # a sort or an aggregate below the LIMIT reads all of its input first
+        below = limited and plan.get("Node Type") not in ("Sort", "Aggregate", "Hash")
+        found.extend(_seq_scans(child, below))
+    return found
+
+
+class Captured:
+    def __init__(self, engines):
+        self.engines = engines
+        self.statements: list[tuple[str, object, str]] = []
+        self.step = ""
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        if not executemany:
+            self.statements.append((statement, parameters, self.step))
+
+    def __enter__(self):
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *exc):
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._before)
+
+
+def _explainable(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return head in ("SELECT", "WITH", "UPDATE", "DELETE")
+
+
+@pytest.fixture
+def seeded(app, pg, redis_url, tmp_path, backend):
+    if backend != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    url = pg.new_database("plans")
+    info = scale.build(url, redis_url, str(tmp_path / "inst"), **SIZES,
+                       echo=lambda *a, **k: None)
+    return url, info, str(tmp_path / "inst")
+
+
+def test_request_paths_use_indexes(seeded, redis_url):
+    from kameng.billing import wallets
+    from kameng.core.extensions import db
+    from kameng.sales import services as sales
+    from kameng.sales.fulfilment import fulfil
+    from kameng.tenants import hostcache
+    from kameng.tenants.models import Tenant, User
+    from kameng.tenants.services import resolve_host
+
+    url, info, instance = seeded
+    web = scale.bench_app(url, redis_url, instance, page_cache=False)
+    with web.app_context():
+        engine = db.engine
+    shop_host = f"s{info['depth3']}.{scale.BASE}"
+    d1_host = f"s{info['depth1']}.{scale.BASE}"
+    captured = Captured([engine])
+    with captured:
+        client = web.test_client()
+        for step, path in (("product list", "/"), ("product page", "/p/SCALE-0-0")):
+            captured.step = step
+            assert client.get(path, headers={"Host": shop_host}).status_code == 200
+        owner = web.test_client()
+        captured.step = "sign in"
+        owner.post("/login", data={"email": "owner@d1.example", "password": scale.PASSWORD},
+                   headers={"Host": d1_host})
+        for step, path in (("subtree order list", "/admin/orders"),
+                           ("subtree order list, filtered", "/admin/orders?status=delivered"),
+                           ("earnings dashboard", "/admin/earnings"),
+                           ("subtree report (funding)", "/admin/funding"),
+                           ("back-office home", "/admin/")):
+            captured.step = step
+            assert owner.get(path, headers={"Host": d1_host}).status_code == 200, step
+        leaf = web.test_client()
+        leaf_host = f"s{info['last_shop']}.{scale.BASE}"
+        captured.step = "sign in"
+        leaf.post("/login", data={"email": "owner@leaf.example",
+                                  "password": scale.PASSWORD}, headers={"Host": leaf_host})
+        captured.step = "a leaf shop's order list"
+        assert leaf.get("/admin/orders", headers={"Host": leaf_host}).status_code == 200
+        with web.app_context():
+            captured.step = "host resolution"
+            hostcache.bump()
+            assert resolve_host(f"s{info['last_shop']}.{scale.BASE}") is not None
+            db.session.rollback()
+            shop = db.session.get(Tenant, info["depth3"])
+            buyer = db.session.scalar(db.select(User).where(User.tenant_id == shop.id))
+            wallets.credit_wallet(buyer, 100_000, note="plans")
+            captured.step = "order: stock reservation and delivery"
+            placed = sales.place_order(db.session.get(Tenant, info["depth3"]), sku="SCALE-0-0",
+                                       quantity=1, customer=db.session.get(User, buyer.id))
+            order_id, order_no = placed.order.id, placed.order.order_no
+            assert fulfil(order_id).status == "delivered"
+            captured.step = "order lookup by number"
+            assert sales.get_order(order_no).id == order_id
+            db.session.remove()
+
+    problems, explained = [], 0
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for sql, params, step in captured.statements:
+            if not _explainable(sql):
+                continue
+            cur.execute("EXPLAIN (FORMAT JSON) " + sql, params or None)
+            plan = cur.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            explained += 1
+            scans = _seq_scans(plan[0]["Plan"])
+            if scans:
+                problems.append(f"[{step}] Seq Scan on {', '.join(sorted(set(scans)))}: "
+                                f"{' '.join(sql.split())[:300]}")
+        raw.rollback()
+    finally:
+        raw.close()
+        with web.app_context():
+            db.engine.dispose()
+    assert explained > 20
+    assert not problems, "\n".join(dict.fromkeys(problems))
