@@ -70,7 +70,10 @@ def too_many_requests(_err):
 @bp.errorhandler(ServiceError)
 def service_error(err: ServiceError):
     extra = {"field": err.field} if err.field else {}
-    return problem(err.status, err.message, code=err.code, **extra)
+    response = problem(err.status, err.message, code=err.code, **extra)
+    if getattr(err, "retry_after", None):   # 503 busy (sales.backpressure)
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
 
 
 @bp.after_request
