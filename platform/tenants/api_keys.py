@@ -239,7 +239,12 @@ def _detached_copy(obj):
 
 
 def bump() -> None:
-    """Drop every process's cached keys (within GENERATION_EVERY seconds)."""
+    """Drop every process's cached keys: this one's at once, the others' within
+    GENERATION_EVERY seconds."""
+    cache = _KeyCache.of_app()
+    with cache.lock:
+        cache.entries.clear()
+        cache.read_at = float("-inf")   # and read the new generation on the next request
     try:
         redis_conn.get().incr(GEN_KEY)
     except Exception:
