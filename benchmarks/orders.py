@@ -6,9 +6,11 @@ serves the real app under gunicorn, starts W ``kameng worker`` processes
 (SimpleWorker) and then, in the same run and with the same workers:
 
 1. enqueues M no-op jobs and times them to the last one's end (RQ's own rate);
-2. fires N concurrent ``POST /api/v1/orders`` and waits until every order is
-   delivered (paid from the wallet, dispatched through the outbox, fulfilled
-   by the workers).
+2. fires N concurrent ``POST /api/v1/orders`` (or, with ``--rate R``, sends them
+   at R a second on a fixed schedule: an open loop) and waits until every order
+   is delivered (paid from the wallet, dispatched through the outbox, fulfilled
+   by the workers). An order refused by back-pressure (503) is sent again after
+   its Retry-After; the report says how many were.
 
 It prints orders/second end to end, p50/p99 latency from sending the order to
 its delivery (``delivered_at``), the double-sold count (codes the API handed to
@@ -41,6 +43,8 @@ from kameng.benchmarks.common import RedisFootprint, create_database, drop_datab
 HOST = "bench-shop.localhost"
 SKU = "BENCH-CARD"
 PRICE = 200  # the sub-shop's price: wholesale 150 + no markup rule → retail
+# a client gives up on an order after this many 503 answers in a row
+MAX_REFUSALS = 30
 
 
 def noop() -> None:
@@ -231,8 +235,18 @@ def _ts(moment) -> float:
     return moment.timestamp()
 
 
-def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int):
-    """N concurrent API orders; returns [(sent_at, status, order_no, key)].
+def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int,
+                 rate: float | None = None, started: float | None = None):
+    """N API orders; returns [(sent_at, status, order_no, key, refusals)].
+
+    Closed loop (``rate`` None): ``concurrency`` orders in flight, the next sent as
+    soon as one is answered. Open loop: order i is due at ``started + i / rate``,
+    whenever the earlier ones are answered, and ``sent_at`` is that due time — a
+    slow answer delays no measurement (no coordinated omission).
+
+    An order refused with 503 (back-pressure) is sent again, with the same
+    Idempotency-Key, after the Retry-After the API asked for, as a client would;
+    its latency still runs from the first send, and ``refusals`` counts the 503s.
 
     A plain keep-alive ``http.client`` connection per thread: the client shares
     the machine with what it measures, so it should cost as little as it can.
@@ -243,6 +257,7 @@ def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int):
 
     where = urlsplit(base)
     local = threading.local()
+    started = time.time() if started is None else started
 
     def connection(fresh: bool = False):
         conn = getattr(local, "conn", None)
@@ -253,25 +268,40 @@ def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int):
                                                            timeout=60)
         return conn
 
-    def one(i: int):
-        key = keys[i % len(keys)]
-        body = json.dumps({"sku": SKU, "quantity": 1})
-        headers = {"Host": HOST, "Authorization": f"Bearer {key}",
-                   "Idempotency-Key": f"bench-{i}", "Content-Type": "application/json"}
-        sent = time.time()
+    def send(body, headers):
         for attempt in range(2):  # a kept-alive connection the server closed: once more
             try:
                 conn = connection(fresh=attempt > 0)
                 conn.request("POST", "/api/v1/orders", body=body, headers=headers)
                 resp = conn.getresponse()
-                raw = resp.read()
-                break
+                return resp, resp.read()
             except (OSError, http.client.HTTPException) as err:
                 if attempt:
-                    return sent, f"error: {type(err).__name__}", None, key
+                    return f"error: {type(err).__name__}", None
+        raise AssertionError("unreachable")
+
+    def one(i: int):
+        key = keys[i % len(keys)]
+        body = json.dumps({"sku": SKU, "quantity": 1})
+        headers = {"Host": HOST, "Authorization": f"Bearer {key}",
+                   "Idempotency-Key": f"bench-{i}", "Content-Type": "application/json"}
+        if rate:
+            sent = started + i / rate
+            time.sleep(max(0.0, sent - time.time()))
+        else:
+            sent = time.time()
+        refusals = 0
+        while True:
+            resp, raw = send(body, headers)
+            if isinstance(resp, str):
+                return sent, resp, None, key, refusals
+            if resp.status != 503 or refusals >= MAX_REFUSALS:
+                break
+            refusals += 1
+            time.sleep(float(resp.getheader("Retry-After") or 1))
         answer = json.loads(raw) if resp.getheader("Content-Type", "").endswith("json") \
             else {}
-        return sent, resp.status, answer.get("order_no"), key
+        return sent, resp.status, answer.get("order_no"), key, refusals
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(one, range(orders)))
@@ -309,7 +339,7 @@ def _codes_by_order(base: str, placed: list, concurrency: int) -> dict[str, list
     local = threading.local()
 
     def one(item):
-        _sent, _status, order_no, key = item
+        _sent, _status, order_no, key, _refusals = item
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
@@ -396,7 +426,8 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 32,
         workers: int = 2, accounts: int | None = None, noop_jobs: int | None = None,
-        web_workers: int = 2, web_threads: int = 8, echo=click.echo) -> dict:
+        web_workers: int = 2, web_threads: int = 8, rate: float | None = None,
+        max_backlog: float | None = None, echo=click.echo) -> dict:
     from kameng.webapp import create_app
 
     if not (db_url or "").startswith(("postgres://", "postgresql")):
@@ -423,6 +454,8 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
             "KAMENG_SECRET_KEY": secrets.token_urlsafe(32),
             "KAMENG_BASE_DOMAIN": "localhost",
         }
+        if max_backlog is not None:
+            config["KAMENG_MAX_FULFILMENT_BACKLOG_SECONDS"] = str(max_backlog)
         app = create_app({k[len("KAMENG_"):]: v for k, v in config.items()})
         config["KAMENG_CODE_KEYS"] = app.config["CODE_KEYS"]
         echo(f"seeding {orders} codes and {accounts} funded API accounts in {name} …", err=True)
@@ -443,19 +476,28 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         echo(f"no-op jobs: {noop_jobs} on {workers} SimpleWorker(s) …", err=True)
         noop_rate, noop_s = _noop_rate(redis_url, noop_jobs, timeout=120 + noop_jobs / 10)
 
-        echo(f"orders: {orders} through the API, {concurrency} at a time …", err=True)
+        backlog_limit = float(app.config.get("MAX_FULFILMENT_BACKLOG_SECONDS") or 0)
+        if rate:
+            # enough threads that a slow answer never holds up the next order's send
+            concurrency = max(concurrency, int(rate * 2))
+            echo(f"orders: {orders} through the API, open loop at {rate:g}/s …", err=True)
+        else:
+            echo(f"orders: {orders} through the API, {concurrency} at a time …", err=True)
         roles = {"web": [web.pid], "workers": [w.pid for w in rq_workers]}
         cpu_before = _cpu_split(app, roles)
         started = time.time()
-        placed = _fire_orders(base, keys, orders, concurrency)
+        placed = _fire_orders(base, keys, orders, concurrency, rate=rate, started=started)
         answered = time.time()
-        refused = Counter(str(s) for _t, s, no, _k in placed if s != 201 or not no)
+        refused = Counter(str(s) for _t, s, no, _k, _r in placed if s != 201 or not no)
         ok = [p for p in placed if p[1] == 201 and p[2]]
+        backpressure = {"answers_503": sum(p[4] for p in placed),
+                        "orders_refused_at_least_once": sum(1 for p in placed if p[4]),
+                        "limit_seconds": backlog_limit}
         delivered = _wait_delivered(app, len(ok), timeout=120 + orders / 5)
         finished = max(delivered.values()) if delivered else answered
         cpu_used = {role: seconds - cpu_before.get(role, 0.0)
                     for role, seconds in _cpu_split(app, roles).items()}
-        latencies = [delivered[no] - sent for sent, _s, no, _k in ok if no in delivered]
+        latencies = [delivered[no] - sent for sent, _s, no, _k, _r in ok if no in delivered]
 
         codes = _codes_by_order(base, ok, concurrency)
         seen = Counter(code for order_codes in codes.values() for code in set(order_codes))
@@ -479,7 +521,8 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
     elapsed = finished - started
     stats = {
         "orders": orders, "accepted": len(ok), "refused": dict(refused),
-        "concurrency": concurrency, "workers": workers,
+        "concurrency": concurrency, "workers": workers, "rate": rate,
+        "backpressure": backpressure,
         "orders_per_second": len(ok) / elapsed if elapsed > 0 else 0.0,
         "requests_per_second": orders / (answered - started),
         "p50_latency_ms": 1000 * statistics.median(latencies) if latencies else None,
@@ -500,9 +543,18 @@ def _report(s: dict, echo) -> None:
          + (f", refused {s['refused']}" if s["refused"] else ""))
     echo(f"end to end   {s['orders_per_second']:8.1f} orders/s  (order sent → code delivered; "
          f"API alone {s['requests_per_second']:.1f} req/s)")
+    mode = (f"open loop, {s['rate']:g} orders/s on a schedule (latency from each order's "
+            "due time)" if s["rate"] else f"closed loop, {s['concurrency']} in flight")
+    echo(f"mode         {mode}")
     if s["p50_latency_ms"] is not None:
         echo(f"latency      p50 {s['p50_latency_ms']:.0f} ms, p99 {s['p99_latency_ms']:.0f} ms "
              "(order sent → delivered)")
+    bp = s["backpressure"]
+    limit = (f"503 + Retry-After beyond {bp['limit_seconds']:g} s of fulfilment work"
+             if bp["limit_seconds"] else "none (the API accepts whatever comes)")
+    echo(f"back-pressure {limit}: {bp['answers_503']} answers 503, "
+         f"{bp['orders_refused_at_least_once']} orders refused at least once (sent again "
+         "after Retry-After; their latency counts from the first send)")
     echo(f"double-sold  {s['double_sold']} (must be 0); orders without exactly their code: "
          f"{s['orders_without_their_code']}")
     echo(f"RQ no-op     {s['noop_jobs_per_second']:8.1f} jobs/s with {s['workers']} "
@@ -529,13 +581,20 @@ def _report(s: dict, echo) -> None:
 @click.option("--noop-jobs", type=click.IntRange(1), help="No-op jobs (default: --orders).")
 @click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--web-threads", default=8, show_default=True, type=click.IntRange(1))
-def bench_orders(orders, concurrency, workers, accounts, noop_jobs, web_workers, web_threads):
+@click.option("--rate", type=click.FloatRange(min=0.1),
+              help="Open loop: send R orders/s on a fixed schedule (latency from each "
+                   "order's due time) instead of --concurrency in flight.")
+@click.option("--max-backlog", type=click.FloatRange(min=0),
+              help="KAMENG_MAX_FULFILMENT_BACKLOG_SECONDS for the served app (default: "
+                   "the setting's default; 0: no back-pressure).")
+def bench_orders(orders, concurrency, workers, accounts, noop_jobs, web_workers, web_threads,
+                 rate, max_backlog):
     """N concurrent API orders through payment and fulfilment vs RQ's no-op job rate."""
     db_url = os.environ.get("KAMENG_DATABASE_URL", "")
     redis_url = os.environ.get("KAMENG_REDIS_URL", "")
     stats = run(db_url, redis_url, orders=orders, concurrency=concurrency, workers=workers,
                 accounts=accounts, noop_jobs=noop_jobs, web_workers=web_workers,
-                web_threads=web_threads)
+                web_threads=web_threads, rate=rate, max_backlog=max_backlog)
     if stats["double_sold"] or stats["orders_without_their_code"] or not stats["ledger_ok"]:
         raise click.ClickException("the run sold a code twice or lost one, or the books "
                                    "do not balance")

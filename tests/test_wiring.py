@@ -26,6 +26,8 @@ LISTENERS = {
     "kameng.core.txn:_run after_commit",
     "kameng.core.txn:_drop after_rollback",
     "kameng.tenants.hostcache:_note_changes after_flush",
+    "kameng.tenants.api_keys:_note_flush before_flush",
+    "kameng.tenants.api_keys:_note_statement do_orm_execute",
     "kameng.shop.pricing.events:_collect after_flush",
     "kameng.shop.pricing.events:_bulk do_orm_execute",
     "kameng.billing.commissions.settings:_forget_settings after_transaction_end",

@@ -9,6 +9,8 @@ STATUSES = ["pending", "paid", "fulfilling", "delivered", "failed", "refunded", 
 ERROR_CODES = {
     "unauthorized": 401, "not_found": 404, "invalid_field": 422, "insufficient_balance": 402,
     "out_of_stock": 409, "rate_limited": 429, "idempotency_key_reused": 422,
+    # back-pressure: the workers are behind; send the same order again after Retry-After
+    "busy": 503,
     # a refused coupon (field coupon)
     "coupon_unknown": 422, "coupon_disabled": 422, "coupon_not_yet_valid": 422,
     "coupon_expired": 422, "coupon_used_up": 422, "coupon_not_applicable": 422,
@@ -87,6 +89,9 @@ def document(server_url: str) -> dict:
                                     "for a missing Idempotency-Key or a body that is not a "
                                     "JSON object; code idempotency_key_reused for a key "
                                     "reused with a different body."),
+                    "503": _problem("The shop's workers are behind (code busy): nothing was "
+                                    "charged; send the same order (same Idempotency-Key) "
+                                    "again after the `Retry-After` header's seconds."),
                     **COMMON}}},
             "/orders/{order_no}": {"get": {
                 "operationId": "getOrder",

@@ -47,6 +47,10 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "OUTBOX_GRACE_SECONDS": (30, int),
     "FULFIL_SHARDS": (2, int),
     "FULFIL_BATCH": (50, int),
+    # back-pressure (sales.backpressure): refuse balance-paid orders with 503 while
+    # more than this many seconds of fulfilment work wait (0: never)
+    "MAX_FULFILMENT_BACKLOG_SECONDS": (5.0, float),
+    "FULFILMENT_ORDER_SECONDS": (0.01, float),
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
     "PAGE_CACHE_SECONDS": (5, int),

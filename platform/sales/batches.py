@@ -42,7 +42,7 @@ class Item:
         return cls(int(tenant_id), int(order_id), int(outbox_id) if outbox_id else None)
 
 
-def _shards() -> int:
+def shard_count() -> int:
     return max(1, int(current_app.config.get("FULFIL_SHARDS", 2)))
 
 
@@ -57,7 +57,7 @@ def flag_key(shard: int) -> str:
 def hand_over(items: list[Item], connection=None) -> None:
     """Push paid orders to the workers; raises if Redis cannot be reached."""
     r = connection or redis_conn.get()
-    shards = _shards()
+    shards = shard_count()
     by_shard: dict[int, list[str]] = {}
     for item in items:
         by_shard.setdefault(item.order_id % shards, []).append(item.encode())

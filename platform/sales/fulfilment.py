@@ -11,6 +11,7 @@ treated as failure. ``manual`` lines wait for staff.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from kameng.core.extensions import db
 from kameng.core.mail import mail_configured
 from kameng.core.models import utcnow
 from kameng.core.scoping import tenant_scope
-from kameng.sales import batches, outbox
+from kameng.sales import backpressure, batches, outbox
 from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.services import refund_order, transition_in_txn
@@ -81,6 +82,7 @@ def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
     at a time, until it is empty; yields (tenant id, order id, outcome)."""
     batches.release(shard)
     while items := batches.take(shard):
+        started = time.monotonic()
         by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
         for item in items:
             by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
@@ -89,6 +91,8 @@ def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
                 results = fulfil_many(pairs)
             for order_id, outcome in results.items():
                 yield tenant_id, order_id, outcome
+        # what an order costs the workers, for the API's back-pressure
+        backpressure.record(len(items), time.monotonic() - started)
 
 
 def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:

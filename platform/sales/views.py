@@ -36,6 +36,7 @@ from kameng.core.extensions import db, limiter
 from kameng.core.pagination import keyset_page, requested_before
 from kameng.core.security import allow_payment_script, no_store
 from kameng.sales import coupons, paying, services
+from kameng.sales.backpressure import Busy
 from kameng.sales.delivery import line_codes
 from kameng.sales.forms import CheckoutForm, LookupForm
 from kameng.sales.models import Order
@@ -275,6 +276,10 @@ def _place(form, page, price, options, option, values):
                                   errors={key: err.message}, status=422)
         return _checkout_page(form, page, price, options, values=values, error=err.message,
                               status=422)
+    except Busy as err:  # the workers are far behind: nothing was charged, come back
+        body, status = _checkout_page(form, page, price, options, values=values,
+                                      error=err.message, status=503)
+        return body, status, {"Retry-After": str(err.retry_after)}
     except ServiceError as err:  # out of stock, no longer sold …
         return _checkout_page(form, page, price, options, values=values, error=err.message,
                               status=err.status)

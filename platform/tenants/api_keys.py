@@ -6,14 +6,21 @@ authenticates with it, the storefront and the back office manage it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from kameng.core import txn
+from kameng.core.database import listen_once
 from kameng.core.errors import Conflict, InvalidInput, NotFound
-from kameng.core.extensions import db
+from kameng.core.extensions import db, redis_conn
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
@@ -25,6 +32,8 @@ NAME_MAX = 80
 MAX_ACTIVE_KEYS = 20
 # last_used_at is a hint for the owner, not an audit log: one write a minute at most
 TOUCH_EVERY = timedelta(seconds=60)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,13 +117,27 @@ def authenticate(tenant: Tenant, plaintext: str | None) -> tuple[ApiKey, User] |
     """The active key and its account on *this* shop, else None.
 
     A key of another shop is not found here (the lookup is bound to the tenant).
+    Answered from a per-process cache when it can be (``_KeyCache``): an API client
+    sends the same key with every request, and looking it up again each time was
+    a database round trip per request that did not depend on the request.
     """
     if tenant is None or not plaintext or not plaintext.startswith(KEY_PREFIX) \
             or len(plaintext) > 128:
         return None
+    digest = hash_key(plaintext)
+    cache = _KeyCache.of_app()
+    gen = cache.generation()   # read before the database: a change after it is seen
+    hit = cache.get(gen, tenant.id, digest)
+    if hit is not None:
+        key = db.session.merge(hit.key, load=False)
+        user = db.session.merge(hit.user, load=False)
+        if time.monotonic() - hit.touched > TOUCH_EVERY.total_seconds():
+            hit.touched = time.monotonic()
+            _touch(key.id, utcnow())
+        return key, user
     row = db.session.execute(
         select(ApiKey, User).join(User, User.id == ApiKey.user_id)
-        .where(ApiKey.key_hash == hash_key(plaintext), ApiKey.tenant_id == tenant.id,
+        .where(ApiKey.key_hash == digest, ApiKey.tenant_id == tenant.id,
                User.tenant_id == tenant.id)
         .execution_options(all_tenants=True)).first()
     if row is None:
@@ -122,10 +145,128 @@ def authenticate(tenant: Tenant, plaintext: str | None) -> tuple[ApiKey, User] |
     key, user = row
     if key.revoked_at is not None or not user.is_active:
         return None
+    cache.put(gen, tenant.id, digest, key, user)
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY:
-        db.session.execute(
-            update(ApiKey).where(ApiKey.id == key.id)
-            .values(last_used_at=now).execution_options(synchronize_session=False))
-        db.session.commit()
+        _touch(key.id, now)
     return key, user
+
+
+def _touch(key_id: int, now) -> None:
+    db.session.execute(
+        update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+        .execution_options(synchronize_session=False, **{_NOT_A_CHANGE: True}))
+    db.session.commit()
+
+
+# ----- the per-process key cache ------------------------------------------------------
+#
+# Entries are detached copies of the key and its account, valid while Redis's
+# generation counter has not moved. Every committed change to an API key or an
+# account (revoked, blocked, deleted …) bumps the counter (``_note_changes``), and a
+# process reads the counter at most every GENERATION_EVERY seconds — so a revocation
+# takes effect on every process within that, and no request pays a Redis call for it.
+# Without Redis (unreadable counter) nothing is cached: every request asks the database.
+
+GEN_KEY = "kameng:api-keys:gen"
+GENERATION_EVERY = 0.5
+ENTRY_SECONDS = 300.0      # re-read now and then anyway
+MAX_ENTRIES = 10_000
+_NOT_A_CHANGE = "kameng_api_key_touch"   # last_used_at: a hint, not a change of rights
+
+
+@dataclass
+class _Entry:
+    gen: bytes
+    key: ApiKey
+    user: User
+    until: float
+    touched: float
+
+
+class _KeyCache:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries: dict[tuple[int, str], _Entry] = {}
+        self.gen: bytes | None = None
+        self.read_at = float("-inf")
+
+    @classmethod
+    def of_app(cls) -> _KeyCache:
+        return current_app.extensions.setdefault("kameng.api_keys", cls())
+
+    def generation(self) -> bytes | None:
+        now = time.monotonic()
+        if now - self.read_at < GENERATION_EVERY:
+            return self.gen
+        try:
+            gen = redis_conn.get().get(GEN_KEY) or b"0"
+        except Exception:  # Redis unavailable: no caching, the database answers
+            gen = None
+        with self.lock:
+            if gen != self.gen:
+                self.entries.clear()
+            self.gen, self.read_at = gen, now
+        return gen
+
+    def get(self, gen: bytes | None, tenant_id: int, digest: str) -> _Entry | None:
+        if gen is None:
+            return None
+        hit = self.entries.get((tenant_id, digest))
+        if hit is None or hit.gen != gen or hit.until < time.monotonic():
+            return None
+        return hit
+
+    def put(self, gen: bytes | None, tenant_id: int, digest: str, key: ApiKey,
+            user: User) -> None:
+        if gen is None:
+            return
+        now = time.monotonic()
+        entry = _Entry(gen, _detached_copy(key), _detached_copy(user), now + ENTRY_SECONDS,
+                       now)
+        with self.lock:
+            if len(self.entries) >= MAX_ENTRIES:
+                self.entries.clear()
+            self.entries[(tenant_id, digest)] = entry
+
+
+def _detached_copy(obj):
+    # a copy, not the loaded object: that one belongs to this request's session
+    cls = type(obj)
+    copy = cls(**{c.key: getattr(obj, c.key) for c in cls.__mapper__.column_attrs})
+    make_transient_to_detached(copy)
+    return copy
+
+
+def bump() -> None:
+    """Drop every process's cached keys: this one's at once, the others' within
+    GENERATION_EVERY seconds."""
+    cache = _KeyCache.of_app()
+    with cache.lock:
+        cache.entries.clear()
+        cache.read_at = float("-inf")   # and read the new generation on the next request
+    try:
+        redis_conn.get().incr(GEN_KEY)
+    except Exception:
+        # Redis is down: the processes cannot read the counter either, so they cache
+        # nothing until it is back (and entries expire after ENTRY_SECONDS regardless)
+        log.warning("could not bump the API key generation", exc_info=True)
+
+
+def _note_flush(session, _ctx, _instances) -> None:
+    if any(isinstance(obj, ApiKey | User) for obj in (*session.dirty, *session.deleted)):
+        txn.after_commit(bump, key=GEN_KEY, session=session)
+
+
+def _note_statement(state) -> None:
+    if not (state.is_update or state.is_delete) or state.execution_options.get(_NOT_A_CHANGE):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in (ApiKey.__tablename__, User.__tablename__):
+        txn.after_commit(bump, key=GEN_KEY, session=state.session)
+
+
+def install() -> None:
+    """Bump the generation after any committed change to a key or an account."""
+    listen_once(Session, "before_flush", _note_flush)
+    listen_once(Session, "do_orm_execute", _note_statement)

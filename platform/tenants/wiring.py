@@ -6,7 +6,7 @@ def init_app(app) -> None:
     from flask import g
 
     from kameng.core.extensions import babel, login_manager
-    from kameng.tenants import hostcache, resolver, tls
+    from kameng.tenants import api_keys, hostcache, resolver, tls
     from kameng.tenants.i18n import select_locale
     from kameng.tenants.services import load_session_user
     from kameng.tenants.views import bp
@@ -17,6 +17,7 @@ def init_app(app) -> None:
     login_manager.login_view = "auth.login"
     login_manager.user_loader(lambda sid: load_session_user(g.get("tenant"), sid))
     hostcache.install()
+    api_keys.install()   # a changed key or account drops every process's cached keys
     app.register_blueprint(bp)
     app.register_blueprint(tls.bp)  # /_tls/ask, answered on any host
     _template_helpers(app)

@@ -267,9 +267,14 @@ def test_balance(app, tree, star_api):
 def test_rate_limit_per_key(app, tree, star_api):
     _user, key, client = star_api
     _other, other_key = api_account(tree.star, "other@star.test")
-    for _ in range(3):
-        assert client.get("/api/v1/balance", headers=auth(key)).status_code == 200
-    assert_problem(client.get("/api/v1/balance", headers=auth(key)), 429, "rate_limited")
+    for left in (2, 1, 0):
+        resp = client.get("/api/v1/balance", headers=auth(key))
+        assert resp.status_code == 200
+        assert resp.headers["X-RateLimit-Limit"] == "3"
+        assert resp.headers["X-RateLimit-Remaining"] == str(left)
+    refused = client.get("/api/v1/balance", headers=auth(key))
+    assert_problem(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
     # counted per key, not per shop or address
     assert client.get("/api/v1/balance", headers=auth(other_key)).status_code == 200
 
@@ -283,4 +288,4 @@ def test_openapi_document(app, tree, client_for):
                      "not_found", "rate_limited", "idempotency_key_reused",
                      "coupon_unknown", "coupon_disabled", "coupon_not_yet_valid",
                      "coupon_expired", "coupon_used_up", "coupon_not_applicable",
-                     "coupon_below_minimum"}
+                     "coupon_below_minimum", "busy"}

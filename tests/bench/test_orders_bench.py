@@ -54,3 +54,16 @@ def test_bench_orders_smoke(pg, bench_redis):
 def test_bench_orders_refuses_sqlite(bench_redis):
     with pytest.raises(click.ClickException, match="PostgreSQL"):
         bench.run("sqlite:///x.db", bench_redis, orders=1)
+
+
+def test_bench_orders_open_loop_smoke(pg, bench_redis):
+    """``--rate``: orders sent on a schedule; the report names the mode and back-pressure."""
+    lines = []
+    stats = bench.run(pg.url, bench_redis, orders=10, concurrency=2, workers=1, noop_jobs=10,
+                      web_workers=1, web_threads=4, rate=20, max_backlog=5,
+                      echo=lambda msg, **_: lines.append(msg))
+    assert stats["accepted"] == 10 and stats["rate"] == 20
+    assert stats["double_sold"] == 0 and stats["ledger_ok"]
+    assert stats["backpressure"]["limit_seconds"] == 5
+    assert any(line.startswith("mode") and "open loop" in line for line in lines)
+    assert any(line.startswith("back-pressure") for line in lines)
