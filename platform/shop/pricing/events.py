@@ -5,12 +5,6 @@ product's prices or category, the category tree or a shop's place in the
 tree, the affected tables are forgotten once the transaction commits (never
 before: a rolled-back change must not leave the cache colder or, worse, let a
 reader cache the uncommitted state).
-
-The price-table version is also the catalog version the storefront keys its
-fragments on (``shop.storefront.fragments``): so any change of a product (but its
-stock count, which moves with every sale), of a category, or of a shop's own
-presentation of a product (``ShopProduct``: that shop and its sub-shops) bumps it
-too. Recomputing a table after a rename costs a few queries, once.
 """
 from __future__ import annotations
 
@@ -22,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from kameng.core import txn
 from kameng.core.database import listen_once
-from kameng.shop.catalog.models import Category, Product, ShopProduct
+from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing.models import CustomerTier, MarkupRule, QuantityDiscount, ShopPricing
 from kameng.tenants.models import Tenant
 
@@ -32,13 +26,6 @@ SHOP_MODELS = (MarkupRule, ShopPricing, CustomerTier, QuantityDiscount)
 PRODUCT_PRICE_ATTRS = ("supplier_cost", "wholesale_price", "retail_price", "category_id",
                        "currency")
 TENANT_ATTRS = ("parent_id", "path")
-# what a storefront shows of a product, beyond its prices (everything but the stock
-# count, which the stock service moves with every sale, and the timestamps)
-NOT_SHOWN_ATTRS = frozenset({"stock_available", "created_at", "updated_at"})
-
-
-def _shown_attrs(obj) -> list[str]:
-    return [a.key for a in inspect(obj).mapper.column_attrs if a.key not in NOT_SHOWN_ATTRS]
 
 
 def _changed(obj, attrs) -> bool:
@@ -69,14 +56,14 @@ def _collect(session, _ctx):
     pending = set()
     for obj in chain(session.new, session.dirty, session.deleted):
         is_dirty = obj not in session.new and obj not in session.deleted
-        if isinstance(obj, SHOP_MODELS + (ShopProduct,)):
+        if isinstance(obj, SHOP_MODELS):
             if not is_dirty or session.is_modified(obj):
                 pending.add(obj.tenant_id)
         elif isinstance(obj, Product):
-            if not is_dirty or _changed(obj, _shown_attrs(obj)):
+            if not is_dirty or _changed(obj, PRODUCT_PRICE_ATTRS):
                 pending.add(CATALOG)
         elif isinstance(obj, Category):
-            if not is_dirty or _changed(obj, _shown_attrs(obj)):
+            if obj in session.deleted or (is_dirty and _changed(obj, ("parent_id",))):
                 pending.add(CATALOG)
         elif isinstance(obj, Tenant):
             if is_dirty and _changed(obj, TENANT_ATTRS) and obj.id is not None:
@@ -91,13 +78,12 @@ def _bulk(state):
     if not (state.is_update or state.is_delete):
         return
     mappers = {m.class_ for m in state.all_mappers}
-    if mappers & {MarkupRule, ShopPricing, CustomerTier, QuantityDiscount, Category,
-                   ShopProduct}:
+    if mappers & {MarkupRule, ShopPricing, CustomerTier, QuantityDiscount, Category}:
         _stale(state.session).add(CATALOG)
     elif Product in mappers:
         values = getattr(state.statement, "_values", None)
         names = {getattr(k, "key", getattr(k, "name", k)) for k in (values or {})}
-        if state.is_delete or not names or names - NOT_SHOWN_ATTRS:
+        if state.is_delete or not names or names & set(PRODUCT_PRICE_ATTRS):
             _stale(state.session).add(CATALOG)
 
 

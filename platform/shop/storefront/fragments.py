@@ -16,7 +16,9 @@ process, for every visitor:
 
 A key always starts with the shop's id and holds every version the fragment
 depends on: the shop's price-table version (which changes with any price, markup,
-tier, discount or catalog change on its chain: ``shop.pricing.cache``), the
+tier or discount on its chain: ``shop.pricing.cache``), the storefront's catalog
+generation (``GEN_KEY`` in Redis, bumped after a commit that changes what a page
+shows of a product, a category or a shop's presentation: ``events``), the
 tenants' generation (the shop's name, settings, theme), its published appearance,
 the language, the buyer's tier discount (prices at a tier are the same for every
 buyer of that tier; nothing of one buyer's own is ever put in a fragment) and
@@ -34,14 +36,16 @@ import threading
 import time
 from collections import OrderedDict
 
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 from flask.signals import before_render_template, template_rendered
 
+from kameng.core.extensions import redis_conn
 from kameng.tenants.appearance import live_number
 from kameng.tenants.hostcache import generation
 from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import current_theme
 
+GEN_KEY = "kameng:storefront:gen"
 DEFAULT_SECONDS = 5
 MAX_ENTRIES = 1024
 _MISSING = object()
@@ -56,18 +60,41 @@ def _ttl() -> int:
     return int(current_app.config.get("FRAGMENT_CACHE_SECONDS", DEFAULT_SECONDS) or 0)
 
 
+def catalog_generation() -> bytes | None:
+    """The storefront's catalog counter (None: Redis unavailable), read once a request."""
+    if "kameng_storefront_gen" in g:
+        return g.kameng_storefront_gen
+    try:
+        gen = redis_conn.get().get(GEN_KEY) or b"0"
+    except Exception:  # Redis unavailable: no safe key, nothing is cached
+        gen = None
+    g.kameng_storefront_gen = gen
+    return gen
+
+
+def bump() -> None:
+    """Forget every shop's catalog fragments (after a commit that changed the catalog)."""
+    if not has_app_context():
+        return
+    try:
+        redis_conn.get().incr(GEN_KEY)
+    except Exception:
+        pass  # the fragments' lifetime still bounds staleness
+    g.pop("kameng_storefront_gen", None)
+
+
 def base_key(tier_bp: int = 0) -> tuple | None:
     """What every fragment of this request's shop depends on, or None: do not cache
     (fragments off, an appearance preview, Redis unavailable)."""
     if _ttl() <= 0 or g.get("appearance_preview") is not None:
         return None
-    tenant_gen = generation()
-    if tenant_gen is None:
+    tenant_gen, catalog_gen = generation(), catalog_generation()
+    if tenant_gen is None or catalog_gen is None:
         return None
     from kameng.shop.pricing.cache import table_for
 
     tenant = g.tenant
-    return (tenant.id, table_for(tenant).version, tenant_gen, live_number(tenant),
+    return (tenant.id, table_for(tenant).version, catalog_gen, tenant_gen, live_number(tenant),
             current_theme(), current_locale(), int(tier_bp))
 
 
