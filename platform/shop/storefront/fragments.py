@@ -17,7 +17,8 @@ process, for every visitor:
 A key always starts with the shop's id and holds every version the fragment
 depends on: the shop's price-table version (which changes with any price, markup,
 tier or discount on its chain: ``shop.pricing.cache``), the storefront's catalog
-generation (``GEN_KEY`` in Redis, bumped after a commit that changes what a page
+generation (``SHOWN_GEN`` of ``shop.pricing.cache``, read in the same round trip
+as the price versions, bumped after a commit that changes what a page
 shows of a product, a category or a shop's presentation: ``events``), the
 tenants' generation (the shop's name, settings, theme), its published appearance,
 the language, the buyer's tier discount (prices at a tier are the same for every
@@ -39,13 +40,11 @@ from collections import OrderedDict
 from flask import current_app, g, has_app_context
 from flask.signals import before_render_template, template_rendered
 
-from kameng.core.extensions import redis_conn
 from kameng.tenants.appearance import live_number
 from kameng.tenants.hostcache import generation
 from kameng.tenants.i18n import current_locale
 from kameng.tenants.themes import current_theme
 
-GEN_KEY = "kameng:storefront:gen"
 DEFAULT_SECONDS = 5
 MAX_ENTRIES = 1024
 _MISSING = object()
@@ -60,27 +59,16 @@ def _ttl() -> int:
     return int(current_app.config.get("FRAGMENT_CACHE_SECONDS", DEFAULT_SECONDS) or 0)
 
 
-def catalog_generation() -> bytes | None:
-    """The storefront's catalog counter (None: Redis unavailable), read once a request."""
-    if "kameng_storefront_gen" in g:
-        return g.kameng_storefront_gen
-    try:
-        gen = redis_conn.get().get(GEN_KEY) or b"0"
-    except Exception:  # Redis unavailable: no safe key, nothing is cached
-        gen = None
-    g.kameng_storefront_gen = gen
-    return gen
-
-
 def bump() -> None:
     """Forget every shop's catalog fragments (after a commit that changed the catalog)."""
     if not has_app_context():
         return
+    from kameng.shop.pricing.cache import bump_shown
+
     try:
-        redis_conn.get().incr(GEN_KEY)
+        bump_shown()
     except Exception:
         pass  # the fragments' lifetime still bounds staleness
-    g.pop("kameng_storefront_gen", None)
 
 
 def base_key(tier_bp: int = 0) -> tuple | None:
@@ -88,12 +76,14 @@ def base_key(tier_bp: int = 0) -> tuple | None:
     (fragments off, an appearance preview, Redis unavailable)."""
     if _ttl() <= 0 or g.get("appearance_preview") is not None:
         return None
-    tenant_gen, catalog_gen = generation(), catalog_generation()
-    if tenant_gen is None or catalog_gen is None:
+    tenant_gen = generation()
+    if tenant_gen is None:
         return None
-    from kameng.shop.pricing.cache import table_for
+    from kameng.shop.pricing.cache import shown_generation, table_for
 
     tenant = g.tenant
+    # one round trip: the price versions and the catalog's shown counter come together
+    catalog_gen = shown_generation(tenant)
     return (tenant.id, table_for(tenant).version, catalog_gen, tenant_gen, live_number(tenant),
             current_theme(), current_locale(), int(tier_bp))
 

@@ -125,10 +125,14 @@ class _Page:
 
     def render(self, template: str, *, cache_content: bool = False, **context):
         common = self.common()
-        content_key = None
-        if cache_content and self.key is not None:
-            content_key = (*self.key, request.full_path)
-        return fragments.render(template, {"content": content_key},
+        keys: dict[str, tuple | None] = {}
+        if self.key is not None:
+            # the category navigation differs only by page kind and current category
+            nav = (*self.key, request.endpoint, context.get("current_category_id"))
+            keys = {"category_nav": nav, "sidebar": nav}
+            if cache_content:
+                keys["content"] = (*self.key, request.full_path)
+        return fragments.render(template, keys,
                                 categories=common["tree"].roots,
                                 show_stock_count=common["show_stock_count"],
                                 labels=common["labels"], **context)
