@@ -125,12 +125,10 @@ def render(name: str, block_keys: dict[str, tuple | None], **context) -> str:
     before_render_template.send(app, _async_wrapper=app.ensure_sync, template=template,
                                 context=context)
     ctx = template.new_context(context)
-    store = _store()
-    for block, key in block_keys.items():
-        chain = ctx.blocks.get(block)
-        if key is None or not chain:
-            continue
-        chain[0] = _kept_block(chain[0], store, ("block", name, block, *key))
+    wanted = {block: ("block", name, block, *key) for block, key in block_keys.items()
+              if key is not None}
+    if wanted:
+        ctx.blocks = _KeptBlocks(ctx.blocks, wanted, _store())
     try:
         html = template.environment.concat(template.root_render_func(ctx))
     except Exception:
@@ -138,6 +136,23 @@ def render(name: str, block_keys: dict[str, tuple | None], **context) -> str:
     template_rendered.send(app, _async_wrapper=app.ensure_sync, template=template,
                            context=context)
     return html
+
+
+class _KeptBlocks(dict):
+    """A render context's blocks, whose wanted ones are kept rendered. The parents'
+    blocks join the map while the page renders (a child template adds them before
+    its parent runs), so a block is wrapped when it is first called, not before."""
+
+    def __init__(self, blocks: dict, wanted: dict[str, tuple], store: OrderedDict):
+        super().__init__(blocks)
+        self.wanted, self.store = wanted, store
+
+    def __getitem__(self, name):
+        chain = super().__getitem__(name)
+        key = self.wanted.pop(name, None)
+        if key is not None and chain:
+            chain[0] = _kept_block(chain[0], self.store, key)
+        return chain
 
 
 def _kept_block(render_block, store: OrderedDict, key: tuple):
