@@ -153,3 +153,17 @@ def test_a_buyers_tier_prices_are_never_shown_to_another_visitor(app, tree, shop
         body = text(visitor.get(path))
         assert plain in body and member not in body, path
         assert member in text(buyer.get(path)), path
+
+
+def test_a_signed_in_buyers_header_is_never_kept(app, tree, shop, client_for):
+    visitor = client_for("star.localhost")
+    buyer = client_for("star.localhost")
+    login(buyer, tree.star_customer.email, PASSWORD)
+    email = tree.star_customer.email
+    for path in ("/", "/p/QB-10", f"/c/{shop.tencent.id}"):
+        assert email not in text(visitor.get(path))
+        assert email in text(buyer.get(path)), path
+        assert email not in text(visitor.get(path)), path
+    # nothing kept holds the buyer's address
+    for _expires, value in app.extensions["kameng.fragments"].values():
+        assert not (isinstance(value, str) and email in value)

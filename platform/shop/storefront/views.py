@@ -129,7 +129,11 @@ class _Page:
         if self.key is not None:
             # the category navigation differs only by page kind and current category
             nav = (*self.key, request.endpoint, context.get("current_category_id"))
-            keys = {"category_nav": nav, "sidebar": nav}
+            keys = {"category_nav": nav, "sidebar": nav, "footer": self.key}
+            if not current_user.is_authenticated:
+                # a signed-in buyer's header names them and holds their log-out form's
+                # CSRF token: only the header of visitors not signed in is kept
+                keys["header"] = (*self.key, "visitor", request.full_path)
             if cache_content:
                 keys["content"] = (*self.key, request.full_path)
         return fragments.render(template, keys,
