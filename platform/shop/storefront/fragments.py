@@ -9,10 +9,12 @@ process, for every visitor:
 - **data** (``cached``): the category tree, a page's product list with its
   formatted prices, a product page's snapshot;
 - **rendered blocks** (``render``): a list page's ``content`` block (the product
-  grid), as the template rendered it (autoescaped), pasted back into the page by
-  replacing that block's render function — the rest of the page (header,
-  account links, flashed messages, forms with their CSRF token) is rendered per
-  request as before.
+  grid), the ``category_nav``, ``sidebar`` and ``footer`` blocks, and the
+  ``header`` block of a visitor who is not signed in, as the template rendered
+  them (autoescaped), pasted back into the page by replacing the block's render
+  function — the rest (a signed-in buyer's header with their name and log-out
+  form, flashed messages, the product page's buy form with its CSRF token) is
+  rendered per request as before.
 
 A key always starts with the shop's id and holds every version the fragment
 depends on: the shop's price-table version (which changes with any price, markup,
