@@ -30,6 +30,8 @@ LISTENERS = {
     "kameng.tenants.api_keys:_note_statement do_orm_execute",
     "kameng.shop.pricing.events:_collect after_flush",
     "kameng.shop.pricing.events:_bulk do_orm_execute",
+    "kameng.shop.storefront.events:_collect after_flush",
+    "kameng.shop.storefront.events:_bulk do_orm_execute",
     "kameng.billing.commissions.settings:_forget_settings after_transaction_end",
     "kameng.billing.plans.guard:_check_plan_limits before_flush",
     "kameng.core.audit:_after_commit after_commit",

@@ -54,6 +54,7 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "HOLD_DAYS": (3, int),
     "CLAIM_STALE_SECONDS": (120, int),
     "PAGE_CACHE_SECONDS": (5, int),
+    "FRAGMENT_CACHE_SECONDS": (5, int),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),

@@ -5,10 +5,12 @@ from __future__ import annotations
 def init_app(app) -> None:
     from kameng.shop.catalog.images import thumb_url
     from kameng.shop.pricing import events
+    from kameng.shop.storefront import events as storefront_events
     from kameng.shop.storefront.media import bp as media_bp
     from kameng.shop.storefront.views import bp
 
     events.install()
+    storefront_events.install()
     app.register_blueprint(bp)
     app.register_blueprint(media_bp)
     app.add_template_filter(thumb_url, "thumb_url")

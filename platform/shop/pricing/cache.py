@@ -44,6 +44,9 @@ from kameng.shop.pricing.models import CustomerTier, MarkupRule, QuantityDiscoun
 
 PREFIX = "kameng:prices:"
 CATALOG_GEN = PREFIX + "gen:catalog"
+# what the storefront shows of the catalog besides prices (names, pictures, order…):
+# read in the same round trip as the price versions, for the storefront's fragments
+SHOWN_GEN = PREFIX + "gen:shown"
 TTL_SECONDS = 24 * 3600
 LOCAL_MAX = 512
 
@@ -102,7 +105,12 @@ def chain_ids(tenant) -> list[int]:
 
 def _versions(r, ids: list[int]) -> list[str]:
     """The version of each level's table, master first."""
-    keys = [CATALOG_GEN, *(gen_key(i) for i in ids)]
+    return _versions_and_shown(r, ids)[0]
+
+
+def _versions_and_shown(r, ids: list[int]) -> tuple[list[str], str]:
+    """``_versions`` and the catalog's shown counter (``SHOWN_GEN``), in one round trip."""
+    keys = [CATALOG_GEN, *(gen_key(i) for i in ids), SHOWN_GEN]
     values = r.mget(keys)
     missing = [k for k, v in zip(keys, values, strict=True) if v is None]
     if missing:
@@ -114,9 +122,9 @@ def _versions(r, ids: list[int]) -> list[str]:
             pipe.execute()
         values = r.mget(keys)
     catalog = values[0].decode()
-    gens = [v.decode() for v in values[1:]]
+    gens = [v.decode() for v in values[1:-1]]
     return [f"{catalog}|{'/'.join(map(str, ids[:k + 1]))}|{'.'.join(gens[:k + 1])}"
-            for k in range(len(ids))]
+            for k in range(len(ids))], values[-1].decode()
 
 
 def _chain_versions(memo: dict, r, ids: list[int]) -> list[str]:
@@ -125,7 +133,8 @@ def _chain_versions(memo: dict, r, ids: list[int]) -> list[str]:
     known = memo.get("_versions")
     if known is not None and known[0][:len(ids)] == tuple(ids):
         return known[1][:len(ids)]
-    versions = _versions(r, ids)
+    versions, shown = _versions_and_shown(r, ids)
+    memo["_shown"] = shown
     if known is None or len(ids) > len(known[0]):
         memo["_versions"] = (tuple(ids), versions)
     return versions
@@ -141,6 +150,23 @@ def invalidate(tenant_ids: Iterable[int]) -> None:
         for tid in ids:
             pipe.incr(gen_key(tid))
         pipe.execute()
+    _forget_local()
+
+
+def shown_generation(tenant) -> str:
+    """The catalog's shown counter (``SHOWN_GEN``), read with the shop's price versions
+    once a request: the storefront keys what it keeps of the catalog on it."""
+    table_for(tenant)
+    memo = _memo()
+    if "_shown" not in memo:
+        raw = redis_conn.get().get(SHOWN_GEN)
+        memo["_shown"] = raw.decode() if raw is not None else "0"
+    return memo["_shown"]
+
+
+def bump_shown() -> None:
+    """The storefront's view of the catalog changed (no price did): see ``SHOWN_GEN``."""
+    redis_conn.get().incr(SHOWN_GEN)
     _forget_local()
 
 

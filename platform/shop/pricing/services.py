@@ -108,6 +108,13 @@ def _tier_bp(tenant: Tenant, table: cache.PriceTable, customer) -> int:
     return tier[1] if tier else 0
 
 
+def tier_discount_bp(tenant, customer=None) -> int:
+    """The member-tier discount (basis points) ``customer`` has in this shop; 0 for none
+    (a visitor, another shop's customer, a shop without tiers: then no query)."""
+    tenant = _tenant(tenant)
+    return _tier_bp(tenant, cache.table_for(tenant), customer)
+
+
 def price_for(tenant, product, customer=None, quantity: int = 1) -> int:
     """The unit price ``customer`` pays for ``quantity`` units of ``product`` in this shop."""
     if int(quantity) < 1:

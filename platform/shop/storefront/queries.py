@@ -9,6 +9,7 @@ pricing engine's ``price_list`` — never one query per product.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from urllib.parse import quote
 
 from sqlalchemy import and_, false, func, or_, select
@@ -214,3 +215,16 @@ def product_page(tenant, sku: str, locale: str) -> ProductPage | None:
         description=localized(product.description, product.description_en, locale),
         fields=fields, stock=state, stock_count=count,
     )
+
+
+def product_snapshot(tenant, sku: str, locale: str) -> ProductPage | None:
+    """``product_page`` with the product as a plain copy of its columns (no session,
+    no lazy loading): what the storefront keeps between requests. Checkout reads the
+    live row (``product_page``)."""
+    page = product_page(tenant, sku, locale)
+    if page is None:
+        return None
+    product = page.product
+    page.product = SimpleNamespace(**{a.key: getattr(product, a.key)
+                                      for a in Product.__mapper__.column_attrs})
+    return page

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from kameng.core.errors import NotFound
 from kameng.core.labels import PRODUCT_KIND, STOCK
-from kameng.shop.storefront import queries
+from kameng.shop.storefront import fragments, queries
 from kameng.shop.storefront.pagecache import cached_page
 from kameng.tenants.appearance import version_for_preview
 from kameng.tenants.i18n import current_locale
@@ -69,11 +69,20 @@ def _customer():
     return None
 
 
-def _prices() -> dict[int, int]:
+def _tier_bp(customer) -> int:
+    """The buyer's member discount: prices at a tier are shared by every buyer of it."""
+    if customer is None:
+        return 0
+    from kameng.shop.pricing.services import tier_discount_bp
+
+    return tier_discount_bp(g.tenant, customer)
+
+
+def _prices(customer) -> dict[int, int]:
     # imported here: the pricing engine is a sibling package loaded on first use
     from kameng.shop.pricing.services import price_list
 
-    return price_list(g.tenant, _customer())
+    return price_list(g.tenant, customer)
 
 
 def _show_stock_count() -> bool:
@@ -82,9 +91,10 @@ def _show_stock_count() -> bool:
                 or shown_settings().get("show_stock_count"))
 
 
-def _items(**kwargs) -> list[queries.Item]:
+def _items(customer, **kwargs) -> list[queries.Item]:
     prefix = url_for("shop.product", sku="-")[:-1]  # "/p/": built once, not per product
-    return queries.list_items(g.tenant, _prices(), _locale(), url_prefix=prefix, **kwargs)
+    return queries.list_items(g.tenant, _prices(customer), _locale(), url_prefix=prefix,
+                              **kwargs)
 
 
 def _labels() -> dict:
@@ -93,17 +103,56 @@ def _labels() -> dict:
             "stock": {k: str(v) for k, v in STOCK.items()}}
 
 
-def _page(template: str, tree: queries.CategoryTree, **context):
-    return render(template, categories=tree.roots, show_stock_count=_show_stock_count(),
-                  labels=_labels(), **context)
+class _Page:
+    """One request's view of the shop: its fragment key (None: nothing cached) and the
+    parts every page needs, each kept per shop and versions (``fragments``)."""
+
+    def __init__(self):
+        self.customer = _customer()
+        self.tier_bp = _tier_bp(self.customer)
+        self.key = fragments.base_key(self.tier_bp)
+        self.locale = _locale()
+
+    def part(self, name: str, make, *args):
+        key = None if self.key is None else (*self.key, name, *args)
+        return fragments.cached(key, make)
+
+    def common(self) -> dict:
+        # the tree has no prices: one per shop and versions, whatever the tier
+        return self.part("common", lambda: {
+            "tree": queries.category_tree(self.locale),
+            "show_stock_count": _show_stock_count(), "labels": _labels()})
+
+    def render(self, template: str, *, cache_content: bool = False, **context):
+        common = self.common()
+        keys: dict[str, tuple | None] = {}
+        if self.key is not None:
+            # the category navigation differs only by page kind and current category
+            nav = (*self.key, request.endpoint, context.get("current_category_id"))
+            keys = {"category_nav": nav, "sidebar": nav, "footer": self.key}
+            if not current_user.is_authenticated:
+                # a signed-in buyer's header names them and holds their log-out form's
+                # CSRF token: only the header of visitors not signed in is kept
+                keys["header"] = (*self.key, "visitor", request.full_path)
+            if cache_content:
+                keys["content"] = (*self.key, request.full_path)
+        return fragments.render(template, keys,
+                                categories=common["tree"].roots,
+                                show_stock_count=common["show_stock_count"],
+                                labels=common["labels"], **context)
 
 
 @bp.route("/")
 @cached_page
 def index():
-    locale = _locale()
-    tree = queries.category_tree(locale)
-    items = _items()
+    page = _Page()
+    tree = page.common()["tree"]
+    context = page.part("index", lambda: _index_context(page, tree))
+    return page.render("index.html", cache_content=True, **context)
+
+
+def _index_context(page: _Page, tree: queries.CategoryTree) -> dict:
+    items = _items(page.customer)
     # group by top-level category, in the shop's category order
     top_of = {}
     for root in tree.roots:
@@ -114,8 +163,8 @@ def index():
     for item in items:
         groups[top_of.get(item.category_id)].append(item)
     sections = [(root, groups[root.id]) for root in tree.roots if groups[root.id]]
-    return _page("index.html", tree, items=items, sections=sections, uncategorised=groups[None],
-                 featured=_featured(items))
+    return {"items": items, "sections": sections, "uncategorised": groups[None],
+            "featured": _featured(items)}
 
 
 def _featured(items: list[queries.Item]) -> list[queries.Item]:
@@ -131,42 +180,46 @@ def _featured(items: list[queries.Item]) -> list[queries.Item]:
 @bp.route("/c/<int:category_id>")
 @cached_page
 def category(category_id: int):
-    locale = _locale()
-    tree = queries.category_tree(locale)
+    page = _Page()
+    tree = page.common()["tree"]
     if category_id not in tree.by_id:
         abort(404)
-    items = _items(category_ids=tree.descendants(category_id))
-    return _page("category.html", tree, category=tree.by_id[category_id],
-                 trail=tree.trail(category_id), items=items, current_category_id=category_id)
+    items = page.part("category", lambda: _items(
+        page.customer, category_ids=tree.descendants(category_id)), category_id)
+    return page.render("category.html", cache_content=True, category=tree.by_id[category_id],
+                       trail=tree.trail(category_id), items=items,
+                       current_category_id=category_id)
 
 
 @bp.route("/search")
 @cached_page
 def search():
-    locale = _locale()
+    page = _Page()
     q = (request.args.get("q") or "").strip()[:100]
-    tree = queries.category_tree(locale)
-    items = _items(search=q, limit=queries.SEARCH_LIMIT) if q else []
-    return _page("search.html", tree, q=q, items=items)
+    items = page.part("search", lambda: _items(page.customer, search=q,
+                                                limit=queries.SEARCH_LIMIT), q) if q else []
+    return page.render("search.html", cache_content=True, q=q, items=items)
 
 
 @bp.route("/p/<sku>")
 def product(sku: str):
     from kameng.shop.pricing.services import price_for, product_discounts
 
-    locale = _locale()
-    page = queries.product_page(g.tenant, sku, locale)
-    if page is None:
+    page = _Page()
+    shown = page.part("product", lambda: queries.product_snapshot(g.tenant, sku, page.locale),
+                      sku)
+    if shown is None:
         abort(404)
-    customer = _customer()
+    product = shown.product
     try:
-        price = price_for(g.tenant, page.product, customer=customer, quantity=1)
+        price = price_for(g.tenant, product.id, customer=page.customer, quantity=1)
     except NotFound:
         abort(404)  # this shop does not sell it
     if price is None:
         abort(404)
-    tree = queries.category_tree(locale)
-    trail = tree.trail(page.product.category_id) if page.product.category_id else []
-    return _page("product.html", tree, page=page, product=page.product, price=price,
-                 discounts=product_discounts(g.tenant, page.product, customer),
-                 trail=trail, current_category_id=page.product.category_id)
+    tree = page.common()["tree"]
+    trail = tree.trail(product.category_id) if product.category_id else []
+    # the buy form carries the visitor's CSRF token: the content block is not kept
+    return page.render("product.html", page=shown, product=product, price=price,
+                       discounts=product_discounts(g.tenant, product.id, page.customer),
+                       trail=trail, current_category_id=product.category_id)
