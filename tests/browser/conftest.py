@@ -15,7 +15,12 @@ from werkzeug.serving import make_server
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = os.environ.get("KAMENG_SCREENSHOT_DIR", "/tmp")
+# the screenshots are the browser tests' artefacts: kept in the checkout (git ignores
+# them) unless KAMENG_SCREENSHOT_DIR says where
+SHOTS = os.environ.get("KAMENG_SCREENSHOT_DIR") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "test-artifacts", "screenshots")
+os.makedirs(SHOTS, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
