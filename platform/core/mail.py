@@ -36,3 +36,15 @@ def send_mail(to: str, subject: str, text: str, html: str | None = None,
         if parts.username:
             smtp.login(unquote(parts.username), unquote(parts.password or ""))
         smtp.send_message(msg)
+
+
+def send_to_each(addresses, subject: str, text: str) -> str:
+    """One message to each address (an outbox job's notice to a shop's owners); what
+    happened, for the job's result. Call it with no transaction open."""
+    addresses = list(addresses)
+    try:
+        for address in addresses:
+            send_mail(address, subject, text)
+    except MailNotConfigured:
+        return "mail not configured"
+    return f"sent to {len(addresses)}"

@@ -23,7 +23,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from kameng.core.extensions import db
-from kameng.core.mail import MailNotConfigured, send_mail
+from kameng.core.mail import send_to_each
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import in_own_txn
@@ -92,9 +92,4 @@ def tell_owners(domain_id: int) -> str:
                   "found": domain.check_found or "没有记录",
                   "found_en": domain.check_found or "no TXT record"}
     db.session.commit()  # ends the read: no transaction is open during the SMTP call
-    try:
-        for email in owners:
-            send_mail(email, OWNER_SUBJECT.format(**values), OWNER_TEXT.format(**values))
-    except MailNotConfigured:
-        return "mail not configured"
-    return f"sent to {len(owners)}"
+    return send_to_each(owners, OWNER_SUBJECT.format(**values), OWNER_TEXT.format(**values))

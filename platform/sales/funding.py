@@ -30,7 +30,7 @@ from kameng.billing import reports
 from kameng.billing.commissions import services as billing_commissions
 from kameng.billing.ledger import services as ledger
 from kameng.core.extensions import db
-from kameng.core.mail import MailNotConfigured, mail_configured, send_mail
+from kameng.core.mail import mail_configured, send_to_each
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.sales import outbox
@@ -211,12 +211,7 @@ def tell_owners(order_id: int) -> str:
                   "amount": format_money(order.amount, order.currency),
                   "owed": format_money(order.funded_amount or 0, order.currency)}
     db.session.commit()  # ends the read: no transaction is open during the SMTP call
-    try:
-        for email in owners:
-            send_mail(email, OWNER_SUBJECT.format(**values), OWNER_TEXT.format(**values))
-    except MailNotConfigured:
-        return "mail not configured"
-    return f"sent to {len(owners)}"
+    return send_to_each(owners, OWNER_SUBJECT.format(**values), OWNER_TEXT.format(**values))
 
 
 def subtree_rows(root: Tenant) -> list:
