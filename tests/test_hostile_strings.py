@@ -217,7 +217,8 @@ def _urls(app, ids: dict, order_nos: list[str]) -> list[str]:
              f"/admin/appearance?theme={quoted}", "/admin/appearance?theme=default",
              f"/?preview={quoted}", f"/_theme/custom.css?preview={quoted}",
              f"/_theme/custom.css?v={quoted}", f"/_theme/theme.css?t={quoted}",
-             f"/admin/customers?q={quoted}", f"/admin/customers?before={quoted}"}
+             f"/admin/customers?q={quoted}", f"/admin/customers?before={quoted}",
+             f"/admin/reports/tree?after={quoted}"}
     return sorted(urls)
 
 

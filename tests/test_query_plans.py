@@ -9,9 +9,6 @@ and back-office home — captures every
 statement they send (SQLAlchemy's ``before_cursor_execute``) and asks PostgreSQL for
 each one's plan (``EXPLAIN (FORMAT JSON)``, not executed): a Seq Scan of one of the
 big tables fails the test, naming the statement.
-
-The master's own pages are not request paths of this kind: its tree report and its
-order list's shop filter list every shop by design.
 """
 from __future__ import annotations
 
@@ -124,6 +121,21 @@ def test_request_paths_use_indexes(seeded, redis_url):
         captured.step = "sign in"
         leaf.post("/login", data={"email": "owner@leaf.example",
                                   "password": scale.PASSWORD}, headers={"Host": leaf_host})
+        hq = f"hq.{scale.BASE}"
+        master = web.test_client()
+        captured.step = "sign in"
+        master.post("/login", data={"email": "owner@hq.example", "password": scale.PASSWORD},
+                    headers={"Host": hq})
+        for step, path in (("the master's tree report", "/admin/reports/tree"),
+                           ("the master's tree report, a later page",
+                            f"/admin/reports/tree?after=/{info['master_id']}/"
+                            f"{info['depth1']}/"),
+                           ("the master's order list, filtered",
+                            "/admin/orders?status=delivered"),
+                           ("the master's order list, a shop searched",
+                            f"/admin/orders?shop=s{info['depth3']}")):
+            captured.step = step
+            assert master.get(path, headers={"Host": hq}).status_code == 200, step
         captured.step = "a leaf shop's order list"
         assert leaf.get("/admin/orders", headers={"Host": leaf_host}).status_code == 200
         with web.app_context():

@@ -50,7 +50,7 @@ def _order_or_404(order_no: str) -> Order:
 
 
 def _filter() -> oversight.OrderFilter:
-    return oversight.OrderFilter.from_args(request.args)
+    return oversight.order_filter(g.tenant, request.args)
 
 
 @bp.route("/orders")
@@ -59,10 +59,12 @@ def orders_index():
     f = _filter()
     query = oversight.subtree_orders(g.tenant, f).options(selectinload(Order.lines))
     page = keyset_page(query, Order.id, PAGE, requested_before())
-    shops = oversight.subtree_shops(g.tenant)
+    # the shop filter is a search field and the shop column names the page's shops only:
+    # nothing here grows with the number of shops in the subtree
     return render_template(
         "admin/orders.html", orders=page.rows, older=page.older, f=f, args=f.as_args(),
-        statuses=ORDER_STATUSES, shops=shops, names={t.id: t.name for t in shops},
+        statuses=ORDER_STATUSES, subshops=oversight.has_subshops(g.tenant),
+        names=oversight.shop_names(o.tenant_id for o in page.rows),
         products=oversight.products_sold(g.tenant),
         queue_count=oversight.manual_queue_count(g.tenant),
         fulfils=oversight.fulfils(g.tenant), funds_count=oversight.awaiting_funds_count(g.tenant))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import lazyload
 
 from kameng.billing.commissions.models import Commission, CommissionShare
 from kameng.billing.commissions.services import EARNING_KINDS
@@ -19,6 +20,7 @@ from kameng.billing.ledger.models import Account, Entry, Transaction
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.money import format_money, format_plain
+from kameng.core.pagination import forward_page
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant
 
@@ -110,11 +112,27 @@ def shop_balances(tenant: Tenant) -> Balances:
 
 
 def tree(root: Tenant | None = None) -> list[Balances]:
-    """Every shop below ``root`` (all shops by default), in tree order."""
+    """Every shop below ``root`` (all shops by default), in tree order (the CLI)."""
     stmt = select(Tenant).order_by(Tenant.path)
     if root is not None:
         stmt = stmt.where(Tenant.path.startswith(root.path))
     return balances(list(db.session.scalars(stmt)))
+
+
+TREE_PAGE = 50
+
+
+def tree_page(after: str | None = None, size: int | None = None
+              ) -> tuple[list[Balances], str | None]:
+    """One page of every shop, in tree order after the path ``after``, with its sums,
+    and the ``after`` of the next page (None on the last one).
+
+    A page costs the same whatever the number of shops: the shops come from the path
+    index (keyset, no OFFSET) and every sum is restricted to the page's shops, read
+    through the indexes on the accounts' and the commissions' shop."""
+    page = forward_page(select(Tenant).options(lazyload(Tenant.parent)), Tenant.path,
+                        size or TREE_PAGE, after)
+    return balances(page.rows), page.after
 
 
 # ----- per day ------------------------------------------------------------------------
@@ -252,17 +270,11 @@ def statement_csv(tenant: Tenant) -> str:
 
 # ----- the platform -----------------------------------------------------------------------
 
-def platform_margin(currency: str) -> dict:
-    """The master's own commission plus what the platform keeps (plan fees, withdrawal fees)."""
-    master = db.session.scalar(select(Tenant).where(Tenant.parent_id.is_(None)))
-    kinds = ("revenue", "fees", "rounding", "supplier_payable", "sales_clearing", "payouts")
+def platform_accounts(currency: str) -> dict:
+    """The platform's own accounts, from their cached balances (no entry is summed: the
+    tree report shows them on every page whatever the ledger's size)."""
+    kinds = ("revenue", "fees", "rounding", "supplier_payable", "payouts")
     found = dict(db.session.execute(select(Account.kind, Account.balance).where(
         Account.owner_type == "platform", Account.kind.in_(kinds),
         Account.currency == currency)).all())
-    master_earned = _earned([master.id]).get(master.id, 0) if master is not None else 0
-    revenue = int(found.get("revenue", 0))
-    return {"master_earned": master_earned, "revenue": revenue,
-            "fees": int(found.get("fees", 0)), "rounding": int(found.get("rounding", 0)),
-            "supplier_payable": int(found.get("supplier_payable", 0)),
-            "payouts": int(found.get("payouts", 0)),
-            "total": master_earned + revenue}
+    return {kind: int(found.get(kind, 0)) for kind in kinds}

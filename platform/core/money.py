@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -65,8 +66,17 @@ def format_plain(minor: int, currency: str) -> str:
 def format_money(minor: int, currency: str, locale: str | None = None) -> str:
     """1234.50 CNY -> '¥1,234.50' in zh_CN, 'CN¥1,234.50' in en: the locale's grouping
     and the symbol it gives that currency."""
-    code = currency.upper()
-    return format_currency(to_decimal(minor, code), code, locale=locale or current_locale())
+    code, locale = currency.upper(), locale or current_locale()
+    if type(minor) is not int:   # a bool or a Decimal is not cached as an int
+        return format_currency(to_decimal(minor, code), code, locale=locale)
+    return _formatted(minor, code, locale)
+
+
+@lru_cache(maxsize=8192)
+def _formatted(minor: int, code: str, locale: str) -> str:
+    # a pure function of its arguments; Babel parses the locale's pattern on every call
+    # (~20 µs), and report pages repeat a few amounts (¥0.00) hundreds of times
+    return format_currency(to_decimal(minor, code), code, locale=locale)
 
 
 def current_locale() -> str:

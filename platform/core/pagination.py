@@ -45,3 +45,27 @@ def keyset_page(query: Select, column: Any, size: int, before: int | None = None
         return list(db.session.scalars(query_below.order_by(column.desc()).limit(limit)))
 
     return page_from(fetch, size, lambda row: getattr(row, column.key), before)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardPage(Generic[T]):
+    rows: list[T]
+    after: Any | None  # ``after`` for the next page; None on the last one
+
+
+def requested_after() -> str | None:
+    """The request's ``?after=`` key (a string key, such as a shop's tree path), if any;
+    one PostgreSQL cannot compare (a NUL character) is no key."""
+    value = (request.args.get("after") or "").strip()[:512]
+    return value if value and "\x00" not in value else None
+
+
+def forward_page(query: Select, column: Any, size: int, after: Any | None = None
+                 ) -> ForwardPage:
+    """A page of ``query``'s entities ordered by ``column`` ascending, after ``after``
+    (a unique key, such as the tree's materialized path: its order is the tree's)."""
+    if after is not None:
+        query = query.where(column > after)
+    rows = list(db.session.scalars(query.order_by(column).limit(size + 1)))
+    return ForwardPage(rows[:size], getattr(rows[size - 1], column.key)
+                       if len(rows) > size else None)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from kameng.core.extensions import db
@@ -82,6 +82,45 @@ def subtree_shops(tenant: Tenant) -> list[Tenant]:
                                    .options(lazyload(Tenant.parent)).order_by(Tenant.path)))
 
 
+def has_subshops(tenant: Tenant) -> bool:
+    """Is there a shop below ``tenant``? (one indexed probe, not the subtree's list)"""
+    return db.session.scalar(select(exists().where(Tenant.parent_id == tenant.id))) or False
+
+
+def shop_names(tenant_ids) -> dict[int, str]:
+    """``{id: name}`` of the given shops (a page's worth, by primary key)."""
+    ids = set(tenant_ids)
+    if not ids:
+        return {}
+    return {tid: name for tid, name in db.session.execute(
+        select(Tenant.id, Tenant.name).where(Tenant.id.in_(ids)))}
+
+
+def find_shop(tenant: Tenant, text: str) -> tuple[Tenant | None, str]:
+    """The shop of ``tenant``'s subtree that ``text`` names, and why not if none:
+    ``(shop, "")``, ``(None, "unknown")`` or ``(None, "ambiguous")``.
+
+    ``text`` is a shop's id (the links of earlier versions carry ``?shop=<id>``), its
+    slug, or its exact name; each is one indexed look-up (primary key, the unique slug,
+    ``ix_tenants_name``), never a list of the subtree."""
+    text = (text or "").strip()
+    if not text:
+        return None, "unknown"
+    below = Tenant.path.startswith(tenant.path)
+    if text.isdigit() and len(text) < 19:
+        shop = db.session.get(Tenant, int(text))
+        return (shop, "") if shop is not None and shop.path.startswith(tenant.path) \
+            else (None, "unknown")
+    shop = db.session.scalar(select(Tenant).where(Tenant.slug == text.lower(), below))
+    if shop is not None:
+        return shop, ""
+    named = list(db.session.scalars(select(Tenant).where(Tenant.name == text, below)
+                                    .order_by(Tenant.path).limit(2)))
+    if len(named) > 1:
+        return None, "ambiguous"
+    return (named[0], "") if named else (None, "unknown")
+
+
 def subtree_order(tenant: Tenant, order_no: str) -> Order | None:
     """An order of ``tenant`` or a shop below it, by number (None otherwise)."""
     return db.session.scalar(
@@ -117,6 +156,8 @@ class OrderFilter:
     shop's calendar days (``since`` and ``until`` both included)."""
     shop_id: int | None = None
     status: str = ""
+    shop: str = ""       # what the shop field says: an id, a slug or a name
+    shop_problem: str = ""   # "unknown" / "ambiguous": the shop field named no one shop
     product_id: int | None = None
     since: date | None = None
     until: date | None = None
@@ -130,7 +171,9 @@ class OrderFilter:
             except ValueError:
                 return None
         status = (args.get("status") or "").strip()
-        return cls(shop_id=args.get("shop", type=int) or None,
+        shop = (args.get("shop") or "").replace("\x00", "").strip()[:120]
+        return cls(shop=shop,
+                   shop_id=int(shop) if shop.isdigit() and len(shop) < 19 else None,
                    status=status if status == QUEUE or status in ORDER_STATUSES else "",
                    product_id=args.get("product", type=int) or None,
                    since=day("from"), until=day("to"),
@@ -138,10 +181,23 @@ class OrderFilter:
 
     def as_args(self) -> dict:
         """The query-string form (for links to the next page and to the CSV)."""
-        out = {"shop": self.shop_id, "status": self.status, "product": self.product_id,
+        out = {"shop": self.shop_id or self.shop, "status": self.status, "product": self.product_id,
                "from": self.since.isoformat() if self.since else None,
                "to": self.until.isoformat() if self.until else None, "q": self.q}
         return {k: v for k, v in out.items() if v}
+
+
+def order_filter(tenant: Tenant, args) -> OrderFilter:
+    """The filter of ``args`` with its shop field resolved in ``tenant``'s subtree: a
+    shop nobody (or several shops) answers to matches no order, and says so."""
+    f = OrderFilter.from_args(args)
+    if f.shop:
+        shop, f.shop_problem = find_shop(tenant, f.shop)
+        if shop is not None:
+            f.shop_id, f.shop = shop.id, shop.slug
+        else:
+            f.shop_id = None
+    return f
 
 
 def _local_midnight_utc(day: date, tenant: Tenant) -> datetime:
@@ -153,6 +209,8 @@ def subtree_orders(tenant: Tenant, f: OrderFilter) -> Select:
     stmt = select(Order).where(Order.tenant_id.in_(subtree_ids(tenant)))
     if f.shop_id:
         stmt = stmt.where(Order.tenant_id == f.shop_id)
+    elif f.shop_problem:
+        stmt = stmt.where(false())
     if f.status == QUEUE:
         stmt = stmt.where(Order.status.in_(WAITING_ORDER), manual_waiting())
     elif f.status:
@@ -198,12 +256,11 @@ def orders_csv(tenant: Tenant, f: OrderFilter) -> Iterator[str]:
 
     What the rows need is read now; the rows are read while the response streams, in a
     session of their own (the request's is gone by then), one batch at a time."""
-    names = {t.id: t.name for t in subtree_shops(tenant)}
     zone = ZoneInfo(time_zone_of(tenant))
-    return _csv_rows(db.engine, subtree_orders(tenant, f), names, zone)
+    return _csv_rows(db.engine, subtree_orders(tenant, f), zone)
 
 
-def _csv_rows(engine, query: Select, names: dict[int, str], zone: ZoneInfo) -> Iterator[str]:
+def _csv_rows(engine, query: Select, zone: ZoneInfo) -> Iterator[str]:
     out = io.StringIO()
     writer = csv.writer(out)
 
@@ -228,6 +285,10 @@ def _csv_rows(engine, query: Select, names: dict[int, str], zone: ZoneInfo) -> I
             stmt = query if before is None else query.where(Order.id < before)
             rows = list(session.scalars(stmt.order_by(Order.id.desc()).limit(BATCH)
                                         .options(selectinload(Order.lines))))
+            # the names of this batch's shops only: the subtree may hold thousands
+            ids = {order.tenant_id for order in rows}
+            names = {tid: name for tid, name in session.execute(
+                select(Tenant.id, Tenant.name).where(Tenant.id.in_(ids)))} if ids else {}
             for order in rows:
                 items = "; ".join(f"{ln.name} x {ln.quantity}" for ln in order.lines)
                 writer.writerow([

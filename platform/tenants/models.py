@@ -36,6 +36,8 @@ class Tenant(IdMixin, TimestampMixin, db.Model):
         # the C collation, or with the pattern operator class on PostgreSQL
         Index("ix_tenants_path_pattern", "path",
               postgresql_ops={"path": "varchar_pattern_ops"}),
+        # the order list's shop search finds a shop by its exact name
+        Index("ix_tenants_name", "name"),
     )
 
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tenants.id"), index=True)

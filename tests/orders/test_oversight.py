@@ -172,6 +172,36 @@ def test_filters_by_shop_status_product_date_and_contact(world, client_for):
     assert master.get("/admin/orders?from=yesterday&shop=abc&status=nope").status_code == 200
 
 
+def test_the_shop_filter_is_a_search_by_slug_name_or_old_id(world, client_for):
+    """The shop filter is a text field (a <select> of every shop did not scale): a slug,
+    an exact name, or the id old links carry; never a shop outside the subtree."""
+    t, w = world.tree, world
+    star_orders = {w.star_order.order_no, w.star_other.order_no}
+    master = client(client_for, t.master, "owner@master.test")
+    page = master.get("/admin/orders").text
+    assert 'id="shop" type="search" name="shop"' in page and '<select id="shop"' not in page
+    for value in ("star", "STAR", "Star Cards", str(t.star.id)):
+        found = master.get("/admin/orders", query_string={"shop": value}).text
+        assert listed(found) == star_orders, value
+        assert 'name="shop" value="star"' in found       # the field shows the slug
+    more = master.get("/admin/orders.csv", query_string={"shop": "Star Cards"})
+    assert {r["order"] for r in read_csv(more)} == star_orders
+    # nobody, or several shops, by that name: no orders, and the field says why
+    unknown = master.get("/admin/orders", query_string={"shop": "nobody"}).text
+    assert listed(unknown) == set() and 'id="shop-problem"' in unknown
+    create_tenant("star2", "Star Cards", "master")
+    twice = master.get("/admin/orders", query_string={"shop": "Star Cards"}).text
+    assert listed(twice) == set() and "Several shops have this name" in twice
+    # a shop above or beside: not found from below
+    star = client(client_for, t.star, "owner@star.test")
+    for value in ("master", str(t.master.id), "star2"):
+        assert listed(star.get("/admin/orders", query_string={"shop": value}).text) == set()
+    assert listed(star.get("/admin/orders?shop=rocket").text) == {w.rocket_order.order_no}
+    # a shop with no shop below it has neither the field nor the column
+    rocket = client(client_for, t.rocket, "owner@rocket.test")
+    assert 'id="shop"' not in rocket.get("/admin/orders").text
+
+
 def test_pages_are_keyset_paginated_with_the_filters_kept(world, client_for, monkeypatch):
     t, w = world.tree, world
     from kameng.admin import orders as admin_orders
