@@ -34,6 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(cfg)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(cfg.get("REDIS_URL")))
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # explicit: Flask-Limiter's one Limiter keeps the last app's "enabled" as the default
+    # of the next app it is bound to (an app made with limits off would switch them off
+    # for every app made after it in the process)
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
                           os.path.join(os.path.dirname(__file__), "core", "translations"))
     os.makedirs(app.instance_path, exist_ok=True)
