@@ -1,8 +1,11 @@
 """A request checks that its per-process caches are still valid in ONE Redis round trip
 (``kameng.core.generations``): the host cache's generation, the price versions, the
-catalog's shown counter and the API keys' generation are read together — and a change
-made through another instance of the platform is still served by the next request."""
+catalog's shown counter and the API keys' generation are read together; a request
+without a session may even reuse what its process read a moment ago — and a change
+made through another instance of the platform is still served within a second."""
 from __future__ import annotations
+
+import time
 
 import pytest
 import redis
@@ -69,6 +72,7 @@ def _get(client, path, seen, **kwargs):
 
 
 @pytest.mark.both
+@pytest.mark.app_config(GENERATION_REUSE_MS=0)
 def test_a_storefront_page_costs_one_round_trip(app, tree, shop, client_for, round_trips):
     visitor, buyer = client_for(STAR), client_for(STAR)
     login(buyer, tree.star_customer.email, PASSWORD)
@@ -82,6 +86,25 @@ def test_a_storefront_page_costs_one_round_trip(app, tree, shop, client_for, rou
 
 
 @pytest.mark.both
+@pytest.mark.app_config(GENERATION_REUSE_MS=600_000)   # a window no test run outlasts
+def test_a_request_without_a_session_may_reuse_recent_counters(app, tree, shop, client_for,
+                                                               round_trips):
+    visitor, buyer = client_for(STAR), client_for(STAR)
+    login(buyer, tree.star_customer.email, PASSWORD)
+    for path in ("/", f"/c/{shop.games.id}"):
+        _get(visitor, path, round_trips)
+        assert _get(visitor, path, round_trips)[1] == [], path
+        # a signed-in buyer (or an owner who just saved a change) always reads afresh
+        assert _get(buyer, path, round_trips)[1] == ["MGET"], path
+    # a change made by this process is seen by its next request, window or not
+    before = _get(visitor, "/", round_trips)[0].get_data(as_text=True)
+    pricing.set_markup(tree.star, kind="percent", value=5000, level="shop", wholesale=False)
+    resp, seen = _get(visitor, "/", round_trips)
+    assert "MGET" in seen and resp.get_data(as_text=True) != before
+
+
+@pytest.mark.both
+@pytest.mark.app_config(GENERATION_REUSE_MS=0)
 def test_an_api_request_checks_its_caches_in_one_round_trip(app, tree, shop, client_for,
                                                             round_trips):
     _user, key = api_account(tree.star, "bot@star.test", funds=500)
@@ -94,13 +117,15 @@ def test_an_api_request_checks_its_caches_in_one_round_trip(app, tree, shop, cli
 
 
 # PostgreSQL only: two instances writing one SQLite file lock each other out
-def test_a_change_through_another_instance_is_served_by_the_next_request(app, tree, shop,
-                                                                         client_for,
-                                                                         second_app):
+def test_a_change_through_another_instance_is_served_within_a_second(app, tree, shop,
+                                                                     client_for, second_app):
     one, two = client_for(STAR), host_client(second_app, STAR)
+    buyer = client_for(STAR)
+    login(buyer, tree.star_customer.email, PASSWORD)
     before = one.get("/").get_data(as_text=True)
     assert two.get("/").status_code == 200
     one.get("/")   # kept by both instances now
+    assert buyer.get("/").status_code == 200
 
     with second_app.app_context():   # the other instance changes the shop's prices
         from kameng.tenants.models import Tenant
@@ -108,9 +133,13 @@ def test_a_change_through_another_instance_is_served_by_the_next_request(app, tr
         star = db.session.get(Tenant, tree.star.id)
         pricing.set_markup(star, kind="percent", value=5000, level="shop", wholesale=False)
         db.session.remove()
-
-    # no waiting: each request reads the counters afresh
     price = format_money(pricing.price_for(tree.star, shop.qb), "CNY", locale="zh_CN")
+
+    # a request with a session reads the counters afresh: at once
+    assert price in buyer.get("/").get_data(as_text=True)
+    # one without may reuse what its process read less than GENERATION_REUSE_MS ago
+    assert app.config["GENERATION_REUSE_MS"] <= 250
+    time.sleep(app.config["GENERATION_REUSE_MS"] / 1000 + 0.05)
     after = one.get("/").get_data(as_text=True)
     assert after != before and price in after and price not in before
     assert two.get("/").get_data(as_text=True) == after
