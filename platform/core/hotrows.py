@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from kameng.core.database import listen_once
@@ -43,11 +43,32 @@ def _apply(session: Session):
     if not pending:
         return
     # one lock order for everyone: no deadlocks between committing transactions
-    for (name, row_id, column), delta in sorted(pending["deltas"].items()):
-        if delta:
-            table = pending["tables"][name]
-            session.execute(update(table).where(table.c.id == row_id)
-                            .values({column: table.c[column] + delta}))
+    moves = [(pending["tables"][name], row_id, column, delta)
+             for (name, row_id, column), delta in sorted(pending["deltas"].items()) if delta]
+    if len(moves) > 1 and session.get_bind().dialect.name == "postgresql":
+        session.execute(_chained(moves))   # one round trip for all of them
+        return
+    for table, row_id, column, delta in moves:
+        session.execute(update(table).where(table.c.id == row_id)
+                        .values({column: table.c[column] + delta}))
+
+
+def _chained(moves):
+    """The moves as one statement of chained data-modifying CTEs.
+
+    Each UPDATE's WHERE reads the previous one's result, so PostgreSQL runs (and locks)
+    them one after the other in the sorted order, as separate statements would.
+    """
+    ctes, previous = [], None
+    for n, (table, row_id, column, delta) in enumerate(moves):
+        stmt = update(table).where(table.c.id == row_id)
+        if previous is not None:
+            stmt = stmt.where(select(func.count()).select_from(previous)
+                              .scalar_subquery() >= 0)
+        previous = (stmt.values({column: table.c[column] + delta})
+                    .returning(table.c.id).cte(f"hot{n}"))
+        ctes.append(previous)
+    return select(func.count()).select_from(previous).add_cte(*ctes)
 
 
 def _forget(session: Session):

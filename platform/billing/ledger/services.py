@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -358,10 +358,12 @@ def _undo(applied: list[tuple[int, int]]) -> None:
                            .execution_options(synchronize_session=False))
 
 
-def _insert_transaction(values: dict) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING: the new id, or None when the key (or the
-    reversal) is taken — a concurrent insert of the same key is waited for."""
-    table = Transaction.__table__
+def _insert_transaction(values: dict, lines) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING, then the entries: the new id, or None (and no
+    entries) when the key (or the reversal) is taken — a concurrent insert of the same
+    key is waited for. On PostgreSQL one statement (the entries in a CTE that reads the
+    transaction's RETURNING: every order posts one), on SQLite two."""
+    table, entries = Transaction.__table__, Entry.__table__
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -369,9 +371,32 @@ def _insert_transaction(values: dict) -> int | None:
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the two supported databases are above
         raise RuntimeError(f"unsupported database {dialect}")
-    return db.session.execute(
-        insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    ).scalar()
+    tx = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    rows = [{"account_id": account.id, "amount": amount} for account, amount in lines]
+    if dialect == "postgresql":
+        posted = tx.cte("tx")
+        moves = _moves(rows)
+        written = (insert(entries)
+                   .from_select(["transaction_id", "account_id", "amount"],
+                                select(posted.c.id, moves.c.account_id, moves.c.amount)
+                                .select_from(posted).join(moves, true())
+                                .order_by(moves.c.n))
+                   .returning(entries.c.id).cte("entries"))
+        return db.session.execute(
+            select(posted.c.id).add_cte(posted, written)).scalar()
+    tx_id = db.session.execute(tx).scalar()
+    if tx_id is not None:
+        db.session.execute(entries.insert(), [{"transaction_id": tx_id, **row} for row in rows])
+    return tx_id
+
+
+def _moves(rows: list[dict]):
+    """``(VALUES (n, account_id, amount), …)`` with the entries' types, numbered in order."""
+    from sqlalchemy import BigInteger, Integer, column, values
+
+    return values(column("n", Integer), column("account_id", BigInteger),
+                  column("amount", BigInteger), name="moves").data(
+        [(n, row["account_id"], row["amount"]) for n, row in enumerate(rows)])
 
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
@@ -428,7 +453,7 @@ def post_in_txn(idempotency_key: str, kind: str, entries: Iterable[tuple[Account
               "created_by_id": created_by.id if created_by is not None else None,
               "reversal_of_id": _reversal_of.id if _reversal_of is not None else None,
               "created_at": utcnow()}
-    tx_id = _insert_transaction(values)
+    tx_id = _insert_transaction(values, lines)
     if tx_id is None:
         _undo(applied)
         existing = _posted_before(key, _reversal_of)
@@ -436,9 +461,6 @@ def post_in_txn(idempotency_key: str, kind: str, entries: Iterable[tuple[Account
             raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
                                          key=key))
         return _replay(existing, kind, lines)
-    db.session.execute(Entry.__table__.insert(), [
-        {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
-        for account, amount in lines])
     for account_id, amount in deferred:
         defer_increment(db.session(), Account.__table__, account_id, "balance", amount)
     for account, _amount in lines:
