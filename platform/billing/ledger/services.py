@@ -391,12 +391,15 @@ def _insert_transaction(values: dict, lines) -> int | None:
 
 
 def _moves(rows: list[dict]):
-    """``(VALUES (n, account_id, amount), …)`` with the entries' types, numbered in order."""
-    from sqlalchemy import BigInteger, Integer, column, values
+    """The entries as ``unnest(:account_ids, :amounts) WITH ORDINALITY``: one statement
+    shape whatever their number (a VALUES list would be compiled anew every time)."""
+    from sqlalchemy import BigInteger, literal
+    from sqlalchemy.dialects.postgresql import ARRAY
 
-    return values(column("n", Integer), column("account_id", BigInteger),
-                  column("amount", BigInteger), name="moves").data(
-        [(n, row["account_id"], row["amount"]) for n, row in enumerate(rows)])
+    return func.unnest(literal([row["account_id"] for row in rows], ARRAY(BigInteger)),
+                       literal([row["amount"] for row in rows], ARRAY(BigInteger))
+                       ).table_valued("account_id", "amount", with_ordinality="n"
+                                      ).render_derived(name="moves")
 
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
