@@ -6,12 +6,13 @@ requests change nothing the second time.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, insert, inspect, literal, select, text, update
+from sqlalchemy import bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -290,26 +291,16 @@ def _insert_in_txn(order: Order, line: OrderLine) -> None:
     in a statement whose CTE inserts the order), two on SQLite — and put both in the
     session as persistent, loaded objects. The unit of work's flush of the two objects
     cost more web CPU than any other step of an API order."""
-    orders, lines = Order.__table__, OrderLine.__table__
-    order_values = _row(order, orders)
-    line_values = _row(line, lines)
-    line_values.pop("order_id", None)
+    params = {f"o_{k}": v for k, v in _row(order, Order.__table__).items()}
+    params.update((f"l_{k}", v) for k, v in _row(line, OrderLine.__table__).items()
+                  if k != "order_id")
     if db.session.get_bind().dialect.name == "postgresql":
-        new_order = (insert(orders).values(**order_values).returning(orders.c.id)
-                     .cte("new_order"))
-        names = list(line_values)
-        order_id, line_id = db.session.execute(
-            insert(lines).from_select(
-                ["order_id", *names],
-                select(new_order.c.id,
-                       *[literal(line_values[n], type_=lines.c[n].type) for n in names]))
-            .returning(lines.c.order_id, lines.c.id).add_cte(new_order)).one()
+        order_id, line_id = db.session.execute(_order_statements(True)[0], params).one()
     else:
-        order_id = db.session.execute(
-            insert(orders).values(**order_values).returning(orders.c.id)).scalar_one()
-        line_id = db.session.execute(
-            insert(lines).values(order_id=order_id, **line_values).returning(lines.c.id)
-        ).scalar_one()
+        insert_order, insert_line = _order_statements(False)
+        order_id = db.session.execute(insert_order, params).scalar_one()
+        line_id = db.session.execute(insert_line, {**params, "l_order_id": order_id}
+                                     ).scalar_one()
     order.id, line.id, line.order_id = order_id, line_id, order_id
     # the rows hold exactly these values: known to the session without a flush or SELECT
     make_transient_to_detached(order)
@@ -317,6 +308,30 @@ def _insert_in_txn(order: Order, line: OrderLine) -> None:
     set_committed_value(order, "lines", [line])
     set_committed_value(line, "order", order)
     db.session.add(order)
+
+
+@functools.cache
+def _order_statements(postgres: bool) -> tuple:
+    """Built once (building and cache-keying a statement this size costs as much as
+    running it): parameters ``o_<column>`` for the order, ``l_<column>`` for the line."""
+    orders, lines = Order.__table__, OrderLine.__table__
+    order_columns = [c for c in orders.c if not c.primary_key]
+    line_columns = [c for c in lines.c if not c.primary_key and c.key != "order_id"]
+    insert_order = (insert(orders)
+                    .values({c: bindparam(f"o_{c.key}", type_=c.type) for c in order_columns})
+                    .returning(orders.c.id))
+    line_params = [bindparam(f"l_{c.key}", type_=c.type) for c in line_columns]
+    if postgres:
+        new_order = insert_order.cte("new_order")
+        return (insert(lines)
+                .from_select(["order_id", *(c.key for c in line_columns)],
+                             select(new_order.c.id, *line_params))
+                .returning(lines.c.order_id, lines.c.id).add_cte(new_order),)
+    insert_line = (insert(lines)
+                   .values({lines.c.order_id: bindparam("l_order_id", type_=lines.c.order_id.type),
+                            **dict(zip(line_columns, line_params, strict=True))})
+                   .returning(lines.c.id))
+    return insert_order, insert_line
 
 
 def _row(obj, table) -> dict:

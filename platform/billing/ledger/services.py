@@ -40,6 +40,7 @@ account is committed with the posting (or the caller's transaction) that uses it
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -371,35 +372,43 @@ def _insert_transaction(values: dict, lines) -> int | None:
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the two supported databases are above
         raise RuntimeError(f"unsupported database {dialect}")
-    tx = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
     rows = [{"account_id": account.id, "amount": amount} for account, amount in lines]
     if dialect == "postgresql":
-        posted = tx.cte("tx")
-        moves = _moves(rows)
-        written = (insert(entries)
-                   .from_select(["transaction_id", "account_id", "amount"],
-                                select(posted.c.id, moves.c.account_id, moves.c.amount)
-                                .select_from(posted).join(moves, true())
-                                .order_by(moves.c.n))
-                   .returning(entries.c.id).cte("entries"))
-        return db.session.execute(
-            select(posted.c.id).add_cte(posted, written)).scalar()
+        return db.session.execute(_posting_statement(), {
+            **{f"tx_{k}": v for k, v in values.items()},
+            "account_ids": [row["account_id"] for row in rows],
+            "amounts": [row["amount"] for row in rows]}).scalar()
+    tx = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
     tx_id = db.session.execute(tx).scalar()
     if tx_id is not None:
         db.session.execute(entries.insert(), [{"transaction_id": tx_id, **row} for row in rows])
     return tx_id
 
 
-def _moves(rows: list[dict]):
-    """The entries as ``unnest(:account_ids, :amounts) WITH ORDINALITY``: one statement
-    shape whatever their number (a VALUES list would be compiled anew every time)."""
-    from sqlalchemy import BigInteger, literal
-    from sqlalchemy.dialects.postgresql import ARRAY
+@functools.cache
+def _posting_statement():
+    """PostgreSQL: the transaction (``tx_<column>`` parameters, ON CONFLICT DO NOTHING)
+    and its entries (``unnest(:account_ids, :amounts)`` in their order) in one
+    statement, built once; the entries' CTE inserts nothing when the key was taken."""
+    from sqlalchemy import BigInteger, bindparam
+    from sqlalchemy.dialects.postgresql import ARRAY, insert
 
-    return func.unnest(literal([row["account_id"] for row in rows], ARRAY(BigInteger)),
-                       literal([row["amount"] for row in rows], ARRAY(BigInteger))
-                       ).table_valued("account_id", "amount", with_ordinality="n"
-                                      ).render_derived(name="moves")
+    table, entries = Transaction.__table__, Entry.__table__
+    columns = ("idempotency_key", "kind", "reference", "memo", "created_by_id",
+               "reversal_of_id", "created_at")
+    posted = (insert(table)
+              .values({table.c[k]: bindparam(f"tx_{k}", type_=table.c[k].type) for k in columns})
+              .on_conflict_do_nothing().returning(table.c.id).cte("tx"))
+    moves = func.unnest(bindparam("account_ids", type_=ARRAY(BigInteger)),
+                        bindparam("amounts", type_=ARRAY(BigInteger))
+                        ).table_valued("account_id", "amount", with_ordinality="n"
+                                       ).render_derived(name="moves")
+    written = (insert(entries)
+               .from_select(["transaction_id", "account_id", "amount"],
+                            select(posted.c.id, moves.c.account_id, moves.c.amount)
+                            .select_from(posted).join(moves, true()).order_by(moves.c.n))
+               .returning(entries.c.id).cte("entries"))
+    return select(posted.c.id).add_cte(posted, written)
 
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
