@@ -271,6 +271,7 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         written = _columns(order)
         db.session.commit()
     except IntegrityError:
+        _forget(order, line)
         db.session.rollback()
         earlier = (_by_idempotency_key(tenant, customer, idempotency_key)
                    if idempotency_key else None)
@@ -278,7 +279,11 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
             raise
         return _replay(earlier, sku, quantity, fields)
     except ServiceError:
+        _forget(order, line)
         db.session.rollback()
+        raise
+    except BaseException:
+        _forget(order, line)
         raise
     # the row holds exactly what was written: no SELECT to read it back
     for key, value in written.items():
@@ -332,6 +337,15 @@ def _order_statements(postgres: bool) -> tuple:
                             **dict(zip(line_columns, line_params, strict=True))})
                    .returning(lines.c.id))
     return insert_order, insert_line
+
+
+def _forget(*objects) -> None:
+    """Take the new order's objects out of the session before a rollback: added as
+    persistent (``_insert_in_txn``), a rollback would keep them, expired, under ids
+    that SQLite hands out again."""
+    for obj in objects:
+        if obj in db.session:
+            db.session.expunge(obj)
 
 
 def _row(obj, table) -> dict:
