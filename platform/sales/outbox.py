@@ -53,6 +53,12 @@ def add(topic: str, tenant_id: int, ref_id: int, **payload) -> Pending:
     row_id = db.session.execute(_insert_statement(), {
         "ob_topic": topic, "ob_tenant_id": tenant_id, "ob_ref_id": ref_id,
         "ob_payload": payload, "ob_attempts": 0, "ob_created_at": utcnow()}).scalar_one()
+    return written(row_id, topic, tenant_id, ref_id)
+
+
+def written(row_id: int, topic: str, tenant_id: int, ref_id: int) -> Pending:
+    """A row the caller inserted itself (``add``'s columns, in a statement of its own):
+    handed to the queue once the transaction commits, as ``add``'s rows are."""
     item = Pending(row_id, topic, tenant_id, ref_id)
     txn.after_commit(_Handover(), key=_Handover).append(item)
     return item

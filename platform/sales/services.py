@@ -28,7 +28,7 @@ from kameng.core.models import utcnow
 from kameng.core.passwords import hash_lookup_password, verify_lookup_password
 from kameng.sales import backpressure, coupons, outbox
 from kameng.sales.funding import record_own_payment_in_txn
-from kameng.sales.models import Order, OrderLine
+from kameng.sales.models import Order, OrderLine, OutboxMessage
 from kameng.sales.numbers import new_order_no
 from kameng.shop.catalog import services as catalog
 from kameng.shop.catalog.models import Product
@@ -249,11 +249,18 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         # paid in the same transaction that creates it, or not created at all
         order.status, order.paid_at = "paid", now
     try:
-        _insert_in_txn(order, line)
+        claim = quantity if product.kind == "card" and not product.loop_code else 0
+        written = _insert_in_txn(order, line, claim=claim,
+                                 paid_outbox=payment_method == "balance")
         if applied is not None:
             coupons.redeem_in_txn(applied, order,
                                   coupons.buyer_key(order.customer_id, order.contact))
-        if product.kind == "card":
+        if written.claimed is not None:   # the codes were claimed by the same statement
+            if written.claimed != quantity:
+                raise OutOfStock(_l("out of stock: %(quantity)s wanted, %(got)s available",
+                                    quantity=quantity, got=written.claimed))
+            allocation.claimed_in_txn(product.id, quantity)
+        elif product.kind == "card":
             try:
                 allocation.reserve_codes_in_txn(product.id, quantity, line.id,
                                                 order.expires_at, fresh=True,
@@ -267,8 +274,10 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
             clearing = ledger.platform_account("sales_clearing", order.currency)
             wallets.spend_from_wallet_in_txn(customer, order.amount, f"order:{order.order_no}:pay",
                                              order.order_no, clearing)
-            queued = [outbox.add("order.paid", order.tenant_id, order.id)]
-        written = _columns(order)
+            queued = [outbox.written(written.outbox_id, "order.paid", order.tenant_id, order.id)
+                      if written.outbox_id is not None
+                      else outbox.add("order.paid", order.tenant_id, order.id)]
+        columns = _columns(order)
         db.session.commit()
     except IntegrityError:
         _forget(order, line)
@@ -286,23 +295,45 @@ def _place(tenant, sku, quantity, fields, customer, contact, lookup_password,
         _forget(order, line)
         raise
     # the row holds exactly what was written: no SELECT to read it back
-    for key, value in written.items():
+    for key, value in columns.items():
         set_committed_value(order, key, value)
     return Placed(order, True, queued)
 
 
-def _insert_in_txn(order: Order, line: OrderLine) -> None:
-    """INSERT the new order and its line as Core statements — one on PostgreSQL (the line
-    in a statement whose CTE inserts the order), two on SQLite — and put both in the
-    session as persistent, loaded objects. The unit of work's flush of the two objects
-    cost more web CPU than any other step of an API order."""
+@dataclass
+class _Written:
+    claimed: int | None = None     # codes claimed for the line by the same statement
+    outbox_id: int | None = None   # its "order.paid" outbox row, when it wrote one
+
+
+def _insert_in_txn(order: Order, line: OrderLine, *, claim: int = 0,
+                   paid_outbox: bool = False) -> _Written:
+    """INSERT the new order and its line as Core statements and put both in the session
+    as persistent, loaded objects (the unit of work's flush of the two cost more web
+    CPU than any other step of an API order).
+
+    On PostgreSQL ONE statement of CTEs that reads the order's RETURNING id: the order,
+    the line, with ``claim`` > 0 the claim of that many of the product's codes for the
+    line (``allocation.claim_update``), with ``paid_outbox`` the "order.paid" outbox
+    row. On SQLite two statements, and the caller claims and writes the outbox row the
+    usual way (``_Written`` says which were done)."""
     params = {f"o_{k}": v for k, v in _row(order, Order.__table__).items()}
     params.update((f"l_{k}", v) for k, v in _row(line, OrderLine.__table__).items()
                   if k != "order_id")
+    written = _Written()
     if db.session.get_bind().dialect.name == "postgresql":
-        order_id, line_id = db.session.execute(_order_statements(True)[0], params).one()
+        if claim:
+            params.update(pick_product=line.product_id, pick_quantity=claim,
+                          claim_until=order.expires_at)
+        if paid_outbox:
+            params.update(ob_topic="order.paid", ob_payload={}, ob_attempts=0,
+                          ob_created_at=order.created_at)
+        row = db.session.execute(_fused_statement(bool(claim), paid_outbox), params).one()
+        order_id, line_id = row.order_id, row.line_id
+        written = _Written(row.claimed if claim else None,
+                           row.outbox_id if paid_outbox else None)
     else:
-        insert_order, insert_line = _order_statements(False)
+        insert_order, insert_line = _order_statements()
         order_id = db.session.execute(insert_order, params).scalar_one()
         line_id = db.session.execute(insert_line, {**params, "l_order_id": order_id}
                                      ).scalar_one()
@@ -313,30 +344,57 @@ def _insert_in_txn(order: Order, line: OrderLine) -> None:
     set_committed_value(order, "lines", [line])
     set_committed_value(line, "order", order)
     db.session.add(order)
+    return written
+
+
+def _columns_of(table, prefix: str, skip=()) -> dict:
+    return {c: bindparam(f"{prefix}_{c.key}", type_=c.type) for c in table.c
+            if not c.primary_key and c.key not in skip}
 
 
 @functools.cache
-def _order_statements(postgres: bool) -> tuple:
-    """Built once (building and cache-keying a statement this size costs as much as
-    running it): parameters ``o_<column>`` for the order, ``l_<column>`` for the line."""
+def _order_statements() -> tuple:
+    """SQLite's two INSERTs, built once (building and cache-keying a statement this size
+    costs as much as running it): parameters ``o_<column>`` for the order,
+    ``l_<column>`` for the line."""
     orders, lines = Order.__table__, OrderLine.__table__
-    order_columns = [c for c in orders.c if not c.primary_key]
-    line_columns = [c for c in lines.c if not c.primary_key and c.key != "order_id"]
-    insert_order = (insert(orders)
-                    .values({c: bindparam(f"o_{c.key}", type_=c.type) for c in order_columns})
-                    .returning(orders.c.id))
-    line_params = [bindparam(f"l_{c.key}", type_=c.type) for c in line_columns]
-    if postgres:
-        new_order = insert_order.cte("new_order")
-        return (insert(lines)
-                .from_select(["order_id", *(c.key for c in line_columns)],
-                             select(new_order.c.id, *line_params))
-                .returning(lines.c.order_id, lines.c.id).add_cte(new_order),)
-    insert_line = (insert(lines)
-                   .values({lines.c.order_id: bindparam("l_order_id", type_=lines.c.order_id.type),
-                            **dict(zip(line_columns, line_params, strict=True))})
-                   .returning(lines.c.id))
+    insert_order = insert(orders).values(_columns_of(orders, "o")).returning(orders.c.id)
+    insert_line = insert(lines).values(_columns_of(lines, "l")).returning(lines.c.id)
     return insert_order, insert_line
+
+
+@functools.cache
+def _fused_statement(claim: bool, paid_outbox: bool):
+    """PostgreSQL's one statement (see ``_insert_in_txn``), built once per variant;
+    answers (order_id, line_id, claimed, outbox_id)."""
+    orders, lines, outbox_rows = Order.__table__, OrderLine.__table__, OutboxMessage.__table__
+    new_order = (insert(orders).values(_columns_of(orders, "o")).returning(orders.c.id)
+                 .cte("new_order"))
+    line_values = _columns_of(lines, "l", skip=("order_id",))
+    new_line = (insert(lines)
+                .from_select(["order_id", *(c.key for c in line_values)],
+                             select(new_order.c.id, *line_values.values()))
+                .returning(lines.c.id).cte("new_line"))
+    ctes = [new_order, new_line]
+    columns = [select(new_order.c.id).scalar_subquery().label("order_id"),
+               select(new_line.c.id).scalar_subquery().label("line_id")]
+    if claim:
+        claimed = (allocation.claim_update(select(new_line.c.id).scalar_subquery())
+                   .cte("claimed"))
+        ctes.append(claimed)
+        columns.append(select(func.count()).select_from(claimed).scalar_subquery()
+                       .label("claimed"))
+    if paid_outbox:
+        names = ("topic", "payload", "attempts", "created_at")
+        new_outbox = (insert(outbox_rows)
+                      .from_select(["tenant_id", "ref_id", *names],
+                                   select(bindparam("o_tenant_id"), new_order.c.id,
+                                          *(bindparam(f"ob_{n}", type_=outbox_rows.c[n].type)
+                                            for n in names)))
+                      .returning(outbox_rows.c.id).cte("new_outbox"))
+        ctes.append(new_outbox)
+        columns.append(select(new_outbox.c.id).scalar_subquery().label("outbox_id"))
+    return select(*columns).add_cte(*ctes)
 
 
 def _forget(*objects) -> None:

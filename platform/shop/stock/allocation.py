@@ -126,6 +126,15 @@ def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
 def _claim_statement():
     """Built once (every card order runs it): parameters pick_product, pick_quantity,
     claim_line, claim_until."""
+    return claim_update(bindparam("claim_line"))
+
+
+def claim_update(line_id):
+    """The UPDATE that reserves ``:pick_quantity`` available codes of ``:pick_product``
+    for the line ``line_id`` (a value or an SQL expression) until ``:claim_until``,
+    RETURNING their ids: all of them, or fewer when short (the caller then puts them
+    back or rolls back). For a caller that runs it inside a statement of its own, which
+    then owes ``claimed_in_txn``."""
     # a MATERIALIZED CTE runs the pick once: as a plain ``IN (subquery)`` PostgreSQL may
     # plan a nested-loop semi join that rescans the subquery for every outer row, and
     # each rescan's LIMIT … SKIP LOCKED adds rows (it claimed all 5 codes for 2 wanted)
@@ -137,9 +146,14 @@ def _claim_statement():
             .cte("pick").prefix_with("MATERIALIZED", dialect="postgresql"))
     return (update(_codes)
             .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == "available")
-            .values(status="reserved", order_line_id=bindparam("claim_line"),
+            .values(status="reserved", order_line_id=line_id,
                     reserved_until=bindparam("claim_until", type_=_codes.c.reserved_until.type))
             .returning(_codes.c.id))
+
+
+def claimed_in_txn(product_id: int, quantity: int) -> None:
+    """What ``reserve_codes_in_txn`` does after a full ``claim_update``: the counter."""
+    adjust_counter({product_id: -quantity})
 
 
 def _reserve_loop(product_id, quantity, order_line_id, until) -> list[int]:
