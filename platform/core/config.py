@@ -55,6 +55,9 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "CLAIM_STALE_SECONDS": (120, int),
     "PAGE_CACHE_SECONDS": (5, int),
     "FRAGMENT_CACHE_SECONDS": (5, int),
+    # core.generations: a request without a session may reuse the counters another
+    # request of its host read this long ago (0: every request reads them)
+    "GENERATION_REUSE_MS": (100, int),
     "PREFERRED_URL_SCHEME": ("http", str),
     "SERVER_PORT": (None, int),
     "ARGON2_PROFILE": ("RFC_9106_LOW_MEMORY", str),

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from kameng.core import txn
+from kameng.core import generations, txn
 from kameng.core.database import listen_once
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db, redis_conn
@@ -163,12 +163,15 @@ def _touch(key_id: int, now) -> None:
 #
 # Entries are detached copies of the key and its account, valid while Redis's
 # generation counter has not moved. Every committed change to an API key or an
-# account (revoked, blocked, deleted …) bumps the counter (``_note_changes``), and a
-# process reads the counter at most every GENERATION_EVERY seconds — so a revocation
-# takes effect on every process within that, and no request pays a Redis call for it.
-# Without Redis (unreadable counter) nothing is cached: every request asks the database.
+# account (revoked, blocked, deleted …) bumps the counter (``_note_changes``). A
+# request reads the counter in its one MGET of every counter it needs
+# (``kameng.core.generations``, with the host cache's and the price versions) — so a
+# revocation takes effect on every process's next request, and costs no round trip of
+# its own. Without Redis (unreadable counter) nothing is cached: every request asks
+# the database.
 
 GEN_KEY = "kameng:api-keys:gen"
+# outside a request (never on the API's path) the counter is read at most this often
 GENERATION_EVERY = 0.5
 ENTRY_SECONDS = 300.0      # re-read now and then anyway
 MAX_ENTRIES = 10_000
@@ -197,10 +200,11 @@ class _KeyCache:
 
     def generation(self) -> bytes | None:
         now = time.monotonic()
-        if now - self.read_at < GENERATION_EVERY:
+        in_request = has_request_context()
+        if not in_request and now - self.read_at < GENERATION_EVERY:
             return self.gen
         try:
-            gen = redis_conn.get().get(GEN_KEY) or b"0"
+            gen = generations.read(GEN_KEY) or b"0"
         except Exception:  # Redis unavailable: no caching, the database answers
             gen = None
         with self.lock:
@@ -239,8 +243,8 @@ def _detached_copy(obj):
 
 
 def bump() -> None:
-    """Drop every process's cached keys: this one's at once, the others' within
-    GENERATION_EVERY seconds."""
+    """Drop every process's cached keys: this one's at once, the others' on their next
+    request."""
     cache = _KeyCache.of_app()
     with cache.lock:
         cache.entries.clear()
@@ -251,6 +255,7 @@ def bump() -> None:
         # Redis is down: the processes cannot read the counter either, so they cache
         # nothing until it is back (and entries expire after ENTRY_SECONDS regardless)
         log.warning("could not bump the API key generation", exc_info=True)
+    generations.forget([GEN_KEY])
 
 
 def _note_flush(session, _ctx, _instances) -> None:

@@ -2,7 +2,8 @@
 
 Entries live a few seconds and are dropped at once when any tenant or domain
 changes: a committed change bumps a generation counter in Redis (shared by
-every process), which each request compares with one cheap ``GET``. The
+every process), which each request compares — read in the request's one
+``MGET`` of every counter it needs (``kameng.core.generations``). The
 cached tenant is merged into the request's session without a query
 (``merge(load=False)``, the SQLAlchemy caching recipe).
 """
@@ -11,11 +12,11 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import current_app, g, has_request_context
+from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from kameng.core import txn
+from kameng.core import generations, txn
 from kameng.core.database import listen_once
 from kameng.core.extensions import db, redis_conn
 from kameng.tenants.models import Domain, Tenant
@@ -30,24 +31,18 @@ def _state() -> dict:
 
 
 def generation() -> bytes | None:
-    """The tenants' change counter (None when Redis is unavailable), read once a request."""
-    if has_request_context() and "kameng_tenant_gen" in g:
-        return g.kameng_tenant_gen
-    gen = _generation()
-    if has_request_context():
-        g.kameng_tenant_gen = gen
-    return gen
-
-
-def _generation() -> bytes | None:
+    """The tenants' change counter (None when Redis is unavailable), read once a request
+    with the request's other counters."""
     try:
-        return redis_conn.get().get(GEN_KEY) or b"0"
+        return generations.read(GEN_KEY) or b"0"
     except Exception:  # Redis unavailable: fall back to the database every time
         return None
 
 
 def lookup(host: str, load) -> Tenant | None:
     """The tenant for a normalised host, from the cache or ``load(host)``."""
+    # the first read of the request: it brings every counter this host's requests use
+    generations.begin(host)
     gen = generation()
     if gen is None:
         return load(host)
@@ -86,6 +81,7 @@ def bump() -> None:
         redis_conn.get().incr(GEN_KEY)
     except Exception:
         pass  # the TTL still bounds staleness
+    generations.forget([GEN_KEY])
 
 
 # a domain's DNS-check bookkeeping (tenants.domains) changes no routing: the daily

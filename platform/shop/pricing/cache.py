@@ -9,7 +9,8 @@ Lookups go, fastest first, to:
 4. the database: the whole chain (master → this shop) in a few queries, and
    every level's table is stored on the way.
 
-The *version* of a shop's table is built from generation counters in Redis:
+The *version* of a shop's table is built from generation counters in Redis
+(read with the request's other counters in one round trip: ``kameng.core.generations``):
 one for the catalog and one per shop of its chain, e.g.
 ``8812|1/7/42|3.0.5``. A change to a shop's rules bumps that shop's counter,
 which changes the version of the shop **and of every descendant** (their
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from flask import current_app, g, has_app_context
 from sqlalchemy import select
 
+from kameng.core import generations
 from kameng.core.extensions import db, redis_conn
 from kameng.shop.catalog.models import Category, Product
 from kameng.shop.pricing import engine
@@ -109,9 +111,10 @@ def _versions(r, ids: list[int]) -> list[str]:
 
 
 def _versions_and_shown(r, ids: list[int]) -> tuple[list[str], str]:
-    """``_versions`` and the catalog's shown counter (``SHOWN_GEN``), in one round trip."""
+    """``_versions`` and the catalog's shown counter (``SHOWN_GEN``), from the request's
+    one read of every counter it needs (``kameng.core.generations``)."""
     keys = [CATALOG_GEN, *(gen_key(i) for i in ids), SHOWN_GEN]
-    values = r.mget(keys)
+    values = generations.read_many(keys)
     missing = [k for k, v in zip(keys, values, strict=True) if v is None]
     if missing:
         # seeded at random, never 0: a counter lost with Redis data (flush, eviction)
@@ -120,7 +123,8 @@ def _versions_and_shown(r, ids: list[int]) -> tuple[list[str], str]:
             for key in missing:
                 pipe.set(key, secrets.randbits(60), nx=True)
             pipe.execute()
-        values = r.mget(keys)
+        generations.forget(missing)
+        values = generations.read_many(keys)
     catalog = values[0].decode()
     gens = [v.decode() for v in values[1:-1]]
     return [f"{catalog}|{'/'.join(map(str, ids[:k + 1]))}|{'.'.join(gens[:k + 1])}"
@@ -150,7 +154,7 @@ def invalidate(tenant_ids: Iterable[int]) -> None:
         for tid in ids:
             pipe.incr(gen_key(tid))
         pipe.execute()
-    _forget_local()
+    _forget_local([gen_key(tid) for tid in ids])
 
 
 def shown_generation(tenant) -> str:
@@ -159,7 +163,7 @@ def shown_generation(tenant) -> str:
     table_for(tenant)
     memo = _memo()
     if "_shown" not in memo:
-        raw = redis_conn.get().get(SHOWN_GEN)
+        raw = generations.read(SHOWN_GEN)
         memo["_shown"] = raw.decode() if raw is not None else "0"
     return memo["_shown"]
 
@@ -167,21 +171,22 @@ def shown_generation(tenant) -> str:
 def bump_shown() -> None:
     """The storefront's view of the catalog changed (no price did): see ``SHOWN_GEN``."""
     redis_conn.get().incr(SHOWN_GEN)
-    _forget_local()
+    _forget_local([SHOWN_GEN])
 
 
 def invalidate_catalog() -> None:
     """Forget every shop's price table (product prices or the category tree changed)."""
     redis_conn.get().incr(CATALOG_GEN)
-    _forget_local()
+    _forget_local([CATALOG_GEN])
 
 
-def _forget_local() -> None:
+def _forget_local(keys: list[str]) -> None:
     global _local_epoch
     with _lock:
         _local_epoch += 1
     if has_app_context():
         g.pop("_kameng_price_tables", None)
+    generations.forget(keys)   # the rest of this request reads them again
 
 
 # ----- lookup --------------------------------------------------------------------
