@@ -103,7 +103,7 @@ def _check_redis_is_free(redis_url: str) -> None:
 
 # ----- set-up ----------------------------------------------------------------------
 
-def _seed(app, orders: int, accounts: int) -> list[str]:
+def seed(app, orders: int, accounts: int) -> list[str]:
     """The shops, the product with one code per order, funded accounts; returns the keys."""
     from kameng.billing import wallets
     from kameng.core.extensions import db
@@ -459,7 +459,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         app = create_app({k[len("KAMENG_"):]: v for k, v in config.items()})
         config["KAMENG_CODE_KEYS"] = app.config["CODE_KEYS"]
         echo(f"seeding {orders} codes and {accounts} funded API accounts in {name} …", err=True)
-        keys = _seed(app, orders, accounts)
+        keys = seed(app, orders, accounts)
 
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("KAMENG_")}  # no SMTP, no other database: only ours

@@ -9,9 +9,10 @@ a balance that may go negative); anything guarded stays immediate.
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from kameng.core.database import listen_once
@@ -43,11 +44,39 @@ def _apply(session: Session):
     if not pending:
         return
     # one lock order for everyone: no deadlocks between committing transactions
-    for (name, row_id, column), delta in sorted(pending["deltas"].items()):
-        if delta:
-            table = pending["tables"][name]
-            session.execute(update(table).where(table.c.id == row_id)
-                            .values({column: table.c[column] + delta}))
+    moves = [(pending["tables"][name], row_id, column, delta)
+             for (name, row_id, column), delta in sorted(pending["deltas"].items()) if delta]
+    if len(moves) > 1 and session.get_bind().dialect.name == "postgresql":
+        shape = tuple((table, column) for table, _row_id, column, _delta in moves)
+        params = {}
+        for n, (_table, row_id, _column, delta) in enumerate(moves):
+            params[f"id{n}"], params[f"delta{n}"] = row_id, delta
+        session.execute(_chained(shape), params)   # one round trip for all of them
+        return
+    for table, row_id, column, delta in moves:
+        session.execute(update(table).where(table.c.id == row_id)
+                        .values({column: table.c[column] + delta}))
+
+
+@functools.lru_cache(maxsize=64)
+def _chained(shape):
+    """The moves (``((table, column), …)``, parameters ``id<n>`` and ``delta<n>``) as one
+    statement of chained data-modifying CTEs, built once per shape.
+
+    Each UPDATE's WHERE reads the previous one's result, so PostgreSQL runs (and locks)
+    them one after the other in the sorted order, as separate statements would.
+    """
+    ctes, previous = [], None
+    for n, (table, column) in enumerate(shape):
+        stmt = update(table).where(table.c.id == bindparam(f"id{n}"))
+        if previous is not None:
+            stmt = stmt.where(select(func.count()).select_from(previous)
+                              .scalar_subquery() >= 0)
+        previous = (stmt.values({column: table.c[column]
+                                 + bindparam(f"delta{n}", type_=table.c[column].type)})
+                    .returning(table.c.id).cte(f"hot{n}"))
+        ctes.append(previous)
+    return select(func.count()).select_from(previous).add_cte(*ctes)
 
 
 def _forget(session: Session):

@@ -10,12 +10,13 @@ is idempotent.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from kameng.core import txn
 from kameng.core.extensions import db
@@ -49,14 +50,28 @@ class Pending:
 def add(topic: str, tenant_id: int, ref_id: int, **payload) -> Pending:
     if topic not in TOPICS:
         raise ValueError(f"unknown outbox topic {topic!r}")
-    table = OutboxMessage.__table__
-    row_id = db.session.execute(
-        insert(table).values(topic=topic, tenant_id=tenant_id, ref_id=ref_id,
-                             payload=payload, attempts=0, created_at=utcnow())
-        .returning(table.c.id)).scalar_one()
+    row_id = db.session.execute(_insert_statement(), {
+        "ob_topic": topic, "ob_tenant_id": tenant_id, "ob_ref_id": ref_id,
+        "ob_payload": payload, "ob_attempts": 0, "ob_created_at": utcnow()}).scalar_one()
+    return written(row_id, topic, tenant_id, ref_id)
+
+
+def written(row_id: int, topic: str, tenant_id: int, ref_id: int) -> Pending:
+    """A row the caller inserted itself (``add``'s columns, in a statement of its own):
+    handed to the queue once the transaction commits, as ``add``'s rows are."""
     item = Pending(row_id, topic, tenant_id, ref_id)
     txn.after_commit(_Handover(), key=_Handover).append(item)
     return item
+
+
+@functools.cache
+def _insert_statement():
+    # built once: every paid order writes a row
+    table = OutboxMessage.__table__
+    return insert(table).values({table.c[name]: bindparam(f"ob_{name}", type_=table.c[name].type)
+                                 for name in ("topic", "tenant_id", "ref_id", "payload",
+                                              "attempts", "created_at")}
+                                ).returning(table.c.id)
 
 
 class _Handover(list):

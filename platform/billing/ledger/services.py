@@ -40,13 +40,14 @@ account is committed with the posting (or the caller's transaction) that uses it
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -335,19 +336,26 @@ def _apply_guarded(guarded, guard_ids: set[int]) -> list[tuple[int, int]]:
         # a credit to this account deferred earlier in the transaction counts here
         pending = take_pending(session, Account.__table__, account_id, "balance")
         total = amount + pending
-        covered = Account.balance + total >= 0
-        stmt = (update(Account).where(Account.id == account_id)
-                .values(balance=Account.balance + total)
-                .where(covered if account_id in guard_ids
-                       else or_(Account.allow_negative, covered))
-                .execution_options(synchronize_session=False))
-        if db.session.execute(stmt).rowcount != 1:
+        stmt = _guarded_statement(account_id in guard_ids)
+        if db.session.execute(stmt, {"account_id": account_id, "total": total}).rowcount != 1:
             if pending:
                 defer_increment(session, Account.__table__, account_id, "balance", pending)
             _undo(applied)
             raise InsufficientBalance(account_id=account_id)
         applied.append((account_id, amount))  # the folded-in credit stays applied
     return applied
+
+
+@functools.cache
+def _guarded_statement(strict: bool):
+    """``balance += :total`` unless that takes it below zero (``strict``: even for an
+    account that may run negative); built once, as every order runs it."""
+    table = Account.__table__
+    total = bindparam("total", type_=table.c.balance.type)
+    covered = table.c.balance + total >= 0
+    return (update(table).where(table.c.id == bindparam("account_id"))
+            .values(balance=table.c.balance + total)
+            .where(covered if strict else or_(table.c.allow_negative, covered)))
 
 
 def _undo(applied: list[tuple[int, int]]) -> None:
@@ -358,10 +366,33 @@ def _undo(applied: list[tuple[int, int]]) -> None:
                            .execution_options(synchronize_session=False))
 
 
-def _insert_transaction(values: dict) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING: the new id, or None when the key (or the
-    reversal) is taken — a concurrent insert of the same key is waited for."""
-    table = Transaction.__table__
+def _debit_and_insert(move: tuple[int, int], guard_ids: set[int], values: dict, lines
+                      ) -> tuple[list[tuple[int, int]], int | None]:
+    """PostgreSQL, one guarded move: the guarded UPDATE, the transaction and its entries
+    in ONE statement — the transaction only if the UPDATE took (its row is inserted
+    from the UPDATE's RETURNING). Returns (applied moves, transaction id or None) like
+    ``_apply_guarded`` and ``_insert_transaction``; raises ``InsufficientBalance``."""
+    account_id, amount = move
+    session = db.session()
+    pending = take_pending(session, Account.__table__, account_id, "balance")
+    row = session.execute(_posting_statement(account_id in guard_ids), {
+        **{f"tx_{k}": v for k, v in values.items()},
+        "account_id": account_id, "total": amount + pending,
+        "account_ids": [account.id for account, _amount in lines],
+        "amounts": [line_amount for _account, line_amount in lines]}).one()
+    if not row.debited:
+        if pending:
+            defer_increment(session, Account.__table__, account_id, "balance", pending)
+        raise InsufficientBalance(account_id=account_id)
+    return [(account_id, amount)], row.tx_id
+
+
+def _insert_transaction(values: dict, lines) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING, then the entries: the new id, or None (and no
+    entries) when the key (or the reversal) is taken — a concurrent insert of the same
+    key is waited for. On PostgreSQL one statement (the entries in a CTE that reads the
+    transaction's RETURNING: every order posts one), on SQLite two."""
+    table, entries = Transaction.__table__, Entry.__table__
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -369,9 +400,59 @@ def _insert_transaction(values: dict) -> int | None:
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the two supported databases are above
         raise RuntimeError(f"unsupported database {dialect}")
-    return db.session.execute(
-        insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
-    ).scalar()
+    rows = [{"account_id": account.id, "amount": amount} for account, amount in lines]
+    if dialect == "postgresql":
+        return db.session.execute(_posting_statement(), {
+            **{f"tx_{k}": v for k, v in values.items()},
+            "account_ids": [row["account_id"] for row in rows],
+            "amounts": [row["amount"] for row in rows]}).scalar()
+    tx = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    tx_id = db.session.execute(tx).scalar()
+    if tx_id is not None:
+        db.session.execute(entries.insert(), [{"transaction_id": tx_id, **row} for row in rows])
+    return tx_id
+
+
+@functools.cache
+def _posting_statement(strict: bool | None = None):
+    """PostgreSQL: the transaction (``tx_<column>`` parameters, ON CONFLICT DO NOTHING)
+    and its entries (``unnest(:account_ids, :amounts)`` in their order) in one
+    statement, built once; the entries' CTE inserts nothing when the key was taken.
+
+    With ``strict`` True or False the statement starts with the guarded UPDATE of
+    ``_guarded_statement(strict)`` (``account_id``, ``total``) and inserts the
+    transaction only if that UPDATE took; it answers (debited, tx_id)."""
+    from sqlalchemy import BigInteger
+    from sqlalchemy.dialects.postgresql import ARRAY, insert
+
+    table, entries = Transaction.__table__, Entry.__table__
+    columns = ("idempotency_key", "kind", "reference", "memo", "created_by_id",
+               "reversal_of_id", "created_at")
+    params = {table.c[k]: bindparam(f"tx_{k}", type_=table.c[k].type) for k in columns}
+    ctes = []
+    if strict is None:
+        posted = insert(table).values(params)
+    else:
+        debit = _guarded_statement(strict).returning(Account.__table__.c.id).cte("debit")
+        ctes.append(debit)
+        posted = insert(table).from_select(list(columns),
+                                           select(*params.values()).select_from(debit))
+    posted = posted.on_conflict_do_nothing().returning(table.c.id).cte("tx")
+    moves = func.unnest(bindparam("account_ids", type_=ARRAY(BigInteger)),
+                        bindparam("amounts", type_=ARRAY(BigInteger))
+                        ).table_valued("account_id", "amount", with_ordinality="n"
+                                       ).render_derived(name="moves")
+    written = (insert(entries)
+               .from_select(["transaction_id", "account_id", "amount"],
+                            select(posted.c.id, moves.c.account_id, moves.c.amount)
+                            .select_from(posted).join(moves, true()).order_by(moves.c.n))
+               .returning(entries.c.id).cte("entries"))
+    ctes += [posted, written]
+    if strict is None:
+        return select(posted.c.id).add_cte(*ctes)
+    debited = select(func.count()).select_from(ctes[0]).scalar_subquery()
+    return select(debited.label("debited"),
+                  select(posted.c.id).scalar_subquery().label("tx_id")).add_cte(*ctes)
 
 
 def post(idempotency_key: str, kind: str, entries: Iterable[tuple[Account, int]], *,
@@ -417,18 +498,22 @@ def post_in_txn(idempotency_key: str, kind: str, entries: Iterable[tuple[Account
     # guarded moves go first, the key's unique index decides a repeat, and a
     # posting that cannot complete undoes its own moves, leaving the caller's
     # transaction as it was.
+    values = {"idempotency_key": key, "kind": kind, "reference": reference, "memo": memo,
+              "created_by_id": created_by.id if created_by is not None else None,
+              "reversal_of_id": _reversal_of.id if _reversal_of is not None else None,
+              "created_at": utcnow()}
     try:
-        applied = _apply_guarded(guarded, guard_ids)
+        if len(guarded) == 1 and db.session.get_bind().dialect.name == "postgresql":
+            # a payment's usual shape (one account paying): all in one statement
+            applied, tx_id = _debit_and_insert(guarded[0], guard_ids, values, lines)
+        else:
+            applied = _apply_guarded(guarded, guard_ids)
+            tx_id = _insert_transaction(values, lines)
     except InsufficientBalance:
         existing = _posted_before(key, _reversal_of)
         if existing is None:
             raise
         return _replay(existing, kind, lines)
-    values = {"idempotency_key": key, "kind": kind, "reference": reference, "memo": memo,
-              "created_by_id": created_by.id if created_by is not None else None,
-              "reversal_of_id": _reversal_of.id if _reversal_of is not None else None,
-              "created_at": utcnow()}
-    tx_id = _insert_transaction(values)
     if tx_id is None:
         _undo(applied)
         existing = _posted_before(key, _reversal_of)
@@ -436,9 +521,6 @@ def post_in_txn(idempotency_key: str, kind: str, entries: Iterable[tuple[Account
             raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
                                          key=key))
         return _replay(existing, kind, lines)
-    db.session.execute(Entry.__table__.insert(), [
-        {"transaction_id": tx_id, "account_id": account.id, "amount": amount}
-        for account, amount in lines])
     for account_id, amount in deferred:
         defer_increment(db.session(), Account.__table__, account_id, "balance", amount)
     for account, _amount in lines:

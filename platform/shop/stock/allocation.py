@@ -14,10 +14,11 @@ A loop-code product hands the same code to every line: the code row stays
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Integer, bindparam, delete, select, update
 
 from kameng.core.crypto import keyring
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -108,19 +109,9 @@ def reserve_codes_in_txn(product_id: int, quantity: int, order_line_id: int,
 
 
 def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
-    # a MATERIALIZED CTE runs the pick once: as a plain ``IN (subquery)`` PostgreSQL may
-    # plan a nested-loop semi join that rescans the subquery for every outer row, and
-    # each rescan's LIMIT … SKIP LOCKED adds rows (it claimed all 5 codes for 2 wanted)
-    pick = (select(_codes.c.id)
-            .where(_codes.c.product_id == product_id, _codes.c.status == "available")
-            .order_by(_codes.c.id).limit(quantity)
-            .with_for_update(skip_locked=True)
-            .cte("pick").prefix_with("MATERIALIZED", dialect="postgresql"))
-    claimed = db.session.execute(
-        update(_codes)
-        .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == "available")
-        .values(status="reserved", order_line_id=order_line_id, reserved_until=until)
-        .returning(_codes.c.id)).scalars().all()
+    claimed = db.session.execute(_claim_statement(), {
+        "pick_product": product_id, "pick_quantity": quantity, "claim_line": order_line_id,
+        "claim_until": until}).scalars().all()
     if len(claimed) != quantity:
         if claimed:  # too few: put back the ones taken (their rows are ours, locked)
             db.session.execute(update(_codes).where(_codes.c.id.in_(claimed))
@@ -129,6 +120,40 @@ def _reserve_rows(product_id, quantity, order_line_id, until) -> list[int]:
         raise _Short(len(claimed))
     adjust_counter({product_id: -quantity})
     return sorted(claimed)
+
+
+@functools.cache
+def _claim_statement():
+    """Built once (every card order runs it): parameters pick_product, pick_quantity,
+    claim_line, claim_until."""
+    return claim_update(bindparam("claim_line"))
+
+
+def claim_update(line_id):
+    """The UPDATE that reserves ``:pick_quantity`` available codes of ``:pick_product``
+    for the line ``line_id`` (a value or an SQL expression) until ``:claim_until``,
+    RETURNING their ids: all of them, or fewer when short (the caller then puts them
+    back or rolls back). For a caller that runs it inside a statement of its own, which
+    then owes ``claimed_in_txn``."""
+    # a MATERIALIZED CTE runs the pick once: as a plain ``IN (subquery)`` PostgreSQL may
+    # plan a nested-loop semi join that rescans the subquery for every outer row, and
+    # each rescan's LIMIT … SKIP LOCKED adds rows (it claimed all 5 codes for 2 wanted)
+    pick = (select(_codes.c.id)
+            .where(_codes.c.product_id == bindparam("pick_product"),
+                   _codes.c.status == "available")
+            .order_by(_codes.c.id).limit(bindparam("pick_quantity", type_=Integer))
+            .with_for_update(skip_locked=True)
+            .cte("pick").prefix_with("MATERIALIZED", dialect="postgresql"))
+    return (update(_codes)
+            .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == "available")
+            .values(status="reserved", order_line_id=line_id,
+                    reserved_until=bindparam("claim_until", type_=_codes.c.reserved_until.type))
+            .returning(_codes.c.id))
+
+
+def claimed_in_txn(product_id: int, quantity: int) -> None:
+    """What ``reserve_codes_in_txn`` does after a full ``claim_update``: the counter."""
+    adjust_counter({product_id: -quantity})
 
 
 def _reserve_loop(product_id, quantity, order_line_id, until) -> list[int]:

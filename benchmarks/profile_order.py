@@ -1,0 +1,108 @@
+"""Profile the web side of balance-paid API orders in-process (no server, no workers).
+
+    python -m kameng.benchmarks.profile_order --orders 300 [--top 40] [--sql]
+
+Seeds a throw-away PostgreSQL database (``KAMENG_DATABASE_URL``, the server the bench
+uses) with the bench's shop, product and funded keys, places ``--orders`` orders
+through the Flask test client, and prints the SQL statements per order and the
+cProfile of the requests (the first few orders, which warm caches, are left out).
+A developer's tool, not a test: nothing here asserts a time.
+"""
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import pstats
+import secrets
+import tempfile
+import time
+from collections import Counter
+
+import click
+from sqlalchemy import event
+
+from kameng.benchmarks.common import RedisFootprint, create_database, drop_database
+from kameng.benchmarks.orders import HOST, SKU, seed
+
+WARM = 20
+
+
+@click.command()
+@click.option("--orders", default=300, show_default=True)
+@click.option("--top", default=40, show_default=True)
+@click.option("--sql", is_flag=True, help="print each statement of the last order")
+@click.option("--sort", default="cumulative", show_default=True)
+@click.option("--timed", is_flag=True,
+              help="no profiler: the process's CPU time per order (web side, in-process)")
+def main(orders: int, top: int, sql: bool, sort: str, timed: bool) -> None:
+    from kameng.core.extensions import db
+    from kameng.webapp import create_app
+
+    server = os.environ.get("KAMENG_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("KAMENG_REDIS_URL", "redis://127.0.0.1:6379/14")
+    name = f"kameng_profile_{secrets.token_hex(4)}"
+    url = create_database(server, name)
+    redis_before = RedisFootprint(redis_url)  # the queued jobs name orders of a dropped database
+    try:
+        app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url,
+                          "INSTANCE_PATH": tempfile.mkdtemp(prefix="kameng-profile-"),
+                          "SECRET_KEY": secrets.token_urlsafe(32), "BASE_DOMAIN": "localhost"})
+        keys = seed(app, orders + WARM, 8)
+        statements: list[str] = []
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute",
+                     lambda _c, _cur, stmt, *_a: statements.append(stmt))
+        client = app.test_client()
+
+        def order(i: int) -> None:
+            key = keys[i % len(keys)]
+            resp = client.post("/api/v1/orders", data=json.dumps({"sku": SKU, "quantity": 1}),
+                               headers={"Host": HOST, "Authorization": f"Bearer {key}",
+                                        "Idempotency-Key": f"profile-{i}",
+                                        "Content-Type": "application/json"})
+            if resp.status_code != 201:
+                raise click.ClickException(f"order {i}: {resp.status_code} {resp.data[:300]!r}")
+
+        for i in range(WARM):
+            order(i)
+        statements.clear()
+        profile = cProfile.Profile()
+        cpu, wall = time.process_time(), time.perf_counter()
+        if not timed:
+            profile.enable()
+        for i in range(WARM, WARM + orders):
+            last = len(statements)
+            order(i)
+        profile.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        per_order = len(statements) / orders
+        click.echo(f"SQL statements per order: {per_order:.2f} (and BEGIN, COMMIT)")
+        click.echo(f"per order: {1000 * cpu / orders:.2f} ms CPU, {1000 * wall / orders:.2f} ms "
+                   f"wall{' (under cProfile)' if not timed else ''}")
+        kinds = Counter(" ".join(s.split()[:3])[:60] for s in statements)
+        for kind, count in kinds.most_common(20):
+            click.echo(f"  {count / orders:5.2f}  {kind}")
+        if sql:
+            for stmt in statements[last:]:
+                click.echo("---\n" + stmt)
+        out = io.StringIO()
+        if timed:
+            top = 0
+        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
+        if os.environ.get("KAMENG_PROFILE_DUMP"):
+            profile.dump_stats(os.environ["KAMENG_PROFILE_DUMP"])
+        click.echo(out.getvalue())
+        with app.app_context():
+            db.session.remove()
+            for each in db.engines.values():
+                each.dispose()
+    finally:
+        drop_database(server, name)
+        redis_before.clean()
+
+
+if __name__ == "__main__":
+    main()
