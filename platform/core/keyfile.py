@@ -60,7 +60,7 @@ def read_entries(path: Path) -> list[tuple[str, str]]:
         kid, _, raw = item.partition(":")
         entries.append((kid.strip(), raw.strip()))
     if entries:
-        parse_keys(",".join(f"{k}:{v}" for k, v in entries))  # validate
+        parse_keys(spec(entries))  # validate
     return entries
 
 
@@ -80,9 +80,19 @@ def write_secret(path: Path, text: str) -> None:
         raise
 
 
+def spec(entries: list[tuple[str, str]]) -> str:
+    """The entries as one ``CODE_KEYS`` value (``kid:key,kid:key``)."""
+    return ",".join(f"{k}:{v}" for k, v in entries)
+
+
+def render(entries: list[tuple[str, str]]) -> str:
+    """The ring file's text for these entries."""
+    return HEADER + "".join(f"{k}:{v}\n" for k, v in entries)
+
+
 def write_entries(path: Path, entries: list[tuple[str, str]]) -> None:
-    parse_keys(",".join(f"{k}:{v}" for k, v in entries))  # never write a broken ring
-    write_secret(path, HEADER + "".join(f"{k}:{v}\n" for k, v in entries))
+    parse_keys(spec(entries))  # never write a broken ring
+    write_secret(path, render(entries))
 
 
 def merged(file_entries: list[tuple[str, str]], env_spec: str | None) -> list[tuple[str, str]]:
@@ -119,11 +129,9 @@ def effective(instance: str | os.PathLike, env_spec: str | None,
             entries = read_entries(path)
         else:
             with os.fdopen(fd, "w") as fh:
-                fh.write(HEADER + f"k1:{new_key()}\n")
+                fh.write(render([("k1", new_key())]))
             entries = read_entries(path)
-    spec = ",".join(f"{k}:{v}" for k, v in entries)
-    fingerprint = env_fingerprint or read_fingerprint(instance)
-    return spec, fingerprint
+    return spec(entries), env_fingerprint or read_fingerprint(instance)
 
 
 def read_fingerprint(instance) -> str | None:

@@ -41,6 +41,7 @@ from kameng.core.errors import Conflict, InvalidInput
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
+from kameng.ops import keys
 from kameng.shop.catalog.images import media_root
 
 FORMAT = "kameng-backup-1"
@@ -95,16 +96,14 @@ def backup(path: str | os.PathLike) -> dict:
                                   backend=backend))
         ring = crypto.reload_now()
         instance = Path(current_app.config["INSTANCE_PATH"])
-        entries = keyfile.merged(keyfile.read_entries(keyfile.ring_path(instance)),
-                                 current_app.config.get("CODE_KEYS_CONFIGURED"))
+        entries = keys.entries()
         fingerprint = (current_app.config.get("CODE_FINGERPRINT_KEY")
                        or entries[-1][1])  # what fingerprints are made with today
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
                 tar.add(dump, arcname=manifest["database"])
-                _add_bytes(tar, "instance/code_keys", (keyfile.HEADER + "".join(
-                    f"{k}:{v}\n" for k, v in entries)).encode())
+                _add_bytes(tar, "instance/code_keys", keyfile.render(entries).encode())
                 _add_bytes(tar, "instance/code_fingerprint_key", (fingerprint + "\n").encode())
                 manifest["files"] += ["instance/code_keys", "instance/code_fingerprint_key"]
                 secret = instance / "secret_key"

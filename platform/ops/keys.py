@@ -54,7 +54,7 @@ def rotate(*, settle_seconds: float = SETTLE_SECONDS, reencrypt: bool = True):
                           "`kameng keys status` (or `kameng keys reencrypt` to resume it)",
                           id=busy.id, kid=busy.key_id))
     current = entries()
-    before = crypto.KeyRing(",".join(f"{k}:{v}" for k, v in current),
+    before = crypto.KeyRing(keyfile.spec(current),
                             current_app.config.get("CODE_FINGERPRINT_KEY") or None)
     pin_fingerprint(current)
     kid = _next_kid({k for k, _ in current})
