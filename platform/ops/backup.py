@@ -89,7 +89,7 @@ def backup(path: str | os.PathLike) -> dict:
             manifest["database"] = "database.dump"
         elif backend == "sqlite":
             dump = Path(work) / "database.sqlite"
-            _sqlite_copy(url.database, dump)
+            _sqlite_copy(Path(url.database), dump)
             manifest["database"] = "database.sqlite"
         else:
             raise InvalidInput(_l("backups support PostgreSQL and SQLite, not %(backend)s",
@@ -137,7 +137,7 @@ def _pg_dump(url: sa.URL, out: Path) -> None:
         raise Conflict(_l("pg_dump failed: %(error)s", error=result.stderr.strip()[-500:]))
 
 
-def _sqlite_copy(source: str, target: Path) -> None:
+def _sqlite_copy(source: Path, target: Path) -> None:
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)
     try:
@@ -180,7 +180,7 @@ def restore(path: str | os.PathLike) -> dict:
         if manifest["backend"] == "postgresql":
             _pg_restore(url, work / manifest["database"])
         else:
-            _sqlite_restore(work / manifest["database"], url.database)
+            _sqlite_copy(work / manifest["database"], Path(url.database))
         db.engine.dispose()
         if (work / "media").is_dir():
             shutil.copytree(work / "media", media_root(), dirs_exist_ok=True)
@@ -213,14 +213,3 @@ def _pg_restore(url: sa.URL, dump: Path) -> None:
          "--dbname", dsn, str(dump)], env=env, capture_output=True, text=True)
     if result.returncode:
         raise Conflict(_l("pg_restore failed: %(error)s", error=result.stderr.strip()[-500:]))
-
-
-def _sqlite_restore(source: Path, target: str) -> None:
-    src = sqlite3.connect(source)
-    dst = sqlite3.connect(target)
-    try:
-        with dst:
-            src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
