@@ -195,21 +195,35 @@ def reload_now(app=None) -> KeyRing:
     return keyring(app)
 
 
+def _token(kid: str, blob: bytes) -> str:
+    return f"{kid}:{base64.urlsafe_b64encode(blob).decode()}"
+
+
+def _untoken(token: str) -> tuple[str, bytes]:
+    kid, _, b64 = (token or "").partition(":")
+    try:
+        return kid, base64.urlsafe_b64decode(b64)
+    except (binascii.Error, ValueError):
+        raise CryptoError("a sealed secret is not valid base64") from None
+
+
 def seal(plaintext: str, aad: bytes, app=None) -> str:
     """A secret as stored: ``kid:base64(nonce + ciphertext)`` under the ring's first key."""
-    kid, blob = keyring(app).encrypt(plaintext, aad=aad)
-    return f"{kid}:{base64.urlsafe_b64encode(blob).decode()}"
+    return _token(*keyring(app).encrypt(plaintext, aad=aad))
 
 
 def unseal(token: str, aad: bytes, app=None) -> str:
     """The plaintext of ``seal``'s output; CryptoError if it does not open with these
     keys and this associated data."""
-    kid, _, b64 = (token or "").partition(":")
-    try:
-        blob = base64.urlsafe_b64decode(b64)
-    except (binascii.Error, ValueError):
-        raise CryptoError("a sealed secret is not valid base64") from None
+    kid, blob = _untoken(token)
     return keyring(app).decrypt(kid, blob, aad=aad)
+
+
+def reseal(ring: KeyRing, token: str, aad: bytes) -> str:
+    """``seal``'s output opened with ``ring`` and sealed again under its first key (key
+    rotation)."""
+    kid, blob = _untoken(token)
+    return _token(*ring.encrypt(ring.decrypt(kid, blob, aad), aad))
 
 
 def new_key() -> str:

@@ -21,8 +21,6 @@ that still needs it.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import time
@@ -31,6 +29,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from kameng.billing.payments.secrets import aad as payment_aad
 from kameng.core import crypto
 from kameng.core.extensions import db
 from kameng.core.jobs import enqueue_unless_waiting, forget_abandoned
@@ -39,6 +38,7 @@ from kameng.ops.models import KeyRotation
 from kameng.sales.delivery import line_aad
 from kameng.shop.stock.allocation import code_aad
 from kameng.shop.suppliers.secretbox import AAD as SUPPLIER_AAD
+from kameng.tenants.twofactor import totp_aad
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +53,10 @@ def job_id(rotation_id: int) -> str:
     return f"key-rotation-{rotation_id}"
 
 
-def totp_aad(user_id: int) -> bytes:
-    # the format kameng.tenants.twofactor seals with (tests/ops prove they agree)
-    return f"totp:{user_id}".encode()
-
-
-def payment_aad(tenant_id: int, provider: str, name: str) -> bytes:
-    from kameng.billing.payments.secrets import aad
-
-    return aad(tenant_id, provider, name)
-
-
 # ----- the stores -----------------------------------------------------------------
 
 def _token_kid(token: str | None) -> str | None:
     return token.partition(":")[0] if token else None
-
-
-def _reseal(ring: crypto.KeyRing, token: str, aad: bytes) -> str:
-    kid, _, b64 = token.partition(":")
-    try:
-        blob = base64.urlsafe_b64decode(b64)
-    except (binascii.Error, ValueError):
-        raise crypto.CryptoError("a sealed secret is not valid base64") from None
-    new_kid, new_blob = ring.encrypt(ring.decrypt(kid, blob, aad), aad)
-    return f"{new_kid}:{base64.urlsafe_b64encode(new_blob).decode()}"
 
 
 @dataclass(frozen=True)
@@ -141,7 +120,8 @@ class TokenStore:
                             .order_by(t.c.id).limit(limit)).all()
 
     def reencrypt(self, ring, row) -> dict:
-        return {"b_id": row.id, "b_old": row[1], "b_new": _reseal(ring, row[1], self.aad(row))}
+        return {"b_id": row.id, "b_old": row[1],
+                "b_new": crypto.reseal(ring, row[1], self.aad(row))}
 
     def write(self, conn, changes: list[dict]) -> int:
         t = self.table
@@ -183,7 +163,8 @@ class JsonTokenStore:
 
     def reencrypt(self, ring, row) -> dict:
         old = _as_dict(row.secrets)
-        new = {field: (_reseal(ring, token, payment_aad(row.tenant_id, row.provider, field))
+        new = {field: (crypto.reseal(ring, token,
+                                     payment_aad(row.tenant_id, row.provider, field))
                        if isinstance(token, str) and token else token)
                for field, token in old.items()}
         return {"b_id": row.id, "old": old, "new": new}

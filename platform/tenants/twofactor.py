@@ -42,12 +42,13 @@ MAX_POLICY_DEPTH = 9
 
 # ----- the secret -------------------------------------------------------------
 
-def _aad(user: User) -> bytes:
-    return f"totp:{user.id}".encode()
+def totp_aad(user_id: int) -> bytes:
+    """What a user's TOTP secret is sealed with (key rotation re-seals it with the same)."""
+    return f"totp:{user_id}".encode()
 
 
 def _secret(user: User) -> str | None:
-    return crypto.unseal(user.totp_secret, _aad(user)) if user.totp_secret else None
+    return crypto.unseal(user.totp_secret, totp_aad(user.id)) if user.totp_secret else None
 
 
 def enabled(user: User) -> bool:
@@ -58,7 +59,7 @@ def start_enrolment_in_txn(user: User) -> None:
     """A new secret, not yet in use (a first valid code confirms it)."""
     if enabled(user):
         raise InvalidInput(_l("two-factor sign-in is already on"))
-    user.totp_secret = crypto.seal(pyotp.random_base32(), _aad(user))
+    user.totp_secret = crypto.seal(pyotp.random_base32(), totp_aad(user.id))
     user.totp_last_step = None
 
 
