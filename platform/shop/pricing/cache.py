@@ -106,13 +106,9 @@ def chain_ids(tenant) -> list[int]:
 
 
 def _versions(r, ids: list[int]) -> list[str]:
-    """The version of each level's table, master first."""
-    return _versions_and_shown(r, ids)[0]
-
-
-def _versions_and_shown(r, ids: list[int]) -> tuple[list[str], str]:
-    """``_versions`` and the catalog's shown counter (``SHOWN_GEN``), from the request's
-    one read of every counter it needs (``kameng.core.generations``)."""
+    """The version of each level's table, master first. The catalog's shown counter
+    (``SHOWN_GEN``) is read with them, in the request's one read of every counter it
+    needs (``kameng.core.generations``), for ``shown_generation``."""
     keys = [CATALOG_GEN, *(gen_key(i) for i in ids), SHOWN_GEN]
     values = generations.read_many(keys)
     missing = [k for k, v in zip(keys, values, strict=True) if v is None]
@@ -128,7 +124,7 @@ def _versions_and_shown(r, ids: list[int]) -> tuple[list[str], str]:
     catalog = values[0].decode()
     gens = [v.decode() for v in values[1:-1]]
     return [f"{catalog}|{'/'.join(map(str, ids[:k + 1]))}|{'.'.join(gens[:k + 1])}"
-            for k in range(len(ids))], values[-1].decode()
+            for k in range(len(ids))]
 
 
 def _chain_versions(memo: dict, r, ids: list[int]) -> list[str]:
@@ -137,8 +133,7 @@ def _chain_versions(memo: dict, r, ids: list[int]) -> list[str]:
     known = memo.get("_versions")
     if known is not None and known[0][:len(ids)] == tuple(ids):
         return known[1][:len(ids)]
-    versions, shown = _versions_and_shown(r, ids)
-    memo["_shown"] = shown
+    versions = _versions(r, ids)
     if known is None or len(ids) > len(known[0]):
         memo["_versions"] = (tuple(ids), versions)
     return versions
@@ -157,15 +152,12 @@ def invalidate(tenant_ids: Iterable[int]) -> None:
     _forget_local([gen_key(tid) for tid in ids])
 
 
-def shown_generation(tenant) -> str:
-    """The catalog's shown counter (``SHOWN_GEN``), read with the shop's price versions
-    once a request: the storefront keys what it keeps of the catalog on it."""
-    table_for(tenant)
-    memo = _memo()
-    if "_shown" not in memo:
-        raw = generations.read(SHOWN_GEN)
-        memo["_shown"] = raw.decode() if raw is not None else "0"
-    return memo["_shown"]
+def shown_generation() -> str:
+    """The catalog's shown counter (``SHOWN_GEN``): the storefront keys what it keeps of
+    the catalog on it. Asked after the shop's ``table_for``, it is the value read in the
+    same round trip as the price versions."""
+    raw = generations.read(SHOWN_GEN)
+    return raw.decode() if raw is not None else "0"
 
 
 def bump_shown() -> None:

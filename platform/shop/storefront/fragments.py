@@ -84,9 +84,9 @@ def base_key(tier_bp: int = 0) -> tuple | None:
     from kameng.shop.pricing.cache import shown_generation, table_for
 
     tenant = g.tenant
-    # one round trip: the price versions and the catalog's shown counter come together
-    catalog_gen = shown_generation(tenant)
-    return (tenant.id, table_for(tenant).version, catalog_gen, tenant_gen, live_number(tenant),
+    # the price versions first: the catalog's shown counter comes in their round trip
+    version = table_for(tenant).version
+    return (tenant.id, version, shown_generation(), tenant_gen, live_number(tenant),
             current_theme(), current_locale(), int(tier_bp))
 
 
