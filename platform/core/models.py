@@ -13,7 +13,14 @@ from sqlalchemy import (
     TypeDecorator,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, registry
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    declared_attr,
+    make_transient_to_detached,
+    mapped_column,
+    registry,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -29,6 +36,17 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def detached_copy(obj, **related):
+    """A copy of ``obj``'s columns (and the ``related`` objects given), detached: what a
+    per-process cache keeps and merges into a request's session without a query
+    (``session.merge(copy, load=False)``). The loaded object belongs to its session."""
+    mapper = type(obj).__mapper__
+    copy = mapper.class_(**{a.key: getattr(obj, a.key) for a in mapper.column_attrs},
+                         **related)
+    make_transient_to_detached(copy)
+    return copy
 
 
 def one_of(column: str, values) -> str:

@@ -15,14 +15,14 @@ from datetime import timedelta
 
 from flask import current_app, has_request_context
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from kameng.core import generations, txn
 from kameng.core.database import listen_once
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db, redis_conn
 from kameng.core.i18n import lazy_gettext as _l
-from kameng.core.models import utcnow
+from kameng.core.models import detached_copy, utcnow
 from kameng.core.txn import in_own_txn
 from kameng.tenants.models import ApiKey, Tenant, User
 
@@ -226,20 +226,12 @@ class _KeyCache:
         if gen is None:
             return
         now = time.monotonic()
-        entry = _Entry(gen, _detached_copy(key), _detached_copy(user), now + ENTRY_SECONDS,
+        entry = _Entry(gen, detached_copy(key), detached_copy(user), now + ENTRY_SECONDS,
                        now)
         with self.lock:
             if len(self.entries) >= MAX_ENTRIES:
                 self.entries.clear()
             self.entries[(tenant_id, digest)] = entry
-
-
-def _detached_copy(obj):
-    # a copy, not the loaded object: that one belongs to this request's session
-    cls = type(obj)
-    copy = cls(**{c.key: getattr(obj, c.key) for c in cls.__mapper__.column_attrs})
-    make_transient_to_detached(copy)
-    return copy
 
 
 def bump() -> None:

@@ -14,11 +14,12 @@ import time
 
 from flask import current_app
 from sqlalchemy import inspect
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from kameng.core import generations, txn
 from kameng.core.database import listen_once
 from kameng.core.extensions import db, redis_conn
+from kameng.core.models import detached_copy
 from kameng.tenants.models import Domain, Tenant
 
 GEN_KEY = "kameng:tenants:gen"
@@ -66,14 +67,9 @@ def lookup(host: str, load) -> Tenant | None:
 
 
 def _detached_copy(tenant: Tenant) -> Tenant:
-    copy = Tenant(**{c.key: getattr(tenant, c.key) for c in Tenant.__table__.columns})
-    if tenant.parent is not None:
-        copy.parent = Tenant(**{c.key: getattr(tenant.parent, c.key)
-                                for c in Tenant.__table__.columns})
-    if copy.parent is not None:
-        make_transient_to_detached(copy.parent)
-    make_transient_to_detached(copy)
-    return copy
+    if tenant.parent is None:
+        return detached_copy(tenant)
+    return detached_copy(tenant, parent=detached_copy(tenant.parent))
 
 
 def bump() -> None:
