@@ -158,31 +158,31 @@ def _check_in_txn(full: bool, settled: tuple[int, int] | None) -> CheckResult:
         problems.append(f"{account.label}: cached balance {balance} "
                         f"!= sum of entries {int(summed)}")
 
-    negative = db.session.scalars(select(Account).where(
-        Account.allow_negative.is_(False), Account.balance < 0).order_by(Account.id))
+    # one pass over the negative accounts: those whose row forbids it, then those whose
+    # kind does whatever the row says (no shop's funded account (预存款), wallet or
+    # pending earnings is ever below zero)
+    negative = list(db.session.scalars(select(Account).where(Account.balance < 0)
+                                       .order_by(Account.id)))
     for account in negative:
-        problems.append(f"{account.label}: negative balance {account.balance} not allowed")
-    # by kind, whatever the row says: no shop's funded account (预存款), wallet or
-    # pending earnings is ever below zero
-    overdrawn = db.session.scalars(select(Account).where(
-        Account.allow_negative.is_(True), Account.balance < 0).order_by(Account.id))
-    for account in overdrawn:
-        if kind_allows_negative(account.owner_type, account.kind) is False:
+        if not account.allow_negative:
+            problems.append(f"{account.label}: negative balance {account.balance} not allowed")
+    for account in negative:
+        if account.allow_negative and \
+                kind_allows_negative(account.owner_type, account.kind) is False:
             problems.append(f"{account.label}: negative balance {account.balance} not allowed "
                             f"for a {account.kind} account")
 
-    entries_checked = db.session.scalar(text(
-        "SELECT count(*) FROM ledger_entries WHERE id > :after"), params)
-    since = db.session.scalar(text(
-        "SELECT count(*) FROM ledger_transactions WHERE id > :after_tx"), params)
+    counts = db.session.execute(text(
+        "SELECT (SELECT count(*) FROM ledger_entries WHERE id > :after),"
+        " (SELECT count(*) FROM ledger_transactions WHERE id > :after_tx),"
+        " (SELECT count(*) FROM ledger_accounts),"
+        " (SELECT count(*) FROM ledger_accounts"
+        "  WHERE owner_type = 'tenant' AND kind = 'funded')"), params).one()
+    entries_checked, since, accounts, funded = counts
     before = 0 if full or mark is None else mark.transactions
     result = CheckResult(
-        transactions=before + since,
-        accounts=db.session.scalar(select(func.count(Account.id))),
-        problems=problems,
-        funded_accounts=db.session.scalar(select(func.count(Account.id)).where(
-            Account.owner_type == "tenant", Account.kind == "funded")),
-        full=full, entries_checked=entries_checked, after=after_entry,
+        transactions=before + since, accounts=accounts, problems=problems,
+        funded_accounts=funded, full=full, entries_checked=entries_checked, after=after_entry,
         mark=0 if mark is None or full else mark.entry_id)
     if not problems and settled is not None:
         _move_mark(mark, full, settled, after_entry, after_tx, before)
