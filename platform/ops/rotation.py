@@ -17,7 +17,9 @@ below by keyed ranges of ids (``id > last_id ORDER BY id LIMIT BATCH``):
   more pass, at most ``MAX_PASSES``.
 
 The old key is retired by ``kameng keys retire`` only when ``count_using`` finds no row
-that still needs it.
+that still needs it. Which keys rows use is one probe per key of the key-id indexes of
+the big tables (``keys_in_use``, for ``kameng doctor``); counting every row per key
+(``key_ids_in_use``, ``kameng keys status --count``) reads all their key ids.
 """
 from __future__ import annotations
 
@@ -93,10 +95,31 @@ class BinaryStore:
         conn.execute(stmt, changes)
         return len(changes)
 
-    def count_using(self, conn, kid: str | None = None, primary: str | None = None) -> int:
+    def count_using(self, conn, kid: str | None = None, primary: str | None = None,
+                    limit: int | None = None) -> int:
         t = self.table
         where = t.c[self.kid] == kid if kid is not None else self.pending(primary)
-        return conn.scalar(sa.select(sa.func.count()).select_from(t).where(where)) or 0
+        return _count(conn, t, where, limit)
+
+    def key_ids(self, conn) -> set[str]:
+        """The key ids its rows use, one probe of the key-id index per key (a "loose
+        index scan": a handful of index reads however many rows there are)."""
+        col = self.table.c[self.kid]
+        found: set[str] = set()
+        kid = conn.scalar(sa.select(col).where(col.is_not(None)).order_by(col).limit(1))
+        while kid is not None:
+            found.add(kid)
+            kid = conn.scalar(sa.select(col).where(col.is_not(None), col > kid)
+                              .order_by(col).limit(1))
+        return found
+
+
+def _count(conn, table: sa.Table, where, limit: int | None) -> int:
+    """Rows of ``table`` where ``where`` holds; at most ``limit`` (the reads stop there)."""
+    if limit is None:
+        return conn.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0
+    some = sa.select(sa.literal(1)).select_from(table).where(where).limit(limit).subquery()
+    return conn.scalar(sa.select(sa.func.count()).select_from(some)) or 0
 
 
 @dataclass(frozen=True)
@@ -130,11 +153,17 @@ class TokenStore:
                      .values({self.column: sa.bindparam("b_new")}), changes)
         return len(changes)
 
-    def count_using(self, conn, kid: str | None = None, primary: str | None = None) -> int:
+    def count_using(self, conn, kid: str | None = None, primary: str | None = None,
+                    limit: int | None = None) -> int:
         c = self.table.c[self.column]
         where = (c.startswith(f"{kid}:", autoescape=True) if kid is not None
                  else self.pending(primary))
-        return conn.scalar(sa.select(sa.func.count()).select_from(self.table).where(where)) or 0
+        return _count(conn, self.table, where, limit)
+
+    def key_ids(self, conn) -> set[str]:
+        c = self.table.c[self.column]   # a small table (suppliers, staff with TOTP)
+        return {kid for (token,) in conn.execute(sa.select(c).where(c.is_not(None)))
+                if (kid := _token_kid(token))}
 
 
 @dataclass(frozen=True)
@@ -182,13 +211,18 @@ class JsonTokenStore:
             n += 1
         return n
 
-    def count_using(self, conn, kid: str | None = None, primary: str | None = None) -> int:
-        t = self.table
+    def count_using(self, conn, kid: str | None = None, primary: str | None = None,
+                    limit: int | None = None) -> int:
+        t = self.table   # a few rows per shop: read whole, ``limit`` needs no shortcut
         n = 0
         for (secrets,) in conn.execute(sa.select(t.c.secrets)):
             kids = self._kids(_as_dict(secrets))
             n += bool(kid in kids) if kid is not None else bool(kids - {primary})
-        return n
+        return n if limit is None else min(n, limit)
+
+    def key_ids(self, conn) -> set[str]:
+        return {kid for (secrets,) in conn.execute(sa.select(self.table.c.secrets))
+                for kid in self._kids(_as_dict(secrets))}
 
 
 def _as_dict(value) -> dict:
@@ -213,9 +247,16 @@ def stores() -> list:
 
 # ----- counting -----------------------------------------------------------------
 
-def count_using(kid: str) -> dict[str, int]:
-    """Rows per store whose ciphertext needs key ``kid``."""
-    return {s.name: s.count_using(db.session, kid=kid) for s in stores()}
+def count_using(kid: str, limit: int | None = None) -> dict[str, int]:
+    """Rows per store whose ciphertext needs key ``kid`` (at most ``limit`` per store: the
+    count stops there). On the big tables an index range of that key only."""
+    return {s.name: s.count_using(db.session, kid=kid, limit=limit) for s in stores()}
+
+
+def keys_in_use() -> set[str]:
+    """Every key id some row needs, without counting rows: on the big tables a few
+    probes of their key-id indexes (the doctor runs it; cheap at any size)."""
+    return set().union(*(s.key_ids(db.session) for s in stores()))
 
 
 def count_pending(primary: str) -> dict[str, int]:
@@ -224,8 +265,10 @@ def count_pending(primary: str) -> dict[str, int]:
 
 
 def key_ids_in_use() -> dict[str, int]:
-    """Every key id some row needs → how many rows (the doctor checks each is in the ring).
-    Counted by GROUP BY on the two binary stores; the secret stores are small."""
+    """Every key id some row needs → how many rows (``kameng keys status --count``).
+    Counted by GROUP BY on the two binary stores — it reads every row's key id, so it
+    takes time at millions of codes (``keys_in_use`` only asks which); the secret stores
+    are small."""
     used: dict[str, int] = {}
     conn = db.session
     for s in stores():
