@@ -40,13 +40,18 @@ def fingerprint_path(instance: str | os.PathLike) -> Path:
     return Path(instance) / FINGERPRINT_FILE
 
 
-def _split(text: str) -> list[str]:
-    items = []
-    for line in text.splitlines():
+def parse(text: str | None) -> list[tuple[str, str]]:
+    """[(kid, base64 key)] of a ring file's text or a ``KAMENG_CODE_KEYS`` value, in
+    order, unchecked (one entry a line or comma-separated; ``#`` lines are comments)."""
+    entries = []
+    for line in (text or "").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            items += [part.strip() for part in line.split(",") if part.strip()]
-    return items
+            for item in line.split(","):
+                if item.strip():
+                    kid, _, raw = item.partition(":")
+                    entries.append((kid.strip(), raw.strip()))
+    return entries
 
 
 def read_entries(path: Path) -> list[tuple[str, str]]:
@@ -55,10 +60,7 @@ def read_entries(path: Path) -> list[tuple[str, str]]:
         text = path.read_text()
     except FileNotFoundError:
         return []
-    entries = []
-    for item in _split(text):
-        kid, _, raw = item.partition(":")
-        entries.append((kid.strip(), raw.strip()))
+    entries = parse(text)
     if entries:
         parse_keys(spec(entries))  # validate
     return entries
@@ -99,9 +101,7 @@ def merged(file_entries: list[tuple[str, str]], env_spec: str | None) -> list[tu
     """The file's keys, then the environment's keys it does not hold."""
     out = list(file_entries)
     mine = dict(file_entries)
-    for item in _split(env_spec or ""):
-        kid, _, raw = item.partition(":")
-        kid, raw = kid.strip(), raw.strip()
+    for kid, raw in parse(env_spec):
         if kid in mine:
             if parse_keys(f"{kid}:{raw}")[0][1] != parse_keys(f"{kid}:{mine[kid]}")[0][1]:
                 raise CryptoError(f"code key {kid!r} differs between KAMENG_CODE_KEYS and "

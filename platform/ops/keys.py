@@ -105,5 +105,5 @@ def retire(kid: str) -> dict[str, int]:
 
 
 def in_environment(kid: str) -> bool:
-    spec = current_app.config.get("CODE_KEYS_CONFIGURED") or ""
-    return any(item.strip().startswith(f"{kid}:") for item in spec.split(","))
+    configured = keyfile.parse(current_app.config.get("CODE_KEYS_CONFIGURED"))
+    return any(k == kid for k, _ in configured)
