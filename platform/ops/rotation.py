@@ -73,8 +73,10 @@ class BinaryStore:
     extra: tuple[str, ...] = ()
 
     def pending(self, primary: str):
-        t = self.table
-        return sa.and_(t.c[self.kid].is_not(None), t.c[self.kid] != primary)
+        # "not NULL and not primary", as two ranges of the key-id index: the rows left
+        # after a pass (``count_pending``) are found without reading the others
+        col = self.table.c[self.kid]
+        return sa.or_(col < primary, col > primary)
 
     def read(self, conn, after: int, primary: str, limit: int):
         t = self.table
