@@ -20,6 +20,7 @@ def _cli(application, *args):
 
 
 @pytest.mark.both
+@pytest.mark.usefixtures("no_alembic_version")
 def test_backup_wipe_restore(request, backend, app, cli, client_for, tmp_path, redis_url):
     if backend == "postgresql" and not (shutil.which("pg_dump") and shutil.which("pg_restore")):
         pytest.skip("pg_dump/pg_restore are not on PATH (install postgresql-client)")
@@ -71,8 +72,3 @@ def test_backup_wipe_restore(request, backend, app, cli, client_for, tmp_path, r
         assert again.exit_code != 0 and "not empty" in again.output
         db.session.remove()
         db.engine.dispose()
-    from sqlalchemy import text
-
-    db.session.rollback()
-    db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))  # shared test database
-    db.session.commit()

@@ -13,23 +13,7 @@ from kameng.core.models import utcnow
 from kameng.ops import doctor
 
 LONG_SECRET = "s" * 48
-
-
-@pytest.fixture(autouse=True)
-def no_alembic_version(app):
-    """The fixture builds the schema from the models; a test that records a revision
-    must not leave it to the next test on the shared PostgreSQL database."""
-    _drop_version()
-    yield
-    _drop_version()
-
-
-def _drop_version():
-    from sqlalchemy import text
-
-    db.session.rollback()
-    db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    db.session.commit()
+pytestmark = pytest.mark.usefixtures("no_alembic_version")
 
 
 def _by_name(findings):
