@@ -167,6 +167,23 @@ def client_for(app):
 
 
 @pytest.fixture
+def second_app(app):
+    """Another instance of the platform (another process in production): same database
+    and Redis, its own caches."""
+    from kameng.webapp import create_app
+
+    other = create_app({k: app.config[k] for k in (
+        "TESTING", "INSTANCE_PATH", "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
+        "ARGON2_PROFILE", "PAGE_CACHE_SECONDS", "FRAGMENT_CACHE_SECONDS", "BASE_DOMAIN",
+        "SERVER_NAME", "BABEL_DEFAULT_LOCALE")})
+    yield other
+    with other.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
 def tree(app):
     """master → star → rocket, each with an owner and a customer (the demo shape)."""
     from tests.helpers import make_tree

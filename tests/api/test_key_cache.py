@@ -19,23 +19,6 @@ pytestmark = pytest.mark.both
 STAR = "star.localhost"
 
 
-@pytest.fixture
-def second_app(app):
-    """Another instance of the platform (another process in production): same database
-    and Redis, its own caches."""
-    from kameng.webapp import create_app
-
-    other = create_app({k: app.config[k] for k in (
-        "TESTING", "INSTANCE_PATH", "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
-        "ARGON2_PROFILE", "PAGE_CACHE_SECONDS", "BASE_DOMAIN", "SERVER_NAME",
-        "BABEL_DEFAULT_LOCALE")})
-    yield other
-    with other.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
-
-
 def _settled() -> None:
     # every process reads the generation at most this often: then it has seen the bump
     time.sleep(api_keys.GENERATION_EVERY + 0.1)

@@ -29,23 +29,6 @@ def shop(tree):
 
 
 @pytest.fixture
-def second_app(app):
-    """Another instance of the platform (another process in production): same database
-    and Redis, its own caches."""
-    from kameng.webapp import create_app
-
-    other = create_app({k: app.config[k] for k in (
-        "TESTING", "INSTANCE_PATH", "DATABASE_URL", "REDIS_URL", "SECRET_KEY",
-        "ARGON2_PROFILE", "PAGE_CACHE_SECONDS", "FRAGMENT_CACHE_SECONDS", "BASE_DOMAIN",
-        "SERVER_NAME", "BABEL_DEFAULT_LOCALE")})
-    yield other
-    with other.app_context():
-        db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
-
-
-@pytest.fixture
 def round_trips(monkeypatch):
     """Every Redis round trip made meanwhile: a command, or a whole pipeline."""
     seen: list[str] = []
