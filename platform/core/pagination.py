@@ -1,4 +1,6 @@
-"""Keyset pagination, newest first: a page is the rows whose key is below ``?before=``.
+"""Keyset pagination: newest first (``keyset_page``: the rows whose key is below
+``?before=``), or forward by a unique string key (``forward_page``: the rows after
+``?after=``, e.g. a shop tree's paths in the tree's order).
 
 Unlike OFFSET, a page costs the same however deep it is, and rows added
 meanwhile do not shift what the next page shows.
