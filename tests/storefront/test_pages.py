@@ -178,3 +178,23 @@ def test_list_pages_run_a_constant_number_of_queries(app, tree, shop, client_for
         after, body = queries(path)
         assert after == n, path
     assert body.count("加量卡") == 15
+
+
+@pytest.mark.app_config(FRAGMENT_CACHE_SECONDS=0)
+def test_a_page_reads_the_category_tree_once_with_nothing_kept(app, tree, shop, client_for):
+    client = client_for("star.localhost")
+    tree_reads = []
+
+    def note(_conn, _cursor, statement, *_args):
+        if "FROM categories" in statement and "categories.icon" in statement:
+            tree_reads.append(statement)
+
+    for path in ("/", f"/c/{shop.games.id}", "/search?q=卡", f"/p/{shop.qb.sku}"):
+        client.get(path)  # warm the price table
+        tree_reads.clear()
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            assert client.get(path).status_code == 200, path
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        assert len(tree_reads) == 1, path

@@ -112,16 +112,21 @@ class _Page:
         self.tier_bp = _tier_bp(self.customer)
         self.key = fragments.base_key(self.tier_bp)
         self.locale = _locale()
+        self._common: dict | None = None
 
     def part(self, name: str, make, *args):
         key = None if self.key is None else (*self.key, name, *args)
         return fragments.cached(key, make)
 
     def common(self) -> dict:
-        # the tree has no prices: one per shop and versions, whatever the tier
-        return self.part("common", lambda: {
-            "tree": queries.category_tree(self.locale),
-            "show_stock_count": _show_stock_count(), "labels": _labels()})
+        # the tree has no prices: one per shop and versions, whatever the tier. Kept on
+        # the page too: a view asks for it, then render does (twice the category tree's
+        # query when nothing is cached: fragments off, a preview, no Redis)
+        if self._common is None:
+            self._common = self.part("common", lambda: {
+                "tree": queries.category_tree(self.locale),
+                "show_stock_count": _show_stock_count(), "labels": _labels()})
+        return self._common
 
     def render(self, template: str, *, cache_content: bool = False, **context):
         common = self.common()
