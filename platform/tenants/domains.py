@@ -36,7 +36,7 @@ import dns.resolver
 from flask import current_app
 from sqlalchemy import select
 
-from kameng.core.errors import Conflict, InvalidInput, NotFound
+from kameng.core.errors import Conflict, InvalidInput, found
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
@@ -219,11 +219,9 @@ def domains_of(tenant: Tenant) -> list[tuple[Domain, Setup]]:
 
 def domain_of(tenant: Tenant, domain_id: int) -> Domain:
     """One of ``tenant``'s domains; another shop's id is not found."""
-    domain = db.session.scalar(select(Domain).where(Domain.id == domain_id,
-                                                    Domain.tenant_id == tenant.id))
-    if domain is None:
-        raise NotFound(_l("no such domain"))
-    return domain
+    return found(db.session.scalar(select(Domain).where(Domain.id == domain_id,
+                                                        Domain.tenant_id == tenant.id)),
+                 _l("no such domain"))
 
 
 def failing(tenant: Tenant) -> list[Domain]:
@@ -288,10 +286,9 @@ def _verify_without_dns_in_txn(hostname: str) -> Domain:
 
 
 def _by_host(hostname: str) -> Domain:
-    domain = db.session.scalar(select(Domain).where(Domain.hostname == normalise_host(hostname)))
-    if domain is None:
-        raise NotFound(_l("no such domain %(hostname)r", hostname=hostname))
-    return domain
+    return found(db.session.scalar(select(Domain).where(
+        Domain.hostname == normalise_host(hostname))),
+        _l("no such domain %(hostname)r", hostname=hostname))
 
 
 def _mark_verified(proof: Domain, now: datetime) -> None:
@@ -326,10 +323,7 @@ def _check(domain_id: int) -> Domain:
     in_own_txn(record_check_in_txn, proof_id, result)
     if result.outcome != MATCH:
         raise InvalidInput(miss_message(result, name, token), field="hostname")
-    domain = db.session.get(Domain, domain_id)
-    if domain is None:
-        raise NotFound(_l("no such domain"))
-    return domain
+    return found(db.session.get(Domain, domain_id), _l("no such domain"))
 
 
 def record_check_in_txn(domain_id: int, result: Lookup, notify_owner: bool = False,
