@@ -14,7 +14,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -150,12 +150,11 @@ def _revoke_invite_in_txn(parent, invite_id) -> None:
         invite.revoked_at = utcnow()
 
 
-def invite_state(invite: ShopInvite, now: datetime | None = None) -> str:
+def invite_state(invite: ShopInvite) -> str:
     """``active``, ``revoked``, ``expired`` or ``used_up``."""
-    now = now or utcnow()
     if invite.revoked_at is not None:
         return "revoked"
-    if invite.expires_at <= now:
+    if invite.expires_at <= utcnow():
         return "expired"
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return "used_up"

@@ -100,9 +100,6 @@ def create_handover_in_txn(tenant: Tenant, user: User, next_path: str = "/admin/
     return token
 
 
-create_handover = owning(create_handover_in_txn)
-
-
 def spend_handover_in_txn(tenant: Tenant, token: str) -> tuple[User, str] | None:
     """The user a valid, unused link of this shop names, and where it leads; the link is
     spent by one conditional UPDATE (two racing clicks: one wins). None otherwise."""
@@ -131,9 +128,8 @@ spend_handover = owning(spend_handover_in_txn)
 
 # ----- what a pending shop waits for ----------------------------------------------------
 
-def signup_of(tenant: Tenant | int) -> ShopSignup | None:
-    tid = tenant if isinstance(tenant, int) else tenant.id
-    return db.session.scalar(select(ShopSignup).where(ShopSignup.tenant_id == tid))
+def signup_of(tenant: Tenant) -> ShopSignup | None:
+    return db.session.scalar(select(ShopSignup).where(ShopSignup.tenant_id == tenant.id))
 
 
 def _open_when_ready(tenant: Tenant, signup: ShopSignup) -> None:
