@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -428,17 +429,20 @@ def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
     signups = {s.tenant_id: s for s in db.session.scalars(
         select(ShopSignup).where(ShopSignup.tenant_id.in_(ids)))}
     path_of = {s.id: s.path for s in shops}
+    # my earnings from a shop: from its own sales and every shop below it, so each sale
+    # counts for the shop it was made on and each of that shop's ancestors
+    mine: dict[int, int] = defaultdict(int)
+    for tid, v in earned_at.items():
+        for ancestor in path_of[tid].strip("/").split("/"):
+            mine[int(ancestor)] += int(v)
     rows = []
     for shop in shops:
-        # my earnings from a shop: from its own sales and every shop below it
-        mine = sum(int(v) for tid, v in earned_at.items()
-                   if path_of.get(tid, "").startswith(shop.path))
         sub, signup = subs.get(shop.id), signups.get(shop.id)
         bal = balances[shop.id]
         rows.append(SubshopRow(
             tenant=shop, depth=shop.depth - viewer.depth,
             plan=plan_names.get(sub.plan_id) if sub else None, funded=bal.funded,
-            sales=bal.sales, my_earnings=mine,
+            sales=bal.sales, my_earnings=mine[shop.id],
             awaiting_approval=bool(signup and signup.awaiting_approval),
             awaiting_payment=bool(signup and signup.awaiting_payment),
             suspended_by_plan=bool(sub and sub.suspended_by_plan)))
