@@ -262,6 +262,12 @@ def validate(parent: Tenant, req: SignupRequest,
              invite: ShopInvite | None) -> dict[str, str]:
     """Every problem of the form at once (field → message); reads only. ``open_shop``
     checks all of it again inside its transaction."""
+    return _checked(parent, req, invite)[0]
+
+
+def _checked(parent: Tenant, req: SignupRequest, invite: ShopInvite | None
+             ) -> tuple[dict[str, str], str, str, Plan | None]:
+    """(every problem of the form, the clean e-mail, slug and plan)."""
     errors: dict[str, str] = {}
     try:
         email = clean_address(req.email)
@@ -294,7 +300,7 @@ def validate(parent: Tenant, req: SignupRequest,
     if req.form_id and _form_used(req.form_id):
         errors["form"] = str(_l("This form was sent already: your shop is being opened. "
                                 "Reload the page to open another one."))
-    return errors
+    return errors, email, slug, plan
 
 
 def _email_used(parent: Tenant, email: str) -> bool:
@@ -344,15 +350,12 @@ def _open_shop_in_txn(parent: Tenant, req: SignupRequest) -> Opened:
     invite = invite_for(parent, req.invite) if req.invite else None
     if invite is None and not takes_signups(parent):
         raise InvalidInput(_l("This shop does not take sign-ups."), field="form")
-    errors = validate(parent, req, invite)
+    errors, email, slug, plan = _checked(parent, req, invite)
     if errors:
         field, message = next(iter(errors.items()))
         raise InvalidInput(message, field=field)
     if req.form_id is not None and not FORM_ID_RE.match(req.form_id):
         raise InvalidInput(_l("Reload the page and send the form again."), field="form")
-    email = clean_address(req.email)
-    slug = openshop.check_slug(req.slug)
-    plan = _plan_for(parent, invite, req.plan)
     settings = openshop.signup_settings(parent)
     awaiting_approval = invite is None and settings["mode"] == "approval"
     awaiting_payment = plan.price > 0

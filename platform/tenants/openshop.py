@@ -75,15 +75,6 @@ def slug_problem(slug: str) -> InvalidInput | Conflict | None:
     return None
 
 
-def check_slug(slug: str) -> str:
-    """The slug, normalised, when it is free; raises the reason otherwise."""
-    slug = (slug or "").strip().lower()
-    problem = slug_problem(slug)
-    if problem is not None:
-        raise problem
-    return slug
-
-
 # ----- the hand-over login link ----------------------------------------------------------
 
 def _hash(token: str) -> str:
