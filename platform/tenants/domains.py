@@ -114,6 +114,14 @@ def proof_of(domain: Domain) -> Domain:
 
 
 def setup_of(domain: Domain) -> Setup:
+    www = None
+    if domain.kind == "custom" and is_apex(domain.hostname):
+        www = db.session.scalar(select(Domain).where(Domain.alias_of_id == domain.id))
+    return _setup(domain, www)
+
+
+def _setup(domain: Domain, www: Domain | None) -> Setup:
+    """``domain``'s setup, given its www alias (an apex's; None for any other)."""
     proof = proof_of(domain)
     txt = Record("TXT", TXT_PREFIX + proof.hostname, proof.token)
     if domain.kind == "subdomain":  # the platform's own name: nothing to create
@@ -123,7 +131,6 @@ def setup_of(domain: Domain) -> Setup:
     if is_apex(domain.hostname):
         target = public_ip()
         records = [Record("A", domain.hostname, target)]
-        www = db.session.scalar(select(Domain).where(Domain.alias_of_id == domain.id))
         if www is not None:
             records.append(Record("CNAME", www.hostname, cname_target()))
     else:
@@ -212,9 +219,11 @@ def _check_free(tenant: Tenant, host: str) -> None:
 
 
 def domains_of(tenant: Tenant) -> list[tuple[Domain, Setup]]:
-    rows = db.session.scalars(select(Domain).where(Domain.tenant_id == tenant.id)
-                              .order_by(Domain.id))
-    return [(d, setup_of(d)) for d in rows]
+    rows = list(db.session.scalars(select(Domain).where(Domain.tenant_id == tenant.id)
+                                   .order_by(Domain.id)))
+    # an apex's www alias is the same shop's row: found among these, not asked for again
+    www_of = {d.alias_of_id: d for d in rows if d.alias_of_id is not None}
+    return [(d, _setup(d, www_of.get(d.id))) for d in rows]
 
 
 def domain_of(tenant: Tenant, domain_id: int) -> Domain:
