@@ -20,6 +20,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from kameng.billing import reports
 from kameng.billing.commissions.models import Commission, CommissionShare
@@ -412,8 +413,10 @@ def _below(viewer: Tenant, shop_id: int) -> Tenant:
 def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
     """Every shop below ``viewer`` in tree order, with its plan, status, funded balance
     (预存款 with its parent), sales, and what ``viewer`` earned from its subtree's sales."""
+    # the page shows each shop's primary host: its domains come in one query, not one a row
     shops = list(db.session.scalars(select(Tenant).where(
-        Tenant.path.startswith(viewer.path), Tenant.id != viewer.id).order_by(Tenant.path)))
+        Tenant.path.startswith(viewer.path), Tenant.id != viewer.id).order_by(Tenant.path)
+        .options(selectinload(Tenant.domains))))
     if not shops:
         return []
     ids = [s.id for s in shops]
