@@ -10,7 +10,6 @@ billing (plans), so it lives here. Walk-through: docs/subshops.md.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections import defaultdict
@@ -36,6 +35,7 @@ from kameng.core.scoping import all_tenants
 from kameng.core.txn import in_own_txn
 from kameng.shop.pricing.services import set_markup_in_txn
 from kameng.tenants import openshop
+from kameng.tenants.api_keys import hash_key
 from kameng.tenants.models import Tenant, User
 from kameng.tenants.services import create_tenant_in_txn, create_user_in_txn
 from kameng.tenants.signup_models import ShopInvite, ShopSignup
@@ -99,10 +99,6 @@ def _check_markup(markup_bp, offered: list[Plan], field: str) -> None:
 
 # ----- invites ----------------------------------------------------------------------------------
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_invite(parent: Tenant, *, plan_id: int | None, markup_bp: int | None, days: int,
                   max_uses: int | None = None, note: str = "") -> str:
     """A new invite link's token (shown once; only its hash is kept). Commits."""
@@ -128,7 +124,7 @@ def _create_invite_in_txn(parent, plan_id, markup_bp, days, max_uses, note) -> s
         raise InvalidInput(_l("Leave the number of uses empty, or give at least 1."),
                            field="max_uses")
     token = secrets.token_urlsafe(16)
-    db.session.add(ShopInvite(tenant_id=parent.id, token_hash=_token_hash(token),
+    db.session.add(ShopInvite(tenant_id=parent.id, token_hash=hash_key(token),
                               note=(note or "").strip()[:120], plan_id=plan_id,
                               markup_bp=markup_bp, max_uses=max_uses,
                               expires_at=utcnow() + timedelta(days=days)))
@@ -168,7 +164,7 @@ def invite_for(parent: Tenant, token: str | None) -> ShopInvite:
     invite = None
     if token and len(token) <= 64:
         invite = db.session.scalar(select(ShopInvite).where(
-            ShopInvite.token_hash == _token_hash(token), ShopInvite.tenant_id == parent.id))
+            ShopInvite.token_hash == hash_key(token), ShopInvite.tenant_id == parent.id))
     if invite is None:
         raise InvalidInput(_l("This invite link is not valid: ask the shop for a new one."),
                            field="invite")

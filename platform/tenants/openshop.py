@@ -6,7 +6,6 @@ tenants, shop and billing, so it lives in ``kameng.sales.openshop``.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import timedelta
@@ -20,6 +19,7 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import owning
+from kameng.tenants.api_keys import hash_key
 from kameng.tenants.models import Domain, Tenant, User
 from kameng.tenants.services import RESERVED_SLUGS
 from kameng.tenants.signup_models import LoginHandover, ShopSignup
@@ -77,15 +77,11 @@ def slug_problem(slug: str) -> InvalidInput | Conflict | None:
 
 # ----- the hand-over login link ----------------------------------------------------------
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_handover_in_txn(tenant: Tenant, user: User, next_path: str = "/admin/") -> str:
     """A login link's token for ``user`` on ``tenant``'s host, good once for
     ``HANDOVER_SECONDS``."""
     token = secrets.token_urlsafe(32)
-    db.session.add(LoginHandover(token_hash=_hash(token), tenant_id=tenant.id, user_id=user.id,
+    db.session.add(LoginHandover(token_hash=hash_key(token), tenant_id=tenant.id, user_id=user.id,
                                  next_path=next_path,
                                  expires_at=utcnow() + timedelta(seconds=HANDOVER_SECONDS)))
     return token
@@ -97,7 +93,7 @@ def spend_handover_in_txn(tenant: Tenant, token: str) -> tuple[User, str] | None
     if not token or len(token) > 128:
         return None
     now = utcnow()
-    digest = _hash(token)
+    digest = hash_key(token)
     spent = db.session.execute(
         update(LoginHandover)
         .where(LoginHandover.token_hash == digest, LoginHandover.tenant_id == tenant.id,
