@@ -93,21 +93,21 @@ def spend_handover_in_txn(tenant: Tenant, token: str) -> tuple[User, str] | None
     if not token or len(token) > 128:
         return None
     now = utcnow()
-    digest = hash_key(token)
     spent = db.session.execute(
         update(LoginHandover)
-        .where(LoginHandover.token_hash == digest, LoginHandover.tenant_id == tenant.id,
+        .where(LoginHandover.token_hash == hash_key(token),
+               LoginHandover.tenant_id == tenant.id,
                LoginHandover.used_at.is_(None), LoginHandover.expires_at > now)
         .values(used_at=now)
-        .execution_options(synchronize_session=False))
-    if spent.rowcount != 1:
+        .returning(LoginHandover.user_id, LoginHandover.next_path)
+        .execution_options(synchronize_session=False)).first()
+    if spent is None:
         return None
-    row = db.session.scalar(select(LoginHandover).where(LoginHandover.token_hash == digest))
     with all_tenants():
-        user = db.session.get(User, row.user_id)
+        user = db.session.get(User, spent.user_id)
     if user is None or user.tenant_id != tenant.id or not user.is_active:
         return None
-    return user, row.next_path
+    return user, spent.next_path
 
 
 spend_handover = owning(spend_handover_in_txn)
