@@ -4,6 +4,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from types import SimpleNamespace
 
+from sqlalchemy import text
+
 from kameng.core.extensions import db
 from kameng.tenants import services
 from tests.fakes.epay_gateway import live_server
@@ -27,6 +29,24 @@ def make_tree(themes=("default", "classic", "midnight")) -> SimpleNamespace:
 
 def login(client, email: str, password: str = PASSWORD):
     return client.post("/login", data={"email": email, "password": password})
+
+
+def open_transactions_per_dns_query(dns_server) -> list[int]:
+    """From now on, at each question ``dns_server`` gets, count the other connections of
+    this database idle inside an open transaction (a look-up must find none); returns
+    the list the counts go into."""
+    engine = db.engine  # the DNS server's thread has no app context
+    seen: list[int] = []
+
+    def probe(_name):
+        with engine.connect() as conn:
+            seen.append(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"))
+                .scalar())
+
+    dns_server.zone.on_query = probe
+    return seen
 
 
 @contextmanager

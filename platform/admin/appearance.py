@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import CsrfForm, owner_required
-from kameng.core.errors import InvalidInput, NotFound, ServiceError
+from kameng.core.errors import InvalidInput, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.shop.catalog.images import max_image_megabytes
@@ -267,7 +267,7 @@ def _version_action(action):
         abort(400)
     try:
         version = action()
-    except (ServiceError, NotFound) as err:
+    except ServiceError as err:
         db.session.rollback()
         flash(err.message, "error")
     else:

@@ -51,45 +51,45 @@ def domains_index():
     return redirect(url_for("admin.domains_index"))
 
 
-def _act(domain_id: int, action):
-    """A row's button: CSRF, then the service; another shop's id is 404, a refusal is
-    shown on the row."""
-    if not CsrfForm().validate_on_submit():
-        abort(400)
-    try:
-        message = action(domain_id)
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except ServiceError as err:
-        db.session.rollback()
-        return _page(err.status if err.status < 500 else 422, row_errors={domain_id: err.message})
-    flash(message, "success")
-    return redirect(url_for("admin.domains_index"))
+def _row_action(verb: str):
+    """A row's button at ``/domains/<id>/<verb>`` (endpoint ``domain_<verb>``): CSRF, then
+    ``run(domain_id)``, which returns the success message; another shop's id is 404, a
+    refusal is shown on the row."""
+    def decorator(run):
+        @owner_required
+        def view(domain_id: int):
+            if not CsrfForm().validate_on_submit():
+                abort(400)
+            try:
+                message = run(domain_id)
+            except NotFound:
+                db.session.rollback()
+                abort(404)
+            except ServiceError as err:
+                db.session.rollback()
+                return _page(err.status if err.status < 500 else 422,
+                             row_errors={domain_id: err.message})
+            flash(message, "success")
+            return redirect(url_for("admin.domains_index"))
+        bp.route(f"/domains/<int:domain_id>/{verb}", methods=["POST"],
+                 endpoint=f"domain_{verb}")(view)
+        return run
+    return decorator
 
 
-@bp.route("/domains/<int:domain_id>/verify", methods=["POST"])
-@owner_required
-def domain_verify(domain_id: int):
-    def run(i):
-        domain = domains.check_domain(g.tenant, i)
-        return _("%(host)s is verified: it serves your shop now.", host=domain.hostname)
-    return _act(domain_id, run)
+@_row_action("verify")
+def domain_verify(domain_id: int) -> str:
+    domain = domains.check_domain(g.tenant, domain_id)
+    return _("%(host)s is verified: it serves your shop now.", host=domain.hostname)
 
 
-@bp.route("/domains/<int:domain_id>/primary", methods=["POST"])
-@owner_required
-def domain_primary(domain_id: int):
-    def run(i):
-        domain = domains.make_primary(g.tenant, i)
-        return _("%(host)s is now your shop's primary address.", host=domain.hostname)
-    return _act(domain_id, run)
+@_row_action("primary")
+def domain_primary(domain_id: int) -> str:
+    domain = domains.make_primary(g.tenant, domain_id)
+    return _("%(host)s is now your shop's primary address.", host=domain.hostname)
 
 
-@bp.route("/domains/<int:domain_id>/remove", methods=["POST"])
-@owner_required
-def domain_remove(domain_id: int):
-    def run(i):
-        host = domains.remove_domain(g.tenant, i)
-        return _("%(host)s was removed: it no longer serves your shop.", host=host)
-    return _act(domain_id, run)
+@_row_action("remove")
+def domain_remove(domain_id: int) -> str:
+    host = domains.remove_domain(g.tenant, domain_id)
+    return _("%(host)s was removed: it no longer serves your shop.", host=host)

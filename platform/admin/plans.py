@@ -1,7 +1,7 @@
 """Back office: the shop's plan (pay, renew), and the plans it sells to its sub-shops."""
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -21,8 +21,6 @@ bp = Routes()
 
 def _card_form() -> dict | None:
     """Stripe.js settings for the "pay by card" form, when the platform takes cards."""
-    from flask import current_app
-
     from kameng.billing.payments.stripe_provider import is_configured
     from kameng.core.security import allow_payment_script
 

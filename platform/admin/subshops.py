@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 
 from kameng.admin.routes import Routes
 from kameng.admin.views import ActionPage, also_requires, owner_required
+from kameng.billing.plans.services import plans_of
 from kameng.core.errors import InvalidInput
 from kameng.core.percent import format_percent, parse_percent
 from kameng.sales import openshop
@@ -32,8 +33,6 @@ subshops_required = also_requires(_may_have_sub_shops, owner_required)
 
 
 def _page(status=200):
-    from kameng.billing.plans.services import plans_of
-
     settings = signups.signup_settings(g.tenant)
     invites = openshop.invites_of(g.tenant)
     return render_template(

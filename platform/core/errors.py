@@ -44,3 +44,10 @@ class Conflict(ServiceError):
 
 class InvalidInput(ServiceError):
     code, status = "invalid_field", 422
+
+
+def found(row, message):
+    """``row`` (a look-up's answer), or ``NotFound(message)`` when there is none."""
+    if row is None:
+        raise NotFound(message)
+    return row

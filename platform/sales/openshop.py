@@ -10,15 +10,16 @@ billing (plans), so it lives here. Walk-through: docs/subshops.md.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from kameng.billing import reports
 from kameng.billing.commissions.models import Commission, CommissionShare
@@ -34,6 +35,7 @@ from kameng.core.scoping import all_tenants
 from kameng.core.txn import in_own_txn
 from kameng.shop.pricing.services import set_markup_in_txn
 from kameng.tenants import openshop
+from kameng.tenants.api_keys import hash_key
 from kameng.tenants.models import Tenant, User
 from kameng.tenants.services import create_tenant_in_txn, create_user_in_txn
 from kameng.tenants.signup_models import ShopInvite, ShopSignup
@@ -97,10 +99,6 @@ def _check_markup(markup_bp, offered: list[Plan], field: str) -> None:
 
 # ----- invites ----------------------------------------------------------------------------------
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_invite(parent: Tenant, *, plan_id: int | None, markup_bp: int | None, days: int,
                   max_uses: int | None = None, note: str = "") -> str:
     """A new invite link's token (shown once; only its hash is kept). Commits."""
@@ -126,7 +124,7 @@ def _create_invite_in_txn(parent, plan_id, markup_bp, days, max_uses, note) -> s
         raise InvalidInput(_l("Leave the number of uses empty, or give at least 1."),
                            field="max_uses")
     token = secrets.token_urlsafe(16)
-    db.session.add(ShopInvite(tenant_id=parent.id, token_hash=_token_hash(token),
+    db.session.add(ShopInvite(tenant_id=parent.id, token_hash=hash_key(token),
                               note=(note or "").strip()[:120], plan_id=plan_id,
                               markup_bp=markup_bp, max_uses=max_uses,
                               expires_at=utcnow() + timedelta(days=days)))
@@ -150,12 +148,11 @@ def _revoke_invite_in_txn(parent, invite_id) -> None:
         invite.revoked_at = utcnow()
 
 
-def invite_state(invite: ShopInvite, now: datetime | None = None) -> str:
+def invite_state(invite: ShopInvite) -> str:
     """``active``, ``revoked``, ``expired`` or ``used_up``."""
-    now = now or utcnow()
     if invite.revoked_at is not None:
         return "revoked"
-    if invite.expires_at <= now:
+    if invite.expires_at <= utcnow():
         return "expired"
     if invite.max_uses is not None and invite.uses >= invite.max_uses:
         return "used_up"
@@ -167,7 +164,7 @@ def invite_for(parent: Tenant, token: str | None) -> ShopInvite:
     invite = None
     if token and len(token) <= 64:
         invite = db.session.scalar(select(ShopInvite).where(
-            ShopInvite.token_hash == _token_hash(token), ShopInvite.tenant_id == parent.id))
+            ShopInvite.token_hash == hash_key(token), ShopInvite.tenant_id == parent.id))
     if invite is None:
         raise InvalidInput(_l("This invite link is not valid: ask the shop for a new one."),
                            field="invite")
@@ -262,6 +259,12 @@ def validate(parent: Tenant, req: SignupRequest,
              invite: ShopInvite | None) -> dict[str, str]:
     """Every problem of the form at once (field → message); reads only. ``open_shop``
     checks all of it again inside its transaction."""
+    return _checked(parent, req, invite)[0]
+
+
+def _checked(parent: Tenant, req: SignupRequest, invite: ShopInvite | None
+             ) -> tuple[dict[str, str], str, str, Plan | None]:
+    """(every problem of the form, the clean e-mail, slug and plan)."""
     errors: dict[str, str] = {}
     try:
         email = clean_address(req.email)
@@ -294,7 +297,7 @@ def validate(parent: Tenant, req: SignupRequest,
     if req.form_id and _form_used(req.form_id):
         errors["form"] = str(_l("This form was sent already: your shop is being opened. "
                                 "Reload the page to open another one."))
-    return errors
+    return errors, email, slug, plan
 
 
 def _email_used(parent: Tenant, email: str) -> bool:
@@ -344,15 +347,12 @@ def _open_shop_in_txn(parent: Tenant, req: SignupRequest) -> Opened:
     invite = invite_for(parent, req.invite) if req.invite else None
     if invite is None and not takes_signups(parent):
         raise InvalidInput(_l("This shop does not take sign-ups."), field="form")
-    errors = validate(parent, req, invite)
+    errors, email, slug, plan = _checked(parent, req, invite)
     if errors:
         field, message = next(iter(errors.items()))
         raise InvalidInput(message, field=field)
     if req.form_id is not None and not FORM_ID_RE.match(req.form_id):
         raise InvalidInput(_l("Reload the page and send the form again."), field="form")
-    email = clean_address(req.email)
-    slug = openshop.check_slug(req.slug)
-    plan = _plan_for(parent, invite, req.plan)
     settings = openshop.signup_settings(parent)
     awaiting_approval = invite is None and settings["mode"] == "approval"
     awaiting_payment = plan.price > 0
@@ -409,8 +409,10 @@ def _below(viewer: Tenant, shop_id: int) -> Tenant:
 def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
     """Every shop below ``viewer`` in tree order, with its plan, status, funded balance
     (预存款 with its parent), sales, and what ``viewer`` earned from its subtree's sales."""
+    # the page shows each shop's primary host: its domains come in one query, not one a row
     shops = list(db.session.scalars(select(Tenant).where(
-        Tenant.path.startswith(viewer.path), Tenant.id != viewer.id).order_by(Tenant.path)))
+        Tenant.path.startswith(viewer.path), Tenant.id != viewer.id).order_by(Tenant.path)
+        .options(selectinload(Tenant.domains))))
     if not shops:
         return []
     ids = [s.id for s in shops]
@@ -429,17 +431,20 @@ def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
     signups = {s.tenant_id: s for s in db.session.scalars(
         select(ShopSignup).where(ShopSignup.tenant_id.in_(ids)))}
     path_of = {s.id: s.path for s in shops}
+    # my earnings from a shop: from its own sales and every shop below it, so each sale
+    # counts for the shop it was made on and each of that shop's ancestors
+    mine: dict[int, int] = defaultdict(int)
+    for tid, v in earned_at.items():
+        for ancestor in path_of[tid].strip("/").split("/"):
+            mine[int(ancestor)] += int(v)
     rows = []
     for shop in shops:
-        # my earnings from a shop: from its own sales and every shop below it
-        mine = sum(int(v) for tid, v in earned_at.items()
-                   if path_of.get(tid, "").startswith(shop.path))
         sub, signup = subs.get(shop.id), signups.get(shop.id)
         bal = balances[shop.id]
         rows.append(SubshopRow(
             tenant=shop, depth=shop.depth - viewer.depth,
             plan=plan_names.get(sub.plan_id) if sub else None, funded=bal.funded,
-            sales=bal.sales, my_earnings=mine,
+            sales=bal.sales, my_earnings=mine[shop.id],
             awaiting_approval=bool(signup and signup.awaiting_approval),
             awaiting_payment=bool(signup and signup.awaiting_payment),
             suspended_by_plan=bool(sub and sub.suspended_by_plan)))

@@ -72,16 +72,15 @@ def open_shop():
         email=values["email"], password=values["password"], shop_name=values["shop_name"],
         slug=values["slug"], plan=values["plan"] or None, theme=values["theme"] or None,
         form_id=form_id, invite=invite_token)
-    errors = openshop.validate(g.tenant, req, invite)
-    if not errors:
-        try:
-            opened = openshop.open_shop(g.tenant, req)
-        except ServiceError as err:
-            errors = {err.field or "form": err.message}
-        else:
-            _host, _sep, port = request.host.rpartition(":")
-            return redirect(opened.handover_url(
-                scheme=request.scheme, port=int(port) if port.isdigit() else None), code=303)
+    try:
+        opened = openshop.open_shop(g.tenant, req)
+    except ServiceError as err:
+        # the service stops at the first problem: the form shows every one at once
+        errors = openshop.validate(g.tenant, req, invite) or {err.field or "form": err.message}
+    else:
+        _host, _sep, port = request.host.rpartition(":")
+        return redirect(opened.handover_url(
+            scheme=request.scheme, port=int(port) if port.isdigit() else None), code=303)
     values["password"] = ""  # never sent back
     return _page(422, values=values, errors=errors, invite_token=invite_token, invite=invite,
                  form_id=form_id or secrets.token_urlsafe(24))

@@ -83,12 +83,9 @@ def has_custom_css(tenant: Tenant) -> bool:
     return bool(((tenant.settings or {}).get("appearance") or {}).get("css"))
 
 
-def custom_css_of(tenant: Tenant, number: int | None = None) -> str:
-    """The custom CSS of the shop's live version (or of its published version ``number``)."""
-    query = _rows(tenant).where(ThemeVersion.published.is_(True))
-    if number is not None:
-        query = query.where(ThemeVersion.number == number)
-    row = db.session.scalars(query.order_by(ThemeVersion.number.desc()).limit(1)).first()
+def custom_css_of(tenant: Tenant) -> str:
+    """The custom CSS of the shop's live version."""
+    row = live_version(tenant)
     return row.custom_css if row is not None else ""
 
 

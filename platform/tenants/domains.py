@@ -36,7 +36,7 @@ import dns.resolver
 from flask import current_app
 from sqlalchemy import select
 
-from kameng.core.errors import Conflict, InvalidInput, NotFound
+from kameng.core.errors import Conflict, InvalidInput, found
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
@@ -114,6 +114,14 @@ def proof_of(domain: Domain) -> Domain:
 
 
 def setup_of(domain: Domain) -> Setup:
+    www = None
+    if domain.kind == "custom" and is_apex(domain.hostname):
+        www = db.session.scalar(select(Domain).where(Domain.alias_of_id == domain.id))
+    return _setup(domain, www)
+
+
+def _setup(domain: Domain, www: Domain | None) -> Setup:
+    """``domain``'s setup, given its www alias (an apex's; None for any other)."""
     proof = proof_of(domain)
     txt = Record("TXT", TXT_PREFIX + proof.hostname, proof.token)
     if domain.kind == "subdomain":  # the platform's own name: nothing to create
@@ -123,7 +131,6 @@ def setup_of(domain: Domain) -> Setup:
     if is_apex(domain.hostname):
         target = public_ip()
         records = [Record("A", domain.hostname, target)]
-        www = db.session.scalar(select(Domain).where(Domain.alias_of_id == domain.id))
         if www is not None:
             records.append(Record("CNAME", www.hostname, cname_target()))
     else:
@@ -212,18 +219,18 @@ def _check_free(tenant: Tenant, host: str) -> None:
 
 
 def domains_of(tenant: Tenant) -> list[tuple[Domain, Setup]]:
-    rows = db.session.scalars(select(Domain).where(Domain.tenant_id == tenant.id)
-                              .order_by(Domain.id))
-    return [(d, setup_of(d)) for d in rows]
+    rows = list(db.session.scalars(select(Domain).where(Domain.tenant_id == tenant.id)
+                                   .order_by(Domain.id)))
+    # an apex's www alias is the same shop's row: found among these, not asked for again
+    www_of = {d.alias_of_id: d for d in rows if d.alias_of_id is not None}
+    return [(d, _setup(d, www_of.get(d.id))) for d in rows]
 
 
 def domain_of(tenant: Tenant, domain_id: int) -> Domain:
     """One of ``tenant``'s domains; another shop's id is not found."""
-    domain = db.session.scalar(select(Domain).where(Domain.id == domain_id,
-                                                    Domain.tenant_id == tenant.id))
-    if domain is None:
-        raise NotFound(_l("no such domain"))
-    return domain
+    return found(db.session.scalar(select(Domain).where(Domain.id == domain_id,
+                                                        Domain.tenant_id == tenant.id)),
+                 _l("no such domain"))
 
 
 def failing(tenant: Tenant) -> list[Domain]:
@@ -288,10 +295,9 @@ def _verify_without_dns_in_txn(hostname: str) -> Domain:
 
 
 def _by_host(hostname: str) -> Domain:
-    domain = db.session.scalar(select(Domain).where(Domain.hostname == normalise_host(hostname)))
-    if domain is None:
-        raise NotFound(_l("no such domain %(hostname)r", hostname=hostname))
-    return domain
+    return found(db.session.scalar(select(Domain).where(
+        Domain.hostname == normalise_host(hostname))),
+        _l("no such domain %(hostname)r", hostname=hostname))
 
 
 def _mark_verified(proof: Domain, now: datetime) -> None:
@@ -326,10 +332,7 @@ def _check(domain_id: int) -> Domain:
     in_own_txn(record_check_in_txn, proof_id, result)
     if result.outcome != MATCH:
         raise InvalidInput(miss_message(result, name, token), field="hostname")
-    domain = db.session.get(Domain, domain_id)
-    if domain is None:
-        raise NotFound(_l("no such domain"))
-    return domain
+    return found(db.session.get(Domain, domain_id), _l("no such domain"))
 
 
 def record_check_in_txn(domain_id: int, result: Lookup, notify_owner: bool = False,

@@ -6,7 +6,6 @@ tenants, shop and billing, so it lives in ``kameng.sales.openshop``.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import timedelta
@@ -20,6 +19,7 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import owning
+from kameng.tenants.api_keys import hash_key
 from kameng.tenants.models import Domain, Tenant, User
 from kameng.tenants.services import RESERVED_SLUGS
 from kameng.tenants.signup_models import LoginHandover, ShopSignup
@@ -75,32 +75,16 @@ def slug_problem(slug: str) -> InvalidInput | Conflict | None:
     return None
 
 
-def check_slug(slug: str) -> str:
-    """The slug, normalised, when it is free; raises the reason otherwise."""
-    slug = (slug or "").strip().lower()
-    problem = slug_problem(slug)
-    if problem is not None:
-        raise problem
-    return slug
-
-
 # ----- the hand-over login link ----------------------------------------------------------
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
 
 def create_handover_in_txn(tenant: Tenant, user: User, next_path: str = "/admin/") -> str:
     """A login link's token for ``user`` on ``tenant``'s host, good once for
     ``HANDOVER_SECONDS``."""
     token = secrets.token_urlsafe(32)
-    db.session.add(LoginHandover(token_hash=_hash(token), tenant_id=tenant.id, user_id=user.id,
+    db.session.add(LoginHandover(token_hash=hash_key(token), tenant_id=tenant.id, user_id=user.id,
                                  next_path=next_path,
                                  expires_at=utcnow() + timedelta(seconds=HANDOVER_SECONDS)))
     return token
-
-
-create_handover = owning(create_handover_in_txn)
 
 
 def spend_handover_in_txn(tenant: Tenant, token: str) -> tuple[User, str] | None:
@@ -109,21 +93,21 @@ def spend_handover_in_txn(tenant: Tenant, token: str) -> tuple[User, str] | None
     if not token or len(token) > 128:
         return None
     now = utcnow()
-    digest = _hash(token)
     spent = db.session.execute(
         update(LoginHandover)
-        .where(LoginHandover.token_hash == digest, LoginHandover.tenant_id == tenant.id,
+        .where(LoginHandover.token_hash == hash_key(token),
+               LoginHandover.tenant_id == tenant.id,
                LoginHandover.used_at.is_(None), LoginHandover.expires_at > now)
         .values(used_at=now)
-        .execution_options(synchronize_session=False))
-    if spent.rowcount != 1:
+        .returning(LoginHandover.user_id, LoginHandover.next_path)
+        .execution_options(synchronize_session=False)).first()
+    if spent is None:
         return None
-    row = db.session.scalar(select(LoginHandover).where(LoginHandover.token_hash == digest))
     with all_tenants():
-        user = db.session.get(User, row.user_id)
+        user = db.session.get(User, spent.user_id)
     if user is None or user.tenant_id != tenant.id or not user.is_active:
         return None
-    return user, row.next_path
+    return user, spent.next_path
 
 
 spend_handover = owning(spend_handover_in_txn)
@@ -131,9 +115,8 @@ spend_handover = owning(spend_handover_in_txn)
 
 # ----- what a pending shop waits for ----------------------------------------------------
 
-def signup_of(tenant: Tenant | int) -> ShopSignup | None:
-    tid = tenant if isinstance(tenant, int) else tenant.id
-    return db.session.scalar(select(ShopSignup).where(ShopSignup.tenant_id == tid))
+def signup_of(tenant: Tenant) -> ShopSignup | None:
+    return db.session.scalar(select(ShopSignup).where(ShopSignup.tenant_id == tenant.id))
 
 
 def _open_when_ready(tenant: Tenant, signup: ShopSignup) -> None:

@@ -20,7 +20,11 @@ from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import owning
 from kameng.tenants.models import STAFF_ROLES, Tenant, User
-from kameng.tenants.services import create_user_in_txn, end_sessions_in_txn
+from kameng.tenants.services import (
+    create_user_in_txn,
+    end_sessions_in_txn,
+    mail_set_password_link_in_txn,
+)
 
 # what the staff page offers: the owner role, then the staff roles
 BACK_OFFICE_ROLES = ("owner", *STAFF_ROLES)
@@ -83,8 +87,6 @@ def add_staff_in_txn(tenant: Tenant, actor: User, email: str, role: str,
     db.session.flush()   # the plan's staff limit is checked here (billing's flush guard)
     audit.record(actor, "staff.add", tenant_id=tenant.id, email=user.email, role=role)
     if password is None:
-        from kameng.tenants.services import mail_set_password_link_in_txn
-
         mail_set_password_link_in_txn(tenant, user, invite_url)
     return user
 

@@ -5,7 +5,18 @@ import time
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, request, send_file, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -22,6 +33,7 @@ from kameng.tenants.forms import (
     TwoFactorForm,
 )
 from kameng.tenants.i18n import COOKIE, SUPPORTED
+from kameng.tenants.openshop import spend_handover
 from kameng.tenants.themes import available_themes, current_theme, find_static, render
 
 bp = Blueprint("auth", __name__)
@@ -96,10 +108,6 @@ def login_2fa():
 def handover(token: str):
     """A one-time login link made when a shop was opened on its parent's site (sessions
     are per host): good once, for two minutes; anything else → the login page, saying so."""
-    from flask import flash
-
-    from kameng.tenants.openshop import spend_handover
-
     spent = spend_handover(g.tenant, token)
     if spent is None:
         flash(_("This sign-in link has expired or was used already: sign in with your "

@@ -33,3 +33,15 @@ def fund_own_gateway(shop, amount=1_000_00):
 def fund(user, amount):
     wallets.credit_wallet(user, amount, note="test funds")
     return wallets.wallet_balance(user)
+
+
+def wallet_order(shop, customer, codes=3, funds=10_000):
+    """An order for a card product (``codes`` in stock) that ``customer`` places on
+    ``shop`` and pays from a wallet funded with ``funds``."""
+    from kameng.core.scoping import tenant_scope
+    from kameng.sales import services as orders
+
+    product = card_product(codes=codes)
+    fund(customer, funds)
+    with tenant_scope(shop.id):
+        return orders.place_order(shop, sku=product.sku, customer=customer).order

@@ -17,17 +17,14 @@ from kameng.tenants import api_keys, appearance, domains
 from kameng.tenants.models import User
 from kameng.tenants.services import create_user
 from tests.helpers import PASSWORD, login
-from tests.orders.helpers import card_product, fund
+from tests.orders.helpers import wallet_order
 
 pytestmark = pytest.mark.both
 
 
 @pytest.fixture
 def star_rows(app, tree):
-    product = card_product(codes=3)
-    fund(tree.star_customer, 10_000)
-    with tenant_scope(tree.star.id):
-        order = orders.place_order(tree.star, sku=product.sku, customer=tree.star_customer).order
+    order = wallet_order(tree.star, tree.star_customer)
     key = api_keys.create_key(tree.star_customer, "star key")
     rule = pricing.set_markup(tree.star, kind="percent", value=500)
     tx = wallets.credit_wallet(tree.star_customer, 100, note="gift")

@@ -7,13 +7,11 @@ import pytest
 
 from kameng.billing import wallets
 from kameng.core.extensions import db
-from kameng.core.scoping import tenant_scope
-from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
 from kameng.tenants import api_keys, customers
 from kameng.tenants.services import create_user
 from tests.helpers import PASSWORD, login
-from tests.orders.helpers import card_product, fund
+from tests.orders.helpers import wallet_order
 
 
 def _list(resp) -> str:
@@ -29,10 +27,7 @@ def _as(client_for, host: str, email: str):
 
 @pytest.fixture
 def bought(app, tree):
-    product = card_product(codes=3)
-    fund(tree.star_customer, 10_000)
-    with tenant_scope(tree.star.id):
-        order = orders.place_order(tree.star, sku=product.sku, customer=tree.star_customer).order
+    order = wallet_order(tree.star, tree.star_customer)
     return order
 
 

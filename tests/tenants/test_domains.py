@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from kameng.core.extensions import db
 from kameng.tenants import domains
 from kameng.tenants.models import Domain
+from tests.helpers import open_transactions_per_dns_query
 
 pytestmark = pytest.mark.app_config(PUBLIC_IP="203.0.113.7", CNAME_TARGET="edge.kameng.test")
 
@@ -125,17 +126,7 @@ def test_no_transaction_is_open_during_the_look_up(app, tree, cli, dns_server):
     cli("tenants", "domain-add", "star", "shop.example.com")
     dns_server.set_txt("_kameng.shop.example.com", token_of("shop.example.com"))
     db.session.commit()
-    engine = db.engine
-    seen = []
-
-    def idle_in_transaction(_name):
-        with engine.connect() as conn:
-            seen.append(conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"))
-                .scalar())
-
-    dns_server.zone.on_query = idle_in_transaction
+    seen = open_transactions_per_dns_query(dns_server)
     assert cli("tenants", "domain-check", "shop.example.com").exit_code == 0
     assert seen and set(seen) == {0}, seen
 

@@ -17,7 +17,7 @@ from kameng.sales.models import OutboxMessage
 from kameng.tenants import domains
 from kameng.tenants.models import Domain
 from tests.fakes.smtp import smtp  # noqa: F401  (fixture)
-from tests.helpers import login
+from tests.helpers import login, open_transactions_per_dns_query
 from tests.orders.web_helpers import run_jobs
 
 pytestmark = pytest.mark.app_config(PUBLIC_IP="203.0.113.7", CNAME_TARGET="edge.kameng.test")
@@ -253,23 +253,11 @@ def test_the_scheduler_declares_the_recheck():
 
 def test_no_transaction_is_open_during_the_back_office_and_recheck_look_ups(
         app, tree, owner, dns_server):
-    from sqlalchemy import text
-
     add(owner, "shop.example.com")
     domain = row("shop.example.com")
     dns_server.set_txt("_kameng.shop.example.com", domain.token)
     db.session.commit()
-    seen = []
-    engine = db.engine  # the DNS server's thread has no app context
-
-    def probe(_name):
-        with engine.connect() as conn:
-            seen.append(conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"))
-                .scalar())
-
-    dns_server.zone.on_query = probe
+    seen = open_transactions_per_dns_query(dns_server)
     assert owner.post(f"/admin/domains/{domain.id}/verify").status_code == 302
     db.session.commit()
     assert recheck_domains(now=utcnow() + timedelta(days=1))["ok"] == 1

@@ -37,6 +37,7 @@ from kameng.core.models import utcnow
 from kameng.core.percent import format_percent
 from kameng.core.scoping import all_tenants
 from kameng.tenants.models import Tenant, User
+from kameng.tenants.openshop import plan_paid_in_txn
 from kameng.tenants.themes import available_themes
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -389,8 +390,6 @@ def _activate(tenant: Tenant, sub: Subscription, plan: Plan, end: datetime) -> N
     if reopen and tenant.status == "suspended":
         tenant.status = "active"  # the plan closed it; paying reopens it
     # a shop opened from its parent's site waiting for this payment opens now
-    from kameng.tenants.openshop import plan_paid_in_txn
-
     plan_paid_in_txn(tenant)
     db.session.expire(sub)
 

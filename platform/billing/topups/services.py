@@ -23,7 +23,7 @@ from kameng.billing.ledger import services as ledger
 from kameng.billing.payments.base import PaymentRequest, PaymentStart
 from kameng.billing.payments.registry import get_provider
 from kameng.billing.topups.models import WalletTopup
-from kameng.core.errors import InvalidInput, NotFound
+from kameng.core.errors import InvalidInput, NotFound, found
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
@@ -113,11 +113,9 @@ def start_topup(tenant: Tenant, user: User, amount: int, provider: str = "stripe
 
 
 def get_topup(user: User, topup_no: str) -> WalletTopup:
-    topup = db.session.scalar(select(WalletTopup).where(WalletTopup.topup_no == topup_no,
-                                                        WalletTopup.user_id == user.id))
-    if topup is None:
-        raise NotFound(_l("no such top-up"))
-    return topup
+    return found(db.session.scalar(select(WalletTopup).where(
+        WalletTopup.topup_no == topup_no, WalletTopup.user_id == user.id)),
+        _l("no such top-up"))
 
 
 def record_topup_payment(tenant: Tenant, notice) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from kameng.core.errors import InvalidInput
 from kameng.shop.catalog.images import remove_image, store_image
+from kameng.shop.pricing.services import price_list
+from kameng.shop.storefront.queries import list_items
 
 
 def store_brand_image(upload, tenant_id: int, field: str) -> str:
@@ -27,7 +29,4 @@ def forget_brand_images(urls, tenant_id: int) -> None:
 
 def featured_choices(tenant, locale: str):
     """The products the shop lists, as its storefront shows them (what may be featured)."""
-    from kameng.shop.pricing.services import price_list
-    from kameng.shop.storefront.queries import list_items
-
     return list_items(tenant, price_list(tenant), locale)
