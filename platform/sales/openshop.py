@@ -473,12 +473,14 @@ def _suspend_in_txn(viewer, shop_id) -> Tenant:
     if shop.status != "active":
         raise Conflict(_l("Only an open shop can be suspended."), field="shop")
     shop.status = "suspended"
+    shop.suspended_by_id = viewer.id
     return shop
 
 
 def resume(viewer: Tenant, shop_id: int) -> Tenant:
-    """Reopen a shop ``viewer`` (or a shop above it) suspended; one its expired plan closed
-    reopens when the plan is paid."""
+    """Reopen a shop ``viewer`` (or a shop below ``viewer``) suspended; a shop above
+    ``viewer`` suspended it → Conflict. One its expired plan closed reopens when the plan
+    is paid."""
     return in_own_txn(_resume_in_txn, viewer, shop_id)
 
 
@@ -490,5 +492,20 @@ def _resume_in_txn(viewer, shop_id) -> Tenant:
     if sub is not None and sub.suspended_by_plan:
         raise Conflict(_l("This shop's plan has expired: it reopens when the plan is paid."),
                        field="shop")
+    if not _may_reopen(viewer, shop):
+        raise Conflict(_l("A shop above yours suspended this shop: only it can reopen it."),
+                       field="shop")
     shop.status = "active"
+    shop.suspended_by_id = None
     return shop
+
+
+def _may_reopen(viewer: Tenant, shop: Tenant) -> bool:
+    # the suspender and the viewer are both on the shop's path: the viewer may reopen when
+    # it is the suspender or above it; a suspension of unknown origin, only the master
+    if shop.suspended_by_id is None:
+        return viewer.is_master
+    above = [int(i) for i in shop.path.strip("/").split("/")]
+    if shop.suspended_by_id not in above:
+        return viewer.is_master
+    return above.index(viewer.id) <= above.index(shop.suspended_by_id)

@@ -51,6 +51,9 @@ class Tenant(IdMixin, TimestampMixin, db.Model):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     locale: Mapped[str] = mapped_column(String(16), default="zh_CN")
+    # the shop above that suspended this one: only it or a shop above it may reopen it
+    # (no foreign key: a second one to tenants would make ``parent`` ambiguous)
+    suspended_by_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
 
     parent: Mapped[Tenant | None] = relationship(remote_side="Tenant.id", lazy="joined",
                                                  join_depth=1)

@@ -106,6 +106,26 @@ def test_the_master_acts_over_everything_below_a_parent_never_above_or_beside(
     assert staff.post(f"/admin/subshops/{tree.rocket.id}/resume").status_code == 403
 
 
+def test_only_the_suspender_or_a_shop_above_it_reopens_a_shop(tree, client_for):
+    """A parent cannot undo what the master decided about its child."""
+    master = client_for("master.localhost")
+    login(master, "owner@master.test")
+    star = client_for("star.localhost")
+    login(star, "owner@star.test")
+    assert master.post(f"/admin/subshops/{tree.rocket.id}/suspend").status_code == 302
+    refused = star.post(f"/admin/subshops/{tree.rocket.id}/resume")
+    assert refused.status_code == 409
+    assert "只有它可以恢复" in refused.get_data(as_text=True)  # the demo speaks zh-CN
+    assert status_of(tree.rocket) == "suspended"
+    assert client_for("rocket.localhost").get("/").status_code == 503
+    assert master.post(f"/admin/subshops/{tree.rocket.id}/resume").status_code == 302
+    assert status_of(tree.rocket) == "active"
+    # what star suspended, star or the master (above it) may reopen
+    assert star.post(f"/admin/subshops/{tree.rocket.id}/suspend").status_code == 302
+    assert master.post(f"/admin/subshops/{tree.rocket.id}/resume").status_code == 302
+    assert status_of(tree.rocket) == "active"
+
+
 def test_the_sign_up_setting_is_edited_on_the_page(tree, client_for):
     free = plans.create_plan(tree.master, "free", "Free", 0, sub_shops=True,
                              max_markup_bp=2000)
