@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "CODE_FINGERPRINT_KEY": (None, str),
     "LOGIN_RATE_LIMIT": ("10 per minute", str),
     "LOOKUP_RATE_LIMIT": ("10 per minute", str),
+    "SLUG_CHECK_RATE_LIMIT": ("60 per minute", str),
     "CHECKOUT_RATE_LIMIT": ("10 per minute; 60 per hour", str),
     "MAX_UNPAID_ORDERS": (3, int),
     "MAX_UNPAID_UNITS": (100, int),

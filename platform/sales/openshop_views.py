@@ -86,7 +86,14 @@ def open_shop():
                  form_id=form_id or secrets.token_urlsafe(24))
 
 
+def _slug_limit() -> str:
+    return current_app.config["SLUG_CHECK_RATE_LIMIT"]
+
+
 @bp.route("/open-shop/slug")
+# it is asked while typing, so more often than the form is sent, but not without end:
+# each answer costs queries and tells which names are taken
+@limiter.limit(_slug_limit, key_func=_per_host_ip)
 def check_slug():
     """``{"slug", "available", "message"}``: the form's live check (``kameng.js``)."""
     slug = (request.args.get("slug") or "").strip().lower()[:64]

@@ -225,6 +225,14 @@ def test_the_slug_check_answers_json(master, client_for):
     assert site.get("/open-shop/slug?slug=a_b").get_json()["available"] is False
 
 
+@pytest.mark.app_config(SLUG_CHECK_RATE_LIMIT="3 per minute")
+def test_the_slug_check_is_rate_limited_per_client(master, client_for):
+    site = client_for("master.localhost")
+    for n in range(3):
+        assert site.get(f"/open-shop/slug?slug=name-{n}").status_code == 200
+    assert site.get("/open-shop/slug?slug=name-9").status_code == 429
+
+
 def test_an_expired_hand_over_link_goes_to_the_login_page(master, client_for):
     plan = free_plan(master)
     open_signups(master, plan_list=[plan])
