@@ -54,7 +54,8 @@ BASE = "scale.bench.localhost"
 PASSWORD = "bench-password-1"
 PRODUCTS = 50
 CUSTOMERS_PER_SHOP = 3
-SMALL = {"shops": 10, "codes": 2000, "orders": 200}
+# the small database has this many shops (and the big one's orders and codes per shop)
+SMALL_SHOPS = 100
 CODE_CHUNK = 50_000
 
 
@@ -386,8 +387,82 @@ def _engine(app):
         return db.engine
 
 
-def measure(db_url: str, redis_url: str, instance: str, info: dict, requests: int,
-            order_count: int) -> dict:
+class Target:
+    """One database under measurement: its two apps (page cache on and off) and the
+    signed-in clients of the master's and the depth-1 shop's owners."""
+
+    def __init__(self, db_url: str, redis_url: str, instance: str, info: dict):
+        self.db_url, self.info = db_url, info
+        self.cached = bench_app(db_url, redis_url, instance)
+        self.uncached = bench_app(db_url, redis_url, instance, page_cache=False)
+        self.shop_host = f"s{info['depth3']}.{BASE}"
+        self.d1_host = f"s{info['depth1']}.{BASE}"
+        self.hq = f"hq.{BASE}"
+        self.master = _signed_in(self.uncached, self.hq, "owner@hq.example")
+        self.d1 = _signed_in(self.uncached, self.d1_host, "owner@d1.example")
+
+    def engines(self):
+        return [_engine(self.cached), _engine(self.uncached)]
+
+    def pages(self) -> list[tuple[str, object]]:
+        """(label, call) of every page measured, in the same order on every database."""
+        out = []
+        for label, app in (("cached", self.cached), ("uncached", self.uncached)):
+            client = app.test_client()
+            for page, path in (("home", "/"), ("product", "/p/SCALE-0-0")):
+                out.append((f"storefront {page} ({label})", _get(client, self.shop_host, path)))
+        hq, d1 = self.hq, self.d1_host
+        for label, client, host, path in (
+            ("master order list (status filter)", self.master, hq,
+             "/admin/orders?status=delivered"),
+            ("master stock report", self.master, hq, "/admin/stock/"),
+            ("master dashboard", self.master, hq, "/admin/"),
+            ("master tree report (a page of shops)", self.master, hq, "/admin/reports/tree"),
+            ("depth-1 subtree report (funding)", self.d1, d1, "/admin/funding"),
+            ("depth-1 earnings dashboard", self.d1, d1, "/admin/earnings"),
+            ("depth-1 subtree order list", self.d1, d1, "/admin/orders"),
+            ("depth-1 back-office home", self.d1, d1, "/admin/"),
+        ):
+            out.append((label, _get(client, host, path)))
+        return out
+
+    def close(self) -> None:
+        from kameng.core.extensions import db
+
+        for app in (self.cached, self.uncached):
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+def measure_pages(targets: dict[str, Target], requests: int) -> dict[str, dict[str, dict]]:
+    """Every page on every database, the requests interleaved (small, scale, small, …,
+    the order swapped each round) so that the machine's load weighs on both alike;
+    each page is warmed twice on each database first. ``{label: {page: stats}}``."""
+    from kameng.core.scoping import ALL, set_scope
+
+    set_scope(ALL)
+    names = list(targets)
+    calls = {name: target.pages() for name, target in targets.items()}
+    out: dict[str, dict] = {name: {} for name in names}
+    for i, (page, _call) in enumerate(calls[names[0]]):
+        for name in names:
+            calls[name][i][1]()
+            calls[name][i][1]()
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for round_ in range(requests):
+            for name in (names if round_ % 2 == 0 else names[::-1]):
+                call = calls[name][i][1]
+                t0 = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - t0)
+        for name in names:
+            out[name][page] = _stats(times[name])
+    return out
+
+
+def measure(target: Target, order_count: int) -> dict:
+    """Host resolution, orders placed and delivered, ``ledger check`` on one database."""
     from kameng.billing import wallets
     from kameng.billing.ledger.services import check_ledger
     from kameng.core.extensions import db
@@ -399,96 +474,67 @@ def measure(db_url: str, redis_url: str, instance: str, info: dict, requests: in
     from kameng.tenants.services import resolve_host
 
     out: dict[str, dict] = {}
-    shop_host = f"s{info['depth3']}.{BASE}"
-    d1_host = f"s{info['depth1']}.{BASE}"
-    hq = f"hq.{BASE}"
+    info, cached = target.info, target.cached
     sku = "SCALE-0-0"
-    cached, uncached = bench_app(db_url, redis_url, instance), bench_app(db_url, redis_url, instance,
-                                                               page_cache=False)
     set_scope(ALL)
-    slow = SlowQueries([_engine(cached), _engine(uncached)])
-    with slow:
-        # pages: through the test client, outside any app context (each request has its
-        # own, as under a server: ``g`` and the signed-in user are not shared)
-        for label, app in (("cached", cached), ("uncached", uncached)):
-            client = app.test_client()
-            for page, path in (("home", "/"), ("product", f"/p/{sku}")):
-                call = _get(client, shop_host, path)
-                call()  # warm
-                out[f"storefront {page} ({label})"] = _timed(call, requests)
-        master = _signed_in(uncached, hq, "owner@hq.example")
-        d1 = _signed_in(uncached, d1_host, "owner@d1.example")
-        pages = (
-            ("master order list (status filter)", master, hq,
-             "/admin/orders?status=delivered"),
-            ("master stock report", master, hq, "/admin/stock/"),
-            ("master dashboard", master, hq, "/admin/"),
-            ("master tree report (every shop)", master, hq, "/admin/reports/tree"),
-            ("depth-1 subtree report (funding)", d1, d1_host, "/admin/funding"),
-            ("depth-1 earnings dashboard", d1, d1_host, "/admin/earnings"),
-            ("depth-1 subtree order list", d1, d1_host, "/admin/orders"),
-            ("depth-1 back-office home", d1, d1_host, "/admin/"),
-        )
-        for label, client, host, path in pages:
-            call = _get(client, host, path)
-            call()
-            out[label] = _timed(call, max(3, requests // 5))
-
-        with cached.app_context():
-            hosts = [f"s{i}.{BASE}" for i in range(info["master_id"] + 1,
-                                                     info["last_shop"] + 1)]
-            random.Random(1).shuffle(hosts)
-            hosts = hosts[:10_000]
-            hostcache.bump()
-            for name in ("host resolution cold", "host resolution warm"):
-                times = []
-                for h in hosts:
-                    t0 = time.perf_counter()
-                    if resolve_host(h) is None:
-                        raise click.ClickException(f"host {h} did not resolve")
-                    times.append(time.perf_counter() - t0)
-                db.session.rollback()
-                out[name] = {**_stats(times), "hosts": len(hosts)}
-
-            # orders placed and delivered, one after another (the worker's job, in-process)
-            shop = db.session.get(Tenant, info["depth3"])
-            buyer = db.session.scalar(db.select(User).where(User.tenant_id == shop.id)
-                                      .order_by(User.id))
-            buyer_id = buyer.id
-            wallets.credit_wallet(buyer, 10_000_000, note="bench")
+    with cached.app_context():
+        hosts = [f"s{i}.{BASE}" for i in range(info["master_id"] + 1, info["last_shop"] + 1)]
+        random.Random(1).shuffle(hosts)
+        hosts = hosts[:10_000]
+        hostcache.bump()
+        for name in ("host resolution cold", "host resolution warm"):
             times = []
-            start = time.perf_counter()
-            for _ in range(order_count):
-                shop, buyer = db.session.get(Tenant, info["depth3"]), db.session.get(User,
-                                                                                     buyer_id)
+            for h in hosts:
                 t0 = time.perf_counter()
-                placed = sales.place_order(shop, sku=sku, quantity=1, customer=buyer)
-                if fulfil(placed.order.id).status != "delivered":
-                    raise click.ClickException("a bench order was not delivered")
+                if resolve_host(h) is None:
+                    raise click.ClickException(f"host {h} did not resolve")
                 times.append(time.perf_counter() - t0)
-                db.session.remove()
-            rate = order_count / (time.perf_counter() - start)
-            out["order placed → delivered"] = {**_stats(times), "rate": rate}
+            db.session.rollback()
+            out[name] = {**_stats(times), "hosts": len(hosts)}
 
+        # orders placed and delivered, one after another (the worker's job, in-process)
+        shop = db.session.get(Tenant, info["depth3"])
+        buyer = db.session.scalar(db.select(User).where(User.tenant_id == shop.id)
+                                  .order_by(User.id))
+        buyer_id = buyer.id
+        wallets.credit_wallet(buyer, 10_000_000, note="bench")
+        times = []
+        start = time.perf_counter()
+        for _ in range(order_count):
+            shop, buyer = db.session.get(Tenant, info["depth3"]), db.session.get(User, buyer_id)
             t0 = time.perf_counter()
-            result = check_ledger(full=True)
-            out["ledger check --full"] = _stats([time.perf_counter() - t0])
-            if not result.ok:
-                raise click.ClickException("ledger check failed: " + "; ".join(
-                    result.problems[:3]))
-            wallets.credit_wallet(db.session.get(User, buyer_id), 1, note="after the mark")
-            t0 = time.perf_counter()
-            result = check_ledger()
-            out["ledger check (incremental)"] = _stats([time.perf_counter() - t0])
-            if not result.ok or result.full:
-                raise click.ClickException("the incremental ledger check failed")
-            size = db.session.scalar(text("SELECT pg_database_size(current_database())"))
+            placed = sales.place_order(shop, sku=sku, quantity=1, customer=buyer)
+            if fulfil(placed.order.id).status != "delivered":
+                raise click.ClickException("a bench order was not delivered")
+            times.append(time.perf_counter() - t0)
             db.session.remove()
-    for app in (cached, uncached):
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-    return {"pages": out, "size": size, "slowest": slow.slowest()}
+        rate = order_count / (time.perf_counter() - start)
+        out["order placed → delivered"] = {**_stats(times), "rate": rate}
+
+        t0 = time.perf_counter()
+        result = check_ledger(full=True)
+        out["ledger check --full"] = _stats([time.perf_counter() - t0])
+        if not result.ok:
+            raise click.ClickException("ledger check failed: " + "; ".join(result.problems[:3]))
+        wallets.credit_wallet(db.session.get(User, buyer_id), 1, note="after the mark")
+        t0 = time.perf_counter()
+        result = check_ledger()
+        out["ledger check (incremental)"] = _stats([time.perf_counter() - t0])
+        if not result.ok or result.full:
+            raise click.ClickException("the incremental ledger check failed")
+        size = db.session.scalar(text("SELECT pg_database_size(current_database())"))
+        db.session.remove()
+    return {"pages": out, "size": size}
+
+
+def small_sizes(shops: int, codes: int, orders: int) -> dict:
+    """The small database: the same shape as the big one seen from one shop — the same
+    orders and codes per shop, so the same depth-1 subtree (about 19 shops below it)
+    and the same rows on every page — but ``SMALL_SHOPS`` shops in all. What differs
+    between the two is the size of the platform around the pages, nothing else."""
+    n = min(SMALL_SHOPS, shops)
+    return {"shops": n, "codes": max(100, codes * n // shops),
+            "orders": max(10, orders * n // shops)}
 
 
 # ----- the run ------------------------------------------------------------------
@@ -508,32 +554,49 @@ def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
     admin_url = _maintenance_url(base)
     stem = make_url(base).database
     names = {"scale": f"{stem}_bench_scale", "small": f"{stem}_bench_scale_small"}
-    sizes = {"scale": {"shops": shops, "codes": codes, "orders": orders}, "small": SMALL}
+    sizes = {"scale": {"shops": shops, "codes": codes, "orders": orders},
+             "small": small_sizes(shops, codes, orders)}
     instance = tempfile.mkdtemp(prefix="kameng-bench-scale-")
     results: dict[str, dict] = {}
+    targets: dict[str, Target] = {}
     try:
+        # both databases first, then every page measured on both in turn: the two
+        # sides of a ratio share the machine's load at the same moments
+        infos, urls = {}, {}
         for label in ("small", "scale"):
             size = sizes[label]
-            url = create_database(admin_url, names[label], replace=True)
+            urls[label] = create_database(admin_url, names[label], replace=True)
             echo(f"building {label}: {size['shops']} shops, {size['codes']} codes, "
                  f"{size['orders']} orders …")
             t0 = time.perf_counter()
-            info = build(url, redis_url, instance, **size)
+            infos[label] = build(urls[label], redis_url, instance, **size)
             built = time.perf_counter() - t0
-            for step, took in info["timings"].items():
+            for step, took in infos[label]["timings"].items():
                 echo(f"  {step:<42} {took:8.1f} s")
             echo(f"  {'built in':<42} {built:8.1f} s")
-            echo(f"measuring {label} …")
-            results[label] = {"build": built, "info": info,
-                              **measure(url, redis_url, instance, info, requests, order_count)}
-            if not keep:
-                drop_database(admin_url, names[label])
+            results[label] = {"build": built, "info": infos[label]}
+        targets = {label: Target(urls[label], redis_url, instance, infos[label])
+                   for label in ("small", "scale")}
+        echo(f"measuring the pages on both, interleaved ({requests} requests each) …")
+        slow = SlowQueries(targets["scale"].engines())
+        with slow:
+            pages = measure_pages(targets, requests)
+            for label in ("small", "scale"):
+                echo(f"measuring {label}: hosts, orders, ledger check …")
+                rest = measure(targets[label], order_count)
+                results[label].update(size=rest["size"],
+                                      pages={**pages[label], **rest["pages"]})
+        results["scale"]["slowest"] = slow.slowest()
     finally:
+        for target in targets.values():
+            target.close()
         if not keep:
             for name in names.values():
                 drop_database(admin_url, name)
         shutil.rmtree(instance, ignore_errors=True)
         redis_before.clean()
+    if keep:
+        echo(f"kept: {', '.join(names.values())}")
     _report(results, sizes, echo)
     return results
 
@@ -544,6 +607,8 @@ def _report(results: dict, sizes: dict, echo) -> None:
     echo(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
          f"{os.getloadavg()[2]:.2f} ({os.cpu_count()} cores)")
     echo(f"scale: {sizes['scale']}, small: {sizes['small']}")
+    echo("small = the same orders and codes per shop and the same depth-1 subtree, so every "
+         "page shows the same number of rows on both; pages measured interleaved")
     echo(f"{'measurement':<44} {'small p50':>10} {'p99':>9} {'scale p50':>10} {'p99':>9} "
          f"{'p99 ratio':>9}")
     worst = 0.0
