@@ -5,7 +5,8 @@ planner prefers an index where one fits, then ANALYZE), runs the request paths �
 host resolution, the product list and product page (uncached), the stock
 reservation of an order and its delivery, an order looked up by number, a parent
 shop's subtree order list, its subtree report (the funding page), earnings page
-and back-office home — captures every
+and back-office home, the master's tree report and funding page (a page of every
+shop) — captures every
 statement they send (SQLAlchemy's ``before_cursor_execute``) and asks PostgreSQL for
 each one's plan (``EXPLAIN (FORMAT JSON)``, not executed): a Seq Scan of one of the
 big tables fails the test, naming the statement.
@@ -130,6 +131,10 @@ def test_request_paths_use_indexes(seeded, redis_url):
                            ("the master's tree report, a later page",
                             f"/admin/reports/tree?after=/{info['master_id']}/"
                             f"{info['depth1']}/"),
+                           ("the master's funding page (every shop below it)",
+                            "/admin/funding"),
+                           ("the master's funding page, a later page",
+                            f"/admin/funding?after=/{info['master_id']}/{info['depth1']}/"),
                            ("the master's order list, filtered",
                             "/admin/orders?status=delivered"),
                            ("the master's order list, a shop searched",
