@@ -533,8 +533,10 @@ def small_sizes(shops: int, codes: int, orders: int) -> dict:
     and the same rows on every page — but ``SMALL_SHOPS`` shops in all. What differs
     between the two is the size of the platform around the pages, nothing else."""
     n = min(SMALL_SHOPS, shops)
-    return {"shops": n, "codes": max(100, codes * n // shops),
-            "orders": max(10, orders * n // shops)}
+    small_orders = max(10, orders * n // shops)
+    # and enough codes left to sell for the orders placed in the measurement
+    return {"shops": n, "codes": max(codes * n // shops, small_orders + 200 * PRODUCTS),
+            "orders": small_orders}
 
 
 # ----- the run ------------------------------------------------------------------

@@ -50,6 +50,22 @@ def _seq_scans(plan: dict, limited: bool = False) -> list[str]:
     return found
 
 
+# steps whose statements must read a table's rows off an index in order, never sort them
+# all: an account's latest entries (the statement, a history) grow with its whole life
+NO_SORT = {"earnings dashboard": "ledger_entries", "subtree report (funding)": "ledger_entries"}
+
+
+def _sorted_tables(plan: dict, under_sort: bool = False) -> set[str]:
+    """The tables a Sort node of the plan reads (directly or through joins)."""
+    found = set()
+    if under_sort and plan.get("Relation Name"):
+        found.add(plan["Relation Name"])
+    under_sort = under_sort or plan.get("Node Type") == "Sort"
+    for child in plan.get("Plans", ()):
+        found |= _sorted_tables(child, under_sort)
+    return found
+
+
 class Captured:
     def __init__(self, engines):
         self.engines = engines
@@ -174,6 +190,10 @@ def test_request_paths_use_indexes(seeded, redis_url):
             scans = _seq_scans(plan[0]["Plan"])
             if scans:
                 problems.append(f"[{step}] Seq Scan on {', '.join(sorted(set(scans)))}: "
+                                f"{' '.join(sql.split())[:300]}")
+            if NO_SORT.get(step) in _sorted_tables(plan[0]["Plan"]) \
+                    and " LIMIT " in sql.upper():
+                problems.append(f"[{step}] sorts all of {NO_SORT[step]}: "
                                 f"{' '.join(sql.split())[:300]}")
         raw.rollback()
     finally:

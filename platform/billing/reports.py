@@ -237,16 +237,30 @@ class StatementRow:
 def statement(tenant: Tenant, limit: int | None = 100, before_id: int | None = None
               ) -> list[StatementRow]:
     """Every posting on the shop's earnings and withdrawal accounts, newest first."""
+    accounts = select(Account.id).where(Account.owner_type == "tenant",
+                                        Account.tenant_id == tenant.id,
+                                        Account.kind.in_(SHOP_KINDS))
     stmt = (select(Entry, Transaction, Account)
             .join(Transaction, Transaction.id == Entry.transaction_id)
             .join(Account, Account.id == Entry.account_id)
-            .where(Account.owner_type == "tenant", Account.tenant_id == tenant.id,
-                   Account.kind.in_(SHOP_KINDS))
             .order_by(Entry.id.desc()))
-    if before_id is not None:
-        stmt = stmt.where(Entry.id < before_id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
+    if limit is None:
+        stmt = stmt.where(Entry.account_id.in_(accounts.scalar_subquery()))
+        if before_id is not None:
+            stmt = stmt.where(Entry.id < before_id)
+    else:
+        # a page costs the same however long the shop's history: each account's latest
+        # ``limit`` entries from the (account, id) index, the newest of those
+        ids: list[int] = []
+        for account_id in db.session.scalars(accounts):
+            latest = select(Entry.id).where(Entry.account_id == account_id)
+            if before_id is not None:
+                latest = latest.where(Entry.id < before_id)
+            ids.extend(db.session.scalars(latest.order_by(Entry.id.desc()).limit(limit)))
+        ids = sorted(ids, reverse=True)[:limit]
+        if not ids:
+            return []
+        stmt = stmt.where(Entry.id.in_(ids))
     return [StatementRow(e.id, tx.created_at, a.kind, tx.kind, tx.reference, tx.memo,
                          int(e.amount), a.currency)
             for e, tx, a in db.session.execute(stmt)]
