@@ -3,8 +3,9 @@
 Builds, in fresh PostgreSQL databases next to the configured one, a platform of
 ``--shops`` shops (a tree up to depth 5, each with its verified subdomain, a markup
 rule and three customers), ``--codes`` card codes spread over 50 products and
-``--orders`` delivered orders (each with its line, its code sold, a balanced ledger
-transaction of three entries and a commission with one share) — and a small one of
+``--orders`` delivered orders (each with its line, its code sold, and as delivery
+writes them: a commission with a share for every shop on the seller's path, master
+first, and its balanced "commission" transaction crediting each shop's earnings) — and a small one of
 100 shops built the same way with the same orders and codes per shop: the depth-1
 shop has the same subtree (about 19 shops) and every page the same rows on both, so
 a ratio is what the size of the platform costs, not a longer list. Then measures, on each, in
@@ -31,8 +32,9 @@ checks while loading: the ledger is verified by ``ledger check`` afterwards), an
 the codes are encrypted exactly as ``kameng stock import`` does (AES-GCM per code
 with its own nonce, the product's associated data, the keyed fingerprint —
 ``KeyRing.sealer``), each code its own plaintext, by a pool of processes (one per
-core) that each COPY their share. The synthetic orders carry a simplified ledger
-posting, not a real order's chain; the orders placed in the measurement are real.
+core) that each COPY their share. The synthetic orders' chains are written set-based in SQL (simple
+prices: each shop's margin a tenth of the amount over the chain's length, no fees or
+promoters, already matured); the orders placed in the measurement are real.
 
 Both databases are dropped at the end, and the Redis keys the run added deleted.
 """
@@ -247,9 +249,18 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
             f" SELECT o.id, o.id, p.id, p.sku, p.name, 'card', 1, o.amount, o.amount, '{{}}',"
             " '[]', 'delivered', 1, 0, o.tenant_id"
             f" FROM orders o JOIN products p ON p.id = ({pids})[1 + o.id % {len(product_ids)}]")
-        # the ledger: per order clearing -amount, the shop's margin, the platform's rest
+        # every order's chain, master first, as delivery writes it (billing.commissions
+        # ._write): each shop on the seller's path gets a share (the seller's sales are
+        # the order's amount, each shop's cost is the sales of the shop above) and an
+        # earnings posting in the order's one "commission" transaction
+        conn.execute(
+            "CREATE TEMP TABLE bench_chain AS SELECT t.id AS shop, a.id AS anc,"
+            " a.depth AS adepth, t.depth AS sdepth FROM tenants t"
+            " CROSS JOIN LATERAL unnest(string_to_array(trim(both '/' from t.path), '/')"
+            "  ::bigint[]) p(anc_id) JOIN tenants a ON a.id = p.anc_id")
+        conn.execute("CREATE INDEX ON bench_chain (shop)")
         acc = {}
-        for kind in ("sales_clearing", "revenue"):
+        for kind in ("sales_clearing", "supplier_payable"):
             acc[kind] = conn.execute(
                 "INSERT INTO ledger_accounts (owner_type, owner_key, kind, currency, balance,"
                 " allow_negative, created_at) VALUES ('platform', 'platform', %s, 'CNY', 0,"
@@ -258,19 +269,31 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
             "INSERT INTO ledger_accounts (owner_type, owner_key, tenant_id, kind, currency,"
             " balance, allow_negative, created_at)"
             " SELECT 'tenant', 'tenant:' || id, id, 'earnings_available', 'CNY', 0, true,"
-            " now() FROM tenants WHERE id > %(m)s", {"m": master_id})
+            " now() FROM tenants")
         conn.execute(
-            "INSERT INTO ledger_transactions (id, idempotency_key, kind, reference, created_at)"
-            " SELECT id, 'bench-sale-' || id, 'bench.sale', order_no, created_at FROM orders")
+            "INSERT INTO ledger_transactions (id, idempotency_key, kind, reference, memo,"
+            " created_at) SELECT id, 'order:' || order_no || ':commission', 'commission',"
+            " order_no, 'commissions up the chain', created_at FROM orders")
+        # each shop's margin m = a tenth of the amount over the chain's length
+        conn.execute(
+            "CREATE TEMP TABLE bench_share AS SELECT o.id AS order_id, c.anc, c.adepth,"
+            " o.amount - (c.sdepth - c.adepth) * m.m AS sales,"
+            " o.amount - (c.sdepth - c.adepth + 1) * m.m AS cost, m.m AS margin"
+            " FROM orders o JOIN tenants t ON t.id = o.tenant_id"
+            " CROSS JOIN LATERAL (SELECT (o.amount / 10 / (t.depth + 1))::bigint AS m) m"
+            " JOIN bench_chain c ON c.shop = o.tenant_id")
         conn.execute(
             "INSERT INTO ledger_entries (transaction_id, account_id, amount)"
-            " SELECT o.id, v.account, v.amount FROM orders o"
-            " JOIN ledger_accounts a ON a.owner_key = 'tenant:' || o.tenant_id"
-            "  AND a.kind = 'earnings_available'"
-            " CROSS JOIN LATERAL (VALUES (%(clr)s::bigint, -o.amount::bigint),"
-            "   (a.id, (o.amount / 10)::bigint), (%(rev)s, (o.amount - o.amount / 10)::bigint))"
-            "   v(account, amount) ORDER BY o.id",
-            {"clr": acc["sales_clearing"], "rev": acc["revenue"]})
+            " SELECT id, account, amount FROM ("
+            "  SELECT o.id, %(clr)s::bigint AS account, -o.amount::bigint AS amount, 0 AS k"
+            "  FROM orders o"
+            "  UNION ALL SELECT o.id, %(sup)s, (o.amount - (t.depth + 1)"
+            "   * (o.amount / 10 / (t.depth + 1)))::bigint, 1"
+            "  FROM orders o JOIN tenants t ON t.id = o.tenant_id"
+            "  UNION ALL SELECT s.order_id, a.id, s.margin, 2 + s.adepth FROM bench_share s"
+            "  JOIN ledger_accounts a ON a.owner_key = 'tenant:' || s.anc"
+            "   AND a.kind = 'earnings_available') e ORDER BY id, k",
+            {"clr": acc["sales_clearing"], "sup": acc["supplier_payable"]})
         conn.execute(
             "UPDATE ledger_accounts a SET balance = s.total FROM (SELECT account_id,"
             " sum(amount) AS total FROM ledger_entries GROUP BY account_id) s"
@@ -279,14 +302,17 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
             "INSERT INTO commissions (id, order_id, order_no, currency, amount, supplier_cost,"
             " fee, rounding, status, transaction_id, day, matures_at, matured_at,"
             " reversed_after_hold, created_at, tenant_id)"
-            " SELECT id, id, order_no, 'CNY', amount, amount - amount / 10, 0, 0, 'available',"
-            " id, created_at::date, created_at, created_at, false, created_at, tenant_id"
-            " FROM orders")
+            " SELECT o.id, o.id, o.order_no, 'CNY', o.amount,"
+            " o.amount - (t.depth + 1) * (o.amount / 10 / (t.depth + 1)), 0, 0, 'available',"
+            " o.id, o.created_at::date, o.created_at, o.created_at, false, o.created_at,"
+            " o.tenant_id FROM orders o JOIN tenants t ON t.id = o.tenant_id")
         conn.execute(
             "INSERT INTO commission_shares (commission_id, depth, sales, cost, margin,"
             " promoter, fee, net, tenant_id)"
-            " SELECT o.id, t.depth, o.amount, o.amount - o.amount / 10, o.amount / 10, 0, 0,"
-            " o.amount / 10, o.tenant_id FROM orders o JOIN tenants t ON t.id = o.tenant_id")
+            " SELECT order_id, adepth, sales, cost, margin, 0, 0, margin, anc FROM bench_share"
+            " ORDER BY order_id, adepth")
+        conn.execute("DROP TABLE bench_share")
+        conn.execute("DROP TABLE bench_chain")
         conn.execute(
             "UPDATE products p SET stock_available = c.n FROM (SELECT product_id, count(*) AS n"
             " FROM card_codes WHERE status = 'available' GROUP BY product_id) c"
