@@ -9,7 +9,7 @@ however long its history: the master's share history is every order on the platf
   comes off in a correction row when the mark passes its reversal;
 - ``EarnedTotal``: each shop's earnings entries (``reports``' earned total) with an
   id up to ``entry_id``, a point below which every entry is committed (the ledger
-  check's ``_settled_ids``).
+  check's ``settled_ids``).
 
 A reader adds what came after the mark, read through the indexes on the commissions'
 ``created_at`` and ``reversed_at`` and the entries' (account, id): the open part is
@@ -46,6 +46,7 @@ from kameng.billing.commissions.models import (
     RollupMark,
 )
 from kameng.billing.commissions.services import EARNING_KINDS
+from kameng.billing.ledger.check import settled_ids
 from kameng.billing.ledger.models import Account, Entry, Transaction
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -88,12 +89,10 @@ def current_mark() -> RollupMark | None:
 
 def roll_up(now: datetime | None = None) -> dict:
     """Move the mark to ``now - LAG`` (a quarter hour) and the settled ledger entries."""
-    from kameng.billing.ledger.check import _settled_ids
-
     now = now or utcnow()
     to = _floor(now - LAG)
     with all_tenants():
-        settled = _settled_ids()
+        settled = settled_ids()
         stmt = select(RollupMark).where(RollupMark.id == MARK_ID)
         if db.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update()
