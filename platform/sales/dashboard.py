@@ -8,7 +8,6 @@ that owns stock; withdrawals waiting for a decision; waiting manual orders.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -69,14 +68,14 @@ def daily(tenant: Tenant, days: int = DAYS, now: datetime | None = None
     bucket = case(*[(and_(at >= bounds[i], at < bounds[i + 1]), i) for i in range(days)],
                   else_=-1).label("bucket")
     rows = [reports.DayRow(first + timedelta(days=i)) for i in range(days)]
+    slot = CommissionRollup.slot
+    # a rolled-up quarter hour falls in one local day: every zone's midnight is on one
+    rolled = case(*[(and_(slot >= bounds[i], slot < bounds[i + 1]), i) for i in range(days)],
+                  else_=-1).label("bucket")
     found = rollup.shop_figures(
-        tenant.id, rolled_key=CommissionRollup.slot,
-        rolled_where=(CommissionRollup.slot >= bounds[0], CommissionRollup.slot < bounds[-1]),
+        tenant.id, rolled_key=rolled, rolled_where=(slot >= bounds[0], slot < bounds[-1]),
         live_key=bucket, live_where=(at >= bounds[0], at < bounds[-1]))
-    for key, n, sales, cost, margin, net in found:
-        # a rolled-up quarter hour (a datetime) falls in one local day: every zone's
-        # midnight is on a quarter hour
-        i = bisect_right(bounds, key) - 1 if isinstance(key, datetime) else key
+    for i, n, sales, cost, margin, net in found:
         if 0 <= i < days:
             row = rows[i]
             row.orders, row.sales = row.orders + int(n or 0), row.sales + int(sales or 0)
