@@ -34,7 +34,9 @@ with its own nonce, the product's associated data, the keyed fingerprint —
 ``KeyRing.sealer``), each code its own plaintext, by a pool of processes (one per
 core) that each COPY their share. The synthetic orders' chains are written set-based in SQL (simple
 prices: each shop's margin a tenth of the amount over the chain's length, no fees or
-promoters, already matured); the orders placed in the measurement are real.
+promoters, already matured); the orders placed in the measurement are real. Once built,
+the reports' rollup job runs once, as the scheduler would have kept it
+(``billing.commissions.rollup``): the pages read the running sums and what came after.
 
 Both databases are dropped at the end, and the Redis keys the run added deleted.
 """
