@@ -38,6 +38,9 @@ PERIODIC: list[Periodic] = [
     Periodic("kameng.ops.rotation.resume_rotations", every=300),
     # hourly, but each custom domain is looked up about once a day (sales.domain_checks)
     Periodic("kameng.workers.jobs.recheck_domains", every=3600),
+    # the reports' per-shop running sums (billing.commissions.rollup): the open part a
+    # page adds stays within LAG plus this period
+    Periodic("kameng.billing.commissions.rollup.roll_up_job", every=300),
 ]
 
 

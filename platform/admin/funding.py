@@ -26,7 +26,7 @@ from kameng.billing.wallets import parse_credit_amount
 from kameng.core.errors import NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.money import format_money
-from kameng.core.pagination import page_from, requested_before
+from kameng.core.pagination import page_from, requested_after, requested_before
 from kameng.sales import funding as order_funding
 from kameng.tenants.models import Tenant
 
@@ -49,8 +49,11 @@ def _page(form: EarningsToFundedForm | None = None, status: int = 200):
         if is_owner:
             form = form or EarningsToFundedForm(formdata=None)
             form.token.data = form.token.data or secrets.token_urlsafe(24)
+    after = requested_after()
+    subtree, next_after = order_funding.subtree_rows(tenant, after)
     return render_template("admin/funding.html", form=form if is_owner else None,
-                           subtree=order_funding.subtree_rows(tenant), is_owner=is_owner, **ctx), status
+                           subtree=subtree, after=after, next_after=next_after,
+                           is_owner=is_owner, **ctx), status
 
 
 @bp.route("/funding")

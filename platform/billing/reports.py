@@ -11,11 +11,11 @@ import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
 
-from kameng.billing.commissions.models import Commission, CommissionShare
-from kameng.billing.commissions.services import EARNING_KINDS
+from kameng.billing.commissions import rollup
+from kameng.billing.commissions.models import Commission, CommissionRollup
 from kameng.billing.ledger.models import Account, Entry, Transaction
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -60,16 +60,7 @@ def _accounts(tenant_ids: list[int]) -> dict[tuple[int, str], int]:
 
 def _earned(tenant_ids: list[int]) -> dict[int, int]:
     """What each shop has earned in all: commissions net of reversals, plan resale margins."""
-    rows = db.session.execute(
-        select(Account.tenant_id, func.coalesce(func.sum(Entry.amount), 0))
-        .join(Entry, Entry.account_id == Account.id)
-        .join(Transaction, Transaction.id == Entry.transaction_id)
-        .where(Account.owner_type == "tenant", Account.tenant_id.in_(tenant_ids),
-               Account.kind.in_(("earnings_pending", "earnings_available")),
-               or_(Transaction.kind.in_(EARNING_KINDS),
-                   and_(Transaction.kind == "plan_payment", Entry.amount > 0)))
-        .group_by(Account.tenant_id))
-    return {tid: int(total) for tid, total in rows}
+    return rollup.earned(tenant_ids)
 
 
 def _sales(tenant_ids: list[int]) -> dict[int, int]:
@@ -152,21 +143,16 @@ def daily(tenant: Tenant, days: int = 30, today: date | None = None) -> list[Day
     today = today or utcnow().date()
     start = today - timedelta(days=days - 1)
     rows = {start + timedelta(days=i): DayRow(start + timedelta(days=i)) for i in range(days)}
-    with all_tenants():
-        found = db.session.execute(
-            select(Commission.day, func.count(CommissionShare.id),
-                   func.sum(CommissionShare.sales), func.sum(CommissionShare.cost),
-                   func.sum(CommissionShare.margin), func.sum(CommissionShare.net))
-            .join(Commission, Commission.id == CommissionShare.commission_id)
-            .where(CommissionShare.tenant_id == tenant.id, CommissionShare.user_id.is_(None),
-                   Commission.status != "reversed", Commission.day >= start,
-                   Commission.day <= today)
-            .group_by(Commission.day))
-        for day, n, sales, cost, margin, net in found:
-            row = rows.get(day)
-            if row is not None:
-                row.orders, row.sales, row.cost = int(n), int(sales or 0), int(cost or 0)
-                row.margin, row.earnings = int(margin or 0), int(net or 0)
+    found = rollup.shop_figures(
+        tenant.id, rolled_key=CommissionRollup.day,
+        rolled_where=(CommissionRollup.day >= start, CommissionRollup.day <= today),
+        live_key=Commission.day, live_where=(Commission.day >= start, Commission.day <= today))
+    for day, n, sales, cost, margin, net in found:
+        row = rows.get(day)
+        if row is not None:
+            row.orders, row.sales = row.orders + int(n or 0), row.sales + int(sales or 0)
+            row.cost, row.margin = row.cost + int(cost or 0), row.margin + int(margin or 0)
+            row.earnings += int(net or 0)
     return [rows[d] for d in sorted(rows)]
 
 
@@ -237,16 +223,30 @@ class StatementRow:
 def statement(tenant: Tenant, limit: int | None = 100, before_id: int | None = None
               ) -> list[StatementRow]:
     """Every posting on the shop's earnings and withdrawal accounts, newest first."""
+    accounts = select(Account.id).where(Account.owner_type == "tenant",
+                                        Account.tenant_id == tenant.id,
+                                        Account.kind.in_(SHOP_KINDS))
     stmt = (select(Entry, Transaction, Account)
             .join(Transaction, Transaction.id == Entry.transaction_id)
             .join(Account, Account.id == Entry.account_id)
-            .where(Account.owner_type == "tenant", Account.tenant_id == tenant.id,
-                   Account.kind.in_(SHOP_KINDS))
             .order_by(Entry.id.desc()))
-    if before_id is not None:
-        stmt = stmt.where(Entry.id < before_id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
+    if limit is None:
+        stmt = stmt.where(Entry.account_id.in_(accounts.scalar_subquery()))
+        if before_id is not None:
+            stmt = stmt.where(Entry.id < before_id)
+    else:
+        # a page costs the same however long the shop's history: each account's latest
+        # ``limit`` entries from the (account, id) index, the newest of those
+        ids: list[int] = []
+        for account_id in db.session.scalars(accounts):
+            latest = select(Entry.id).where(Entry.account_id == account_id)
+            if before_id is not None:
+                latest = latest.where(Entry.id < before_id)
+            ids.extend(db.session.scalars(latest.order_by(Entry.id.desc()).limit(limit)))
+        ids = sorted(ids, reverse=True)[:limit]
+        if not ids:
+            return []
+        stmt = stmt.where(Entry.id.in_(ids))
     return [StatementRow(e.id, tx.created_at, a.kind, tx.kind, tx.reference, tx.memo,
                          int(e.amount), a.currency)
             for e, tx, a in db.session.execute(stmt)]

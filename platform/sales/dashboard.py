@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, select
 
 from kameng.billing import reports
-from kameng.billing.commissions.models import Commission, CommissionShare
+from kameng.billing.commissions import rollup
+from kameng.billing.commissions.models import Commission, CommissionRollup
 from kameng.billing.withdrawals import services as withdrawals
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
@@ -67,19 +68,19 @@ def daily(tenant: Tenant, days: int = DAYS, now: datetime | None = None
     bucket = case(*[(and_(at >= bounds[i], at < bounds[i + 1]), i) for i in range(days)],
                   else_=-1).label("bucket")
     rows = [reports.DayRow(first + timedelta(days=i)) for i in range(days)]
-    found = db.session.execute(
-        select(bucket, func.count(CommissionShare.id), func.sum(CommissionShare.sales),
-               func.sum(CommissionShare.cost), func.sum(CommissionShare.margin),
-               func.sum(CommissionShare.net))
-        .join(Commission, Commission.id == CommissionShare.commission_id)
-        .where(CommissionShare.tenant_id == tenant.id, CommissionShare.user_id.is_(None),
-               Commission.status != "reversed", at >= bounds[0], at < bounds[-1])
-        .group_by(bucket).execution_options(all_tenants=True))
+    slot = CommissionRollup.slot
+    # a rolled-up quarter hour falls in one local day: every zone's midnight is on one
+    rolled = case(*[(and_(slot >= bounds[i], slot < bounds[i + 1]), i) for i in range(days)],
+                  else_=-1).label("bucket")
+    found = rollup.shop_figures(
+        tenant.id, rolled_key=rolled, rolled_where=(slot >= bounds[0], slot < bounds[-1]),
+        live_key=bucket, live_where=(at >= bounds[0], at < bounds[-1]))
     for i, n, sales, cost, margin, net in found:
         if 0 <= i < days:
             row = rows[i]
-            row.orders, row.sales, row.cost = int(n), int(sales or 0), int(cost or 0)
-            row.margin, row.earnings = int(margin or 0), int(net or 0)
+            row.orders, row.sales = row.orders + int(n or 0), row.sales + int(sales or 0)
+            row.cost, row.margin = row.cost + int(cost or 0), row.margin + int(margin or 0)
+            row.earnings += int(net or 0)
     return rows
 
 

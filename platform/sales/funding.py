@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload
 
 from kameng.billing import reports
 from kameng.billing.commissions import services as billing_commissions
@@ -32,11 +33,11 @@ from kameng.billing.ledger import services as ledger
 from kameng.core.extensions import db
 from kameng.core.mail import mail_configured, send_to_each
 from kameng.core.models import utcnow
+from kameng.core.pagination import forward_page
 from kameng.core.scoping import all_tenants
 from kameng.sales import outbox
 from kameng.sales.commissions import order_snapshot
 from kameng.sales.models import Order
-from kameng.sales.oversight import subtree_shops
 from kameng.shop.stock import allocation
 from kameng.tenants.models import Tenant, User
 
@@ -214,13 +215,26 @@ def tell_owners(order_id: int) -> str:
     return send_to_each(owners, OWNER_SUBJECT.format(**values), OWNER_TEXT.format(**values))
 
 
-def subtree_rows(root: Tenant) -> list:
-    """Balances of every shop below ``root``, with what each owes and collected itself:
-    (balances row, waiting (count, amount), collected (count, amount), is a direct child)."""
-    shops = [s for s in subtree_shops(root) if s.id != root.id]
+SUBTREE_PAGE = 50
+
+
+def subtree_rows(root: Tenant, after: str | None = None, size: int | None = None
+                 ) -> tuple[list, str | None]:
+    """One page of the shops below ``root``, in tree order after the path ``after``,
+    with their balances, what each owes and collected itself — (balances row, waiting
+    (count, amount), collected (count, amount), is a direct child) — and the ``after``
+    of the next page (None on the last one).
+
+    A page costs the same however big the subtree (the master's is every shop): the
+    shops come from the path index (keyset, no OFFSET) and every sum is read for the
+    page's shops only."""
+    start = after if after and after.startswith(root.path) else root.path
+    page = forward_page(select(Tenant).where(Tenant.path.startswith(root.path))
+                        .options(lazyload(Tenant.parent)), Tenant.path, size or SUBTREE_PAGE, start)
+    shops = page.rows
     rows = reports.balances(shops)
     ids = [s.id for s in shops]
     waiting, collected = waiting_totals(ids), collected_totals(ids)
     direct = {s.id for s in shops if s.parent_id == root.id}
     return [(row, waiting.get(row.tenant_id, (0, 0)), collected.get(row.tenant_id, (0, 0)),
-             row.tenant_id in direct) for row in rows]
+             row.tenant_id in direct) for row in rows], page.after

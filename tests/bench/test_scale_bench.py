@@ -21,7 +21,7 @@ def _databases(pg_url: str) -> set[str]:
 def test_bench_scale_tiny(app, pg):
     lines = []
     results = bench.run(shops=12, codes=600, orders=120, requests=3, order_count=2,
-                        echo=lambda msg, **_: lines.append(msg))
+                        echo=lambda msg, **_: lines.append(msg), page_seconds=0)
     out = "\n".join(lines)
     assert "p99 ratio" in out and "worst page p99 ratio (scale / small)" in out
     for row in ("storefront home (uncached)", "storefront product (cached)",

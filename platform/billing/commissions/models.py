@@ -58,6 +58,12 @@ class Commission(IdMixin, TimestampMixin, TenantScoped, db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'available', 'reversed')", name="status"),
         Index("ix_commissions_status_matures_at", "status", "matures_at"),
+        # a shop's sales total read from the index alone (reports: a page of shops)
+        Index("ix_commissions_tenant_status", "tenant_id", "status",
+              postgresql_include=["amount"]),
+        # the live part of the reports (commissions.rollup): what came after the mark
+        Index("ix_commissions_created_at", "created_at"),
+        Index("ix_commissions_reversed_at", "reversed_at"),
     )
 
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"),
@@ -107,6 +113,54 @@ class CommissionShare(IdMixin, TenantScoped, db.Model):
     net: Mapped[int] = mapped_column(Amount, default=0)
 
     commission: Mapped[Commission] = relationship(back_populates="shares")
+
+
+class CommissionRollup(IdMixin, db.Model):
+    """Sums of a shop's commission shares (not its promoters') over the commissions
+    written in one quarter hour (``slot``, UTC) for orders delivered on ``day``.
+
+    Append-only, written by ``commissions.rollup.roll_up``: a later row for the same
+    key is a correction (an order of that slot reversed after it was rolled up: all
+    negative), so a reader sums every row of a key."""
+
+    __tablename__ = "commission_rollups"
+    __table_args__ = (
+        Index("ix_commission_rollups_tenant_slot", "tenant_id", "slot"),
+        Index("ix_commission_rollups_tenant_day", "tenant_id", "day"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"))
+    slot: Mapped[datetime]
+    day: Mapped[date] = mapped_column(Date)
+    orders: Mapped[int] = mapped_column(Amount, default=0)
+    sales: Mapped[int] = mapped_column(Amount, default=0)
+    cost: Mapped[int] = mapped_column(Amount, default=0)
+    margin: Mapped[int] = mapped_column(Amount, default=0)
+    net: Mapped[int] = mapped_column(Amount, default=0)
+
+
+class EarnedTotal(db.Model):
+    """What a shop earned in all (``reports._earned``) from its ledger entries up to
+    ``RollupMark.entry_id``."""
+
+    __tablename__ = "earned_totals"
+
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    amount: Mapped[int] = mapped_column(Amount, default=0)
+
+
+class RollupMark(db.Model):
+    """How far the rollups go (one row, id 1): every commission written before
+    ``rolled_to`` is in ``CommissionRollup`` (less those reversed before it), every
+    earnings entry with ``id <= entry_id`` in ``EarnedTotal``."""
+
+    __tablename__ = "commission_rollup_marks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rolled_to: Mapped[datetime | None]
+    entry_id: Mapped[int] = mapped_column(BigId, default=0)
+    rolled_at: Mapped[datetime | None]
 
 
 class PromoterCode(IdMixin, TimestampMixin, TenantScoped, db.Model):

@@ -92,6 +92,12 @@ def _settled_ids() -> tuple[int, int] | None:
         return None
 
 
+def settled_ids() -> tuple[int, int] | None:
+    """(entry id, transaction id) at or below which every row is committed (None: the
+    tables could not be locked in time): a point other running sums may move to."""
+    return _settled_ids()
+
+
 def _mark() -> CheckMark | None:
     stmt = select(CheckMark).where(CheckMark.id == MARK_ID)
     if db.session.get_bind().dialect.name == "postgresql":

@@ -26,6 +26,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     String,
     UniqueConstraint,
     event,
@@ -133,7 +134,11 @@ class Transaction(IdMixin, TimestampMixin, db.Model):
 
 class Entry(IdMixin, db.Model):
     __tablename__ = "ledger_entries"
-    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        # an account's latest entries (histories, statements) without sorting them all
+        Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+    )
 
     transaction_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_transactions.id"),
                                                 index=True)

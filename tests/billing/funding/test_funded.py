@@ -321,6 +321,22 @@ def test_pages_in_both_languages(app, tree, client_for):
         assert re.search(r'data-shop="star">.*?class="num funded">[^<]*¥10\.00', report)
 
 
+def test_the_sub_shops_list_pages_in_tree_order(app, tree, client_for, monkeypatch):
+    """The master's list is every shop: it comes a page at a time, in tree order."""
+    from kameng.sales import funding as order_funding
+
+    monkeypatch.setattr(order_funding, "SUBTREE_PAGE", 1)
+    funding.fund_shop(tree.master, tree.star, 3_00)
+    for lang in ("en", "zh_CN"):
+        master = _signed_in(client_for, "master.localhost", "owner@master.test", lang)
+        first = master.get("/admin/funding").text
+        assert "star" in first and "rocket" not in first and "¥3.00" in first
+        after = re.search(r'href="/admin/funding\?after=([^"]+)" rel="next"', first).group(1)
+        second = master.get(f"/admin/funding?after={after}").text
+        assert "rocket" in second and ">star<" not in second
+        assert 'rel="next"' not in second and 'href="/admin/funding">' in second
+
+
 def test_ledger_check_names_a_negative_funded_account(app, tree):
     funding.fund_shop(tree.master, tree.star, 1_00)
     assert ledger.check_ledger().ok

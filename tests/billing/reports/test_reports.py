@@ -66,6 +66,22 @@ def test_daily_numbers_chart_and_statement(sold):
     assert sold.orders[0].order_no in body and "-2.00" in body
 
 
+def test_the_statement_is_newest_first_across_the_shops_accounts(sold):
+    """A limited statement is the head of the whole one, whichever accounts the
+    postings are on, and ``before_id`` continues it."""
+    s2 = sold.shops[2]
+    orders.refund_order(sold.orders[1], "refund", from_statuses=("delivered",))
+    everything = reports.statement(s2, limit=None)
+    assert len({row.account for row in everything}) >= 2 and len(everything) >= 4
+    assert [r.entry_id for r in everything] == sorted((r.entry_id for r in everything),
+                                                      reverse=True)
+    head = reports.statement(s2, limit=3)
+    assert [r.entry_id for r in head] == [r.entry_id for r in everything[:3]]
+    rest = reports.statement(s2, limit=100, before_id=head[-1].entry_id)
+    assert [r.entry_id for r in head + rest] == [r.entry_id for r in everything]
+    assert reports.statement(s2, limit=5, before_id=everything[-1].entry_id) == []
+
+
 def test_back_office_pages(sold, client_for):
     s2_client = client_for("s2.localhost")
     login(s2_client, "owner@s2.test")
