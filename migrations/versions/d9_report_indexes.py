@@ -9,7 +9,7 @@
 Plain ``CREATE INDEX`` (no table rewrite).
 
 Revision ID: 5a9c2e7b1f30
-Revises: 3e8b6f2a4d17
+Revises: 8f2d4c6a1e37
 Create Date: 2026-11-29 20:20:00.000000
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '5a9c2e7b1f30'
-down_revision = '3e8b6f2a4d17'
+down_revision = '8f2d4c6a1e37'
 branch_labels = None
 depends_on = None
 
