@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kameng.billing.commissions.services import expect_deliveries
 from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
@@ -157,6 +158,9 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
         db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
+    if len(orders) > 1:
+        # each delivery's commission asks for its buyer's promoter: one query for all
+        expect_deliveries((o.tenant_id, o.customer_id) for o in orders)
     with db.session.no_autoflush:
         for order in orders:
             set_committed_value(order, "status", "delivered")
