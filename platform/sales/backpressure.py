@@ -100,7 +100,11 @@ def _parse(measured) -> tuple[float, float]:
         text = measured.decode() if isinstance(measured, bytes) else measured
         per_order, _, fixed = text.partition(":")
         return float(per_order), float(fixed or 0)
-    return float(current_app.config.get("FULFILMENT_ORDER_SECONDS") or 0.01), 0.0
+    return _configured_per_order(), 0.0
+
+
+def _configured_per_order() -> float:
+    return float(current_app.config.get("FULFILMENT_ORDER_SECONDS") or 0.01)
 
 
 def check() -> None:
@@ -119,11 +123,14 @@ def record(orders: int, seconds: float, connection=None) -> None:
     time per order and per batch."""
     if orders <= 0:
         return
-    per_order = _measured.get("per_order")
+    if not _measured.get("warm"):
+        # a fresh worker's first batch carries its warm-up (imports, connections): it
+        # read as 1.5 s an order in the bench and refused orders for a minute
+        _measured["warm"] = True
+        return
+    per_order = _measured.get("per_order", _configured_per_order())
     fixed = _measured.get("fixed", 0.0)
-    if per_order is None:
-        per_order = seconds / orders   # the first batch: all of it per order
-    elif orders <= SMALL_BATCH:
+    if orders <= SMALL_BATCH:
         sample = max(0.0, seconds - orders * per_order)
         fixed += SMOOTHING * (sample - fixed)
     else:
