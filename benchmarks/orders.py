@@ -45,6 +45,8 @@ SKU = "BENCH-CARD"
 PRICE = 200  # the sub-shop's price: wholesale 150 + no markup rule → retail
 # a client gives up on an order after this many 503 answers in a row
 MAX_REFUSALS = 30
+# the application_name prefix of the processes' PostgreSQL connections
+APP_NAME = "kameng-bench-"
 
 
 def noop() -> None:
@@ -137,9 +139,13 @@ def seed(app, orders: int, accounts: int) -> list[str]:
     return keys
 
 
-def _start(stack: Stack, args: list[str], env: dict, name: str) -> subprocess.Popen:
+def _start(stack: Stack, args: list[str], env: dict, name: str,
+           role: str | None = None) -> subprocess.Popen:
     log = open(os.path.join(stack.tmpdir, f"{name}.log"), "wb")  # noqa: SIM115
     stack.logs.append(log)
+    if role:
+        # libpq names the role's connections: the PostgreSQL CPU is split by it
+        env = {**env, "PGAPPNAME": f"{APP_NAME}{role}"}
     proc = subprocess.Popen([sys.executable, "-m", "kameng.cli", *args], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     stack.procs.append(proc)
@@ -372,7 +378,8 @@ def _books(app) -> tuple[bool, int]:
 
 def _cpu_split(app, roles: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds used so far by each role's processes (with their children), the
-    bench database's PostgreSQL backends and this process; {} without /proc."""
+    bench database's PostgreSQL backends (in all, and those serving each role) and this
+    process; {} without /proc."""
     if not os.path.exists("/proc/self/stat"):
         return {}
     children: dict[int, list[int]] = {}
@@ -395,11 +402,18 @@ def _cpu_split(app, roles: dict[str, list[int]]) -> dict[str, float]:
 
     with app.app_context():
         local = db.engine.url.host in (None, "", "127.0.0.1", "localhost", "::1")
-        backends = db.session.scalars(text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+        backends = db.session.execute(text(
+            "SELECT pid, application_name FROM pg_stat_activity "
+            "WHERE datname = current_database()")).all()
         db.session.remove()
     if local:  # a server elsewhere: its process ids mean nothing here
-        split["postgres"] = sum(_cpu_seconds(p) for p in backends)
+        split["postgres"] = 0.0
+        for pid, app_name in backends:
+            seconds = _cpu_seconds(pid)
+            split["postgres"] += seconds
+            role = (app_name or "").removeprefix(APP_NAME)
+            if app_name and app_name.startswith(APP_NAME) and role in roles:
+                split[f"pg:{role}"] = split.get(f"pg:{role}", 0.0) + seconds
     split["bench client"] = time.process_time()
     return split
 
@@ -468,8 +482,9 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         base = f"http://127.0.0.1:{port}"
         web = _start(stack, ["serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(web_workers), "--threads", str(web_threads)],
-                     env, "web")
-        rq_workers = [_start(stack, ["worker"], env, f"worker{i}") for i in range(workers)]
+                     env, "web", role="web")
+        rq_workers = [_start(stack, ["worker"], env, f"worker{i}", role="workers")
+                      for i in range(workers)]
         _wait_http(base, web)
         _wait_workers(redis_url, workers)
 
@@ -564,10 +579,16 @@ def _report(s: dict, echo) -> None:
     echo(f"ratio        {s['ratio_to_noop']:.0%} of the no-op job rate (target >= 40%)")
     echo(f"books        ledger {'ok' if s['ledger_ok'] else 'NOT OK'}, wallets not at zero: "
          f"{s['wallets_not_zero']}")
-    if s["cpu_ms_per_order"]:
-        echo("cpu/order    " + ", ".join(f"{role} {ms:.1f} ms"
-                                         for role, ms in s["cpu_ms_per_order"].items())
+    cpu = dict(s["cpu_ms_per_order"])
+    if cpu:
+        parts = {role: ms for role, ms in cpu.items() if not role.startswith("pg:")}
+        echo("cpu/order    " + ", ".join(f"{role} {ms:.1f} ms" for role, ms in parts.items())
              + "  (where the 2 cores went, order sent → delivered)")
+        served = [f"{role[3:]} {ms:.1f} ms" for role, ms in cpu.items() if role.startswith("pg:")]
+        if served:
+            echo("             postgres serving " + ", ".join(served)
+                 + f"; all told (web + workers + postgres) "
+                 f"{sum(cpu.get(r, 0.0) for r in ('web', 'workers', 'postgres')):.1f} ms")
 
 
 @click.command("orders")

@@ -23,9 +23,11 @@ _KEY = "kameng_deferred_increments"
 def defer_increment(session: Session, table: Table, row_id: int, column: str, delta: int):
     if not delta:
         return
-    pending = session.info.setdefault(_KEY, {"tables": {}, "deltas": defaultdict(int)})
+    pending = session.info.setdefault(_KEY, {"tables": {}, "moves": []})
     pending["tables"][table.name] = table
-    pending["deltas"][(table.name, int(row_id), column)] += int(delta)
+    # with the savepoint it was made in: rolling that savepoint back takes it back
+    pending["moves"].append((session.get_nested_transaction(),
+                             (table.name, int(row_id), column), int(delta)))
 
 
 def take_pending(session: Session, table: Table, row_id: int, column: str) -> int:
@@ -34,7 +36,10 @@ def take_pending(session: Session, table: Table, row_id: int, column: str) -> in
     pending = session.info.get(_KEY)
     if not pending:
         return 0
-    return pending["deltas"].pop((table.name, int(row_id), column), 0)
+    key = (table.name, int(row_id), column)
+    taken = sum(delta for _level, row, delta in pending["moves"] if row == key)
+    pending["moves"] = [move for move in pending["moves"] if move[1] != key]
+    return taken
 
 
 def _apply(session: Session):
@@ -43,9 +48,12 @@ def _apply(session: Session):
     pending = session.info.pop(_KEY, None)
     if not pending:
         return
+    deltas: dict[tuple, int] = defaultdict(int)
+    for _level, row, delta in pending["moves"]:
+        deltas[row] += delta
     # one lock order for everyone: no deadlocks between committing transactions
     moves = [(pending["tables"][name], row_id, column, delta)
-             for (name, row_id, column), delta in sorted(pending["deltas"].items()) if delta]
+             for (name, row_id, column), delta in sorted(deltas.items()) if delta]
     if len(moves) > 1 and session.get_bind().dialect.name == "postgresql":
         shape = tuple((table, column) for table, _row_id, column, _delta in moves)
         params = {}
@@ -80,7 +88,25 @@ def _chained(shape):
 
 
 def _forget(session: Session):
-    session.info.pop(_KEY, None)
+    """A rollback: the whole transaction's increments, or only those deferred inside the
+    savepoint that rolled back (a refused first INSERT in a savepoint must not take
+    the increments of the batch around it with it)."""
+    pending = session.info.get(_KEY)
+    if pending is None:
+        return
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        del session.info[_KEY]
+        return
+    pending["moves"] = [move for move in pending["moves"] if not _within(move[0], savepoint)]
+
+
+def _within(level, savepoint) -> bool:
+    while level is not None:
+        if level is savepoint:
+            return True
+        level = level.parent
+    return False
 
 
 def install() -> None:

@@ -46,6 +46,19 @@ def after_commit(callback: Callable[[], object], *, key: Hashable | None = None,
     return callback
 
 
+def waiting(key: Hashable, *, session: Session | None = None):
+    """The callback waiting under ``key`` for the current transaction's commit (at any
+    savepoint level), or None; registers nothing."""
+    session = db.session() if session is None else session
+    pending = session.info.get(_KEY)
+    if pending is None or pending[0] is not session.get_transaction():
+        return None
+    for _level, waiting_key, callback in pending[1]:
+        if waiting_key == key:
+            return callback
+    return None
+
+
 def _run(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT released: the outer transaction may still roll back

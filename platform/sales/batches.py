@@ -46,6 +46,11 @@ def shard_count() -> int:
     return max(1, int(current_app.config.get("FULFIL_SHARDS", 2)))
 
 
+def batch_size() -> int:
+    """How many orders a batch job takes from its list at a time."""
+    return max(1, int(current_app.config.get("FULFIL_BATCH", 50)))
+
+
 def list_key(shard: int) -> str:
     return f"kameng:fulfil:{shard}"
 
@@ -78,8 +83,7 @@ def hand_over(items: list[Item], connection=None) -> None:
 def take(shard: int, connection=None) -> list[Item]:
     """The next batch of a shard (removed from its list), oldest first."""
     r = connection or redis_conn.get()
-    size = max(1, int(current_app.config.get("FULFIL_BATCH", 50)))
-    raw = r.lpop(list_key(shard), size) or []
+    raw = r.lpop(list_key(shard), batch_size()) or []
     return [Item.decode(x) for x in raw]
 
 

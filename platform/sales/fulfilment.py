@@ -22,6 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from kameng.billing.commissions.services import expect_deliveries
 from kameng.core.addresses import is_address
 from kameng.core.errors import Conflict
 from kameng.core.extensions import db
@@ -110,11 +111,13 @@ def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:
     results: dict[int, Outcome] = {}
     try:
         if together:
-            delivered = _deliver_cards_together(together, [outbox_of[o.id] for o in together])
+            # the ids before the commit: reading ``o.id`` after it reloads each order
+            ids = [o.id for o in together]
+            delivered = _deliver_cards_together(together, [outbox_of[i] for i in ids])
             if delivered is not None:
                 # an order someone else settled meanwhile is reported as it is now
-                results.update((o.id, Outcome("delivered" if o.id in delivered
-                                              else "settled elsewhere")) for o in together)
+                results.update((i, Outcome("delivered" if i in delivered
+                                           else "settled elsewhere")) for i in ids)
     except Exception as err:  # e.g. a deadlock with another batch: one by one instead
         log.warning("batch of %d orders fell back to one by one: %s", len(together), err)
     db.session.rollback()  # nothing half-done is carried into the single deliveries
@@ -155,7 +158,9 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
         db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
-    _count_spend(orders)
+    if len(orders) > 1:
+        # each delivery's commission asks for its buyer's promoter: one query for all
+        expect_deliveries((o.tenant_id, o.customer_id) for o in orders)
     with db.session.no_autoflush:
         for order in orders:
             set_committed_value(order, "status", "delivered")
@@ -163,6 +168,11 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
                 set_committed_value(line, "status", "delivered")
             _on_delivered(order)
     outbox.mark_sent_many([i for i in outbox_ids if i is not None])
+    # last: the customers' spend rows are shared by every batch (two workers deliver
+    # orders of the same buyers), so their locks are taken right before the commit, not
+    # held while the commissions are written
+    db.session.flush()
+    _count_spend(orders)
     db.session.commit()
     return claimed
 

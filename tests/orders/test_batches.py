@@ -99,3 +99,31 @@ def test_an_order_pushed_while_a_job_waits_joins_that_job(app, tree):
     assert len(_fulfilment_jobs()) == len(shards) + 1
     run_jobs(app, "fulfilment")
     assert _statuses([*ids, third]) == {"delivered": 3}
+
+
+def test_a_batch_pays_each_referred_buyers_promoter_and_nobody_elses(app, tree):
+    """The batch reads its buyers' referrals together: the referred buyer's orders pay
+    the promoter, the other buyer's orders in the same batch pay no one."""
+    from kameng.billing.commissions import services as commissions
+    from kameng.billing.commissions import settings as billing_settings
+    from kameng.shop.pricing import services as pricing
+    from kameng.tenants.services import create_user
+
+    pricing.set_markup(tree.star, kind="fixed", value=200)        # star's own margin
+    billing_settings.update_settings(tree.star, promoter_bp=1000)   # 10 % of it
+    promoter = create_user(tree.star, "promoter@star.test", "customer", "correct-horse")
+    friend = create_user(tree.star, "friend@star.test", "customer", "correct-horse")
+    assert commissions.bind_referral(friend, commissions.promoter_code(promoter).code)
+    product = card_product(codes=10)
+    fund(friend, 100_000)
+    fund(tree.star_customer, 100_000)
+    placed = [services.place_order(tree.star, sku=product.sku, customer=buyer).order
+              for _ in range(3) for buyer in (friend, tree.star_customer)]
+    run_jobs(app, "fulfilment")
+    assert _statuses([o.id for o in placed]) == {"delivered": 6}
+    paid = {o.customer_id: set() for o in placed}
+    for order in placed:
+        paid[order.customer_id].add(commissions.commission_for(order.id).promoter_user_id)
+    assert paid == {friend.id: {promoter.id}, tree.star_customer.id: {None}}
+    assert commissions.promoter_balances(promoter)["earnings_pending"] > 0
+    assert check_ledger().ok

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -152,11 +153,37 @@ def seller_keeps(order: OrderSnapshot) -> int:
     return seller.margin - seller.promoter if seller is not None else 0
 
 
+_REFERRALS = "kameng.commissions.referrals"
+
+
+def expect_deliveries(customers: Iterable[tuple[int, int | None]]) -> None:
+    """The (shop id, customer id) of the orders about to be delivered in the current
+    transaction: their referrals are read now in one query, not one per order (a
+    delivery batch); the memory ends with the transaction."""
+    pairs = {(int(t), int(c)) for t, c in customers if c is not None}
+    if not pairs:
+        return
+    with all_tenants():
+        rows = db.session.scalars(select(Referral).where(
+            Referral.user_id.in_(sorted({c for _t, c in pairs})))).all()
+    found = {(ref.tenant_id, ref.user_id): ref for ref in rows}
+    db.session.info[_REFERRALS] = (db.session().get_transaction(),
+                                   {pair: found.get(pair) for pair in pairs})
+
+
+def _referral(tenant_id: int, customer_id: int) -> Referral | None:
+    memo = db.session.info.get(_REFERRALS)
+    if memo is not None and memo[0] is db.session().get_transaction() \
+            and (tenant_id, customer_id) in memo[1]:
+        return memo[1][tenant_id, customer_id]
+    return db.session.scalar(select(Referral).where(Referral.user_id == customer_id,
+                                                    Referral.tenant_id == tenant_id))
+
+
 def _promoter_for(order: OrderSnapshot) -> tuple[int | None, int]:
     if order.customer_id is None:
         return None, 0
-    ref = db.session.scalar(select(Referral).where(Referral.user_id == order.customer_id,
-                                                   Referral.tenant_id == order.tenant_id))
+    ref = _referral(order.tenant_id, order.customer_id)
     if ref is None or ref.promoter_id == order.customer_id:
         return None, 0
     promoter = db.session.get(User, ref.promoter_id)

@@ -144,6 +144,11 @@ def _known(owner_key: str, kind: str, currency: str) -> Account | None:
     """The remembered account, in this session, without a query."""
     fixed = _known_accounts().get((owner_key, kind, currency))
     if fixed is None:
+        # met earlier in this transaction (a batch of deliveries posts to the same
+        # accounts): remembered for good only once it commits
+        seen = txn.waiting(_SEEN)
+        fixed = seen.get((owner_key, kind, currency)) if seen is not None else None
+    if fixed is None:
         return None
     values = dict(zip(_FIXED, fixed, strict=True))
     present = db.session.identity_map.get(identity_key(Account, values["id"]))

@@ -120,3 +120,21 @@ def test_a_posting_in_flight_holds_the_mark_back(app, credited, backend, monkeyp
     after = ledger.check_ledger()
     assert after.ok and after.mark_moved and after.entries_checked == 2
     assert after.transactions == 3
+
+
+def test_a_rolled_back_savepoint_keeps_the_postings_made_before_it(app, cli, tree):
+    """Credits to busy accounts are applied at COMMIT (core.hotrows). A SAVEPOINT that
+    rolls back later in the same transaction (a refused first INSERT: a delivery batch
+    creating a buyer's spend row another worker created first) takes back only what
+    was deferred inside it, not the batch's postings before it."""
+    clearing = ledger.platform_account("sales_clearing", "CNY")
+    payable = ledger.platform_account("supplier_payable", "CNY")
+    db.session.commit()
+    ledger.post_in_txn("before-the-savepoint", "test", [(clearing, -500), (payable, 500)])
+    savepoint = db.session.begin_nested()
+    ledger.post_in_txn("inside-the-savepoint", "test", [(clearing, -70), (payable, 70)])
+    savepoint.rollback()
+    db.session.commit()
+    assert ledger.balance_of(payable) == 500 and ledger.balance_of(clearing) == -500
+    result = cli("ledger", "check")
+    assert result.exit_code == 0, result.output
