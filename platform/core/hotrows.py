@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from kameng.core.database import listen_once
+from kameng.core.txn import inside
 
 _KEY = "kameng_deferred_increments"
 
@@ -98,15 +99,7 @@ def _forget(session: Session):
     if savepoint is None:
         del session.info[_KEY]
         return
-    pending["moves"] = [move for move in pending["moves"] if not _within(move[0], savepoint)]
-
-
-def _within(level, savepoint) -> bool:
-    while level is not None:
-        if level is savepoint:
-            return True
-        level = level.parent
-    return False
+    pending["moves"] = [move for move in pending["moves"] if not inside(move[0], savepoint)]
 
 
 def install() -> None:

@@ -77,10 +77,11 @@ def _drop(session: Session) -> None:
     if savepoint is None:
         del session.info[_KEY]
         return
-    pending[1][:] = [entry for entry in pending[1] if not _within(entry[0], savepoint)]
+    pending[1][:] = [entry for entry in pending[1] if not inside(entry[0], savepoint)]
 
 
-def _within(level: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+def inside(level: SessionTransaction | None, savepoint: SessionTransaction) -> bool:
+    """Whether the (nested) transaction ``level`` is ``savepoint`` or one begun inside it."""
     while level is not None:
         if level is savepoint:
             return True
