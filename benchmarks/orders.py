@@ -440,7 +440,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 32,
         workers: int = 2, accounts: int | None = None, noop_jobs: int | None = None,
-        web_workers: int = 2, web_threads: int = 8, rate: float | None = None,
+        web_workers: int = 2, web_threads: int = 4, rate: float | None = None,
         max_backlog: float | None = None, echo=click.echo) -> dict:
     from kameng.webapp import create_app
 
@@ -601,7 +601,8 @@ def _report(s: dict, echo) -> None:
 @click.option("--accounts", type=click.IntRange(1), help="API accounts (default 2 × concurrency).")
 @click.option("--noop-jobs", type=click.IntRange(1), help="No-op jobs (default: --orders).")
 @click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1))
-@click.option("--web-threads", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--web-threads", default=4, show_default=True, type=click.IntRange(1),
+              help="Threads per gunicorn worker (kameng serve's default).")
 @click.option("--rate", type=click.FloatRange(min=0.1),
               help="Open loop: send R orders/s on a fixed schedule (latency from each "
                    "order's due time) instead of --concurrency in flight.")

@@ -88,13 +88,12 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool) -> None:
         if sql:
             for stmt in statements[last:]:
                 click.echo("---\n" + stmt)
-        out = io.StringIO()
-        if timed:
-            top = 0
-        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
-        if os.environ.get("KAMENG_PROFILE_DUMP"):
-            profile.dump_stats(os.environ["KAMENG_PROFILE_DUMP"])
-        click.echo(out.getvalue())
+        if not timed:   # an unused profile has no stats to print
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
+            if os.environ.get("KAMENG_PROFILE_DUMP"):
+                profile.dump_stats(os.environ["KAMENG_PROFILE_DUMP"])
+            click.echo(out.getvalue())
         with app.app_context():
             db.session.remove()
             for each in db.engines.values():

@@ -152,4 +152,6 @@ def normalise_db_url(url: str) -> str:
 def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    # no pool_pre_ping (a round trip per request): core.database replaces a connection
+    # the server closed at checkout; recycled before any idle timeout of a proxy cuts it
+    return {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 10}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, inspect, select, text, update
+from sqlalchemy import bindparam, func, insert, inspect, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -326,9 +326,12 @@ def _insert_in_txn(order: Order, line: OrderLine, *, claim: int = 0,
             params.update(pick_product=line.product_id, pick_quantity=claim,
                           claim_until=order.expires_at)
         if paid_outbox:
-            params.update(ob_topic="order.paid", ob_payload={}, ob_attempts=0,
-                          ob_created_at=order.created_at)
-        row = db.session.execute(_fused_statement(bool(claim), paid_outbox), params).one()
+            params["ob_created_at"] = order.created_at
+        # NULL columns left out when NULL: psycopg caches its conversion of a statement's
+        # text only up to 50 parameters (and 4096 characters), and rebuilt it per order
+        sparse = all(params[name] is None for name in _UNSET_AT_PLACEMENT)
+        row = db.session.execute(_fused_statement(bool(claim), paid_outbox, sparse),
+                                 params).one()
         order_id, line_id = row.order_id, row.line_id
         written = _Written(row.claimed if claim else None,
                            row.outbox_id if paid_outbox else None)
@@ -352,6 +355,15 @@ def _columns_of(table, prefix: str, skip=()) -> dict:
             if not c.primary_key and c.key not in skip}
 
 
+# the columns a new order and its line always leave NULL (written later, by payment,
+# delivery, refund or a supplier): the fused statement leaves them out while they are
+_ORDER_UNSET = ("payment_ref", "delivered_at", "refunded_at", "failure_reason", "refund_kind",
+                "collected_by_tenant_id", "funded_amount")
+_LINE_UNSET = ("supplier_ref", "claimed_at", "delivery_ciphertext", "delivery_key_id", "note")
+_UNSET_AT_PLACEMENT = (tuple(f"o_{c}" for c in _ORDER_UNSET)
+                       + tuple(f"l_{c}" for c in _LINE_UNSET))
+
+
 @functools.cache
 def _order_statements() -> tuple:
     """SQLite's two INSERTs, built once (building and cache-keying a statement this size
@@ -364,13 +376,15 @@ def _order_statements() -> tuple:
 
 
 @functools.cache
-def _fused_statement(claim: bool, paid_outbox: bool):
+def _fused_statement(claim: bool, paid_outbox: bool, sparse: bool = False):
     """PostgreSQL's one statement (see ``_insert_in_txn``), built once per variant;
-    answers (order_id, line_id, claimed, outbox_id)."""
+    answers (order_id, line_id, claimed, outbox_id). ``sparse``: without the columns
+    of ``_UNSET_AT_PLACEMENT`` (NULL by default)."""
     orders, lines, outbox_rows = Order.__table__, OrderLine.__table__, OutboxMessage.__table__
-    new_order = (insert(orders).values(_columns_of(orders, "o")).returning(orders.c.id)
-                 .cte("new_order"))
-    line_values = _columns_of(lines, "l", skip=("order_id",))
+    order_skip, line_skip = (_ORDER_UNSET, _LINE_UNSET) if sparse else ((), ())
+    new_order = (insert(orders).values(_columns_of(orders, "o", skip=order_skip))
+                 .returning(orders.c.id).cte("new_order"))
+    line_values = _columns_of(lines, "l", skip=("order_id", *line_skip))
     new_line = (insert(lines)
                 .from_select(["order_id", *(c.key for c in line_values)],
                              select(new_order.c.id, *line_values.values()))
@@ -385,12 +399,15 @@ def _fused_statement(claim: bool, paid_outbox: bool):
         columns.append(select(func.count()).select_from(claimed).scalar_subquery()
                        .label("claimed"))
     if paid_outbox:
-        names = ("topic", "payload", "attempts", "created_at")
+        # the code's constants as SQL literals: fewer parameters (never data of a request)
         new_outbox = (insert(outbox_rows)
-                      .from_select(["tenant_id", "ref_id", *names],
+                      .from_select(["tenant_id", "ref_id", "topic", "payload", "attempts",
+                                    "created_at"],
                                    select(bindparam("o_tenant_id"), new_order.c.id,
-                                          *(bindparam(f"ob_{n}", type_=outbox_rows.c[n].type)
-                                            for n in names)))
+                                          literal_column("'order.paid'::varchar"),
+                                          literal_column("'{}'::json"), literal_column("0"),
+                                          bindparam("ob_created_at",
+                                                    type_=outbox_rows.c.created_at.type)))
                       .returning(outbox_rows.c.id).cte("new_outbox"))
         ctes.append(new_outbox)
         columns.append(select(new_outbox.c.id).scalar_subquery().label("outbox_id"))
