@@ -1,16 +1,13 @@
-"""One row per key rotation: what it moves rows to, and how far it got (resumable); the
-key-id indexes the key ring's checks need on the big encrypted tables."""
+"""One row per key rotation: what it moves rows to, and how far it got (resumable)."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text, text
+from sqlalchemy import JSON, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kameng.core.extensions import db
 from kameng.core.models import IdMixin, one_of, utcnow
-from kameng.sales.models import OrderLine
-from kameng.shop.stock.models import CardCode
 
 ROTATION_STATUSES = ("running", "done", "failed")
 
@@ -32,13 +29,3 @@ class KeyRotation(IdMixin, db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 
-
-# Which key ids the stored codes use (``kameng doctor``), and whether a key is still
-# used (``kameng keys retire``), are a few probes of these indexes instead of a scan of
-# millions of codes (``rotation.keys_in_use``). Declared here, beside the code that
-# needs them, on the tables of shop.stock and sales. Delivered codes sit on a minority
-# of order lines: only those are indexed.
-Index("ix_card_codes_key_id", CardCode.__table__.c.key_id)
-Index("ix_order_lines_delivery_key_id", OrderLine.__table__.c.delivery_key_id,
-      postgresql_where=text("delivery_key_id IS NOT NULL"),
-      sqlite_where=text("delivery_key_id IS NOT NULL"))

@@ -95,6 +95,9 @@ class OrderLine(IdMixin, TenantScoped, db.Model):
     __table_args__ = (
         CheckConstraint(one_of("status", LINE_STATUSES), name="status"),
         CheckConstraint("quantity >= 1 AND unit_price >= 0 AND amount >= 0", name="amounts"),
+        # the key ids of delivered codes (the key ring's checks); only those lines
+        partial_index("ix_order_lines_delivery_key_id", "delivery_key_id",
+                      where="delivery_key_id IS NOT NULL"),
     )
 
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"),

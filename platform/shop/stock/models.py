@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     LargeBinary,
     String,
     Text,
@@ -66,6 +67,9 @@ class CardCode(IdMixin, db.Model):
         partial_index("ix_card_codes_sold", "product_id", "sold_at", where="sold_at IS NOT NULL"),
         partial_index("ix_card_codes_reserved_until", "reserved_until",
                       where="status = 'reserved'"),
+        # which key ids codes use (``kameng doctor``, ``keys retire``): index probes,
+        # not a scan of millions of codes (``ops.rotation.keys_in_use``)
+        Index("ix_card_codes_key_id", "key_id"),
     )
 
     # no FK constraints here: a per-row RI check would double the cost of a
