@@ -102,6 +102,15 @@ def seeded(app, pg, redis_url, tmp_path, backend):
     return url, info, str(tmp_path / "inst")
 
 
+def _signed_in(web, captured, email: str, host: str):
+    """A test client signed in as ``email`` on ``host`` (its queries: step "sign in")."""
+    client = web.test_client()
+    captured.step = "sign in"
+    client.post("/login", data={"email": email, "password": scale.PASSWORD},
+                headers={"Host": host})
+    return client
+
+
 def test_request_paths_use_indexes(seeded, redis_url):
     from kameng.billing import wallets
     from kameng.core.extensions import db
@@ -123,10 +132,7 @@ def test_request_paths_use_indexes(seeded, redis_url):
         for step, path in (("product list", "/"), ("product page", "/p/SCALE-0-0")):
             captured.step = step
             assert client.get(path, headers={"Host": shop_host}).status_code == 200
-        owner = web.test_client()
-        captured.step = "sign in"
-        owner.post("/login", data={"email": "owner@d1.example", "password": scale.PASSWORD},
-                   headers={"Host": d1_host})
+        owner = _signed_in(web, captured, "owner@d1.example", d1_host)
         for step, path in (("subtree order list", "/admin/orders"),
                            ("subtree order list, filtered", "/admin/orders?status=delivered"),
                            ("earnings dashboard", "/admin/earnings"),
@@ -134,11 +140,8 @@ def test_request_paths_use_indexes(seeded, redis_url):
                            ("back-office home", "/admin/")):
             captured.step = step
             assert owner.get(path, headers={"Host": d1_host}).status_code == 200, step
-        leaf = web.test_client()
         leaf_host = f"s{info['last_shop']}.{scale.BASE}"
-        captured.step = "sign in"
-        leaf.post("/login", data={"email": "owner@leaf.example",
-                                  "password": scale.PASSWORD}, headers={"Host": leaf_host})
+        leaf = _signed_in(web, captured, "owner@leaf.example", leaf_host)
         hq = f"hq.{scale.BASE}"
         with web.app_context():
             # the reports' running sums, as the scheduler keeps them: the master's share
@@ -149,10 +152,7 @@ def test_request_paths_use_indexes(seeded, redis_url):
             captured.step = "rollup job"
             rollup.roll_up()
             db.session.remove()
-        master = web.test_client()
-        captured.step = "sign in"
-        master.post("/login", data={"email": "owner@hq.example", "password": scale.PASSWORD},
-                    headers={"Host": hq})
+        master = _signed_in(web, captured, "owner@hq.example", hq)
         for step, path in (("the master's back-office home", "/admin/"),
                            ("the master's earnings page", "/admin/earnings"),
                            ("the master's tree report", "/admin/reports/tree"),
