@@ -102,7 +102,8 @@ class OrderLine(IdMixin, TenantScoped, db.Model):
 
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"),
                                           index=True)
-    product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), index=True)
+    product_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("products.id", deferrable=True, initially="DEFERRED"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))

@@ -142,7 +142,9 @@ class Entry(IdMixin, db.Model):
 
     transaction_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_transactions.id"),
                                                 index=True)
-    account_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ledger_accounts.id", deferrable=True, initially="DEFERRED"),
+        index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
 
     transaction: Mapped[Transaction] = relationship(back_populates="entries")
