@@ -31,6 +31,7 @@ from kameng.sales.funding import record_own_payment_in_txn
 from kameng.sales.models import Order, OrderLine, OutboxMessage
 from kameng.sales.numbers import new_order_no
 from kameng.shop.catalog import services as catalog
+from kameng.shop.catalog import snapshots
 from kameng.shop.catalog.models import Product
 from kameng.shop.pricing.services import chain_prices
 from kameng.shop.stock import allocation
@@ -125,7 +126,8 @@ def lookup_by_contact(tenant: Tenant, contact: str, password: str) -> list[Order
 # ----- placing -----------------------------------------------------------------
 
 def _sellable(tenant: Tenant, sku: str) -> Product:
-    product, hidden_here = catalog.product_on_shop(tenant, sku)
+    # a read-only snapshot (no query): only its columns are read, never its stock count
+    product, hidden_here = snapshots.product_on_shop(tenant, sku)
     if product is None or product.status == "hidden" or hidden_here:
         raise NotFound(_l("no product %(sku)r on this shop", sku=sku), field="sku")
     if product.status == "sold_out":
