@@ -46,20 +46,9 @@ def take_pending(session: Session, table: Table, row_id: int, column: str) -> in
 def _apply(session: Session):
     if session.in_nested_transaction():
         return  # a savepoint: wait for the real commit
-    pending = session.info.pop(_KEY, None)
-    if not pending:
-        return
-    deltas: dict[tuple, int] = defaultdict(int)
-    for _level, row, delta in pending["moves"]:
-        deltas[row] += delta
-    # one lock order for everyone: no deadlocks between committing transactions
-    moves = [(pending["tables"][name], row_id, column, delta)
-             for (name, row_id, column), delta in sorted(deltas.items()) if delta]
+    moves = take_all(session)
     if len(moves) > 1 and session.get_bind().dialect.name == "postgresql":
-        shape = tuple((table, column) for table, _row_id, column, _delta in moves)
-        params = {}
-        for n, (_table, row_id, _column, delta) in enumerate(moves):
-            params[f"id{n}"], params[f"delta{n}"] = row_id, delta
+        shape, params = statement_shape(moves)
         session.execute(_chained(shape), params)   # one round trip for all of them
         return
     for table, row_id, column, delta in moves:
@@ -67,17 +56,66 @@ def _apply(session: Session):
                         .values({column: table.c[column] + delta}))
 
 
+def in_lock_order(moves) -> list[tuple[Table, int, str, int]]:
+    """``[(table, row_id, column, delta)]`` summed per row and column, in the one lock
+    order every transaction uses (no deadlocks between committing transactions)."""
+    tables, deltas = {}, defaultdict(int)
+    for table, row_id, column, delta in moves:
+        tables[table.name] = table
+        deltas[(table.name, int(row_id), column)] += delta
+    return [(tables[name], row_id, column, delta)
+            for (name, row_id, column), delta in sorted(deltas.items()) if delta]
+
+
+def take_all(session: Session) -> list[tuple[Table, int, str, int]]:
+    """Every increment deferred so far, taken off the transaction's list, in lock order:
+    for the transaction's last statement to apply itself (``chain``), saving the
+    round trip before COMMIT; if it did not apply them, it gives them back
+    (``restore``). None while a savepoint is open: rolling it back would undo
+    increments deferred before it."""
+    if session.in_nested_transaction():
+        return []
+    pending = session.info.pop(_KEY, None)
+    if not pending:
+        return []
+    return in_lock_order((pending["tables"][name], row_id, column, delta)
+                         for _level, (name, row_id, column), delta in pending["moves"])
+
+
+def restore(session: Session, moves) -> None:
+    """Defer again the increments ``take_all`` gave that a statement did not apply."""
+    for table, row_id, column, delta in moves:
+        defer_increment(session, table, row_id, column, delta)
+
+
+def statement_shape(moves) -> tuple[tuple, dict]:
+    """The ``shape`` of ``chain`` for these moves, and their parameters."""
+    shape = tuple((table, column) for table, _row_id, column, _delta in moves)
+    params = {}
+    for n, (_table, row_id, _column, delta) in enumerate(moves):
+        params[f"id{n}"], params[f"delta{n}"] = row_id, delta
+    return shape, params
+
+
 @functools.lru_cache(maxsize=64)
 def _chained(shape):
     """The moves (``((table, column), …)``, parameters ``id<n>`` and ``delta<n>``) as one
-    statement of chained data-modifying CTEs, built once per shape.
+    statement of chained data-modifying CTEs, built once per shape."""
+    ctes = chain(shape)
+    return select(func.count()).select_from(ctes[-1]).add_cte(*ctes)
 
-    Each UPDATE's WHERE reads the previous one's result, so PostgreSQL runs (and locks)
-    them one after the other in the sorted order, as separate statements would.
-    """
+
+def chain(shape, after=None) -> list:
+    """The moves as chained data-modifying CTEs ``hot<n>``: each UPDATE's WHERE reads the
+    previous one's result, so PostgreSQL runs (and locks) them one after the other in
+    the given order, as separate statements would. With ``after`` (a CTE), only if it
+    returned a row, and after it."""
     ctes, previous = [], None
     for n, (table, column) in enumerate(shape):
         stmt = update(table).where(table.c.id == bindparam(f"id{n}"))
+        if after is not None:   # every one of them: each reads only its predecessor
+            stmt = stmt.where(select(func.count()).select_from(after)
+                              .scalar_subquery() >= 1)
         if previous is not None:
             stmt = stmt.where(select(func.count()).select_from(previous)
                               .scalar_subquery() >= 0)
@@ -85,7 +123,7 @@ def _chained(shape):
                                  + bindparam(f"delta{n}", type_=table.c[column].type)})
                     .returning(table.c.id).cte(f"hot{n}"))
         ctes.append(previous)
-    return select(func.count()).select_from(previous).add_cte(*ctes)
+    return ctes
 
 
 def _forget(session: Session):

@@ -298,3 +298,49 @@ def test_a_credit_earlier_in_the_transaction_covers_a_later_spend(app, tree):
     db.session.commit()
     assert w.wallet_balance(user) == 100
     assert ledger_services.check_ledger().ok
+
+
+def _statements_during(run) -> list[str]:
+    seen = []
+
+    def note(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split())[:60])
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        run()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_a_payment_applies_the_deferred_increments_itself(app, tree, accounts):
+    """A payment (one guarded debit) is an order's last statement: it applies the credits
+    deferred so far (``kameng.core.hotrows``) and its own, and COMMIT has none left."""
+    wallet, credits, clearing = accounts
+    earnings = ledger.shop_account(tree.star, "earnings_pending")
+    ledger.post("credit", "wallet_credit", [(credits, -500), (wallet, 500)])
+
+    def pay():
+        ledger.post_in_txn("deferred", "test", [(clearing, -30), (earnings, 30)])
+        ledger.post_in_txn("spend", "wallet_spend", [(wallet, -200), (clearing, 200)])
+        db.session.commit()
+
+    seen = [s for s in _statements_during(pay) if not s.startswith("SELECT")]
+    assert ledger.balance_of(clearing) == 170 and ledger.balance_of(earnings) == 30
+    assert ledger.balance_of(wallet) == 300 and ledger.check_ledger().ok
+    if db.engine.dialect.name == "postgresql":
+        # the first posting's, then the payment with every increment: none before COMMIT
+        assert len(seen) == 2 and not seen[-1].startswith("WITH hot0"), seen
+
+
+def test_a_refused_payment_leaves_the_deferred_increments_for_commit(app, tree, accounts):
+    wallet, credits, clearing = accounts
+    earnings = ledger.shop_account(tree.star, "earnings_pending")
+    ledger.post("credit", "wallet_credit", [(credits, -100), (wallet, 100)])
+    ledger.post_in_txn("deferred", "test", [(clearing, -30), (earnings, 30)])
+    with pytest.raises(ledger.InsufficientBalance):
+        ledger.post_in_txn("spend", "wallet_spend", [(wallet, -200), (clearing, 200)])
+    db.session.commit()
+    assert ledger.balance_of(earnings) == 30 and ledger.balance_of(clearing) == -30
+    assert ledger.balance_of(wallet) == 100 and ledger.check_ledger().ok
