@@ -24,7 +24,7 @@ import click
 from sqlalchemy import event
 
 from kameng.benchmarks.common import RedisFootprint, create_database, drop_database
-from kameng.benchmarks.orders import HOST, SKU, seed
+from kameng.benchmarks.orders import HOST, SKU, _cpu_seconds, seed
 
 WARM = 20
 
@@ -70,6 +70,8 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bo
 
         for i in range(WARM):
             order(i)
+        backend = _backend_pid(app)
+        backend_cpu = _cpu_seconds(backend)
         statements.clear()
         profile = cProfile.Profile(time.process_time) if cpu_clock else cProfile.Profile()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -80,10 +82,13 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bo
             order(i)
         profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        backend_cpu = _cpu_seconds(backend) - backend_cpu
         per_order = len(statements) / orders
         click.echo(f"SQL statements per order: {per_order:.2f} (and BEGIN, COMMIT)")
         click.echo(f"per order: {1000 * cpu / orders:.2f} ms CPU, {1000 * wall / orders:.2f} ms "
-                   f"wall{' (under cProfile)' if not timed else ''}")
+                   f"wall{' (under cProfile)' if not timed else ''}; PostgreSQL (its one "
+                   f"connection) {1000 * backend_cpu / orders:.2f} ms CPU"
+                   f"{'' if _backend_pid(app) == backend else ' (the connection changed!)'}")
         kinds = Counter(" ".join(s.split()[:3])[:60] for s in statements)
         for kind, count in kinds.most_common(20):
             click.echo(f"  {count / orders:5.2f}  {kind}")
@@ -103,6 +108,19 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bo
     finally:
         drop_database(server, name)
         redis_before.clean()
+
+
+def _backend_pid(app) -> int:
+    """The pid of the PostgreSQL backend serving the serial orders (the pool's one
+    connection: each order checks it out again)."""
+    from sqlalchemy import text
+
+    from kameng.core.extensions import db
+
+    with app.app_context():
+        pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+        db.session.rollback()
+    return pid
 
 
 if __name__ == "__main__":
