@@ -16,6 +16,7 @@ Select them with ``-m nodes``; they skip (saying why) where nginx is not install
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from collections import Counter
 
 import pytest
 import requests
+from PIL import Image
 from sqlalchemy import select
 
 from kameng.billing import wallets
@@ -112,10 +114,10 @@ class BackOffice:
         assert found, f"no CSRF token on {path}"
         return found.group(1)
 
-    def post(self, path: str, data: dict, token_from: str) -> requests.Response:
+    def post(self, path: str, data: dict, token_from: str, files=None) -> requests.Response:
         return self.session.post(self.node.base + path, headers={"Host": self.host},
                                  data={**data, "csrf_token": self.token(token_from)},
-                                 allow_redirects=False, timeout=30)
+                                 files=files, allow_redirects=False, timeout=30)
 
 
 def shown_price(app, tenant_id: int, product_id: int) -> str:
@@ -162,6 +164,20 @@ def test_a_change_through_one_node_is_served_by_the_other_within_a_second(app, t
                                             "action": "publish"}, token_from="/admin/appearance")
     assert resp.status_code == 302, resp.text[-2000:]
     took["theme"] = within_a_second(lambda: banner in get(b).text, "the published theme")
+
+    # a logo uploaded through A is shown and served by B: the media folder is the one
+    # every web node mounts (here both nodes' instance folder; docs/deploy.md)
+    picture = io.BytesIO()
+    Image.new("RGB", (120, 60), (10, 120, 200)).save(picture, "PNG")
+    resp = owner.post("/admin/appearance", {"action": "publish"}, token_from="/admin/appearance",
+                      files={"logo": ("logo.png", picture.getvalue(), "image/png")})
+    assert resp.status_code == 302, resp.text[-2000:]
+
+    def logo_on_b() -> bool:
+        found = re.search(r'src="(/media/[0-9a-f]{32}\.webp)"', get(b).text)
+        return bool(found) and get(b, found.group(1)).headers.get("Content-Type") == "image/webp"
+
+    took["logo"] = within_a_second(logo_on_b, "the uploaded logo")
 
     # a markup saved on A: B's list page (in the shop's language) shows the new price
     before = shown_price(app, tree.star.id, product.id)
