@@ -47,13 +47,16 @@ def _apply(session: Session):
     if session.in_nested_transaction():
         return  # a savepoint: wait for the real commit
     moves = take_all(session)
-    if len(moves) > 1 and session.get_bind().dialect.name == "postgresql":
-        shape, params = statement_shape(moves)
+    if not moves:
+        return
+    shape, params = statement_shape(moves)
+    if len(shape) > 1 and session.get_bind().dialect.name == "postgresql":
         session.execute(_chained(shape), params)   # one round trip for all of them
         return
-    for table, row_id, column, delta in moves:
-        session.execute(update(table).where(table.c.id == row_id)
-                        .values({column: table.c[column] + delta}))
+    for n, (table, columns) in enumerate(shape):
+        session.execute(update(table).where(table.c.id == params[f"id{n}"])
+                        .values({column: table.c[column] + params[f"delta{n}_{k}"]
+                                 for k, column in enumerate(columns)}))
 
 
 def in_lock_order(moves) -> list[tuple[Table, int, str, int]]:
@@ -89,29 +92,38 @@ def restore(session: Session, moves) -> None:
 
 
 def statement_shape(moves) -> tuple[tuple, dict]:
-    """The ``shape`` of ``chain`` for these moves, and their parameters."""
-    shape = tuple((table, column) for table, _row_id, column, _delta in moves)
-    params = {}
-    for n, (_table, row_id, _column, delta) in enumerate(moves):
-        params[f"id{n}"], params[f"delta{n}"] = row_id, delta
-    return shape, params
+    """The ``shape`` of ``chain`` for moves in lock order (``((table, columns), …)``, one
+    UPDATE per row, whatever columns of it move) and their parameters ``id<n>`` and
+    ``delta<n>_<k>``."""
+    shape, params, last = [], {}, None
+    for table, row_id, column, delta in moves:
+        if last != (table.name, row_id):
+            last = (table.name, row_id)
+            params[f"id{len(shape)}"] = row_id
+            shape.append((table, ()))
+        n = len(shape) - 1
+        params[f"delta{n}_{len(shape[n][1])}"] = delta
+        shape[n] = (table, (*shape[n][1], column))
+    return tuple(shape), params
 
 
 @functools.lru_cache(maxsize=64)
 def _chained(shape):
-    """The moves (``((table, column), …)``, parameters ``id<n>`` and ``delta<n>``) as one
-    statement of chained data-modifying CTEs, built once per shape."""
+    """The moves (``statement_shape``) as one statement of chained data-modifying CTEs,
+    built once per shape."""
     ctes = chain(shape)
     return select(func.count()).select_from(ctes[-1]).add_cte(*ctes)
 
 
 def chain(shape, after=None) -> list:
-    """The moves as chained data-modifying CTEs ``hot<n>``: each UPDATE's WHERE reads the
+    """The moves (``statement_shape``) as chained data-modifying CTEs ``hot<n>``, one per
+    row (two UPDATEs of one row in one statement would apply only the first): each
+    UPDATE's WHERE reads the
     previous one's result, so PostgreSQL runs (and locks) them one after the other in
     the given order, as separate statements would. With ``after`` (a CTE), only if it
     returned a row, and after it."""
     ctes, previous = [], None
-    for n, (table, column) in enumerate(shape):
+    for n, (table, columns) in enumerate(shape):
         stmt = update(table).where(table.c.id == bindparam(f"id{n}"))
         if after is not None:   # every one of them: each reads only its predecessor
             stmt = stmt.where(select(func.count()).select_from(after)
@@ -120,7 +132,8 @@ def chain(shape, after=None) -> list:
             stmt = stmt.where(select(func.count()).select_from(previous)
                               .scalar_subquery() >= 0)
         previous = (stmt.values({column: table.c[column]
-                                 + bindparam(f"delta{n}", type_=table.c[column].type)})
+                                 + bindparam(f"delta{n}_{k}", type_=table.c[column].type)
+                                 for k, column in enumerate(columns)})
                     .returning(table.c.id).cte(f"hot{n}"))
         ctes.append(previous)
     return ctes
