@@ -64,6 +64,13 @@ def _count_request(key_id: int) -> dict[str, str]:
             "X-RateLimit-Reset": str(tightest[2])}
 
 
+def counted_per_key() -> bool:
+    """Flask-Limiter's request filter: this API's requests are counted per key
+    (``_count_request``), never per address, so its before-request check is skipped
+    for them (it cost every API order more than the count itself)."""
+    return request.blueprint == bp.name
+
+
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
