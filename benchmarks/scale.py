@@ -38,7 +38,9 @@ promoters, already matured); the orders placed in the measurement are real. Once
 the reports' rollup job runs once, as the scheduler would have kept it
 (``billing.commissions.rollup``): the pages read the running sums and what came after.
 
-Both databases are dropped at the end, and the Redis keys the run added deleted.
+Both databases are dropped at the end (``--keep`` keeps them: ``--reuse`` then measures
+them again without building, and ``--page WORDS`` measures only the pages named), and
+the Redis keys the run added deleted.
 """
 from __future__ import annotations
 
@@ -354,6 +356,38 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
     return info
 
 
+def kept_info(db_url: str) -> dict:
+    """What ``build`` returned, read back from a database a ``--keep`` run left: the
+    master, the first depth-1 shop, the same depth-3 shop (the same draw), the last shop
+    and the products."""
+    import psycopg
+
+    with psycopg.connect(_libpq(db_url)) as conn:
+        master_id = conn.execute("SELECT id FROM tenants WHERE parent_id IS NULL"
+                                 " ORDER BY id LIMIT 1").fetchone()
+        if master_id is None:
+            raise click.ClickException(f"{make_url(db_url).database} holds no platform")
+        levels = conn.execute("SELECT depth, min(id), max(id) FROM tenants WHERE depth > 0"
+                              " GROUP BY depth ORDER BY depth").fetchall()
+        users = conn.execute("SELECT count(*) FROM users WHERE email IN"
+                             " ('owner@d1.example', 'owner@leaf.example')").fetchone()[0]
+        if not levels or users != 2:
+            raise click.ClickException(f"{make_url(db_url).database} was not built by "
+                                       "bench scale")
+        product_ids = [r[0] for r in conn.execute("SELECT id FROM products ORDER BY id")]
+        counts = dict(conn.execute(
+            "SELECT relname, reltuples::bigint FROM pg_class WHERE relname IN"
+            " ('card_codes', 'orders') AND relkind = 'r'").fetchall())
+        shops = conn.execute("SELECT count(*) FROM tenants WHERE depth > 0").fetchone()[0]
+    depth3 = next((lv for lv in levels if lv[0] == 3), levels[-1])
+    rnd = random.Random(13)
+    return {"timings": {}, "master_id": master_id[0], "depth1": levels[0][1],
+            "depth3": rnd.randint(depth3[1], depth3[2]), "last_shop": levels[-1][2],
+            "product_ids": product_ids,
+            "size": {"shops": shops, "codes": counts.get("card_codes", 0),
+                     "orders": counts.get("orders", 0)}}
+
+
 # ----- measuring --------------------------------------------------------------
 
 class SlowQueries:
@@ -445,8 +479,9 @@ class Target:
     def engines(self):
         return [_engine(self.cached), _engine(self.uncached)]
 
-    def pages(self) -> list[tuple[str, object]]:
-        """(label, call) of every page measured, in the same order on every database."""
+    def pages(self, only: tuple[str, ...] = ()) -> list[tuple[str, object]]:
+        """(label, call) of every page measured, in the same order on every database;
+        with ``only``, the pages whose label holds one of those words."""
         out = []
         for label, app in (("cached", self.cached), ("uncached", self.uncached)):
             client = app.test_client()
@@ -466,6 +501,9 @@ class Target:
             ("depth-1 back-office home", self.d1, d1, "/admin/"),
         ):
             out.append((label, _get(client, host, path)))
+        if only:
+            out = [(label, call) for label, call in out
+                   if any(word.lower() in label.lower() for word in only)]
         return out
 
     def close(self) -> None:
@@ -478,7 +516,8 @@ class Target:
 
 
 def measure_pages(targets: dict[str, Target], requests: int,
-                  page_seconds: float = PAGE_SECONDS) -> dict[str, dict[str, dict]]:
+                  page_seconds: float = PAGE_SECONDS,
+                  only: tuple[str, ...] = ()) -> dict[str, dict[str, dict]]:
     """Every page on every database, the requests interleaved (small, scale, small, …,
     the order swapped each round) so that the machine's load weighs on both alike;
     each page is warmed twice on each database first. ``{label: {page: stats}}``."""
@@ -486,7 +525,7 @@ def measure_pages(targets: dict[str, Target], requests: int,
 
     set_scope(ALL)
     names = list(targets)
-    calls = {name: target.pages() for name, target in targets.items()}
+    calls = {name: target.pages(only) for name, target in targets.items()}
     out: dict[str, dict] = {name: {} for name in names}
     # the bench's own heap (two apps, their clients) out of the collector's sight, as a
     # server that preloads its app does: a full collection of it took ~180 ms under
@@ -605,12 +644,18 @@ def small_sizes(shops: int, codes: int, orders: int) -> dict:
 
 def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
         requests: int = 50, order_count: int = 20, keep: bool = False,
-        echo=click.echo, page_seconds: float = PAGE_SECONDS) -> dict:
+        echo=click.echo, page_seconds: float = PAGE_SECONDS, reuse: bool = False,
+        only: tuple[str, ...] = ()) -> dict:
+    """Build both databases and measure them (dropped at the end unless ``keep``); with
+    ``reuse``, measure the two a ``keep`` run left (nothing built, nothing dropped:
+    the sizes are theirs). ``only``: just the pages whose label holds one of those words
+    (no host resolution, orders or ledger check)."""
     base = current_app.config["SQLALCHEMY_DATABASE_URI"]
     if not base.startswith("postgresql"):
         raise click.ClickException(
             "bench scale needs PostgreSQL (SQLite is the embedded default, not a platform "
             "of ten thousand shops): set KAMENG_DATABASE_URL=postgresql+psycopg://…")
+    from kameng.core.config import normalise_db_url
     from kameng.core.extensions import redis_conn
 
     redis_url = redis_conn.url()
@@ -628,6 +673,14 @@ def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
         # sides of a ratio share the machine's load at the same moments
         infos, urls = {}, {}
         for label in ("small", "scale"):
+            if reuse:
+                urls[label] = make_url(normalise_db_url(admin_url)).set(
+                    database=names[label]).render_as_string(hide_password=False)
+                infos[label] = kept_info(urls[label])
+                sizes[label] = infos[label].pop("size")
+                results[label] = {"build": 0.0, "info": infos[label]}
+                echo(f"reusing {names[label]}: {sizes[label]}")
+                continue
             size = sizes[label]
             urls[label] = create_database(admin_url, names[label], replace=True)
             echo(f"building {label}: {size['shops']} shops, {size['codes']} codes, "
@@ -644,8 +697,11 @@ def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
         echo(f"measuring the pages on both, interleaved ({requests} requests each) …")
         slow = SlowQueries(targets["scale"].engines())
         with slow:
-            pages = measure_pages(targets, requests, page_seconds)
+            pages = measure_pages(targets, requests, page_seconds, only)
             for label in ("small", "scale"):
+                if only:
+                    results[label].update(size=_size(urls[label]), pages=pages[label])
+                    continue
                 echo(f"measuring {label}: hosts, orders, ledger check …")
                 rest = measure(targets[label], order_count)
                 results[label].update(size=rest["size"],
@@ -654,15 +710,22 @@ def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
     finally:
         for target in targets.values():
             target.close()
-        if not keep:
+        if not keep and not reuse:
             for name in names.values():
                 drop_database(admin_url, name)
         shutil.rmtree(instance, ignore_errors=True)
         redis_before.clean()
-    if keep:
+    if keep or reuse:
         echo(f"kept: {', '.join(names.values())}")
     _report(results, sizes, echo)
     return results
+
+
+def _size(db_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(_libpq(db_url)) as conn:
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
 def _report(results: dict, sizes: dict, echo) -> None:
@@ -689,10 +752,11 @@ def _report(results: dict, sizes: dict, echo) -> None:
         samples = f"  n={b['n']}" if page and b["n"] > 1 else ""
         echo(f"{name:<44} {s['p50']:8.2f}ms {s['p99']:7.2f}ms {b['p50']:8.2f}ms "
              f"{b['p99']:7.2f}ms {ratio:8.2f}×{mark}{samples}")
-    orders_s, orders_b = small["pages"]["order placed → delivered"], \
-        scale["pages"]["order placed → delivered"]
-    echo(f"orders placed → delivered: small {orders_s['rate']:.1f}/s, "
-         f"scale {orders_b['rate']:.1f}/s")
+    if "order placed → delivered" in small["pages"]:
+        orders_s, orders_b = small["pages"]["order placed → delivered"], \
+            scale["pages"]["order placed → delivered"]
+        echo(f"orders placed → delivered: small {orders_s['rate']:.1f}/s, "
+             f"scale {orders_b['rate']:.1f}/s")
     echo(f"database size: small {small['size'] / 2**20:.0f} MiB, "
          f"scale {scale['size'] / 2**20:.0f} MiB; built in {small['build']:.0f} s / "
          f"{scale['build']:.0f} s")
@@ -714,7 +778,11 @@ def _report(results: dict, sizes: dict, echo) -> None:
 @click.option("--order-count", default=20, show_default=True, type=click.IntRange(1, 10_000),
               help="Orders placed and delivered in the measurement.")
 @click.option("--keep", is_flag=True, help="Keep the two databases (to look at them).")
-def bench_scale(shops, codes, orders, requests, order_count, keep):
+@click.option("--reuse", is_flag=True,
+              help="Measure the two databases a --keep run left (no build, kept).")
+@click.option("--page", "only", multiple=True, metavar="WORDS",
+              help="Only the pages whose label holds WORDS (no hosts, orders, ledger).")
+def bench_scale(shops, codes, orders, requests, order_count, keep, reuse, only):
     """The same pages on a platform of SHOPS shops, CODES codes, ORDERS orders and on a
     small one, as ratios (PostgreSQL)."""
-    run(shops, codes, orders, requests, order_count, keep)
+    run(shops, codes, orders, requests, order_count, keep, reuse=reuse, only=only)

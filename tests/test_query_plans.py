@@ -67,6 +67,37 @@ def _sorted_tables(plan: dict, under_sort: bool = False) -> set[str]:
     return found
 
 
+# steps whose page must read only its own rows: under the LIMIT, the table is read from
+# an index alone (the matches' keys, sorted) or its rows fetched by key. A subtree's
+# orders are spread over the whole table: fetching every match's row to sort them (a
+# heap page each), or walking the newest orders of the platform until a page of the
+# subtree's turned up, reads a share of the table that grows with the platform
+NO_ROWS_FOR_PAGE = {"subtree order list": "orders"}
+
+
+def _rows_read_for_page(plan: dict, table: str, limited: bool = False) -> bool:
+    """Does the plan read ``table``'s rows, below a Limit, other than by key?"""
+    node = plan.get("Node Type")
+    if limited and plan.get("Relation Name") == table and node != "Index Only Scan" \
+            and not (node == "Index Scan" and "(id = " in plan.get("Index Cond", "")):
+        return True
+    limited = limited or node == "Limit"
+    return any(_rows_read_for_page(child, table, limited) for child in plan.get("Plans", ()))
+
+
+# the tables that grow with the platform (every shop's accounts, every order's
+# transaction) which a page of one shop's statement must not read whole to join
+NO_WHOLE = {"earnings dashboard": {"ledger_accounts", "ledger_transactions"}}
+
+
+def _whole_tables(plan: dict) -> set[str]:
+    """The tables a plan reads with a Seq Scan."""
+    found = {plan["Relation Name"]} if plan.get("Node Type") == "Seq Scan" else set()
+    for child in plan.get("Plans", ()):
+        found |= _whole_tables(child)
+    return found
+
+
 class Captured:
     def __init__(self, engines):
         self.engines = engines
@@ -206,6 +237,15 @@ def test_request_paths_use_indexes(seeded, redis_url):
             if NO_SORT.get(step) in _sorted_tables(plan[0]["Plan"]) \
                     and " LIMIT " in sql.upper():
                 problems.append(f"[{step}] sorts all of {NO_SORT[step]}: "
+                                f"{' '.join(sql.split())[:300]}")
+            if step in NO_ROWS_FOR_PAGE \
+                    and _rows_read_for_page(plan[0]["Plan"], NO_ROWS_FOR_PAGE[step]):
+                problems.append(f"[{step}] reads rows of {NO_ROWS_FOR_PAGE[step]} that are "
+                                f"not the page's: {' '.join(sql.split())[:300]}\n"
+                                f"{json.dumps(plan[0]['Plan'])[:3000]}")
+            whole = NO_WHOLE.get(step, set()) & _whole_tables(plan[0]["Plan"])
+            if whole:
+                problems.append(f"[{step}] Seq Scan on {', '.join(sorted(whole))}: "
                                 f"{' '.join(sql.split())[:300]}")
         raw.rollback()
     finally:

@@ -57,8 +57,11 @@ def _filter() -> oversight.OrderFilter:
 @staff_required
 def orders_index():
     f = _filter()
-    query = oversight.subtree_orders(g.tenant, f).options(selectinload(Order.lines))
-    page = keyset_page(query, Order.id, PAGE, requested_before())
+    # the page's order ids first (from the (shop, id) index: a subtree's orders are spread
+    # over the whole table, each shop's together in the index), then those orders
+    page = keyset_page(oversight.subtree_orders(g.tenant, f), Order.id, PAGE,
+                       requested_before(), rows=oversight.orders_by_id().options(
+                           selectinload(Order.lines)))
     # the shop filter is a search field and the shop column names the page's shops only:
     # nothing here grows with the number of shops in the subtree
     return render_template(

@@ -223,33 +223,48 @@ class StatementRow:
 def statement(tenant: Tenant, limit: int | None = 100, before_id: int | None = None
               ) -> list[StatementRow]:
     """Every posting on the shop's earnings and withdrawal accounts, newest first."""
-    accounts = select(Account.id).where(Account.owner_type == "tenant",
-                                        Account.tenant_id == tenant.id,
-                                        Account.kind.in_(SHOP_KINDS))
-    stmt = (select(Entry, Transaction, Account)
-            .join(Transaction, Transaction.id == Entry.transaction_id)
-            .join(Account, Account.id == Entry.account_id)
-            .order_by(Entry.id.desc()))
+    where = (Account.owner_type == "tenant", Account.tenant_id == tenant.id,
+             Account.kind.in_(SHOP_KINDS))
     if limit is None:
-        stmt = stmt.where(Entry.account_id.in_(accounts.scalar_subquery()))
+        stmt = (select(Entry, Transaction, Account)
+                .join(Transaction, Transaction.id == Entry.transaction_id)
+                .join(Account, Account.id == Entry.account_id)
+                .where(Entry.account_id.in_(select(Account.id).where(*where)
+                                            .scalar_subquery()))
+                .order_by(Entry.id.desc()))
         if before_id is not None:
             stmt = stmt.where(Entry.id < before_id)
-    else:
-        # a page costs the same however long the shop's history: each account's latest
-        # ``limit`` entries from the (account, id) index, the newest of those
-        ids: list[int] = []
-        for account_id in db.session.scalars(accounts):
-            latest = select(Entry.id).where(Entry.account_id == account_id)
-            if before_id is not None:
-                latest = latest.where(Entry.id < before_id)
-            ids.extend(db.session.scalars(latest.order_by(Entry.id.desc()).limit(limit)))
-        ids = sorted(ids, reverse=True)[:limit]
-        if not ids:
-            return []
-        stmt = stmt.where(Entry.id.in_(ids))
-    return [StatementRow(e.id, tx.created_at, a.kind, tx.kind, tx.reference, tx.memo,
-                         int(e.amount), a.currency)
-            for e, tx, a in db.session.execute(stmt)]
+        return [StatementRow(e.id, tx.created_at, a.kind, tx.kind, tx.reference, tx.memo,
+                             int(e.amount), a.currency)
+                for e, tx, a in db.session.execute(stmt)]
+    # a page costs the same however long the shop's history and however many accounts
+    # and transactions the platform holds: each account's latest ``limit`` entries from
+    # the (account, id) index, the newest of those, then those entries and their
+    # transactions by primary key (no join the planner could answer by hashing a whole
+    # table: the shop's few accounts are known)
+    accounts = {aid: (kind, currency) for aid, kind, currency in db.session.execute(
+        select(Account.id, Account.kind, Account.currency).where(*where))}
+    ids: list[int] = []
+    for account_id in accounts:
+        latest = select(Entry.id).where(Entry.account_id == account_id)
+        if before_id is not None:
+            latest = latest.where(Entry.id < before_id)
+        ids.extend(db.session.scalars(latest.order_by(Entry.id.desc()).limit(limit)))
+    ids = sorted(ids, reverse=True)[:limit]
+    if not ids:
+        return []
+    entries = db.session.execute(select(Entry.id, Entry.transaction_id, Entry.account_id,
+                                        Entry.amount).where(Entry.id.in_(ids))).all()
+    txs = {row.id: row for row in db.session.execute(
+        select(Transaction.id, Transaction.created_at, Transaction.kind,
+               Transaction.reference, Transaction.memo)
+        .where(Transaction.id.in_({e.transaction_id for e in entries})))}
+    out = []
+    for e in sorted(entries, key=lambda e: e.id, reverse=True):
+        tx, (kind, currency) = txs[e.transaction_id], accounts[e.account_id]
+        out.append(StatementRow(e.id, tx.created_at, kind, tx.kind, tx.reference, tx.memo,
+                                int(e.amount), currency))
+    return out
 
 
 def statement_csv(tenant: Tenant) -> str:

@@ -37,14 +37,27 @@ def page_from(fetch: Callable[[int, int | None], list[T]], size: int,
     return Page(rows[:size], key(rows[size - 1]) if len(rows) > size else None)
 
 
-def keyset_page(query: Select, column: Any, size: int, before: int | None = None) -> Page:
-    """A page of ``query``'s entities ordered by ``column`` descending."""
+def keyset_page(query: Select, column: Any, size: int, before: int | None = None, *,
+                rows: Select | None = None) -> Page:
+    """A page of ``query``'s entities ordered by ``column`` descending.
+
+    With ``rows`` (a select of the entities, with its loader options), the page's keys
+    come first — ``query`` reduced to ``column``, which an index on the filter's columns
+    and the key answers without reading the rows — and then ``rows`` by those keys, one
+    statement: for a filter whose matches no index keeps in the key's order (the orders
+    of a subtree's shops, each shop's in its own part of an index), a page reads the
+    matches' keys, sorts them and fetches the page's rows only, instead of fetching
+    every match's row, spread over the whole table, to keep a page of them."""
     def fetch(limit: int, below: int | None) -> list:
         if below:
             query_below = query.where(column < below)
         else:
             query_below = query
-        return list(db.session.scalars(query_below.order_by(column.desc()).limit(limit)))
+        if rows is None:
+            return list(db.session.scalars(query_below.order_by(column.desc()).limit(limit)))
+        keys = (query_below.with_only_columns(column).order_by(column.desc()).limit(limit)
+                .scalar_subquery().correlate(None))
+        return list(db.session.scalars(rows.where(column.in_(keys)).order_by(column.desc())))
 
     return page_from(fetch, size, lambda row: getattr(row, column.key), before)
 

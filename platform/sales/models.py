@@ -52,6 +52,11 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
         CheckConstraint("amount >= 0", name="amount"),
         UniqueConstraint("tenant_id", "customer_id", "idempotency_key"),
         Index("ix_orders_status_paid_at", "status", "paid_at"),
+        # a subtree's order list: each shop's order ids newest first, read without the
+        # orders' rows (kameng.core.pagination.keyset_page). No INCLUDE (status): with it
+        # the nav badge's waiting-orders count walked the subtree's entries instead of
+        # the few paid orders of ix_orders_status_paid_at
+        Index("ix_orders_tenant_id_id", "tenant_id", "id"),
         # a parent's funding page sums what each shop below collected on its own gateway
         partial_index("ix_orders_collected_by", "collected_by_tenant_id",
                       where="collected_by_tenant_id IS NOT NULL"),

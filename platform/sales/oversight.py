@@ -231,6 +231,11 @@ def subtree_orders(tenant: Tenant, f: OrderFilter) -> Select:
     return stmt.execution_options(**CROSS)
 
 
+def orders_by_id() -> Select:
+    """Orders of any shop (the caller names them by id: a page of ``subtree_orders``)."""
+    return select(Order).execution_options(**CROSS)
+
+
 def products_sold(tenant: Tenant) -> list[tuple[int, str]]:
     """(id, name) of the products the filter offers: the catalog, by name."""
     return [(pid, name) for pid, name in db.session.execute(

@@ -40,3 +40,33 @@ def test_bench_scale_refuses_sqlite(app, cli, backend):
         pytest.skip("the refusal is SQLite's")
     result = cli("bench", "scale", "--shops", "5")
     assert result.exit_code != 0 and "needs PostgreSQL" in result.output
+
+
+def test_bench_scale_reuse_measures_the_kept_databases(app, pg):
+    """``--keep`` leaves both databases; ``--reuse`` measures them again without building
+    (and keeps them), ``--page`` only the pages named (no hosts, orders, ledger check)."""
+    stem = make_url(pg.url).database
+    names = {f"{stem}_bench_scale", f"{stem}_bench_scale_small"}
+    try:
+        first = bench.run(shops=12, codes=600, orders=120, requests=3, order_count=2,
+                          keep=True, echo=lambda msg, **_: None, page_seconds=0)
+        assert names <= _databases(pg.url)
+        lines = []
+        again = bench.run(requests=3, reuse=True, only=("subtree order list", "earnings"),
+                          echo=lambda msg, **_: lines.append(msg), page_seconds=0)
+        out = "\n".join(lines)
+        assert "building" not in out and "reusing" in out
+        assert set(again["scale"]["pages"]) == {"depth-1 subtree order list",
+                                                "depth-1 earnings dashboard"}
+        assert "host resolution" not in out and "ledger check" not in out
+        for label in ("small", "scale"):
+            info, built = again[label]["info"], first[label]["info"]
+            for key in ("master_id", "depth1", "depth3", "last_shop", "product_ids"):
+                assert info[key] == built[key], (label, key)
+        assert names <= _databases(pg.url)
+    finally:
+        from kameng.benchmarks.common import drop_database
+
+        for name in names:
+            drop_database(pg.url, name)
+    assert not names & _databases(pg.url)
