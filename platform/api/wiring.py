@@ -1,7 +1,6 @@
 """api's part of the app: the REST API and the customer's API-key page."""
 from __future__ import annotations
 
-
 _filtered = []   # the limiter is one object per process; its filter is added once
 
 

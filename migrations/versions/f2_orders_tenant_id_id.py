@@ -8,7 +8,7 @@ Plain ``CREATE INDEX`` (no table rewrite; writes to ``orders`` wait while it bui
 about 1 s per million orders, measured on 2 busy cores).
 
 Revision ID: 3e8b5f1c9d42
-Revises: 7c41d9e2a853
+Revises: 2b7e91c4d5a6
 Create Date: 2026-11-30 00:00:00.000000
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '3e8b5f1c9d42'
-down_revision = '7c41d9e2a853'
+down_revision = '2b7e91c4d5a6'
 branch_labels = None
 depends_on = None
 
