@@ -101,6 +101,31 @@ def order_delivered(tenant_id: int, order_id: int, outbox_id: int | None = None)
         return after_delivery(order_id)
 
 
+def orders_delivered(items: list) -> dict:
+    """After a delivery batch: each order's e-mail (``items``: [tenant id, order id,
+    outbox id] each), sent exactly as ``order_delivered`` sends it, one order after the
+    other. A mail that fails holds up none of the others: it is filed as the failed
+    ``order_delivered`` job it would have been on its own (requeued, it sends that one)."""
+    import logging
+    import traceback
+    from collections import Counter
+
+    from kameng.core.extensions import db
+    from kameng.core.jobs import file_failed
+
+    outcomes: Counter = Counter()
+    for tenant_id, order_id, outbox_id in items:
+        try:
+            outcomes[order_delivered(tenant_id, order_id, outbox_id)] += 1
+        except Exception:
+            db.session.rollback()
+            logging.getLogger(__name__).exception("delivery e-mail of order %s", order_id)
+            file_failed("mail", "kameng.workers.jobs.order_delivered", tenant_id, order_id,
+                        outbox_id=outbox_id, exc_string=traceback.format_exc())
+            outcomes["failed"] += 1
+    return dict(outcomes)
+
+
 def refund_at_provider(tenant_id: int, order_id: int, outbox_id: int | None = None) -> str:
     """Return a refunded order's money at the payment provider (card refunds)."""
     from kameng.core.scoping import tenant_scope

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rq import Queue
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
 from kameng.core.extensions import redis_conn
@@ -15,6 +15,8 @@ from kameng.core.extensions import redis_conn
 QUEUES = ("fulfilment", "mail", "imports", "default", "reconcile")
 # what a job of a fixed id may be doing while a new one must not be enqueued
 WAITING = ("queued", "started", "deferred", "scheduled")
+# how long a failed job stays listed (to be looked at, requeued)
+FAILURE_TTL = 7 * 86400
 
 
 def queue(name: str, connection=None) -> Queue:
@@ -30,7 +32,21 @@ def enqueue(queue_name: str, func_path: str, *args, job_id: str | None = None,
     ``job_timeout`` (seconds) ends the job there (RQ's default: 180)."""
     return queue(queue_name, connection).enqueue(
         func_path, args=args, kwargs=kwargs, job_id=job_id, result_ttl=300,
-        failure_ttl=7 * 86400, job_timeout=job_timeout)
+        failure_ttl=FAILURE_TTL, job_timeout=job_timeout)
+
+
+def file_failed(queue_name: str, func_path: str, *args, exc_string: str = "",
+                connection=None, **kwargs):
+    """File ``func_path(*args, **kwargs)`` as a failed job of ``queue_name``, as if it had
+    run there and raised (``exc_string``): listed and requeued like any failed job, never
+    run by itself. For a job that did several jobs' work and must not hide one that
+    failed behind the others (a requeue runs only that one again)."""
+    q = queue(queue_name, connection)
+    job = q.create_job(func_path, args=args, kwargs=kwargs, result_ttl=300,
+                       failure_ttl=FAILURE_TTL)
+    job.set_status(JobStatus.FAILED, pipeline=None)
+    q.failed_job_registry.add(job, ttl=FAILURE_TTL, exc_string=exc_string)
+    return job
 
 
 def job_status(job_id: str, connection=None) -> str | None:

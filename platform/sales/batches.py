@@ -14,6 +14,7 @@ again after the grace period (as single ``fulfil_order`` jobs).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from flask import current_app
@@ -80,11 +81,33 @@ def hand_over(items: list[Item], connection=None) -> None:
                 raise
 
 
-def take(shard: int, connection=None) -> list[Item]:
-    """The next batch of a shard (removed from its list), oldest first."""
+def linger_seconds() -> float:
+    """How long a job that took fewer than ``batch_size`` orders waits, once, for more
+    to join them (0: never waits)."""
+    return max(0.0, float(current_app.config.get("FULFIL_LINGER_SECONDS", 0) or 0))
+
+
+def take(shard: int, connection=None, limit: int | None = None) -> list[Item]:
+    """The next batch of a shard (removed from its list), oldest first: up to
+    ``batch_size`` orders, or ``limit``."""
     r = connection or redis_conn.get()
-    raw = r.lpop(list_key(shard), batch_size()) or []
+    raw = r.lpop(list_key(shard), batch_size() if limit is None else limit) or []
     return [Item.decode(x) for x in raw]
+
+
+def take_lingering(shard: int, connection=None, sleep=time.sleep) -> list[Item]:
+    """``take``; a batch short of ``batch_size`` waits ``linger_seconds`` once, then
+    takes what joined it meanwhile. An order's transaction, its commit and its
+    statements cost a worker nearly as much for one order as for twenty: during a
+    rush a short wait makes batches several orders large for the same CPU, and alone
+    an order is delivered that much later."""
+    r = connection or redis_conn.get()
+    items = take(shard, r)
+    size, linger = batch_size(), linger_seconds()
+    if items and len(items) < size and linger:
+        sleep(linger)
+        items += take(shard, r, limit=size - len(items))
+    return items
 
 
 def release(shard: int, connection=None) -> None:

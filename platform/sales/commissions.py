@@ -40,6 +40,12 @@ def commission_on_delivery(order: Order) -> Commission:
     return billing_commissions.commission_on_delivery(order_snapshot(order))
 
 
+def commissions_on_delivery(orders: list[Order]) -> None:
+    """The commissions of the orders one batch just delivered, in the caller's
+    transaction (written together: ``billing_commissions.commissions_on_delivery``)."""
+    billing_commissions.commissions_on_delivery([order_snapshot(o) for o in orders])
+
+
 def reverse_commissions_in_txn(order: Order) -> bool:
     """Take back an order's commissions, inside the refund's transaction."""
     return billing_commissions.reverse_commissions_in_txn(order_snapshot(order))

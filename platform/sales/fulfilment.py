@@ -34,7 +34,7 @@ from kameng.sales.delivery import store_delivered
 from kameng.sales.models import Order, OrderLine
 from kameng.sales.services import refund_order, transition_in_txn
 from kameng.shop.catalog.models import Product
-from kameng.shop.pricing.services import record_spend_in_txn
+from kameng.shop.pricing.services import record_spend_many_in_txn
 from kameng.shop.stock import allocation
 from kameng.shop.suppliers import adapters as supplier_adapters
 from kameng.shop.suppliers.models import Supplier
@@ -82,8 +82,8 @@ def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
     """Deliver the paid orders waiting in one fulfilment list (``batches``), a batch
     at a time, until it is empty; yields (tenant id, order id, outcome)."""
     batches.release(shard)
-    while items := batches.take(shard):
-        started = time.monotonic()
+    while items := batches.take_lingering(shard):
+        started = time.monotonic()   # after the linger: the workers' time, not the wait
         by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
         for item in items:
             by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
@@ -150,7 +150,8 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
         .returning(Order.id).execution_options(synchronize_session=False)).scalars())
     orders = [o for o in orders if o.id in claimed]  # the others were taken meanwhile
     lines = [line for order in orders for line in order.lines]
-    sold = allocation.mark_sold_many([line.id for line in lines]) if lines else {}
+    sold = allocation.mark_sold_many([line.id for line in lines],
+                                     {line.id: line.quantity for line in lines}) if lines else {}
     if any(sold.get(line.id, 0) < line.quantity for line in lines):
         db.session.rollback()
         return None
@@ -166,7 +167,7 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
             set_committed_value(order, "status", "delivered")
             for line in order.lines:
                 set_committed_value(line, "status", "delivered")
-            _on_delivered(order)
+        _on_delivered(orders)
     outbox.mark_sent_many([i for i in outbox_ids if i is not None])
     # last: the customers' spend rows are shared by every batch (two workers deliver
     # orders of the same buyers), so their locks are taken right before the commit, not
@@ -185,20 +186,21 @@ def _count_spend(orders: list[Order]) -> None:
         if order.customer_id is not None:
             key = (order.tenant_id, order.customer_id)
             spent[key] = spent.get(key, 0) + order.amount
-    for tenant_id, customer_id in sorted(spent):
-        record_spend_in_txn(tenant_id, customer_id, spent[tenant_id, customer_id])
+    record_spend_many_in_txn(spent)
 
 
-def _on_delivered(order: Order) -> list[outbox.Pending]:
+def _on_delivered(orders: list[Order]) -> list[outbox.Pending]:
     """What delivery brings besides the spend, in the delivering transaction: the
-    commissions up the chain, and the e-mail (an outbox row, only when there is
-    someone to mail and a way to send it). Returns the outbox rows."""
-    from kameng.sales.commissions import commission_on_delivery
+    commissions up the chain (written together for a batch), and the e-mail (an
+    outbox row, only when there is a way to send it and someone to mail). Returns
+    the outbox rows."""
+    from kameng.sales.commissions import commissions_on_delivery
 
-    commission_on_delivery(order)
-    if not is_address(order.contact) or not mail_configured():
+    commissions_on_delivery(orders)
+    if not mail_configured():   # checked first: it costs nothing, an address check does
         return []
-    return [outbox.add("order.delivered", order.tenant_id, order.id)]
+    return [outbox.add("order.delivered", order.tenant_id, order.id) for order in orders
+            if is_address(order.contact)]
 
 
 def settle(order: Order, retry: int | None) -> Outcome:
@@ -208,7 +210,7 @@ def settle(order: Order, retry: int | None) -> Outcome:
     if statuses == {"delivered"}:
         if transition_in_txn(order, ("fulfilling",), "delivered", delivered_at=utcnow()):
             _count_spend([order])
-            _on_delivered(order)
+            _on_delivered([order])
             db.session.commit()
         return Outcome(order.status)
     if "failed" in statuses and not statuses & {"processing", "unknown", "pending"}:

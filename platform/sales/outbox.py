@@ -143,18 +143,30 @@ def dispatch(limit: int = 200, connection=None) -> int:
     return len(rows)
 
 
+# the delivery e-mails of the orders one transaction delivered (a delivery batch): one job
+DELIVERED_MANY_JOB = "kameng.workers.jobs.orders_delivered"
+
+
 def _dispatch_now(pending: list[Pending]) -> None:
     """Right after the commit that wrote them, so the work does not wait for the sweep.
 
-    Paid orders go to the fulfilment batches (``batches``), the rest one job each.
+    Paid orders go to the fulfilment batches (``batches``); the delivery e-mails of
+    several orders (a delivery batch) to one job, which sends each as the single job
+    would; the rest one job each. (The periodic dispatcher sends one job per row.)
     """
     try:
         paid = [batches.Item(p.tenant_id, p.ref_id, p.id) for p in pending
                 if p.topic == "order.paid"]
         if paid:
             batches.hand_over(paid)
+        mails = [p for p in pending if p.topic == "order.delivered"]
+        together = len(mails) > 1
+        if together:
+            enqueue(TOPICS["order.delivered"][0], DELIVERED_MANY_JOB,
+                    [[p.tenant_id, p.ref_id, p.id] for p in mails],
+                    job_id=f"outbox-{mails[0].id}-{len(mails)}")
         for item in pending:
-            if item.topic != "order.paid":
+            if item.topic != "order.paid" and not (together and item.topic == "order.delivered"):
                 _send(item)
     except Exception as err:  # Redis down: the periodic dispatcher will send them
         log.warning("outbox dispatch deferred: %s", err)

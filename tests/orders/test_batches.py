@@ -127,3 +127,26 @@ def test_a_batch_pays_each_referred_buyers_promoter_and_nobody_elses(app, tree):
     assert paid == {friend.id: {promoter.id}, tree.star_customer.id: {None}}
     assert commissions.promoter_balances(promoter)["earnings_pending"] > 0
     assert check_ledger().ok
+
+
+def test_a_short_batch_waits_once_for_the_orders_that_join_it(app):
+    r = redis_conn.get()
+    r.rpush(batches.list_key(0), batches.Item(1, 10, 5).encode())
+    waits = []
+
+    def sleep(seconds):   # two orders arrive while the job waits
+        waits.append(seconds)
+        r.rpush(batches.list_key(0), batches.Item(1, 12, None).encode(),
+                batches.Item(2, 14, 6).encode())
+
+    taken = batches.take_lingering(0, sleep=sleep)
+    assert waits == [app.config["FULFIL_LINGER_SECONDS"]] and waits[0] > 0
+    assert [i.order_id for i in taken] == [10, 12, 14]
+    assert batches.take_lingering(0, sleep=sleep) == [] and len(waits) == 1  # nothing: no wait
+
+    app.config["FULFIL_BATCH"] = 2    # a full batch does not wait
+    r.rpush(batches.list_key(0), *(batches.Item(1, n, None).encode() for n in (16, 18, 20)))
+    assert [i.order_id for i in batches.take_lingering(0, sleep=sleep)] == [16, 18]
+    app.config["FULFIL_LINGER_SECONDS"] = 0   # nor does any with no linger set
+    assert [i.order_id for i in batches.take_lingering(0, sleep=sleep)] == [20]
+    assert len(waits) == 1

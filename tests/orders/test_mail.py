@@ -84,3 +84,72 @@ def test_no_email_for_a_phone_contact_or_without_smtp(app, tree, smtp):
     app.config["SMTP_URL"] = None
     assert order_delivered(tree.star.id, mail.id) == "mail not configured"
     assert smtp.messages == []
+
+
+def _batch_of_two(app, tree):
+    """Two orders to two buyers, delivered in one batch (one fulfilment list)."""
+    app.config["FULFIL_SHARDS"] = 1
+    product = card_product(codes=5)
+    orders = [paid_guest_order(tree.star, product, contact, quantity=1, locale="en")
+              for contact in ("first@example.com", "second@example.com")]
+    run_jobs(app, "fulfilment")
+    return [services.get_order(o.order_no) for o in orders]
+
+
+@pytest.mark.both
+def test_a_delivery_batch_sends_its_mails_in_one_job_each_as_alone(app, tree, smtp):
+    from rq import Queue
+
+    from kameng.core.extensions import redis_conn
+
+    orders = _batch_of_two(app, tree)
+    assert {o.status for o in orders} == {"delivered"}
+    [job] = Queue("mail", connection=redis_conn.get()).get_jobs()   # not one per order
+    assert job.func_name == "kameng.workers.jobs.orders_delivered"
+    run_jobs(app, "mail")
+    sent = {tuple(rcpt): msg for rcpt, msg in smtp.messages}
+    assert set(sent) == {("first@example.com",), ("second@example.com",)}
+    for order, rcpt in zip(orders, sorted(sent), strict=True):
+        msg = sent[rcpt]
+        assert order.order_no in str(msg["Subject"])
+        [code] = services.order_codes(order)
+        assert msg.get_body(("plain",)).get_content().count(code) == 2
+        assert outbox_count("order.delivered", order) == 1
+    from kameng.core.extensions import db
+    from kameng.sales.models import OutboxMessage
+
+    assert all(row.dispatched_at is not None for row in db.session.query(OutboxMessage)
+               .filter(OutboxMessage.topic == "order.delivered"))
+
+
+@pytest.mark.both
+def test_a_mail_that_fails_in_a_batch_is_filed_as_its_own_failed_job(app, tree, smtp,
+                                                                      monkeypatch):
+    from rq import Queue
+
+    from kameng.core.extensions import redis_conn
+    from kameng.sales import mailer
+
+    orders = _batch_of_two(app, tree)
+    first_id, star_id = orders[0].id, tree.star.id   # read now: the worker runs in here
+    real = mailer.send_delivery
+
+    def flaky(order, tenant):
+        if order.id == first_id:
+            raise ConnectionError("the SMTP server hung up")
+        return real(order, tenant)
+
+    monkeypatch.setattr(mailer, "send_delivery", flaky)
+    run_jobs(app, "mail")
+    assert [rcpt for rcpt, _msg in smtp.messages] == [["second@example.com"]]
+    queue = Queue("mail", connection=redis_conn.get())
+    [failed] = queue.failed_job_registry.get_job_ids()
+    job = queue.fetch_job(failed)
+    assert job.func_name == "kameng.workers.jobs.order_delivered"
+    assert job.args == (star_id, first_id)
+
+    monkeypatch.setattr(mailer, "send_delivery", real)   # the server is back: requeue it
+    queue.failed_job_registry.requeue(failed)
+    run_jobs(app, "mail")
+    assert [rcpt for rcpt, _msg in smtp.messages] == [["second@example.com"],
+                                                      ["first@example.com"]]

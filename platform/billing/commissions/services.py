@@ -28,13 +28,14 @@ after it by taking the same amounts back from ``earnings_available``.
 """
 from __future__ import annotations
 
+import functools
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kameng.billing.commissions import settings as billing_settings
@@ -200,60 +201,185 @@ def commission_on_delivery(order: OrderSnapshot) -> Commission:
     same order row, always finds it). Nothing is committed here.
     """
     with all_tenants():
-        rule = billing_settings.fee_rule(order.payment_method)
-        fee = billing_settings.fee_for(order.payment_method, order.amount)
-        if order.seller_held is not None:
-            fee = 0  # the shop's own gateway took the money: no platform payment fee
-        fee_tid = None
-        if fee:
-            fee_tid = (billing_settings.master_tenant().id if rule.get("payer") == "master"
-                       else order.tenant_id)
-        promoter_id, promoter_bp = _promoter_for(order)
-        split = split_order(order, promoter_user_id=promoter_id, promoter_bp=promoter_bp,
-                            fee=fee, fee_tenant_id=fee_tid)
-        return _write(order, split)
+        return _write(order, _split_for(order))
 
 
-def _write(order: OrderSnapshot, split: Split) -> Commission:
+def commissions_on_delivery(orders: Sequence[OrderSnapshot]) -> None:
+    """``commission_on_delivery`` for the orders one delivery batch delivers, in the
+    caller's transaction: the same postings (one ledger transaction per order, keyed
+    ``order:<no>:commission``), the same commission rows and shares, written together
+    — on PostgreSQL the postings in one statement and the rows with their shares in
+    another — and no ORM objects. Nothing is committed here."""
+    if not orders:
+        return
+    with all_tenants():
+        accounts: dict[tuple, Account] = {}
+        planned = []
+        for order in orders:
+            split = _split_for(order)
+            entries, shares = _entries_and_shares(order, split, accounts)
+            planned.append((order, split, entries, shares))
+        posted = [n for n, (_o, _s, entries, _sh) in enumerate(planned)
+                  if any(amount for _a, amount in entries)]
+        tx_ids = dict(zip(posted, ledger.post_many_in_txn(
+            ledger.Posting(commission_key(planned[n][0].order_no), "commission",
+                           planned[n][2], reference=planned[n][0].order_no,
+                           memo="commissions up the chain") for n in posted), strict=True))
+        rows = [(_commission_values(order, split, tx_ids.get(n)), shares)
+                for n, (order, split, _entries, shares) in enumerate(planned)]
+        _insert_commissions(rows)
+
+
+def _split_for(order: OrderSnapshot) -> Split:
+    rule = billing_settings.fee_rule(order.payment_method)
+    fee = billing_settings.fee_for(order.payment_method, order.amount)
+    if order.seller_held is not None:
+        fee = 0  # the shop's own gateway took the money: no platform payment fee
+    fee_tid = None
+    if fee:
+        fee_tid = (billing_settings.master_tenant().id if rule.get("payer") == "master"
+                   else order.tenant_id)
+    promoter_id, promoter_bp = _promoter_for(order)
+    return split_order(order, promoter_user_id=promoter_id, promoter_bp=promoter_bp,
+                       fee=fee, fee_tenant_id=fee_tid)
+
+
+def _entries_and_shares(order: OrderSnapshot, split: Split, accounts: dict | None = None
+                        ) -> tuple[list[tuple[Account, int]], list[dict]]:
+    """The commission's ledger entries and its shares' columns (``accounts``: a memo of
+    the accounts already found, for a batch of orders)."""
+    accounts = {} if accounts is None else accounts
+
+    def account(owner, kind: str) -> Account:
+        found = accounts.get((owner, kind, cur))
+        if found is None:
+            if owner is None:
+                found = ledger.platform_account(kind, cur)
+            elif isinstance(owner, int):
+                found = ledger.shop_account_of(owner, kind, cur)
+            else:
+                found = ledger.user_account(db.session.get(User, owner[1]), kind, cur)
+            accounts[owner, kind, cur] = found
+        return found
+
     cur = order.currency
     entries: list[tuple[Account, int]] = [
-        (ledger.platform_account("sales_clearing", cur), -(split.amount - split.held)),
-        (ledger.platform_account("supplier_payable", cur), split.supplier),
-        (ledger.platform_account("fees", cur), split.fee),
-        (ledger.platform_account("rounding", cur), split.rounding),
+        (account(None, "sales_clearing"), -(split.amount - split.held)),
+        (account(None, "supplier_payable"), split.supplier),
+        (account(None, "fees"), split.fee),
+        (account(None, "rounding"), split.rounding),
     ]
     shares = []
     for tid, share in split.shops.items():
         net = share.net
         kind = "earnings_pending" if net >= 0 else "earnings_available"
-        entries.append((ledger.shop_account_of(tid, kind, cur), net))
-        shares.append(CommissionShare(
-            tenant_id=tid, depth=share.depth, sales=share.sales, cost=share.cost,
-            margin=share.margin, promoter=share.promoter, fee=share.fee, net=net))
+        entries.append((account(tid, kind), net))
+        shares.append(dict(tenant_id=tid, user_id=None, depth=share.depth, sales=share.sales,
+                           cost=share.cost, margin=share.margin, promoter=share.promoter,
+                           fee=share.fee, net=net))
     if split.promoter_user_id:
-        promoter = db.session.get(User, split.promoter_user_id)
-        entries.append((ledger.user_account(promoter, "earnings_pending", cur),
+        entries.append((account(("user", split.promoter_user_id), "earnings_pending"),
                         split.promoter_amount))
-        shares.append(CommissionShare(
-            tenant_id=order.tenant_id, user_id=promoter.id,
-            depth=split.shops[order.tenant_id].depth, margin=split.promoter_amount,
-            net=split.promoter_amount))
+        shares.append(dict(tenant_id=order.tenant_id, user_id=split.promoter_user_id,
+                           depth=split.shops[order.tenant_id].depth, sales=0, cost=0,
+                           margin=split.promoter_amount, promoter=0, fee=0,
+                           net=split.promoter_amount))
+    return entries, shares
+
+
+def _commission_values(order: OrderSnapshot, split: Split, tx_id: int | None) -> dict:
+    delivered = order.delivered_at or utcnow()
+    return dict(
+        tenant_id=order.tenant_id, order_id=order.order_id, order_no=order.order_no,
+        currency=order.currency, amount=split.amount, supplier_cost=split.supplier,
+        fee=split.fee, fee_tenant_id=split.fee_tenant_id, rounding=split.rounding,
+        promoter_user_id=split.promoter_user_id, status="pending", transaction_id=tx_id,
+        day=delivered.date(), matures_at=delivered + timedelta(days=billing_settings.hold_days()))
+
+
+def _write(order: OrderSnapshot, split: Split) -> Commission:
+    entries, shares = _entries_and_shares(order, split)
     tx_id = None
     if any(amount for _a, amount in entries):
         tx_id = ledger.post_in_txn(commission_key(order.order_no), "commission", entries,
                                    reference=order.order_no, memo="commissions up the chain").id
-    now = utcnow()
-    commission = Commission(
-        tenant_id=order.tenant_id, order_id=order.order_id, order_no=order.order_no,
-        currency=cur, amount=split.amount, supplier_cost=split.supplier,
-        fee=split.fee, fee_tenant_id=split.fee_tenant_id, rounding=split.rounding,
-        promoter_user_id=split.promoter_user_id, status="pending", transaction_id=tx_id,
-        day=(order.delivered_at or now).date(),
-        matures_at=(order.delivered_at or now) + timedelta(days=billing_settings.hold_days()))
-    commission.shares = shares
-    # written at the next flush: delivering a batch writes its commissions together
+    commission = Commission(**_commission_values(order, split, tx_id))
+    commission.shares = [CommissionShare(**share) for share in shares]
+    # written at the next flush
     db.session.add(commission)
     return commission
+
+
+_COMMISSION_COLUMNS = ("tenant_id", "order_id", "order_no", "currency", "amount",
+                       "supplier_cost", "fee", "fee_tenant_id", "rounding", "promoter_user_id",
+                       "status", "transaction_id", "day", "matures_at")
+_SHARE_COLUMNS = ("tenant_id", "user_id", "depth", "sales", "cost", "margin", "promoter", "fee",
+                  "net")
+
+
+def _insert_commissions(rows: list[tuple[dict, list[dict]]]) -> None:
+    """Insert commission rows and their shares (``[(columns, [share columns, …]), …]``):
+    on PostgreSQL in one statement, elsewhere a row and its shares at a time."""
+    now = utcnow()
+    commissions, shares = Commission.__table__, CommissionShare.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        params = {f"c_{name}": [values[name] for values, _shares in rows]
+                  for name in _COMMISSION_COLUMNS}
+        share_rows = [(values["order_id"], share) for values, order_shares in rows
+                      for share in order_shares]
+        params["s_order_id"] = [order_id for order_id, _share in share_rows]
+        params.update({f"s_{name}": [share[name] for _order_id, share in share_rows]
+                       for name in _SHARE_COLUMNS})
+        db.session.execute(_commissions_statement(), {**params, "created_at": now})
+        return
+    for values, order_shares in rows:
+        commission_id = db.session.execute(
+            insert(commissions).values(**values, created_at=now, reversed_after_hold=False)
+            .returning(commissions.c.id)).scalar_one()
+        if order_shares:
+            db.session.execute(insert(shares), [dict(share, commission_id=commission_id)
+                                                for share in order_shares])
+
+
+@functools.cache
+def _commissions_statement():
+    """PostgreSQL: commission rows (``c_<column>`` arrays) and their shares (``s_order_id``
+    and ``s_<column>`` arrays, joined to their row by order id) in one statement."""
+    from sqlalchemy import BigInteger, Date, String, false
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    commissions, shares = Commission.__table__, CommissionShare.__table__
+
+    def array_type(column):
+        if isinstance(column.type, String):
+            return ARRAY(String)
+        if isinstance(column.type, Date):
+            return ARRAY(Date)
+        if column.name == "matures_at":
+            return ARRAY(column.type)
+        return ARRAY(BigInteger)
+
+    given = func.unnest(*[bindparam(f"c_{name}", type_=array_type(commissions.c[name]))
+                          for name in _COMMISSION_COLUMNS]
+                        ).table_valued(*_COMMISSION_COLUMNS).render_derived(name="given")
+    made = (insert(commissions)
+            .from_select([*_COMMISSION_COLUMNS, "created_at", "reversed_after_hold"],
+                         select(*[given.c[name] for name in _COMMISSION_COLUMNS],
+                                bindparam("created_at", type_=commissions.c.created_at.type),
+                                false()))
+            .returning(commissions.c.id, commissions.c.order_id).cte("made"))
+    each = func.unnest(bindparam("s_order_id", type_=ARRAY(BigInteger)),
+                       *[bindparam(f"s_{name}", type_=array_type(shares.c[name]))
+                         for name in _SHARE_COLUMNS]
+                       ).table_valued("order_id", *_SHARE_COLUMNS, with_ordinality="n"
+                                      ).render_derived(name="each")
+    written = (insert(shares)
+               .from_select(["commission_id", *_SHARE_COLUMNS],
+                            select(made.c.id, *[each.c[name] for name in _SHARE_COLUMNS])
+                            .select_from(made).join(each, each.c.order_id == made.c.order_id)
+                            .order_by(each.c.n))
+               .returning(shares.c.id).cte("written"))
+    return select(func.count()).select_from(made).add_cte(made, written)
 
 
 # ----- the hold ----------------------------------------------------------------------

@@ -557,6 +557,128 @@ def post_in_txn(idempotency_key: str, kind: str, entries: Iterable[tuple[Account
     return tx
 
 
+@dataclass(frozen=True)
+class Posting:
+    """One posting of ``post_many_in_txn`` (``post_in_txn``'s arguments)."""
+
+    idempotency_key: str
+    kind: str
+    entries: list[tuple[Account, int]]
+    reference: str | None = None
+    memo: str | None = None
+
+
+def post_many_in_txn(postings: Iterable[Posting]) -> list[int]:
+    """``post_in_txn`` for several postings, in the caller's transaction; returns their
+    transaction ids in order (a key posted before: its transaction, checked as
+    ``post_in_txn`` checks a repeat). Every posting is validated before anything is
+    written; the first invalid one raises ``InvalidInput`` and nothing is written.
+
+    On PostgreSQL the postings that move no guarded account (only credits and debits
+    of accounts that may run negative: a delivery batch's commissions) are written
+    together, transactions and entries, in ONE statement; the others, and every
+    posting on SQLite, go through ``post_in_txn`` one by one.
+    """
+    checked = []
+    for posting in postings:
+        key = (posting.idempotency_key or "").strip()
+        if not KEY_RE.match(key):
+            raise InvalidInput(_l("idempotency key must be 1–160 printable ASCII characters"),
+                               field="idempotency_key")
+        if not TX_KIND_RE.match(posting.kind or ""):
+            raise InvalidInput(_l("bad transaction kind %(kind)r", kind=posting.kind),
+                               field="kind")
+        lines = _clean_entries(posting.entries)
+        checked.append((key, posting.kind, lines,
+                        _clean_text(posting.reference, "reference", 80),
+                        _clean_text(posting.memo, "memo", 500)))
+    ids: list[int | None] = [None] * len(checked)
+    together: dict[str, int] = {}   # key -> index, for the one statement
+    if db.session.get_bind().dialect.name == "postgresql":
+        for n, (key, _kind, lines, _ref, _memo) in enumerate(checked):
+            if key not in together and not _guarded_moves(lines, set())[0]:
+                together[key] = n
+    if together:
+        now = utcnow()
+        order = list(together.values())
+        entry_keys, account_ids, amounts = [], [], []
+        for n in order:
+            key, _kind, lines, _ref, _memo = checked[n]
+            for account, amount in lines:
+                entry_keys.append(key)
+                account_ids.append(account.id)
+                amounts.append(amount)
+        posted = dict((row.idempotency_key, row.id) for row in db.session.execute(
+            _many_statement(), {
+                "keys": [checked[n][0] for n in order], "kinds": [checked[n][1] for n in order],
+                "references": [checked[n][3] for n in order],
+                "memos": [checked[n][4] for n in order], "created_at": now,
+                "entry_keys": entry_keys, "account_ids": account_ids, "amounts": amounts}))
+        session, moved = db.session(), set()
+        for key, n in together.items():
+            _key, kind, lines, _ref, _memo = checked[n]
+            if key not in posted:
+                continue  # posted before: checked as a repeat below
+            ids[n] = posted[key]
+            for account_id, amount in _guarded_moves(lines, set())[1]:
+                defer_increment(session, Account.__table__, account_id, "balance", amount)
+            moved.update(account for account, _amount in lines)
+        for account in moved:
+            if account in db.session:
+                db.session.expire(account, ["balance"])  # moved outside the identity map
+    for n, (key, kind, lines, reference, memo) in enumerate(checked):
+        if ids[n] is not None:
+            continue
+        if together.get(key) == n:  # its key was taken: the same postings, or a conflict
+            existing = transaction_by_key(key)
+            if existing is None:
+                raise IdempotencyConflict(_l("idempotency key %(key)r could not be posted",
+                                             key=key))
+            ids[n] = _replay(existing, kind, lines).id
+        else:
+            ids[n] = post_in_txn(key, kind, lines, reference=reference, memo=memo).id
+    return ids
+
+
+@functools.cache
+def _many_statement():
+    """PostgreSQL: many transactions (``keys``, ``kinds``, ``references``, ``memos``,
+    one ``created_at``; ON CONFLICT DO NOTHING) and their entries (``entry_keys``,
+    ``account_ids``, ``amounts``, joined to their transaction by key, in their order)
+    in one statement, built once; answers (id, idempotency_key) of the rows inserted."""
+    from sqlalchemy import BigInteger, String
+    from sqlalchemy.dialects.postgresql import ARRAY, insert
+
+    table, entries = Transaction.__table__, Entry.__table__
+    txs = func.unnest(bindparam("keys", type_=ARRAY(String)),
+                      bindparam("kinds", type_=ARRAY(String)),
+                      bindparam("references", type_=ARRAY(String)),
+                      bindparam("memos", type_=ARRAY(String))
+                      ).table_valued("idempotency_key", "kind", "reference", "memo",
+                                     with_ordinality="n").render_derived(name="txs")
+    posted = (insert(table)
+              .from_select(["idempotency_key", "kind", "reference", "memo", "created_at"],
+                           select(txs.c.idempotency_key, txs.c.kind, txs.c.reference,
+                                  txs.c.memo,
+                                  bindparam("created_at", type_=table.c.created_at.type))
+                           .order_by(txs.c.n))
+              .on_conflict_do_nothing()
+              .returning(table.c.id, table.c.idempotency_key).cte("tx"))
+    moves = func.unnest(bindparam("entry_keys", type_=ARRAY(String)),
+                        bindparam("account_ids", type_=ARRAY(BigInteger)),
+                        bindparam("amounts", type_=ARRAY(BigInteger))
+                        ).table_valued("idempotency_key", "account_id", "amount",
+                                       with_ordinality="n").render_derived(name="moves")
+    written = (insert(entries)
+               .from_select(["transaction_id", "account_id", "amount"],
+                            select(posted.c.id, moves.c.account_id, moves.c.amount)
+                            .select_from(posted)
+                            .join(moves, moves.c.idempotency_key == posted.c.idempotency_key)
+                            .order_by(moves.c.n))
+               .returning(entries.c.id).cte("entries"))
+    return select(posted.c.id, posted.c.idempotency_key).add_cte(posted, written)
+
+
 def _posted_before(key: str, reversal: Transaction | None) -> Transaction | None:
     existing = transaction_by_key(key)
     if existing is None and reversal is not None:

@@ -17,6 +17,7 @@ the session hooks forget the affected price tables after the commit.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import case, select, update
@@ -525,6 +526,49 @@ def record_spend_in_txn(tenant, user, amount: int) -> int:
 
     g.pop("_kameng_spend", None)
     return total
+
+
+def record_spend_many_in_txn(spent: dict[tuple[int, int], int]) -> None:
+    """``record_spend_in_txn`` for several customers at once (a delivery batch):
+    ``{(shop id, customer id): amount}``, amounts >= 0. On PostgreSQL one statement
+    (an INSERT … ON CONFLICT DO UPDATE, rows taken in (shop, customer) order, so two
+    batches sharing customers lock them in the same order and cannot deadlock);
+    elsewhere one customer at a time, in that order."""
+    moves = sorted((int(t), int(u), amount) for (t, u), amount in spent.items())
+    for _t, _u, amount in moves:
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise InvalidInput(_l("amount must be an integer number of minor units"),
+                               field="amount")
+    if not moves:
+        return
+    if len(moves) > 1 and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_spend_statement(), {"tenant_ids": [m[0] for m in moves],
+                                                "user_ids": [m[1] for m in moves],
+                                                "amounts": [m[2] for m in moves]})
+        from flask import g
+
+        g.pop("_kameng_spend", None)
+        return
+    for tenant_id, user_id, amount in moves:
+        record_spend_in_txn(tenant_id, user_id, amount)
+
+
+@functools.cache
+def _spend_statement():
+    from sqlalchemy import BigInteger, bindparam, func
+    from sqlalchemy.dialects.postgresql import ARRAY, insert
+
+    table = CustomerSpend.__table__
+    given = func.unnest(bindparam("tenant_ids", type_=ARRAY(BigInteger)),
+                        bindparam("user_ids", type_=ARRAY(BigInteger)),
+                        bindparam("amounts", type_=ARRAY(BigInteger))
+                        ).table_valued("tenant_id", "user_id", "total", with_ordinality="n"
+                                       ).render_derived(name="given")
+    stmt = insert(table).from_select(
+        ["tenant_id", "user_id", "total"],
+        select(given.c.tenant_id, given.c.user_id, given.c.total).order_by(given.c.n))
+    return stmt.on_conflict_do_update(index_elements=[table.c.tenant_id, table.c.user_id],
+                                      set_={"total": table.c.total + stmt.excluded.total})
 
 
 # ----- quantity discounts ------------------------------------------------------------

@@ -244,14 +244,22 @@ def mark_sold_in_txn(order_line_id: int) -> int:
     return n + sum(loops)
 
 
-def mark_sold_many(line_ids: list[int]) -> Counter:
-    """``mark_sold`` for many lines in two statements; line id → codes sold now."""
+def mark_sold_many(line_ids: list[int], quantities: dict[int, int] | None = None) -> Counter:
+    """``mark_sold`` for many lines in two statements; line id → codes sold now.
+
+    With ``quantities`` (line id → units), a line whose codes already make up its
+    quantity has no loop reservation to look for: when every line is such, one
+    statement."""
     now = utcnow()
     sold = Counter(db.session.execute(
         update(_codes).where(_codes.c.order_line_id.in_(line_ids),
                              _codes.c.status == "reserved")
         .values(status="sold", sold_at=now, reserved_until=None)
         .returning(_codes.c.order_line_id)).scalars())
+    if quantities is not None:
+        line_ids = [i for i in line_ids if sold[i] < quantities.get(i, 0)]
+        if not line_ids:
+            return sold
     for line_id, quantity in db.session.execute(
             update(_loops).where(_loops.c.order_line_id.in_(line_ids),
                                  _loops.c.status == "reserved")
