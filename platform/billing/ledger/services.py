@@ -440,9 +440,9 @@ def _posting_statement(strict: bool | None = None, hot: tuple = ()):
 
     With ``strict`` True or False the statement starts with the guarded UPDATE of
     ``_guarded_statement(strict)`` (``account_id``, ``total``) and inserts the
-    transaction only if that UPDATE took; it answers (debited, tx_id). ``hot``: the shape
-    of increments (``kameng.core.hotrows.chain``, parameters ``id<n>``, ``delta<n>``)
-    applied after the transaction, and only if it was inserted."""
+    transaction only if that UPDATE took; it answers (debited, tx_id). ``hot``: the
+    shape of increments (``kameng.core.hotrows.statement_shape``: parameters ``id<n>``,
+    ``delta<n>_<k>``) applied after the transaction, and only if it was inserted."""
     from sqlalchemy import BigInteger
     from sqlalchemy.dialects.postgresql import ARRAY, insert
 
