@@ -1,4 +1,6 @@
 """A pooled connection the server closed is replaced, not handed to a request."""
+import time
+
 from sqlalchemy import create_engine, text
 
 from kameng.core.extensions import db
@@ -21,6 +23,13 @@ def test_the_request_after_the_server_ends_its_connection_succeeds(app, pg):
         assert conn.execute(text("SELECT pg_terminate_backend(:pid)"),
                             {"pid": first}).scalar_one()
         conn.commit()
+        # the signal is sent, not yet obeyed: wait until the server process has ended
+        # (and closed the socket), as it has when a real request comes later
+        deadline = time.monotonic() + 10
+        while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                           {"pid": first}).scalar_one() and time.monotonic() < deadline:
+            conn.commit()
+            time.sleep(0.02)
     admin.dispose()
     # the very next request gets a fresh connection, no error
     second = _request(app)
