@@ -1,6 +1,10 @@
 """Job entry points: thin functions that take ids and call services."""
 from __future__ import annotations
 
+import logging
+import traceback
+from collections import Counter
+
 from kameng.core.extensions import redis_conn
 from kameng.core.models import utcnow
 
@@ -106,10 +110,6 @@ def orders_delivered(items: list) -> dict:
     outbox id] each), sent exactly as ``order_delivered`` sends it, one order after the
     other. A mail that fails holds up none of the others: it is filed as the failed
     ``order_delivered`` job it would have been on its own (requeued, it sends that one)."""
-    import logging
-    import traceback
-    from collections import Counter
-
     from kameng.core.extensions import db
     from kameng.core.jobs import file_failed
 
