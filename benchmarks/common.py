@@ -88,3 +88,39 @@ class RedisFootprint:
         finally:
             conn.close()
         return len(added)
+
+
+def report_run(statements: list[str], count: int, last: int, *, show: int, sql: bool,
+               profile=None, sort: str = "cumulative", top: int = 40) -> None:
+    """The profiling tools' report: the kinds of SQL statement per unit of work, the
+    statements of the last unit (``sql``, from index ``last``), and the cProfile stats
+    (``profile``; ``KAMENG_PROFILE_DUMP`` also writes them to that file)."""
+    import io
+    import os
+    import pstats
+    from collections import Counter
+
+    import click
+
+    kinds = Counter(" ".join(s.split()[:3])[:60] for s in statements)
+    for kind, n in kinds.most_common(show):
+        click.echo(f"  {n / count:6.3f}  {kind}")
+    if sql:
+        for stmt in statements[last:]:
+            click.echo("---\n" + stmt)
+    if profile is not None:
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
+        if os.environ.get("KAMENG_PROFILE_DUMP"):
+            profile.dump_stats(os.environ["KAMENG_PROFILE_DUMP"])
+        click.echo(out.getvalue())
+
+
+def dispose(app) -> None:
+    """Close the app's sessions and pooled connections (before its database is dropped)."""
+    from kameng.core.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()

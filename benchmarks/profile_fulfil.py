@@ -14,19 +14,22 @@ deliveries (CPU clock). A developer's tool, not a test: nothing here asserts a t
 from __future__ import annotations
 
 import cProfile
-import io
 import json
 import os
-import pstats
 import secrets
 import tempfile
 import time
-from collections import Counter
 
 import click
 from sqlalchemy import event, text
 
-from kameng.benchmarks.common import RedisFootprint, create_database, drop_database
+from kameng.benchmarks.common import (
+    RedisFootprint,
+    create_database,
+    dispose,
+    drop_database,
+    report_run,
+)
 from kameng.benchmarks.orders import HOST, SKU, _cpu_seconds, seed
 
 WARM_ROUNDS = 3
@@ -116,22 +119,9 @@ def main(orders: int, batch: int, top: int, sql: bool, sort: str, timed: bool) -
         click.echo(f"per order: worker {1000 * cpu / n:.2f} ms CPU"
                    f"{' (under cProfile)' if not timed else ''}, PostgreSQL {1000 * pg / n:.2f} ms"
                    f"; SQL statements {len(statements) / n:.2f}")
-        kinds = Counter(" ".join(s.split()[:3])[:60] for s in statements)
-        for kind, count in kinds.most_common(25):
-            click.echo(f"  {count / n:6.3f}  {kind}")
-        if sql:
-            for stmt in statements[last:]:
-                click.echo("---\n" + stmt)
-        if not timed:
-            out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
-            if os.environ.get("KAMENG_PROFILE_DUMP"):
-                profile.dump_stats(os.environ["KAMENG_PROFILE_DUMP"])
-            click.echo(out.getvalue())
-        with app.app_context():
-            db.session.remove()
-            for each in db.engines.values():
-                each.dispose()
+        report_run(statements, n, last, show=25, sql=sql,
+                   profile=None if timed else profile, sort=sort, top=top)
+        dispose(app)
     finally:
         drop_database(server, name)
         redis_before.clean()

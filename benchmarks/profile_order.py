@@ -11,19 +11,22 @@ A developer's tool, not a test: nothing here asserts a time.
 from __future__ import annotations
 
 import cProfile
-import io
 import json
 import os
-import pstats
 import secrets
 import tempfile
 import time
-from collections import Counter
 
 import click
 from sqlalchemy import event
 
-from kameng.benchmarks.common import RedisFootprint, create_database, drop_database
+from kameng.benchmarks.common import (
+    RedisFootprint,
+    create_database,
+    dispose,
+    drop_database,
+    report_run,
+)
 from kameng.benchmarks.orders import HOST, SKU, _cpu_seconds, seed
 
 WARM = 20
@@ -89,22 +92,9 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bo
                    f"wall{' (under cProfile)' if not timed else ''}; PostgreSQL (its one "
                    f"connection) {1000 * backend_cpu / orders:.2f} ms CPU"
                    f"{'' if _backend_pid(app) == backend else ' (the connection changed!)'}")
-        kinds = Counter(" ".join(s.split()[:3])[:60] for s in statements)
-        for kind, count in kinds.most_common(20):
-            click.echo(f"  {count / orders:5.2f}  {kind}")
-        if sql:
-            for stmt in statements[last:]:
-                click.echo("---\n" + stmt)
-        if not timed:   # an unused profile has no stats to print
-            out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
-            if os.environ.get("KAMENG_PROFILE_DUMP"):
-                profile.dump_stats(os.environ["KAMENG_PROFILE_DUMP"])
-            click.echo(out.getvalue())
-        with app.app_context():
-            db.session.remove()
-            for each in db.engines.values():
-                each.dispose()
+        report_run(statements, orders, last, show=20, sql=sql,
+                   profile=None if timed else profile, sort=sort, top=top)
+        dispose(app)
     finally:
         drop_database(server, name)
         redis_before.clean()
