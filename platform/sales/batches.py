@@ -4,9 +4,11 @@ An RQ job costs a few milliseconds of bookkeeping in Redis and in the worker
 (dequeue, start and finish records, the result) — as much as delivering a card
 order. So a paid order is pushed onto a Redis list (one of ``FULFIL_SHARDS``,
 by order id), and a ``fulfil_batch`` job is enqueued only if none is already
-waiting for that list; the job takes up to ``FULFIL_BATCH`` orders at a time
-and delivers them together until the list is empty. With one order at a time
-this is one job per order, as before; under a rush one job carries many.
+waiting for or draining that list (its flag); the job takes up to
+``FULFIL_BATCH`` orders at a time and delivers them together until the list is
+empty, and gives the flag up only then (``finish``). With one order at a time
+this is one job per order, as before; under a rush one job carries many, and
+never two drain one list while the other list's job waits for a worker.
 
 Nothing is lost if a batch is: the outbox row of each order stays unmarked
 until its delivery commits, and the periodic dispatcher sends unmarked rows
@@ -110,7 +112,28 @@ def take_lingering(shard: int, connection=None, sleep=time.sleep) -> list[Item]:
     return items
 
 
-def release(shard: int, connection=None) -> None:
-    """Called by the job before it drains: orders pushed from now on enqueue a new
-    job, those pushed before are in the list this job is about to empty."""
-    (connection or redis_conn.get()).delete(flag_key(shard))
+def hold(shard: int, connection=None) -> None:
+    """Called by the job as it starts and after each batch: the flag is its own while
+    it drains (an order pushed meanwhile joins this job, enqueues none), and lapses
+    ``FLAG_SECONDS`` after a job that died."""
+    (connection or redis_conn.get()).set(flag_key(shard), 1, ex=FLAG_SECONDS)
+
+
+# atomic, so an order pushed after the job's last take either is seen here or finds
+# the flag free and enqueues the next job: none is left waiting without one
+_FINISH = """
+if redis.call('llen', KEYS[1]) > 0 then
+  redis.call('set', KEYS[2], 1, 'EX', ARGV[1])
+  return 1
+end
+redis.call('del', KEYS[2])
+return 0
+"""
+
+
+def finish(shard: int, connection=None) -> bool:
+    """Called by the job when its list was empty: gives the flag up and answers False,
+    unless orders arrived since the last take — then it keeps the flag and answers
+    True (drain on)."""
+    r = connection or redis_conn.get()
+    return bool(r.eval(_FINISH, 2, list_key(shard), flag_key(shard), FLAG_SECONDS))

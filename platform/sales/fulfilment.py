@@ -81,19 +81,23 @@ def fulfil(order_id: int) -> Outcome:
 def fulfil_waiting(shard: int) -> Iterator[tuple[int, int, Outcome]]:
     """Deliver the paid orders waiting in one fulfilment list (``batches``), a batch
     at a time, until it is empty; yields (tenant id, order id, outcome)."""
-    batches.release(shard)
-    while items := batches.take_lingering(shard):
-        started = time.monotonic()   # after the linger: the workers' time, not the wait
-        by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
-        for item in items:
-            by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
-        for tenant_id, pairs in by_tenant.items():
-            with tenant_scope(tenant_id):
-                results = fulfil_many(pairs)
-            for order_id, outcome in results.items():
-                yield tenant_id, order_id, outcome
-        # what an order costs the workers, for the API's back-pressure
-        backpressure.record(len(items), time.monotonic() - started)
+    batches.hold(shard)
+    while True:
+        while items := batches.take_lingering(shard):
+            started = time.monotonic()   # after the linger: the workers' time, not the wait
+            by_tenant: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
+            for item in items:
+                by_tenant[item.tenant_id].append((item.order_id, item.outbox_id))
+            for tenant_id, pairs in by_tenant.items():
+                with tenant_scope(tenant_id):
+                    results = fulfil_many(pairs)
+                for order_id, outcome in results.items():
+                    yield tenant_id, order_id, outcome
+            # what an order costs the workers, for the API's back-pressure
+            backpressure.record(len(items), time.monotonic() - started)
+            batches.hold(shard)
+        if not batches.finish(shard):
+            return
 
 
 def fulfil_many(pairs: list[tuple[int, int | None]]) -> dict[int, Outcome]:

@@ -84,21 +84,47 @@ def test_a_batch_with_a_lapsed_reservation_and_a_manual_order(app, tree):
     assert check_ledger().ok
 
 
-def test_an_order_pushed_while_a_job_waits_joins_that_job(app, tree):
+def test_an_order_pushed_while_a_job_waits_or_drains_joins_that_job(app, tree):
     product = card_product(codes=5)
     fund(tree.star_customer, 100_000)
-    ids = [services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
-                                idempotency_key=f"k{i}").order.id for i in range(2)]
+
+    def place(key):
+        return services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
+                                    idempotency_key=key).order.id
+
+    ids = [place(f"k{i}") for i in range(2)]
     shards = {oid % app.config["FULFIL_SHARDS"] for oid in ids}
     assert len(_fulfilment_jobs()) == len(shards)
-    # a job that starts releases its list's flag: the next order enqueues a new job
+    # a job that starts keeps its list's flag while it drains: no second job for the list
     for shard in shards:
-        batches.release(shard)
-    third = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer,
-                                 idempotency_key="k2").order.id
-    assert len(_fulfilment_jobs()) == len(shards) + 1
+        batches.hold(shard)
+    third = place("k2")
+    assert len(_fulfilment_jobs()) == len(shards)
     run_jobs(app, "fulfilment")
     assert _statuses([*ids, third]) == {"delivered": 3}
+    # drained: the flags are given up, the next order enqueues a job again
+    r = redis_conn.get()
+    assert not any(r.exists(batches.flag_key(s)) for s in range(app.config["FULFIL_SHARDS"]))
+    fourth = place("k3")
+    assert len(_fulfilment_jobs()) == 1
+    run_jobs(app, "fulfilment")
+    assert _statuses([fourth]) == {"delivered": 1}
+
+
+def test_a_job_that_finds_its_list_empty_drains_on_if_an_order_came_meanwhile(app):
+    r = redis_conn.get()
+    batches.hold(0)
+    # an order pushed after the job's last take, while the flag was still held: the
+    # pusher enqueued nothing, so the job must see it
+    r.rpush(batches.list_key(0), batches.Item(1, 10, None).encode())
+    assert batches.finish(0) is True
+    assert r.exists(batches.flag_key(0)) and r.ttl(batches.flag_key(0)) > 0
+    assert [i.order_id for i in batches.take(0)] == [10]
+    # empty now: the flag is given up, and an order pushed next enqueues a job of its own
+    assert batches.finish(0) is False
+    assert not r.exists(batches.flag_key(0))
+    batches.hand_over([batches.Item(1, 0, None)])   # order id 0: list 0
+    assert len(_fulfilment_jobs()) == 1
 
 
 def test_a_batch_pays_each_referred_buyers_promoter_and_nobody_elses(app, tree):
