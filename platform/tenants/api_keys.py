@@ -153,10 +153,17 @@ def authenticate(tenant: Tenant, plaintext: str | None) -> tuple[ApiKey, User] |
 
 
 def _touch(key_id: int, now) -> None:
-    db.session.execute(
+    session = db.session()
+    session.execute(
         update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
         .execution_options(synchronize_session=False, **{_NOT_A_CHANGE: True}))
-    db.session.commit()
+    # at the start of a request the session holds only what it has just read (the shop,
+    # the key, its account): expired by the commit, each would be read again at once
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 # ----- the per-process key cache ------------------------------------------------------
