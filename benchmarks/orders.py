@@ -243,7 +243,7 @@ def _ts(moment) -> float:
 
 def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int,
                  rate: float | None = None, started: float | None = None):
-    """N API orders; returns [(sent_at, status, order_no, key, refusals)].
+    """N API orders; returns [(sent_at, status, order_no, key, refusals, answered_at)].
 
     Closed loop (``rate`` None): ``concurrency`` orders in flight, the next sent as
     soon as one is answered. Open loop: order i is due at ``started + i / rate``,
@@ -300,14 +300,14 @@ def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int,
         while True:
             resp, raw = send(body, headers)
             if isinstance(resp, str):
-                return sent, resp, None, key, refusals
+                return sent, resp, None, key, refusals, time.time()
             if resp.status != 503 or refusals >= MAX_REFUSALS:
                 break
             refusals += 1
             time.sleep(float(resp.getheader("Retry-After") or 1))
         answer = json.loads(raw) if resp.getheader("Content-Type", "").endswith("json") \
             else {}
-        return sent, resp.status, answer.get("order_no"), key, refusals
+        return sent, resp.status, answer.get("order_no"), key, refusals, time.time()
 
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(one, range(orders)))
@@ -345,7 +345,7 @@ def _codes_by_order(base: str, placed: list, concurrency: int) -> dict[str, list
     local = threading.local()
 
     def one(item):
-        _sent, _status, order_no, key, _refusals = item
+        _sent, _status, order_no, key, *_rest = item
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
@@ -438,6 +438,12 @@ def _percentile(values: list[float], pct: float) -> float:
 
 # ----- the run ------------------------------------------------------------------------
 
+def _spread(seconds: list[float]) -> dict[str, float] | None:
+    if not seconds:
+        return None
+    return {"p50": 1000 * statistics.median(seconds), "p99": 1000 * _percentile(seconds, 99)}
+
+
 def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 32,
         workers: int = 2, accounts: int | None = None, noop_jobs: int | None = None,
         web_workers: int = 2, web_threads: int = 4, rate: float | None = None,
@@ -503,7 +509,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         started = time.time()
         placed = _fire_orders(base, keys, orders, concurrency, rate=rate, started=started)
         answered = time.time()
-        refused = Counter(str(s) for _t, s, no, _k, _r in placed if s != 201 or not no)
+        refused = Counter(str(s) for _t, s, no, *_rest in placed if s != 201 or not no)
         ok = [p for p in placed if p[1] == 201 and p[2]]
         backpressure = {"answers_503": sum(p[4] for p in placed),
                         "orders_refused_at_least_once": sum(1 for p in placed if p[4]),
@@ -512,7 +518,10 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         finished = max(delivered.values()) if delivered else answered
         cpu_used = {role: seconds - cpu_before.get(role, 0.0)
                     for role, seconds in _cpu_split(app, roles).items()}
-        latencies = [delivered[no] - sent for sent, _s, no, _k, _r in ok if no in delivered]
+        latencies = [delivered[no] - sent for sent, _s, no, *_rest in ok if no in delivered]
+        # where an order's time went: the API's answer, then the queue and the workers
+        answering = [p[5] - p[0] for p in ok]
+        fulfilling = [delivered[p[2]] - p[5] for p in ok if p[2] in delivered]
 
         codes = _codes_by_order(base, ok, concurrency)
         seen = Counter(code for order_codes in codes.values() for code in set(order_codes))
@@ -542,6 +551,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         "requests_per_second": orders / (answered - started),
         "p50_latency_ms": 1000 * statistics.median(latencies) if latencies else None,
         "p99_latency_ms": 1000 * _percentile(latencies, 99) if latencies else None,
+        "answer_ms": _spread(answering), "answer_to_delivered_ms": _spread(fulfilling),
         "double_sold": double_sold, "orders_without_their_code": short,
         "noop_jobs": noop_jobs, "noop_jobs_per_second": noop_rate, "noop_seconds": noop_s,
         "ledger_ok": ledger_ok, "wallets_not_zero": nonzero_wallets, "database": name,
@@ -564,6 +574,11 @@ def _report(s: dict, echo) -> None:
     if s["p50_latency_ms"] is not None:
         echo(f"latency      p50 {s['p50_latency_ms']:.0f} ms, p99 {s['p99_latency_ms']:.0f} ms "
              "(order sent → delivered)")
+    if s["answer_ms"] and s["answer_to_delivered_ms"]:
+        api, rest = s["answer_ms"], s["answer_to_delivered_ms"]
+        echo(f"             of which the API's answer p50 {api['p50']:.0f} ms, p99 "
+             f"{api['p99']:.0f} ms; answer → delivered p50 {rest['p50']:.0f} ms, p99 "
+             f"{rest['p99']:.0f} ms")
     bp = s["backpressure"]
     limit = (f"503 + Retry-After beyond {bp['limit_seconds']:g} s of fulfilment work"
              if bp["limit_seconds"] else "none (the API accepts whatever comes)")

@@ -31,6 +31,11 @@ def test_bench_orders_smoke(pg, bench_redis):
     assert stats["ledger_ok"] and stats["wallets_not_zero"] == 0
     assert stats["orders_per_second"] > 0 and stats["noop_jobs_per_second"] > 0
     assert any(line.startswith("double-sold") for line in lines)
+    # the latency split into the API's answer and the wait for the workers
+    api, rest = stats["answer_ms"], stats["answer_to_delivered_ms"]
+    assert 0 < api["p50"] <= api["p99"] and 0 < rest["p50"] <= rest["p99"]
+    assert api["p99"] <= stats["p99_latency_ms"] + 1
+    assert any("of which the API's answer" in line for line in lines)
     if os.path.exists("/proc/self/stat"):   # where the CPU went, per role
         split = stats["cpu_ms_per_order"]
         assert split["web"] > 0 and split["workers"] > 0 and "postgres" in split
