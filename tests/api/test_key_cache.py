@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from kameng.core.extensions import db
 from kameng.tenants import api_keys
@@ -73,3 +73,26 @@ def test_without_redis_every_request_asks_the_database(app, tree, client_for, mo
     assert client.get("/api/v1/balance", headers=auth(key)).status_code == 200
     revoke_key(user, api_keys.list_keys(user)[0].id)
     assert client.get("/api/v1/balance", headers=auth(key)).status_code == 401
+
+
+def test_a_keys_first_request_notes_its_use_and_reads_nothing_again(app, tree, client_for):
+    user, key = api_account(tree.star, "bot@star.test", funds=500)
+    client = client_for(STAR)
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()).lower())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        assert client.get("/api/v1/balance", headers=auth(key)).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    touch = next(i for i, sql in enumerate(seen) if sql.startswith("update api_keys"))
+    # committed without expiring what the request had read: the shop, the key and the
+    # account are not read again after it
+    again = [sql for sql in seen[touch + 1:] if sql.startswith("select")
+             and any(f"from {t} " in sql + " " for t in ("tenants", "api_keys", "users"))]
+    assert again == []
+    db.session.expire_all()
+    assert api_keys.list_keys(user)[0].last_used_at is not None
