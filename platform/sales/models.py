@@ -62,6 +62,11 @@ class Order(IdMixin, TimestampMixin, TenantScoped, db.Model):
                       where="collected_by_tenant_id IS NOT NULL"),
     )
 
+    # TenantScoped's column without its own index: ix_orders_tenant_id_id leads with it
+    # (a shop's orders, the cascade from tenants), and a second index on it was one
+    # more to write on every order (migration f3)
+    tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           nullable=False)
     order_no: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
