@@ -6,7 +6,11 @@ serves the real app under gunicorn, starts W ``kameng worker`` processes
 (SimpleWorker) and then, in the same run and with the same workers:
 
 1. enqueues M no-op jobs and times them to the last one's end (RQ's own rate);
-2. fires N concurrent ``POST /api/v1/orders`` (or, with ``--rate R``, sends them
+2. warms up: ``--warmup`` seconds' worth of orders placed the same way and delivered,
+   left out of the figures (the report gives their latency on its own line: the
+   first second of freshly started processes is slow — a key's first request, every
+   statement's first compile — and at --rate 100 it would be the whole p99);
+3. fires N concurrent ``POST /api/v1/orders`` (or, with ``--rate R``, sends them
    at R a second on a fixed schedule: an open loop) and waits until every order
    is delivered (paid from the wallet, dispatched through the outbox, fulfilled
    by the workers). An order refused by back-pressure (503) is sent again after
@@ -242,13 +246,16 @@ def _ts(moment) -> float:
 
 
 def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int,
-                 rate: float | None = None, started: float | None = None):
+                 rate: float | None = None, started: float | None = None, first: int = 0):
     """N API orders; returns [(sent_at, status, order_no, key, refusals, answered_at)].
 
     Closed loop (``rate`` None): ``concurrency`` orders in flight, the next sent as
     soon as one is answered. Open loop: order i is due at ``started + i / rate``,
     whenever the earlier ones are answered, and ``sent_at`` is that due time — a
     slow answer delays no measurement (no coordinated omission).
+
+    The orders are numbered from ``first`` (the warm-up's come before the measured
+    ones): order i is placed with key ``i % len(keys)`` and Idempotency-Key ``bench-i``.
 
     An order refused with 503 (back-pressure) is sent again, with the same
     Idempotency-Key, after the Retry-After the API asked for, as a client would;
@@ -292,7 +299,7 @@ def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int,
         headers = {"Host": HOST, "Authorization": f"Bearer {key}",
                    "Idempotency-Key": f"bench-{i}", "Content-Type": "application/json"}
         if rate:
-            sent = started + i / rate
+            sent = started + (i - first) / rate
             time.sleep(max(0.0, sent - time.time()))
         else:
             sent = time.time()
@@ -310,7 +317,7 @@ def _fire_orders(base: str, keys: list[str], orders: int, concurrency: int,
         return sent, resp.status, answer.get("order_no"), key, refusals, time.time()
 
     with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(one, range(orders)))
+        return list(pool.map(one, range(first, first + orders)))
 
 
 def _wait_delivered(app, expected: int, timeout: float) -> dict[str, float]:
@@ -447,7 +454,7 @@ def _spread(seconds: list[float]) -> dict[str, float] | None:
 def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 32,
         workers: int = 2, accounts: int | None = None, noop_jobs: int | None = None,
         web_workers: int = 2, web_threads: int = 4, rate: float | None = None,
-        max_backlog: float | None = None, echo=click.echo) -> dict:
+        max_backlog: float | None = None, warmup: float = 0.0, echo=click.echo) -> dict:
     from kameng.webapp import create_app
 
     if not (db_url or "").startswith(("postgres://", "postgresql")):
@@ -460,6 +467,9 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
     _check_redis_is_free(redis_url)
     redis_before = RedisFootprint(redis_url)
     accounts = accounts or max(1, min(orders, concurrency * 2))
+    # the warm-up: as many orders as the run sends in ``warmup`` seconds (at the rate, or
+    # at a guess of 100/s in a closed loop), placed and delivered before the measurement
+    warm = math.ceil(warmup * (rate or 100)) if warmup else 0
     noop_jobs = noop_jobs or orders
     stack = Stack(tmpdir=tempfile.mkdtemp(prefix="kameng-bench-orders-"))
     app = None
@@ -478,8 +488,9 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
             config["KAMENG_MAX_FULFILMENT_BACKLOG_SECONDS"] = str(max_backlog)
         app = create_app({k[len("KAMENG_"):]: v for k, v in config.items()})
         config["KAMENG_CODE_KEYS"] = app.config["CODE_KEYS"]
-        echo(f"seeding {orders} codes and {accounts} funded API accounts in {name} …", err=True)
-        keys = seed(app, orders, accounts)
+        echo(f"seeding {warm + orders} codes and {accounts} funded API accounts in {name} …",
+             err=True)
+        keys = seed(app, warm + orders, accounts)
 
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("KAMENG_")}  # no SMTP, no other database: only ours
@@ -499,22 +510,39 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
 
         backlog_limit = float(app.config.get("MAX_FULFILMENT_BACKLOG_SECONDS") or 0)
         if rate:
-            # enough threads that a slow answer never holds up the next order's send
             concurrency = max(concurrency, int(rate * 2))
+        warmed = {}
+        if warm:
+            echo(f"warm-up: {warm} orders, the same way, not measured …", err=True)
+            warm_started = time.time()
+            warm_placed = _fire_orders(base, keys, warm, concurrency, rate=rate,
+                                       started=warm_started)
+            warm_ok = [p for p in warm_placed if p[1] == 201 and p[2]]
+            warm_delivered = _wait_delivered(app, len(warm_ok), timeout=120 + warm / 5)
+            warm_latencies = [warm_delivered[p[2]] - p[0] for p in warm_ok
+                              if p[2] in warm_delivered]
+            warmed = {"orders": warm, "accepted": len(warm_ok), "placed": warm_ok,
+                      "latency_ms": _spread(warm_latencies)}
+        if rate:
+            # enough threads that a slow answer never holds up the next order's send
             echo(f"orders: {orders} through the API, open loop at {rate:g}/s …", err=True)
         else:
             echo(f"orders: {orders} through the API, {concurrency} at a time …", err=True)
         roles = {"web": [web.pid], "workers": [w.pid for w in rq_workers]}
         cpu_before = _cpu_split(app, roles)
         started = time.time()
-        placed = _fire_orders(base, keys, orders, concurrency, rate=rate, started=started)
+        placed = _fire_orders(base, keys, orders, concurrency, rate=rate, started=started,
+                              first=warm)
         answered = time.time()
         refused = Counter(str(s) for _t, s, no, *_rest in placed if s != 201 or not no)
         ok = [p for p in placed if p[1] == 201 and p[2]]
         backpressure = {"answers_503": sum(p[4] for p in placed),
                         "orders_refused_at_least_once": sum(1 for p in placed if p[4]),
                         "limit_seconds": backlog_limit}
-        delivered = _wait_delivered(app, len(ok), timeout=120 + orders / 5)
+        delivered = _wait_delivered(app, len(ok) + warmed.get("accepted", 0),
+                                    timeout=120 + orders / 5)
+        measured = {p[2] for p in ok}
+        delivered = {no: at for no, at in delivered.items() if no in measured}
         finished = max(delivered.values()) if delivered else answered
         cpu_used = {role: seconds - cpu_before.get(role, 0.0)
                     for role, seconds in _cpu_split(app, roles).items()}
@@ -523,7 +551,8 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
         answering = [p[5] - p[0] for p in ok]
         fulfilling = [delivered[p[2]] - p[5] for p in ok if p[2] in delivered]
 
-        codes = _codes_by_order(base, ok, concurrency)
+        # every code handed out, the warm-up's too, for the double-sold count
+        codes = _codes_by_order(base, ok + warmed.pop("placed", []), concurrency)
         seen = Counter(code for order_codes in codes.values() for code in set(order_codes))
         double_sold = sum(1 for n in seen.values() if n > 1)
         short = sum(1 for order_codes in codes.values() if len(order_codes) != 1)
@@ -545,7 +574,7 @@ def run(db_url: str, redis_url: str, *, orders: int = 2000, concurrency: int = 3
     elapsed = finished - started
     stats = {
         "orders": orders, "accepted": len(ok), "refused": dict(refused),
-        "concurrency": concurrency, "workers": workers, "rate": rate,
+        "concurrency": concurrency, "workers": workers, "rate": rate, "warmup": warmed,
         "backpressure": backpressure,
         "orders_per_second": len(ok) / elapsed if elapsed > 0 else 0.0,
         "requests_per_second": orders / (answered - started),
@@ -571,6 +600,11 @@ def _report(s: dict, echo) -> None:
     mode = (f"open loop, {s['rate']:g} orders/s on a schedule (latency from each order's "
             "due time)" if s["rate"] else f"closed loop, {s['concurrency']} in flight")
     echo(f"mode         {mode}")
+    warm = s.get("warmup") or {}
+    if warm.get("orders"):
+        lat = warm.get("latency_ms") or {"p50": float("nan"), "p99": float("nan")}
+        echo(f"warm-up      {warm['orders']:,} orders first, the same way, not counted below "
+             f"(freshly started processes: p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms)")
     if s["p50_latency_ms"] is not None:
         echo(f"latency      p50 {s['p50_latency_ms']:.0f} ms, p99 {s['p99_latency_ms']:.0f} ms "
              "(order sent → delivered)")
@@ -621,17 +655,20 @@ def _report(s: dict, echo) -> None:
 @click.option("--rate", type=click.FloatRange(min=0.1),
               help="Open loop: send R orders/s on a fixed schedule (latency from each "
                    "order's due time) instead of --concurrency in flight.")
+@click.option("--warmup", default=3.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds of orders (at --rate, or ~100/s) placed and delivered first and "
+                   "left out of the figures: the processes have just started (0: none).")
 @click.option("--max-backlog", type=click.FloatRange(min=0),
               help="KAMENG_MAX_FULFILMENT_BACKLOG_SECONDS for the served app (default: "
                    "the setting's default; 0: no back-pressure).")
 def bench_orders(orders, concurrency, workers, accounts, noop_jobs, web_workers, web_threads,
-                 rate, max_backlog):
+                 rate, warmup, max_backlog):
     """N concurrent API orders through payment and fulfilment vs RQ's no-op job rate."""
     db_url = os.environ.get("KAMENG_DATABASE_URL", "")
     redis_url = os.environ.get("KAMENG_REDIS_URL", "")
     stats = run(db_url, redis_url, orders=orders, concurrency=concurrency, workers=workers,
                 accounts=accounts, noop_jobs=noop_jobs, web_workers=web_workers,
-                web_threads=web_threads, rate=rate, max_backlog=max_backlog)
+                web_threads=web_threads, rate=rate, max_backlog=max_backlog, warmup=warmup)
     if stats["double_sold"] or stats["orders_without_their_code"] or not stats["ledger_ok"]:
         raise click.ClickException("the run sold a code twice or lost one, or the books "
                                    "do not balance")

@@ -27,6 +27,10 @@ from kameng.core.jobs import queue
 BATCH_JOB = "kameng.workers.jobs.fulfil_batch"
 # the flag lives a minute at most: a lost job holds up nothing for longer
 FLAG_SECONDS = 60
+# while a job drains, it renews the flag after each batch for this long: a job that dies
+# mid-drain holds its list up no longer (a batch that outlasts it lets a second job drain
+# the same list meanwhile, which is safe: delivery is idempotent)
+HOLD_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,8 @@ def take_lingering(shard: int, connection=None, sleep=time.sleep) -> list[Item]:
 def hold(shard: int, connection=None) -> None:
     """Called by the job as it starts and after each batch: the flag is its own while
     it drains (an order pushed meanwhile joins this job, enqueues none), and lapses
-    ``FLAG_SECONDS`` after a job that died."""
-    (connection or redis_conn.get()).set(flag_key(shard), 1, ex=FLAG_SECONDS)
+    ``HOLD_SECONDS`` after a job that died."""
+    (connection or redis_conn.get()).set(flag_key(shard), 1, ex=HOLD_SECONDS)
 
 
 # atomic, so an order pushed after the job's last take either is seen here or finds
@@ -136,4 +140,4 @@ def finish(shard: int, connection=None) -> bool:
     unless orders arrived since the last take — then it keeps the flag and answers
     True (drain on)."""
     r = connection or redis_conn.get()
-    return bool(r.eval(_FINISH, 2, list_key(shard), flag_key(shard), FLAG_SECONDS))
+    return bool(r.eval(_FINISH, 2, list_key(shard), flag_key(shard), HOLD_SECONDS))

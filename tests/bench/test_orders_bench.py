@@ -65,9 +65,12 @@ def test_bench_orders_open_loop_smoke(pg, bench_redis):
     """``--rate``: orders sent on a schedule; the report names the mode and back-pressure."""
     lines = []
     stats = bench.run(pg.url, bench_redis, orders=10, concurrency=2, workers=1, noop_jobs=10,
-                      web_workers=1, web_threads=4, rate=20, max_backlog=5,
+                      web_workers=1, web_threads=4, rate=20, max_backlog=5, warmup=0.2,
                       echo=lambda msg, **_: lines.append(msg))
     assert stats["accepted"] == 10 and stats["rate"] == 20
+    # four warm-up orders first (0.2 s at 20/s), delivered, left out of the figures
+    assert stats["warmup"]["orders"] == 4 and stats["warmup"]["accepted"] == 4
+    assert any(line.startswith("warm-up") and "not counted" in line for line in lines)
     assert stats["double_sold"] == 0 and stats["ledger_ok"]
     assert stats["backpressure"]["limit_seconds"] == 5
     assert any(line.startswith("mode") and "open loop" in line for line in lines)

@@ -142,9 +142,9 @@ class Entry(IdMixin, db.Model):
 
     transaction_id: Mapped[int] = mapped_column(BigId, ForeignKey("ledger_transactions.id"),
                                                 index=True)
+    # indexed by ix_ledger_entries_account_id_id (account, id) above
     account_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("ledger_accounts.id", deferrable=True, initially="DEFERRED"),
-        index=True)
+        BigId, ForeignKey("ledger_accounts.id", deferrable=True, initially="DEFERRED"))
     amount: Mapped[int] = mapped_column(BigInteger)
 
     transaction: Mapped[Transaction] = relationship(back_populates="entries")
