@@ -11,7 +11,7 @@ is interrupted, PostgreSQL keeps an INVALID index of the same name: ``DROP INDEX
 and run the migration again.
 
 Revision ID: 1961e737831f
-Revises: 3e8b5f1c9d42
+Revises: 5c2d8e7a1f30
 Create Date: 2026-11-30 03:40:00.000000
 
 """
@@ -20,7 +20,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '1961e737831f'
-down_revision = '3e8b5f1c9d42'
+down_revision = '5c2d8e7a1f30'
 branch_labels = None
 depends_on = None
 
