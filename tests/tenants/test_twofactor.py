@@ -33,6 +33,11 @@ def code_at(secret: str, offset: int = 0) -> str:
     return totp.generate_otp(int(time.time() // totp.interval) + offset)
 
 
+# the code each enrolment was confirmed with, by secret: a replay must send that very
+# code (recomputing "the previous step" later may cross into the next 30 s step)
+ENROLLED_WITH: dict[str, str] = {}
+
+
 def enrol(client) -> tuple[str, list[str]]:
     """Switch 2FA on for the signed-in user through the back office: (secret, recovery)."""
     start = client.post("/admin/security/2fa/start")
@@ -43,7 +48,8 @@ def enrol(client) -> tuple[str, list[str]]:
     secret = re.search(r'class="totp-secret"[^>]*>([A-Z2-7]+)<', body).group(1)
     assert "otpauth://totp/" in body
     # the previous step's code: still valid, and the one just after it stays usable
-    done = client.post("/admin/security/2fa/enrol", data={"code": code_at(secret, -1)})
+    ENROLLED_WITH[secret] = code_at(secret, -1)
+    done = client.post("/admin/security/2fa/enrol", data={"code": ENROLLED_WITH[secret]})
     assert done.status_code == 200
     codes = RECOVERY.findall(done.get_data(as_text=True))
     assert len(codes) == twofactor.RECOVERY_CODES
@@ -103,17 +109,18 @@ def test_sign_in_asks_for_a_code_and_refuses_wrong_and_replayed_ones(app, tree, 
     assert wrong.status_code == 200 and "Wrong or already used code" in wrong.get_data(
         as_text=True)
     # the code used to enrol was spent: the same time step is refused
-    replay = fresh.post("/login/2fa", data={"code": code_at(secret, -1)})
+    replay = fresh.post("/login/2fa", data={"code": ENROLLED_WITH[secret]})
     assert replay.status_code == 200
     assert fresh.get("/admin/").status_code == 302
-    ok = fresh.post("/login/2fa", data={"code": code_at(secret)})
+    signed_in_with = code_at(secret)
+    ok = fresh.post("/login/2fa", data={"code": signed_in_with})
     assert ok.status_code == 302 and ok.headers["Location"].endswith("/admin/")
     assert fresh.get("/admin/").status_code == 200
 
     # the same code on another sign-in, within its window: refused
     other = client_for("star.localhost")
     login(other, "owner@star.test")
-    assert other.post("/login/2fa", data={"code": code_at(secret)}).status_code == 200
+    assert other.post("/login/2fa", data={"code": signed_in_with}).status_code == 200
     assert other.get("/admin/").status_code == 302
 
 
