@@ -10,15 +10,17 @@ treated as failure. ``manual`` lines wait for staff.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import BigInteger, any_, bindparam, func, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -148,18 +150,38 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
     the ids delivered here; None (and nothing written) when a code is missing —
     the reservation lapsed: the caller goes step by step, which re-reserves or
     records the failure and refunds."""
-    claimed = set(db.session.execute(
-        update(Order).where(Order.id.in_([o.id for o in orders]), Order.status == "paid")
-        .values(status="delivered", delivered_at=utcnow())
-        .returning(Order.id).execution_options(synchronize_session=False)).scalars())
+    now = utcnow()
+    sent = [i for i in outbox_ids if i is not None]
+    fused = db.session.get_bind().dialect.name == "postgresql"
+    if fused:
+        # the claim, the lines, the codes and the outbox rows in one round trip
+        claimed, sold = set(), Counter()
+        for kind, row_id in db.session.execute(_deliver_statement(), {
+                "shop_id": orders[0].tenant_id, "now": now,
+                "order_ids": [o.id for o in orders], "outbox_ids": sent}):
+            if kind == "o":
+                claimed.add(row_id)
+            else:
+                sold[row_id] += 1
+    else:
+        claimed = set(db.session.execute(
+            update(Order).where(Order.id.in_([o.id for o in orders]), Order.status == "paid")
+            .values(status="delivered", delivered_at=now)
+            .returning(Order.id).execution_options(synchronize_session=False)).scalars())
     orders = [o for o in orders if o.id in claimed]  # the others were taken meanwhile
     lines = [line for order in orders for line in order.lines]
-    sold = allocation.mark_sold_many([line.id for line in lines],
-                                     {line.id: line.quantity for line in lines}) if lines else {}
-    if any(sold.get(line.id, 0) < line.quantity for line in lines):
+    if fused:
+        short = [line.id for line in lines if sold[line.id] < line.quantity]
+        if short:   # a loop code's reservation is a row of its own
+            sold.update(allocation.mark_loops_sold_many(short, now))
+    else:
+        sold = allocation.mark_sold_many([line.id for line in lines],
+                                         {line.id: line.quantity for line in lines}
+                                         ) if lines else Counter()
+    if any(sold[line.id] < line.quantity for line in lines):
         db.session.rollback()
         return None
-    if lines:
+    if lines and not fused:
         db.session.execute(update(OrderLine).where(OrderLine.id.in_([ln.id for ln in lines]))
                            .values(status="delivered")
                            .execution_options(synchronize_session=False))
@@ -169,10 +191,13 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
     with db.session.no_autoflush:
         for order in orders:
             set_committed_value(order, "status", "delivered")
+            # the commission's day and maturity count from the delivery written here
+            set_committed_value(order, "delivered_at", now)
             for line in order.lines:
                 set_committed_value(line, "status", "delivered")
         _on_delivered(orders)
-    outbox.mark_sent_many([i for i in outbox_ids if i is not None])
+    if not fused:
+        outbox.mark_sent_many(sent)
     # last: the customers' spend rows are shared by every batch (two workers deliver
     # orders of the same buyers), so their locks are taken right before the commit, not
     # held while the commissions are written
@@ -180,6 +205,33 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
     _count_spend(orders)
     db.session.commit()
     return claimed
+
+
+@functools.cache
+def _deliver_statement():
+    """PostgreSQL's one statement of a delivery batch (``_deliver_cards_together``):
+    ``:order_ids`` of the shop ``:shop_id`` still paid become delivered at ``:now``,
+    with their lines; the lines' reserved codes become sold; the rows ``:outbox_ids``
+    are marked sent. Answers ('o', order id) per order claimed and ('s', line id) per
+    code sold. Built once: the ids are arrays, so its text is the same for any batch.
+    (No parameter is named after a column: an UPDATE takes such a parameter as a value
+    to SET.)"""
+    orders, lines = Order.__table__, OrderLine.__table__
+    now = bindparam("now", type_=orders.c.delivered_at.type)
+    claimed = (update(orders)
+               .where(orders.c.id == any_(bindparam("order_ids", type_=ARRAY(BigInteger))),
+                      orders.c.tenant_id == bindparam("shop_id", type_=BigInteger),
+                      orders.c.status == "paid")
+               .values(status="delivered", delivered_at=now)
+               .returning(orders.c.id).cte("claimed"))
+    done = (update(lines).where(lines.c.order_id.in_(select(claimed.c.id)))
+            .values(status="delivered").returning(lines.c.id).cte("done_lines"))
+    sold = allocation.sold_update(select(done.c.id), now).cte("sold")
+    sent = outbox.sent_update(
+        select(func.unnest(bindparam("outbox_ids", type_=ARRAY(BigInteger)))), now).cte("sent")
+    return (select(literal_column("'o'").label("kind"), claimed.c.id.label("id"))
+            .union_all(select(literal_column("'s'"), sold.c.order_line_id))
+            .add_cte(sent))
 
 
 def _count_spend(orders: list[Order]) -> None:

@@ -96,11 +96,16 @@ def mark_sent(outbox_id: int | None) -> None:
 def mark_sent_many(outbox_ids: list[int]) -> None:
     if not outbox_ids:
         return
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(outbox_ids), OutboxMessage.dispatched_at.is_(None))
-        .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1)
-        .execution_options(synchronize_session=False))
+    db.session.execute(sent_update(outbox_ids, utcnow()))
+
+
+def sent_update(outbox_ids, now):
+    """The UPDATE that marks the rows ``outbox_ids`` (a list, or an SQL expression such
+    as a subquery) sent at ``now``, for a caller that runs it inside a statement of its
+    own; a row marked before stays as it was."""
+    rows = OutboxMessage.__table__
+    return (update(rows).where(rows.c.id.in_(outbox_ids), rows.c.dispatched_at.is_(None))
+            .values(dispatched_at=now, attempts=rows.c.attempts + 1))
 
 
 def dispatch(limit: int = 200, connection=None) -> int:

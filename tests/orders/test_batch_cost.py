@@ -2,6 +2,9 @@
 its size, and, order for order, the very rows one order delivered alone writes."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from sqlalchemy import event, select, update
 
 from kameng.billing.commissions.models import Commission, CommissionShare
@@ -108,3 +111,40 @@ def test_a_batch_adds_each_buyers_orders_to_their_spend_in_one_statement(app, tr
     db.session.commit()
     assert len(statements) == 1
     assert (spend_of(shop, first), spend_of(shop, second)) == (1000, 250)
+
+
+def test_one_buyers_spend_is_one_statement_first_purchase_or_not(app, tree):
+    """A batch of one buyer's orders (the common batch at a low order rate) adds its
+    spend with the same single upsert: no UPDATE that misses, then SAVEPOINT + INSERT."""
+    from kameng.shop.pricing.services import record_spend_many_in_txn, spend_of
+
+    shop, buyer = tree.rocket.id, tree.rocket_customer.id
+    for amount, total in ((300, 300), (450, 750)):   # the first purchase, then another
+        with _Statements() as statements:
+            record_spend_many_in_txn({(shop, buyer): amount})
+        db.session.commit()
+        assert len(statements) == 1
+        assert spend_of(shop, buyer) == total
+
+
+@pytest.mark.both
+def test_a_delivered_orders_commission_matures_from_its_delivery_time(app, tree):
+    """The hold counts from the delivered_at the batch wrote on the order, not from
+    whenever the commission row happened to be built."""
+    from kameng.billing.commissions import settings as billing_settings
+
+    product = card_product(codes=5)
+    fund(tree.rocket_customer, 100_000)
+    fund(tree.rocket_owner, 100_000)
+    ids = _place(tree, product, 2)
+    with tenant_scope(tree.rocket.id):
+        fulfil_many([(i, None) for i in ids])
+    days = billing_settings.hold_days()
+    with all_tenants():
+        for order_id in ids:
+            order = db.session.get(Order, order_id)
+            commission = db.session.scalar(select(Commission)
+                                           .where(Commission.order_id == order_id))
+            assert order.status == "delivered"
+            assert commission.matures_at == order.delivered_at + timedelta(days=days)
+            assert commission.day == order.delivered_at.date()

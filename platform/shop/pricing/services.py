@@ -531,9 +531,10 @@ def record_spend_in_txn(tenant, user, amount: int) -> int:
 def record_spend_many_in_txn(spent: dict[tuple[int, int], int]) -> None:
     """``record_spend_in_txn`` for several customers at once (a delivery batch):
     ``{(shop id, customer id): amount}``, amounts >= 0. On PostgreSQL one statement
-    (an INSERT … ON CONFLICT DO UPDATE, rows taken in (shop, customer) order, so two
-    batches sharing customers lock them in the same order and cannot deadlock);
-    elsewhere one customer at a time, in that order."""
+    whatever the number of customers, a first purchase included (an INSERT … ON
+    CONFLICT DO UPDATE, rows taken in (shop, customer) order, so two batches sharing
+    customers lock them in the same order and cannot deadlock; no UPDATE that misses,
+    then a SAVEPOINT and an INSERT); elsewhere one customer at a time, in that order."""
     moves = sorted((int(t), int(u), amount) for (t, u), amount in spent.items())
     for _t, _u, amount in moves:
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
@@ -541,7 +542,7 @@ def record_spend_many_in_txn(spent: dict[tuple[int, int], int]) -> None:
                                field="amount")
     if not moves:
         return
-    if len(moves) > 1 and db.session.get_bind().dialect.name == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(_spend_statement(), {"tenant_ids": [m[0] for m in moves],
                                                 "user_ids": [m[1] for m in moves],
                                                 "amounts": [m[2] for m in moves]})

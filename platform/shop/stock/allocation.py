@@ -244,6 +244,17 @@ def mark_sold_in_txn(order_line_id: int) -> int:
     return n + sum(loops)
 
 
+def sold_update(line_ids, now):
+    """The UPDATE that marks the reserved codes of the lines ``line_ids`` (a list, or an
+    SQL expression such as a subquery) sold at ``now``, RETURNING each code's line id:
+    ``mark_sold_many``'s first statement, for a caller that runs it inside a statement
+    of its own (then ``mark_loops_sold_many`` for a line it left short)."""
+    return (update(_codes).where(_codes.c.order_line_id.in_(line_ids),
+                                 _codes.c.status == "reserved")
+            .values(status="sold", sold_at=now, reserved_until=None)
+            .returning(_codes.c.order_line_id))
+
+
 def mark_sold_many(line_ids: list[int], quantities: dict[int, int] | None = None) -> Counter:
     """``mark_sold`` for many lines in two statements; line id → codes sold now.
 
@@ -251,19 +262,22 @@ def mark_sold_many(line_ids: list[int], quantities: dict[int, int] | None = None
     quantity has no loop reservation to look for: when every line is such, one
     statement."""
     now = utcnow()
-    sold = Counter(db.session.execute(
-        update(_codes).where(_codes.c.order_line_id.in_(line_ids),
-                             _codes.c.status == "reserved")
-        .values(status="sold", sold_at=now, reserved_until=None)
-        .returning(_codes.c.order_line_id)).scalars())
+    sold = Counter(db.session.execute(sold_update(line_ids, now)).scalars())
     if quantities is not None:
         line_ids = [i for i in line_ids if sold[i] < quantities.get(i, 0)]
         if not line_ids:
             return sold
+    sold.update(mark_loops_sold_many(line_ids, now))
+    return sold
+
+
+def mark_loops_sold_many(line_ids: list[int], now=None) -> Counter:
+    """The loop-code reservations of the lines become sold; line id → units sold now."""
+    sold: Counter = Counter()
     for line_id, quantity in db.session.execute(
             update(_loops).where(_loops.c.order_line_id.in_(line_ids),
                                  _loops.c.status == "reserved")
-            .values(status="sold", sold_at=now, reserved_until=None)
+            .values(status="sold", sold_at=now or utcnow(), reserved_until=None)
             .returning(_loops.c.order_line_id, _loops.c.quantity)):
         sold[line_id] += quantity
     return sold
