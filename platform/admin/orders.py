@@ -25,7 +25,7 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from kameng.admin.routes import Routes
-from kameng.admin.views import owner_required, staff_required
+from kameng.admin.views import manual_queue_count, owner_required, staff_required
 from kameng.core.errors import ServiceError
 from kameng.core.extensions import db
 from kameng.core.pagination import keyset_page, requested_before
@@ -69,7 +69,7 @@ def orders_index():
         statuses=ORDER_STATUSES, subshops=oversight.has_subshops(g.tenant),
         names=oversight.shop_names(o.tenant_id for o in page.rows),
         products=oversight.products_sold(g.tenant),
-        queue_count=oversight.manual_queue_count(g.tenant),
+        queue_count=manual_queue_count(),
         fulfils=oversight.fulfils(g.tenant), funds_count=oversight.awaiting_funds_count(g.tenant))
 
 

@@ -58,7 +58,18 @@ def dashboard():
     from kameng.sales.dashboard import dashboard as figures
 
     board = figures(g.tenant, owner=current_user.role == "owner")
+    g.manual_queue_count = board.manual_waiting   # the nav badge's count: read once
     return render_template("admin/dashboard.html", board=board)
+
+
+def manual_queue_count() -> int:
+    """The shop's subtree's orders waiting for manual delivery, counted once per request
+    (a page that shows the count and the nav badge ask the same question)."""
+    if "manual_queue_count" not in g:
+        from kameng.sales import oversight
+
+        g.manual_queue_count = oversight.manual_queue_count(g.tenant)
+    return g.manual_queue_count
 
 
 class CsrfForm(FlaskForm):

@@ -45,11 +45,11 @@ def _nav_counts() -> dict:
     from flask import g
 
     from kameng.admin.permissions import may
-    from kameng.sales import oversight
+    from kameng.admin.views import manual_queue_count
     from kameng.sales.openshop import may_have_sub_shops
     from kameng.tenants.domains import failing
 
     # the owner's banner: verified domains whose DNS record the daily check found gone
-    return {"manual_queue_count": lambda: oversight.manual_queue_count(g.tenant),
+    return {"manual_queue_count": manual_queue_count,
             "failing_domains": lambda: failing(g.tenant), "may": may,
             "may_have_sub_shops": lambda: may_have_sub_shops(g.tenant)}

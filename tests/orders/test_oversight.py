@@ -470,3 +470,29 @@ def test_dashboard_counts_withdrawals_to_decide_and_in_progress(world, client_fo
     assert 'data-own-pending="1"' in page and 'data-to-approve="0"' in page
     staff = client(client_for, t.master, "staff@master.test").get("/admin/").text
     assert "data-to-approve" not in staff   # withdrawals are the owner's
+
+
+def test_a_page_and_its_nav_badge_count_the_manual_queue_once(app, tree, client_for):
+    from sqlalchemy import event
+
+    product = manual_product()
+    manual_order_on(app, tree.rocket, tree.rocket_customer, product, client_for)
+    staff = client(client_for, tree.master, "owner@master.test")
+    counted = []
+
+    def note(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT COUNT(*)") \
+                and "order_lines.kind" in statement:
+            counted.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        for path, shown in (("/admin/orders", 'data-queue-count="1"'),
+                            ("/admin/", 'data-manual-waiting="1"')):
+            counted.clear()
+            page = staff.get(path).text
+            assert shown in page
+            assert re.search(r'data-nav-count="1"', page)
+            assert len(counted) == 1, path
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
