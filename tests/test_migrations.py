@@ -44,6 +44,35 @@ def test_models_and_migrations_agree_on_postgresql(migrated_app):
         "\n".join(map(str, diff))
 
 
+def test_the_index_migrations_step_down_and_up_again_on_postgresql(migrated_app):
+    """The two index drops (f3, f4) undo and redo cleanly: their downgrades build the
+    indexes again (concurrently, outside a transaction) and the schema ends as it began."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    directory = migrated_app.extensions["migrate"].directory
+    names = ("ix_ledger_entries_account_id", "ix_orders_tenant_id")
+
+    def present():
+        found = set(db.session.scalars(text(
+            "SELECT indexname FROM pg_indexes WHERE indexname = ANY(:names)"),
+            {"names": list(names)}))
+        # no transaction left open: a concurrent index build waits for every one
+        db.session.rollback()
+        return found
+
+    assert present() == set()
+    downgrade(directory=directory, revision="3e8b5f1c9d42")
+    assert present() == set(names)
+    valid = db.session.scalars(text(
+        "SELECT bool_and(indisvalid) FROM pg_index WHERE indexrelid::regclass::text"
+        " = ANY(:names)"), {"names": list(names)}).one()
+    db.session.rollback()
+    assert valid
+    upgrade(directory=directory)
+    assert present() == set()
+
+
 def test_migrations_run_on_sqlite(tmp_path, redis_url):
     from kameng.webapp import create_app
 
