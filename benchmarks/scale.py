@@ -17,8 +17,8 @@ the figure, not the absolute time):
 - host resolution over up to 10,000 domains, cold (the host cache's generation
   bumped) and warm;
 - orders placed (balance) and fulfilled, one after another (rate, p99);
-- the master's order list filtered by status, its tree report and funding page (a
-  page of 50 shops of every shop), stock page and back-office home; a depth-1 shop's
+- the master's order list filtered by status, its tree report, funding page and
+  sub-shops page (each a page of 50 shops of every shop), stock page and back-office home; a depth-1 shop's
   subtree report (its funding page: the shops below it), earnings dashboard, subtree
   order list and back-office home — the pages requested in turn on both databases,
   so that the machine's load weighs on both alike;
@@ -501,6 +501,7 @@ class Target:
             ("master dashboard", self.master, hq, "/admin/"),
             ("master tree report (a page of shops)", self.master, hq, "/admin/reports/tree"),
             ("master funding page (a page of shops)", self.master, hq, "/admin/funding"),
+            ("master sub-shops page (a page of shops)", self.master, hq, "/admin/subshops"),
             ("depth-1 subtree report (funding)", self.d1, d1, "/admin/funding"),
             ("depth-1 earnings dashboard", self.d1, d1, "/admin/earnings"),
             ("depth-1 subtree order list", self.d1, d1, "/admin/orders"),

@@ -5,8 +5,8 @@ planner prefers an index where one fits, then ANALYZE), runs the request paths â
 host resolution, the product list and product page (uncached), the stock
 reservation of an order and its delivery, an order looked up by number, a parent
 shop's subtree order list, its subtree report (the funding page), earnings page
-and back-office home, the master's tree report and funding page (a page of every
-shop), back-office home and earnings page (after the reports' rollup job: the
+and back-office home, the master's tree report, funding page and sub-shops page
+(a page of every shop), back-office home and earnings page (after the reports' rollup job: the
 master's figures cover every order) â€” captures every
 statement they send (SQLAlchemy's ``before_cursor_execute``) and asks PostgreSQL for
 each one's plan (``EXPLAIN (FORMAT JSON)``, not executed): a Seq Scan of one of the
@@ -194,6 +194,10 @@ def test_request_paths_use_indexes(seeded, redis_url):
                             "/admin/funding"),
                            ("the master's funding page, a later page",
                             f"/admin/funding?after=/{info['master_id']}/{info['depth1']}/"),
+                           ("the master's sub-shops page (every shop below it)",
+                            "/admin/subshops"),
+                           ("the master's sub-shops page, a later page",
+                            f"/admin/subshops?after=/{info['master_id']}/{info['depth1']}/"),
                            ("the master's order list, filtered",
                             "/admin/orders?status=delivered"),
                            ("the master's order list, a shop searched",

@@ -17,6 +17,7 @@ from kameng.admin.routes import Routes
 from kameng.admin.views import ActionPage, also_requires, owner_required
 from kameng.billing.plans.services import plans_of
 from kameng.core.errors import InvalidInput
+from kameng.core.pagination import requested_after
 from kameng.core.percent import format_percent, parse_percent
 from kameng.sales import openshop
 from kameng.tenants import openshop as signups
@@ -35,8 +36,10 @@ subshops_required = also_requires(_may_have_sub_shops, owner_required)
 def _page(status=200):
     settings = signups.signup_settings(g.tenant)
     invites = openshop.invites_of(g.tenant)
+    after = requested_after()
+    rows, next_after = openshop.subshop_rows(g.tenant, after)
     return render_template(
-        "admin/subshops.html", rows=openshop.subshop_rows(g.tenant), settings=settings,
+        "admin/subshops.html", rows=rows, after=after, next_after=next_after, settings=settings,
         modes=signups.SIGNUP_MODES, own_plans=plans_of(g.tenant, active_only=True),
         invites=invites, invite_state=openshop.invite_state, percent=format_percent,
         host_of=primary_host,

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from kameng.billing import reports
 from kameng.billing.commissions.models import Commission, CommissionShare
@@ -30,6 +30,7 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
+from kameng.core.pagination import forward_page
 from kameng.core.percent import format_percent
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import in_own_txn
@@ -406,23 +407,42 @@ def _below(viewer: Tenant, shop_id: int) -> Tenant:
     return shop
 
 
-def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
-    """Every shop below ``viewer`` in tree order, with its plan, status, funded balance
-    (预存款 with its parent), sales, and what ``viewer`` earned from its subtree's sales."""
-    # the page shows each shop's primary host: its domains come in one query, not one a row
-    shops = list(db.session.scalars(select(Tenant).where(
-        Tenant.path.startswith(viewer.path), Tenant.id != viewer.id).order_by(Tenant.path)
-        .options(selectinload(Tenant.domains))))
+SUBSHOP_PAGE = 50
+
+
+def subshop_rows(viewer: Tenant, after: str | None = None, size: int | None = None
+                 ) -> tuple[list[SubshopRow], str | None]:
+    """One page of the shops below ``viewer``, in tree order after the path ``after``,
+    with each one's plan, status, funded balance (预存款 with its parent), sales, and what
+    ``viewer`` earned from its subtree's sales; and the ``after`` of the next page (None
+    on the last one).
+
+    A page costs what its own shops and their subtrees cost, not the viewer's whole
+    subtree (the master's is every shop on the platform: all of them on one page took
+    seconds): the shops come from the path index (keyset, no OFFSET), and every sum is
+    read for the page's shops, the earnings for their subtrees."""
+    start = after if after and after.startswith(viewer.path) else viewer.path
+    page = forward_page(select(Tenant).where(Tenant.path.startswith(viewer.path))
+                        .options(selectinload(Tenant.domains), lazyload(Tenant.parent)),
+                        Tenant.path, size or SUBSHOP_PAGE, start)
+    shops = page.rows
     if not shops:
-        return []
+        return [], None
     ids = [s.id for s in shops]
     balances = {b.tenant_id: b for b in reports.balances(shops)}
+    # my earnings from a shop: from its own sales and every shop below it, so each sale
+    # counts for the shop it was made on and each of that shop's ancestors; the page's
+    # topmost shops' subtrees hold every sale that counts for a shop of the page
+    tops = [s for s in shops if not any(s.path.startswith(t.path) and s.id != t.id
+                                        for t in shops)]
+    sellers = dict(db.session.execute(select(Tenant.id, Tenant.path).where(
+        or_(*(Tenant.path.startswith(t.path) for t in tops)))).all())
     with all_tenants():
         earned_at = dict(db.session.execute(
             select(Commission.tenant_id, func.coalesce(func.sum(CommissionShare.net), 0))
             .join(CommissionShare, CommissionShare.commission_id == Commission.id)
             .where(CommissionShare.tenant_id == viewer.id, CommissionShare.user_id.is_(None),
-                   Commission.tenant_id.in_(ids), Commission.status != "reversed")
+                   Commission.tenant_id.in_(list(sellers)), Commission.status != "reversed")
             .group_by(Commission.tenant_id)).all())
         subs = {s.tenant_id: s for s in db.session.scalars(
             select(Subscription).where(Subscription.tenant_id.in_(ids)))}
@@ -430,12 +450,9 @@ def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
             select(Plan).where(Plan.id.in_({s.plan_id for s in subs.values()})))}
     signups = {s.tenant_id: s for s in db.session.scalars(
         select(ShopSignup).where(ShopSignup.tenant_id.in_(ids)))}
-    path_of = {s.id: s.path for s in shops}
-    # my earnings from a shop: from its own sales and every shop below it, so each sale
-    # counts for the shop it was made on and each of that shop's ancestors
     mine: dict[int, int] = defaultdict(int)
     for tid, v in earned_at.items():
-        for ancestor in path_of[tid].strip("/").split("/"):
+        for ancestor in sellers[tid].strip("/").split("/"):
             mine[int(ancestor)] += int(v)
     rows = []
     for shop in shops:
@@ -448,7 +465,7 @@ def subshop_rows(viewer: Tenant) -> list[SubshopRow]:
             awaiting_approval=bool(signup and signup.awaiting_approval),
             awaiting_payment=bool(signup and signup.awaiting_payment),
             suspended_by_plan=bool(sub and sub.suspended_by_plan)))
-    return rows
+    return rows, page.after
 
 
 def approve(viewer: Tenant, shop_id: int) -> Tenant:

@@ -169,13 +169,53 @@ def test_earnings_from_a_shop_count_its_subtree(app):
             .where(CommissionShare.tenant_id == owner.id, CommissionShare.user_id.is_(None),
                    Commission.tenant_id == seller.id)) or 0)
 
-    rows = {r.tenant.slug: r for r in openshop.subshop_rows(master)}
+    rows = {r.tenant.slug: r for r in openshop.subshop_rows(master)[0]}
     assert rows["s1"].depth == 1 and rows["s2"].depth == 2
     # what the master earned on s1's sales and on s2's (s2 is below s1)
     assert rows["s1"].my_earnings == share(master, s1) + share(master, s2) > 0
     assert rows["s2"].my_earnings == share(master, s2) > 0
     assert rows["s1"].sales > 0 and rows["s2"].sales > 0
     # s1 sees only s2, and its own margin on s2's sale
-    mine = openshop.subshop_rows(s1)
+    mine, _next = openshop.subshop_rows(s1)
     assert [r.tenant.slug for r in mine] == ["s2"]
     assert mine[0].my_earnings == share(s1, s2) > 0
+
+
+def test_the_sub_shops_page_comes_a_page_of_shops_at_a_time(app, client_for, monkeypatch):
+    """The master's page lists every shop on the platform: a page at a time, in tree
+    order, and a shop's earnings still count the sales of shops on later pages."""
+    from kameng.billing.commissions.models import Commission, CommissionShare
+    from tests.billing.commissions.helpers import card_product, chain, deliver, fund
+
+    c = chain(depth=2)
+    master, s1, s2 = c.shops
+    product = card_product(codes=5)
+    fund(c.buyers[2], 10_000)
+    deliver(s2, c.buyers[2], product)     # a sale on s2 only: below s1
+    earned = int(db.session.scalar(
+        select(func.sum(CommissionShare.net))
+        .join(Commission, Commission.id == CommissionShare.commission_id)
+        .where(CommissionShare.tenant_id == master.id, CommissionShare.user_id.is_(None),
+               Commission.tenant_id == s2.id)))
+    assert earned > 0
+
+    first, after = openshop.subshop_rows(master, size=1)
+    assert [r.tenant.slug for r in first] == ["s1"] and after == s1.path
+    assert first[0].my_earnings == earned           # s2's sale, though s2 is not on it
+    second, after = openshop.subshop_rows(master, after, size=1)
+    assert [r.tenant.slug for r in second] == ["s2"] and after is None
+    assert second[0].my_earnings == earned
+    # a key from outside the viewer's subtree starts at its first shop
+    assert [r.tenant.slug for r in openshop.subshop_rows(s1, master.path)[0]] == ["s2"]
+
+    from kameng.sales import openshop as sales_openshop
+    monkeypatch.setattr(sales_openshop, "SUBSHOP_PAGE", 1)
+    client = client_for(f"{master.slug}.localhost")
+    login(client, c.owners[0].email)
+    for lang, more in (("en", "More shops"), ("zh_CN", "更多店铺")):
+        client.get(f"/lang/{lang}")
+        page = client.get("/admin/subshops").get_data(as_text=True)
+        assert 'data-shop="s1"' in page and 'data-shop="s2"' not in page
+        assert more in page
+        page = client.get(f"/admin/subshops?after={s1.path}").get_data(as_text=True)
+        assert 'data-shop="s2"' in page and 'data-shop="s1"' not in page
