@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload, selectinload
 
 from kameng.billing import reports
-from kameng.billing.commissions.models import Commission, CommissionShare
+from kameng.billing.commissions import rollup
 from kameng.billing.plans import services as plans
 from kameng.billing.plans.models import Plan, Subscription
 from kameng.core.addresses import clean_address
@@ -437,13 +437,9 @@ def subshop_rows(viewer: Tenant, after: str | None = None, size: int | None = No
                                         for t in shops)]
     sellers = dict(db.session.execute(select(Tenant.id, Tenant.path).where(
         or_(*(Tenant.path.startswith(t.path) for t in tops)))).all())
+    # from the reports' running totals (a shop's sales of all time are many rows)
+    earned_at = rollup.earned_from(viewer.id, sellers)
     with all_tenants():
-        earned_at = dict(db.session.execute(
-            select(Commission.tenant_id, func.coalesce(func.sum(CommissionShare.net), 0))
-            .join(CommissionShare, CommissionShare.commission_id == Commission.id)
-            .where(CommissionShare.tenant_id == viewer.id, CommissionShare.user_id.is_(None),
-                   Commission.tenant_id.in_(list(sellers)), Commission.status != "reversed")
-            .group_by(Commission.tenant_id)).all())
         subs = {s.tenant_id: s for s in db.session.scalars(
             select(Subscription).where(Subscription.tenant_id.in_(ids)))}
         plan_names = {p.id: p.name for p in db.session.scalars(

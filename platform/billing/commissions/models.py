@@ -150,10 +150,27 @@ class EarnedTotal(db.Model):
     amount: Mapped[int] = mapped_column(Amount, default=0)
 
 
+class SellerEarnedTotal(db.Model):
+    """What a shop (``earner_id``) earned in all on one shop's sales (``seller_id``, the
+    shop itself or one below it): its commission shares of the commissions written before
+    ``RollupMark.sellers_rolled_to``, net of those reversed before it. A parent's
+    sub-shops page reads it (its earnings from each shop's subtree)."""
+
+    __tablename__ = "seller_earned_totals"
+
+    earner_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    seller_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    net: Mapped[int] = mapped_column(Amount, default=0)
+
+
 class RollupMark(db.Model):
     """How far the rollups go (one row, id 1): every commission written before
     ``rolled_to`` is in ``CommissionRollup`` (less those reversed before it), every
-    earnings entry with ``id <= entry_id`` in ``EarnedTotal``."""
+    earnings entry with ``id <= entry_id`` in ``EarnedTotal``, every commission written
+    before ``sellers_rolled_to`` in ``SellerEarnedTotal`` (a mark of its own: the table
+    came later, and is filled from the first run after it came)."""
 
     __tablename__ = "commission_rollup_marks"
 
@@ -161,6 +178,7 @@ class RollupMark(db.Model):
     rolled_to: Mapped[datetime | None]
     entry_id: Mapped[int] = mapped_column(BigId, default=0)
     rolled_at: Mapped[datetime | None]
+    sellers_rolled_to: Mapped[datetime | None]
 
 
 class PromoterCode(IdMixin, TimestampMixin, TenantScoped, db.Model):

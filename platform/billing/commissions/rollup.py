@@ -9,7 +9,11 @@ however long its history: the master's share history is every order on the platf
   comes off in a correction row when the mark passes its reversal;
 - ``EarnedTotal``: each shop's earnings entries (``reports``' earned total) with an
   id up to ``entry_id``, a point below which every entry is committed (the ledger
-  check's ``settled_ids``).
+  check's ``settled_ids``);
+- ``SellerEarnedTotal``: each shop's shares by the shop that made the sale (a parent's
+  earnings from each sub-shop), for the commissions written before
+  ``sellers_rolled_to`` (the same point as ``rolled_to`` once it has run), less those
+  reversed before it.
 
 A reader adds what came after the mark, read through the indexes on the commissions'
 ``created_at`` and ``reversed_at`` and the entries' (account, id): the open part is
@@ -44,6 +48,7 @@ from kameng.billing.commissions.models import (
     CommissionShare,
     EarnedTotal,
     RollupMark,
+    SellerEarnedTotal,
 )
 from kameng.billing.commissions.services import EARNING_KINDS
 from kameng.billing.ledger.check import settled_ids
@@ -104,6 +109,9 @@ def roll_up(now: datetime | None = None) -> dict:
         if mark.rolled_to is None or to > mark.rolled_to:
             _roll_commissions(mark.rolled_to, to)
             mark.rolled_to = done["rolled_to"] = to
+        if mark.sellers_rolled_to is None or to > mark.sellers_rolled_to:
+            _roll_sellers(mark.sellers_rolled_to, to)
+            mark.sellers_rolled_to = to
         if settled is not None and settled[0] > (mark.entry_id or 0):
             _roll_earned(mark.entry_id or 0, settled[0])
             mark.entry_id = done["entry_id"] = settled[0]
@@ -137,6 +145,44 @@ def _roll_commissions(after: datetime | None, to: datetime) -> None:
                     Commission.reversed_at < to)
              .group_by(CommissionShare.tenant_id, slot, Commission.day))
     db.session.execute(insert(CommissionRollup).from_select(cols, taken))
+
+
+def _seller_shares(sign: int, *where):
+    """``(earner, seller, net)`` of the shops' commission shares, grouped, times ``sign``."""
+    return db.session.execute(
+        select(CommissionShare.tenant_id, Commission.tenant_id,
+               func.sum(CommissionShare.net) * literal_column(str(sign)))
+        .join(Commission, Commission.id == CommissionShare.commission_id)
+        .where(CommissionShare.user_id.is_(None), *where)
+        .group_by(CommissionShare.tenant_id, Commission.tenant_id)).all()
+
+
+def _roll_sellers(after: datetime | None, to: datetime) -> None:
+    """Add the commissions written in [after, to) to ``SellerEarnedTotal`` (all before
+    ``to`` on the first run), less those rolled up before ``after`` and reversed since."""
+    rows = _seller_shares(1, Commission.created_at < to,
+                          or_(Commission.status != "reversed", Commission.reversed_at >= to),
+                          *((Commission.created_at >= after,) if after is not None else ()))
+    if after is not None:
+        rows += _seller_shares(-1, Commission.created_at < after,
+                               Commission.status == "reversed",
+                               Commission.reversed_at >= after, Commission.reversed_at < to)
+    deltas: dict[tuple[int, int], int] = {}
+    for earner, seller, net in rows:
+        deltas[earner, seller] = deltas.get((earner, seller), 0) + int(net or 0)
+    values = [{"earner_id": e, "seller_id": s, "net": n}
+              for (e, s), n in sorted(deltas.items()) if n]
+    if not values:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    table = SellerEarnedTotal.__table__
+    stmt = upsert(table)
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=[table.c.earner_id, table.c.seller_id],
+        set_={"net": table.c.net + stmt.excluded.net}), values)
 
 
 def _earned_stmt():
@@ -220,3 +266,39 @@ def earned(tenant_ids: list[int]) -> dict[int, int]:
             _earned_stmt().where(Account.tenant_id.in_(tenant_ids), Entry.id > after)):
         out[tid] = out.get(tid, 0) + int(total)
     return out
+
+
+def earned_from(earner_id: int, seller_ids) -> dict[int, int]:
+    """What the shop ``earner_id`` earned on each of ``seller_ids``' sales (its commission
+    shares, net of reversals): the running totals plus the commissions written or
+    reversed after their mark, read for those sellers only."""
+    ids = sorted({int(i) for i in seller_ids})
+    if not ids:
+        return {}
+    mark = current_mark()
+    rolled_to = mark.sellers_rolled_to if mark is not None else None
+    out: dict[int, int] = {}
+    with all_tenants():
+        if rolled_to is not None:
+            out = {sid: int(net) for sid, net in db.session.execute(
+                select(SellerEarnedTotal.seller_id, SellerEarnedTotal.net).where(
+                    SellerEarnedTotal.earner_id == earner_id,
+                    SellerEarnedTotal.seller_id.in_(ids)))}
+
+        def part(sign: int, *where) -> None:
+            for sid, net in db.session.execute(
+                    select(Commission.tenant_id, func.coalesce(func.sum(CommissionShare.net), 0))
+                    .join(CommissionShare, CommissionShare.commission_id == Commission.id)
+                    .where(CommissionShare.tenant_id == earner_id,
+                           CommissionShare.user_id.is_(None), Commission.tenant_id.in_(ids),
+                           *where)
+                    .group_by(Commission.tenant_id)):
+                out[sid] = out.get(sid, 0) + sign * int(net)
+
+        if rolled_to is None:
+            part(1, Commission.status != "reversed")
+        else:
+            part(1, Commission.created_at >= rolled_to, Commission.status != "reversed")
+            part(-1, Commission.created_at < rolled_to, Commission.status == "reversed",
+                 Commission.reversed_at >= rolled_to)
+    return {sid: net for sid, net in out.items() if net}

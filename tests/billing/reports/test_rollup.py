@@ -10,12 +10,18 @@ from sqlalchemy import and_, func, or_, select
 from kameng.billing import reports
 from kameng.billing.commissions import rollup
 from kameng.billing.commissions import services as commissions
-from kameng.billing.commissions.models import Commission, CommissionRollup, CommissionShare
+from kameng.billing.commissions.models import (
+    Commission,
+    CommissionRollup,
+    CommissionShare,
+    RollupMark,
+    SellerEarnedTotal,
+)
 from kameng.billing.ledger.models import Account, Entry, Transaction
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
-from kameng.sales import dashboard
+from kameng.sales import dashboard, openshop
 from kameng.sales import services as orders
 from kameng.tenants import shop_settings
 from tests.billing.commissions.helpers import card_product, chain, deliver, fund
@@ -56,8 +62,28 @@ def _shown(tenant):
     return days, reports.shop_balances(tenant).earned_total
 
 
+def _recomputed_from(earner, seller_ids):
+    """What ``earner`` earned on each seller's sales, straight from the shares."""
+    with all_tenants():
+        rows = db.session.execute(
+            select(Commission.tenant_id, func.sum(CommissionShare.net))
+            .join(CommissionShare, CommissionShare.commission_id == Commission.id)
+            .where(CommissionShare.tenant_id == earner.id, CommissionShare.user_id.is_(None),
+                   Commission.tenant_id.in_(seller_ids), Commission.status != "reversed")
+            .group_by(Commission.tenant_id))
+        return {tid: int(v) for tid, v in rows if int(v or 0)}
+
+
 def _assert_same(c):
     today = utcnow().date()
+    for earner in c.shops:   # the sub-shops page's "my earnings from it"
+        below = [s.id for s in c.shops if s.path.startswith(earner.path)]
+        assert rollup.earned_from(earner.id, below) == _recomputed_from(earner, below)
+    master, s1, s2 = c.shops
+    page = {r.tenant.id: r.my_earnings for r in openshop.subshop_rows(master)[0]}
+    from_each = _recomputed_from(master, [s1.id, s2.id])
+    assert page == {s1.id: from_each.get(s1.id, 0) + from_each.get(s2.id, 0),
+                    s2.id: from_each.get(s2.id, 0)}
     for shop in c.shops:
         days, earned = _shown(shop)
         assert days == _recomputed_days(shop, today - timedelta(days=6), today)
@@ -114,8 +140,14 @@ def test_figures_equal_a_recomputation_before_and_after_the_job(sold):
     rollup.roll_up(now=utcnow() + timedelta(hours=1))
     _assert_same(c)
     rows = db.session.scalar(select(func.count()).select_from(CommissionRollup))
+    totals = db.session.execute(select(SellerEarnedTotal.earner_id, SellerEarnedTotal.seller_id,
+                                       SellerEarnedTotal.net)).all()
+    assert totals and db.session.scalar(select(RollupMark.sellers_rolled_to)) is not None
     rollup.roll_up(now=utcnow() + timedelta(hours=1))
     assert db.session.scalar(select(func.count()).select_from(CommissionRollup)) == rows
+    assert sorted(db.session.execute(select(SellerEarnedTotal.earner_id,
+                                            SellerEarnedTotal.seller_id,
+                                            SellerEarnedTotal.net)).all()) == sorted(totals)
     _assert_same(c)
 
 
