@@ -149,7 +149,8 @@ def _deliver_cards_together(orders: list[Order], outbox_ids: list[int | None]
     its delivery effects (_on_delivered) written, its outbox row marked. Returns
     the ids delivered here; None (and nothing written) when a code is missing —
     the reservation lapsed: the caller goes step by step, which re-reserves or
-    records the failure and refunds."""
+    records the failure and refunds. The orders are of one shop (the callers deliver
+    a shop's orders at a time, in its tenant scope)."""
     now = utcnow()
     sent = [i for i in outbox_ids if i is not None]
     fused = db.session.get_bind().dialect.name == "postgresql"
