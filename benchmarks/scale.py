@@ -359,6 +359,12 @@ def build(db_url: str, redis_url: str, instance: str, shops: int, codes: int, or
         rollup.roll_up()
         db.session.remove()
         timings["reports' rollup job (first run)"] = time.perf_counter() - t0
+    # the tables that job filled were analyzed empty (above): with those statistics the
+    # planner read all of the master's 10,000 seller totals to find a page's 60, where
+    # autovacuum's analyze would soon have set it right
+    with psycopg.connect(_libpq(db_url), autocommit=True) as conn:
+        conn.execute("ANALYZE commission_rollups, earned_totals, seller_earned_totals,"
+                     " commission_rollup_marks")
     return info
 
 
