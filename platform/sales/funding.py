@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import lazyload
 
 from kameng.billing import reports
 from kameng.billing.commissions import services as billing_commissions
@@ -33,13 +32,13 @@ from kameng.billing.ledger import services as ledger
 from kameng.core.extensions import db
 from kameng.core.mail import mail_configured, send_to_each
 from kameng.core.models import utcnow
-from kameng.core.pagination import forward_page
 from kameng.core.scoping import all_tenants
 from kameng.sales import outbox
 from kameng.sales.commissions import order_snapshot
 from kameng.sales.models import Order
 from kameng.shop.stock import allocation
 from kameng.tenants.models import Tenant, User
+from kameng.tenants.services import subtree_page
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +227,7 @@ def subtree_rows(root: Tenant, after: str | None = None, size: int | None = None
     A page costs the same however big the subtree (the master's is every shop): the
     shops come from the path index (keyset, no OFFSET) and every sum is read for the
     page's shops only."""
-    start = after if after and after.startswith(root.path) else root.path
-    page = forward_page(select(Tenant).where(Tenant.path.startswith(root.path))
-                        .options(lazyload(Tenant.parent)), Tenant.path, size or SUBTREE_PAGE, start)
+    page = subtree_page(root, after, size or SUBTREE_PAGE)
     shops = page.rows
     rows = reports.balances(shops)
     ids = [s.id for s in shops]

@@ -19,7 +19,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import selectinload
 
 from kameng.billing import reports
 from kameng.billing.commissions import rollup
@@ -30,7 +30,6 @@ from kameng.core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
-from kameng.core.pagination import forward_page
 from kameng.core.percent import format_percent
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import in_own_txn
@@ -38,7 +37,7 @@ from kameng.shop.pricing.services import set_markup_in_txn
 from kameng.tenants import openshop
 from kameng.tenants.api_keys import hash_key
 from kameng.tenants.models import Tenant, User
-from kameng.tenants.services import create_tenant_in_txn, create_user_in_txn
+from kameng.tenants.services import create_tenant_in_txn, create_user_in_txn, subtree_page
 from kameng.tenants.signup_models import ShopInvite, ShopSignup
 from kameng.tenants.themes import available_themes
 
@@ -421,10 +420,7 @@ def subshop_rows(viewer: Tenant, after: str | None = None, size: int | None = No
     subtree (the master's is every shop on the platform: all of them on one page took
     seconds): the shops come from the path index (keyset, no OFFSET), and every sum is
     read for the page's shops, the earnings for their subtrees."""
-    start = after if after and after.startswith(viewer.path) else viewer.path
-    page = forward_page(select(Tenant).where(Tenant.path.startswith(viewer.path))
-                        .options(selectinload(Tenant.domains), lazyload(Tenant.parent)),
-                        Tenant.path, size or SUBSHOP_PAGE, start)
+    page = subtree_page(viewer, after, size or SUBSHOP_PAGE, selectinload(Tenant.domains))
     shops = page.rows
     if not shops:
         return [], None

@@ -10,12 +10,14 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from kameng.core.addresses import clean_address
 from kameng.core.errors import Conflict, InvalidInput, NotFound
 from kameng.core.extensions import db
 from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
+from kameng.core.pagination import ForwardPage, forward_page
 from kameng.core.passwords import hash_password, needs_rehash, verify_password
 from kameng.core.scoping import all_tenants
 from kameng.core.txn import after_commit, in_own_txn, owning
@@ -503,3 +505,12 @@ def user_ids_by_email(email: str, tenant_ids: list[int] | None = None) -> list[i
         query = query.where(User.tenant_id.in_(tenant_ids))
     with all_tenants():
         return list(db.session.scalars(query))
+
+
+def subtree_page(root: Tenant, after: str | None, size: int, *options) -> ForwardPage:
+    """One page of the shops below ``root`` in tree order, after the path ``after`` (a
+    key from outside ``root``'s subtree starts at its first shop): keyset on the path
+    index, no OFFSET, so a page costs the same however big the subtree."""
+    start = after if after and after.startswith(root.path) else root.path
+    return forward_page(select(Tenant).where(Tenant.path.startswith(root.path))
+                        .options(lazyload(Tenant.parent), *options), Tenant.path, size, start)
