@@ -73,8 +73,15 @@ PAGE_SECONDS = 4.0   # the least time spent measuring a page on both databases
 # or two, and on a shared machine that is the load, not the page: the depth-1 order
 # list against itself (one small database on both sides, interleaved; 2 cores, load
 # 3.5–7.7) had p99 ratios of 0.49–1.88× over blocks of 50 requests, 0.80–1.20× over
-# blocks of 300 and 0.87–1.10× over blocks of 500
-REQUESTS = 500
+# blocks of 300 and 0.87–1.10× over blocks of 500. At 500 a page, full runs still gave
+# one page or two at 1.3–2.0× and others at 0.5–0.8× (p50s within 1.10×): the slowest
+# requests came in bursts of a few to a few dozen, the bench's own CPU time per request
+# about 1.7× its median (the core slowed, not the page), and a p99 of 500 is its 5th
+# slowest — which side a burst's worst landed on decided it
+REQUESTS = 1000
+# each page's requests are taken in this many passes over all the pages, so that a
+# page's p99 samples the whole measurement, not one stretch of the machine's weather
+PASSES = 4
 
 
 def _maintenance_url(base_url: str) -> str:
@@ -532,8 +539,9 @@ def measure_pages(targets: dict[str, Target], requests: int,
                   page_seconds: float = PAGE_SECONDS,
                   only: tuple[str, ...] = ()) -> dict[str, dict[str, dict]]:
     """Every page on every database, the requests interleaved (small, scale, small, …,
-    the order swapped each round) so that the machine's load weighs on both alike;
-    each page is warmed twice on each database first. ``{label: {page: stats}}``."""
+    the order swapped each round) so that the machine's load weighs on both alike, in
+    ``PASSES`` passes over all the pages; each page is warmed twice on each database
+    first. ``{label: {page: stats}}``."""
     from kameng.core.scoping import ALL, set_scope
 
     set_scope(ALL)
@@ -554,25 +562,31 @@ def measure_pages(targets: dict[str, Target], requests: int,
 
 
 def _interleave(calls: dict, names: list[str], out: dict, requests: int,
-                page_seconds: float) -> None:
-    for i, (page, _call) in enumerate(calls[names[0]]):
+                page_seconds: float, passes: int = PASSES) -> None:
+    pages = [page for page, _call in calls[names[0]]]
+    times = {page: {name: [] for name in names} for page in pages}
+    for i, _page in enumerate(pages):
         for name in names:
             calls[name][i][1]()
             calls[name][i][1]()
-        times: dict[str, list[float]] = {name: [] for name in names}
-        # at least ``requests`` rounds (REQUESTS: enough that a p99 is not one
-        # request's hiccup); a fast page gets more, up to PAGE_SECONDS
-        started, round_ = time.perf_counter(), 0
-        while round_ < requests or (round_ < requests * 10
-                                    and time.perf_counter() - started < page_seconds):
-            for name in (names if round_ % 2 == 0 else names[::-1]):
-                call = calls[name][i][1]
-                t0 = time.perf_counter()
-                call()
-                times[name].append(time.perf_counter() - t0)
-            round_ += 1
+    passes = max(1, min(passes, requests))
+    for pass_ in range(passes):
+        # at least ``requests`` rounds in all (REQUESTS: enough that a p99 is not one
+        # burst's); a fast page gets more, up to PAGE_SECONDS, shared out over the passes
+        least = requests // passes + (pass_ < requests % passes)
+        for i, page in enumerate(pages):
+            started, round_ = time.perf_counter(), 0
+            while round_ < least or (round_ < least * 10 and time.perf_counter() - started
+                                     < page_seconds / passes):
+                for name in (names if round_ % 2 == 0 else names[::-1]):
+                    call = calls[name][i][1]
+                    t0 = time.perf_counter()
+                    call()
+                    times[page][name].append(time.perf_counter() - t0)
+                round_ += 1
+    for page in pages:
         for name in names:
-            out[name][page] = _stats(times[name])
+            out[name][page] = _stats(times[page][name])
 
 
 def measure(target: Target, order_count: int) -> dict:
@@ -705,9 +719,12 @@ def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
                 echo(f"  {step:<42} {took:8.1f} s")
             echo(f"  {'built in':<42} {built:8.1f} s")
             results[label] = {"build": built, "info": infos[label]}
+        if not reuse:
+            _checkpoint(admin_url, echo)
         targets = {label: Target(urls[label], redis_url, instance, infos[label])
                    for label in ("small", "scale")}
-        echo(f"measuring the pages on both, interleaved ({requests} requests each) …")
+        echo(f"measuring the pages on both, interleaved ({requests} requests each, in "
+             f"{PASSES} passes) …")
         slow = SlowQueries(targets["scale"].engines())
         with slow:
             pages = measure_pages(targets, requests, page_seconds, only)
@@ -734,6 +751,23 @@ def run(shops: int = 10_000, codes: int = 10_000_000, orders: int = 1_000_000,
     return results
 
 
+def _checkpoint(admin_url: str, echo) -> None:
+    """Write back what the build left dirty before measuring: otherwise the checkpointer
+    spreads gigabytes of it over the next minutes (checkpoint_completion_target), under
+    the pages of the big database only — a load a running platform does not carry."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    try:
+        with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error as err:   # needs superuser or pg_checkpoint: measure anyway
+        echo(f"no CHECKPOINT before measuring ({err.diag.message_primary or err}): the "
+             "build's write-back may weigh on the big database's pages")
+        return
+    echo(f"checkpoint after the build: {time.perf_counter() - t0:.1f} s")
+
+
 def _size(db_url: str) -> int:
     import psycopg
 
@@ -748,7 +782,8 @@ def _report(results: dict, sizes: dict, echo) -> None:
          f"{os.getloadavg()[2]:.2f} ({os.cpu_count()} cores)")
     echo(f"scale: {sizes['scale']}, small: {sizes['small']}")
     echo("small = the same orders and codes per shop and the same depth-1 subtree, so every "
-         "page shows the same number of rows on both; pages measured interleaved, the "
+         "page shows the same number of rows on both; pages measured interleaved in "
+         f"{PASSES} passes, the "
          "bench's own heap frozen (gc.freeze)")
     echo(f"{'measurement':<44} {'small p50':>10} {'p99':>9} {'scale p50':>10} {'p99':>9} "
          f"{'p99 ratio':>9}")
