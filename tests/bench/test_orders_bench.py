@@ -30,6 +30,12 @@ def test_bench_orders_smoke(pg, bench_redis):
     assert stats["double_sold"] == 0 and stats["orders_without_their_code"] == 0
     assert stats["ledger_ok"] and stats["wallets_not_zero"] == 0
     assert stats["orders_per_second"] > 0 and stats["noop_jobs_per_second"] > 0
+    # the denominator is measured before and after the orders; the ratio is to their mean
+    before, after = stats["noop_before"], stats["noop_after"]
+    assert before > 0 and after > 0
+    assert stats["noop_jobs_per_second"] == pytest.approx((before + after) / 2)
+    assert stats["ratio_to_noop"] == pytest.approx(
+        stats["orders_per_second"] / stats["noop_jobs_per_second"])
     assert any(line.startswith("double-sold") for line in lines)
     # the latency split into the API's answer and the wait for the workers
     api, rest = stats["answer_ms"], stats["answer_to_delivered_ms"]
