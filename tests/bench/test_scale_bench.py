@@ -70,3 +70,23 @@ def test_bench_scale_reuse_measures_the_kept_databases(app, pg):
         for name in names:
             drop_database(pg.url, name)
     assert not names & _databases(pg.url)
+
+
+def test_each_pages_requests_are_spread_over_passes_and_interleaved():
+    """A page's samples come from every pass over all the pages, each round one request
+    on each database (the order swapped every round), so that a stretch of the machine's
+    slowness weighs on both databases and on no single page's whole sample."""
+    log: list[tuple[str, str]] = []
+
+    def call(db, page):
+        return lambda: log.append((db, page))
+
+    names = ["small", "scale"]
+    calls = {db: [(page, call(db, page)) for page in ("a", "b")] for db in names}
+    out: dict = {db: {} for db in names}
+    bench._interleave(calls, names, out, requests=6, page_seconds=0, passes=3)
+    measured = log[8:]   # after each page's two warm-up requests on each database
+    assert [page for _db, page in measured[::4]] == ["a", "b"] * 3   # 3 passes of a, b
+    assert measured[:4] == [("small", "a"), ("scale", "a"), ("scale", "a"), ("small", "a")]
+    for db in names:
+        assert out[db]["a"]["n"] == out[db]["b"]["n"] == 6
