@@ -73,3 +73,16 @@ def init_database(app) -> None:
 
 def is_sqlite() -> bool:
     return db.engine.dialect.name == "sqlite"
+
+
+def insert_on_conflict(table):
+    """``insert(table)`` of the session's database, the one that knows ON CONFLICT (the
+    two databases we run on spell it alike, through different classes)."""
+    name = db.session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two supported databases are above
+        raise RuntimeError(f"unsupported database {name}")
+    return insert(table)

@@ -53,6 +53,7 @@ from kameng.billing.commissions.models import (
 from kameng.billing.commissions.services import EARNING_KINDS
 from kameng.billing.ledger.check import settled_ids
 from kameng.billing.ledger.models import Account, Entry, Transaction
+from kameng.core.database import insert_on_conflict
 from kameng.core.extensions import db
 from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
@@ -174,12 +175,8 @@ def _roll_sellers(after: datetime | None, to: datetime) -> None:
               for (e, s), n in sorted(deltas.items()) if n]
     if not values:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
     table = SellerEarnedTotal.__table__
-    stmt = upsert(table)
+    stmt = insert_on_conflict(table)
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=[table.c.earner_id, table.c.seller_id],
         set_={"net": table.c.net + stmt.excluded.net}), values)
@@ -286,14 +283,10 @@ def earned_from(earner_id: int, seller_ids) -> dict[int, int]:
                     SellerEarnedTotal.seller_id.in_(ids)))}
 
         def part(sign: int, *where) -> None:
-            for sid, net in db.session.execute(
-                    select(Commission.tenant_id, func.coalesce(func.sum(CommissionShare.net), 0))
-                    .join(CommissionShare, CommissionShare.commission_id == Commission.id)
-                    .where(CommissionShare.tenant_id == earner_id,
-                           CommissionShare.user_id.is_(None), Commission.tenant_id.in_(ids),
-                           *where)
-                    .group_by(Commission.tenant_id)):
-                out[sid] = out.get(sid, 0) + sign * int(net)
+            for _earner, sid, net in _seller_shares(
+                    sign, CommissionShare.tenant_id == earner_id,
+                    Commission.tenant_id.in_(ids), *where):
+                out[sid] = out.get(sid, 0) + int(net or 0)
 
         if rolled_to is None:
             part(1, Commission.status != "reversed")

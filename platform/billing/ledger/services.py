@@ -54,6 +54,7 @@ from sqlalchemy.orm.util import identity_key
 
 from kameng.billing.ledger.models import Account, Entry, Transaction, kind_allows_negative
 from kameng.core import hotrows, txn
+from kameng.core.database import insert_on_conflict
 from kameng.core.errors import Conflict, InvalidInput, ServiceError
 from kameng.core.extensions import db
 from kameng.core.hotrows import defer_increment, take_pending
@@ -412,20 +413,14 @@ def _insert_transaction(values: dict, lines) -> int | None:
     key is waited for. On PostgreSQL one statement (the entries in a CTE that reads the
     transaction's RETURNING: every order posts one), on SQLite two."""
     table, entries = Transaction.__table__, Entry.__table__
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the two supported databases are above
-        raise RuntimeError(f"unsupported database {dialect}")
     rows = [{"account_id": account.id, "amount": amount} for account, amount in lines]
-    if dialect == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql":
         return db.session.execute(_posting_statement(), {
             **{f"tx_{k}": v for k, v in values.items()},
             "account_ids": [row["account_id"] for row in rows],
             "amounts": [row["amount"] for row in rows]}).scalar()
-    tx = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    tx = (insert_on_conflict(table).values(**values).on_conflict_do_nothing()
+          .returning(table.c.id))
     tx_id = db.session.execute(tx).scalar()
     if tx_id is not None:
         db.session.execute(entries.insert(), [{"transaction_id": tx_id, **row} for row in rows])
