@@ -7,13 +7,22 @@ uses) with the bench's shop, product and funded keys, places ``--orders`` orders
 through the Flask test client, and prints the SQL statements per order and the
 cProfile of the requests (the first few orders, which warm caches, are left out).
 A developer's tool, not a test: nothing here asserts a time.
+
+``--instructions`` runs the same orders under valgrind's callgrind, instrumenting only
+the measured loop, and prints the web side's instructions per order: a count that
+does not move with the machine's speed (a VM's neighbours move every timing here by
+a third), so two versions of the order path can be compared in one run each.
 """
 from __future__ import annotations
 
 import cProfile
 import json
 import os
+import re
 import secrets
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -41,7 +50,15 @@ WARM = 20
               help="profile CPU time (time.process_time), not wall time: waits drop out")
 @click.option("--timed", is_flag=True,
               help="no profiler: the process's CPU time per order (web side, in-process)")
-def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bool) -> None:
+@click.option("--instructions", is_flag=True,
+              help="the web side's instructions per order, counted by valgrind's callgrind")
+def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bool,
+         instructions: bool) -> None:
+    if instructions and not os.environ.get(_UNDER_CALLGRIND):
+        _count_instructions(orders)
+        return
+    counting = bool(os.environ.get(_UNDER_CALLGRIND))
+    timed = timed or counting
     from kameng.core.extensions import db
     from kameng.webapp import create_app
 
@@ -80,9 +97,13 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bo
         cpu, wall = time.process_time(), time.perf_counter()
         if not timed:
             profile.enable()
+        if counting:
+            _callgrind("on")
         for i in range(WARM, WARM + orders):
             last = len(statements)
             order(i)
+        if counting:
+            _callgrind("off")
         profile.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         backend_cpu = _cpu_seconds(backend) - backend_cpu
@@ -98,6 +119,34 @@ def main(orders: int, top: int, sql: bool, sort: str, timed: bool, cpu_clock: bo
     finally:
         drop_database(server, name)
         redis_before.clean()
+
+
+_UNDER_CALLGRIND = "KAMENG_PROFILE_UNDER_CALLGRIND"
+
+
+def _callgrind(state: str) -> None:
+    subprocess.run(["callgrind_control", "--instr=" + state, str(os.getpid())], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def _count_instructions(orders: int) -> None:
+    """Run this command again under callgrind (instrumentation off until the measured
+    loop) and print the instructions it counted per order."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise click.ClickException("--instructions needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="kameng-callgrind-") as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                        f"--callgrind-out-file={out}", sys.executable, "-m",
+                        "kameng.benchmarks.profile_order", "--orders", str(orders)],
+                       env={**os.environ, _UNDER_CALLGRIND: "1"}, check=True)
+        with open(out) as f:
+            total = next((int(m.group(1)) for line in f
+                          if (m := re.match(r"totals: (\d+)", line))), None)
+    if total is None:
+        raise click.ClickException("callgrind wrote no totals")
+    click.echo(f"web side: {total / orders / 1e6:.3f} M instructions per order "
+               f"(callgrind, {orders} orders)")
 
 
 def _backend_pid(app) -> int:
