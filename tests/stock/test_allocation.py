@@ -134,3 +134,42 @@ def test_32_buyers_racing_for_10_codes_never_share_one(app, card, quantity):
     assert {cid: line for cid, line in rows} == {cid: line for line, ids in won.items()
                                                   for cid in ids}
     assert assert_counter(card) == 10 - len(handed)
+
+
+def test_an_orders_pick_reads_the_index_of_available_codes_even_in_a_generic_plan(
+        app, card, backend):
+    """The order path's pick of codes (``allocation.claim_update``) runs as a prepared
+    statement, and after five runs PostgreSQL may keep one generic plan for it: that plan
+    must still read the product's available codes through their partial index, not
+    every code the product ever had (sold ones too), sorted, once per order."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's plans")
+    import re
+
+    from psycopg.sql import Literal
+    from sqlalchemy import BigInteger, bindparam
+
+    from kameng.shop.stock import allocation
+
+    services.import_codes(card, text=codes(20))
+    compiled = allocation.claim_update(bindparam("line", type_=BigInteger)).compile(
+        dialect=db.engine.dialect)
+    values = compiled.construct_params({"pick_product": card.id, "pick_quantity": 1,
+                                        "claim_until": later(), "line": 1})
+    order: list[str] = []
+
+    def number(match):
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    sql = re.sub(r"%\((\w+)\)s", number, compiled.string)
+    connection = db.session.connection()
+    connection.exec_driver_sql(f"PREPARE pick_plan AS {sql}")
+    connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    driver = connection.connection.driver_connection
+    arguments = ", ".join(Literal(values[name]).as_string(driver) for name in order)
+    plan = "\n".join(row[0] for row in connection.exec_driver_sql(
+        f"EXPLAIN EXECUTE pick_plan({arguments})"))
+    db.session.rollback()
+    assert "ix_card_codes_available" in plan, plan

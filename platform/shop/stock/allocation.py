@@ -18,7 +18,7 @@ import functools
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import Integer, bindparam, delete, select, update
+from sqlalchemy import Integer, String, bindparam, delete, literal_column, select, update
 
 from kameng.core.crypto import keyring
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -34,6 +34,10 @@ _codes = CardCode.__table__
 _loops = LoopDelivery.__table__
 _batches = StockBatch.__table__
 _products = Product.__table__
+# as an SQL literal, not a parameter: a prepared statement's generic plan can then use the
+# partial index of available codes (a parameter could be any status, so PostgreSQL's
+# generic plan read every code of the product and sorted them, once per order)
+AVAILABLE = literal_column("'available'", String)
 
 
 class _Short(Exception):
@@ -139,13 +143,12 @@ def claim_update(line_id):
     # plan a nested-loop semi join that rescans the subquery for every outer row, and
     # each rescan's LIMIT … SKIP LOCKED adds rows (it claimed all 5 codes for 2 wanted)
     pick = (select(_codes.c.id)
-            .where(_codes.c.product_id == bindparam("pick_product"),
-                   _codes.c.status == "available")
+            .where(_codes.c.product_id == bindparam("pick_product"), _codes.c.status == AVAILABLE)
             .order_by(_codes.c.id).limit(bindparam("pick_quantity", type_=Integer))
             .with_for_update(skip_locked=True)
             .cte("pick").prefix_with("MATERIALIZED", dialect="postgresql"))
     return (update(_codes)
-            .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == "available")
+            .where(_codes.c.id.in_(select(pick.c.id)), _codes.c.status == AVAILABLE)
             .values(status="reserved", order_line_id=line_id,
                     reserved_until=bindparam("claim_until", type_=_codes.c.reserved_until.type))
             .returning(_codes.c.id))
@@ -159,7 +162,7 @@ def claimed_in_txn(product_id: int, quantity: int) -> None:
 def _reserve_loop(product_id, quantity, order_line_id, until) -> list[int]:
     code_id = db.session.scalar(
         select(_codes.c.id).where(_codes.c.product_id == product_id,
-                                  _codes.c.status == "available")
+                                  _codes.c.status == AVAILABLE)
         .order_by(_codes.c.id.desc()).limit(1))
     if code_id is None:
         raise _Short(0)
