@@ -49,7 +49,7 @@ SETTINGS: dict[str, tuple[object, type | str]] = {
     "FULFIL_SHARDS": (2, int),
     "FULFIL_BATCH": (50, int),
     # a fulfilment job that took a short batch waits this long, once, for more orders
-    "FULFIL_LINGER_SECONDS": (0.1, float),
+    "FULFIL_LINGER_SECONDS": (0.2, float),
     # back-pressure (sales.backpressure): refuse balance-paid orders with 503 while
     # more than this many seconds of fulfilment work wait (0: never)
     "MAX_FULFILMENT_BACKLOG_SECONDS": (5.0, float),
