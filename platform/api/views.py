@@ -175,11 +175,11 @@ def _loop_codes_left(product_ids: list[int]) -> set[int]:
         return set()
     from sqlalchemy import select
 
-    from kameng.shop.stock.models import CardCode
+    from kameng.shop.stock.models import AVAILABLE, CardCode
 
     return set(db.session.scalars(
         select(CardCode.product_id).where(CardCode.product_id.in_(product_ids),
-                                          CardCode.status == "available").distinct()))
+                                          CardCode.status == AVAILABLE).distinct()))
 
 
 @bp.route("/orders", methods=["POST"])

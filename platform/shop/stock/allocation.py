@@ -18,7 +18,7 @@ import functools
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import Integer, String, bindparam, delete, literal_column, select, update
+from sqlalchemy import Integer, bindparam, delete, select, update
 
 from kameng.core.crypto import keyring
 from kameng.core.errors import Conflict, InvalidInput, NotFound
@@ -28,16 +28,12 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product
-from kameng.shop.stock.models import CardCode, LoopDelivery, StockBatch
+from kameng.shop.stock.models import AVAILABLE, CardCode, LoopDelivery, StockBatch
 
 _codes = CardCode.__table__
 _loops = LoopDelivery.__table__
 _batches = StockBatch.__table__
 _products = Product.__table__
-# as an SQL literal, not a parameter: a prepared statement's generic plan can then use the
-# partial index of available codes (a parameter could be any status, so PostgreSQL's
-# generic plan read every code of the product and sorted them, once per order)
-AVAILABLE = literal_column("'available'", String)
 
 
 class _Short(Exception):

@@ -37,7 +37,7 @@ from kameng.shop.stock.allocation import (  # noqa: F401  (re-exported contract)
     reserve_codes,
     reserve_codes_in_txn,
 )
-from kameng.shop.stock.models import CODE_STATUSES, CardCode, LoopDelivery, StockBatch
+from kameng.shop.stock.models import AVAILABLE, CODE_STATUSES, CardCode, LoopDelivery, StockBatch
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def void_code(code_id: int, actor=None, product_id: int | None = None) -> CardCo
     if code is None or (product_id is not None and code.product_id != product_id):
         raise NotFound(_l("no code %(code_id)s", code_id=code_id))
     changed = db.session.execute(
-        update(_codes).where(_codes.c.id == code_id, _codes.c.status == "available")
+        update(_codes).where(_codes.c.id == code_id, _codes.c.status == AVAILABLE)
         .values(status="void")).rowcount
     if not changed:
         db.session.rollback()
@@ -376,7 +376,7 @@ def void_codes_in_txn(product: Product, code_ids, reason: str, *, actor=None) ->
                        field="codes")
     now = utcnow()
     n = db.session.execute(
-        update(_codes).where(_codes.c.id.in_(ids), _codes.c.status == "available")
+        update(_codes).where(_codes.c.id.in_(ids), _codes.c.status == AVAILABLE)
         .values(status="void", voided_at=now, void_reason=reason)).rowcount
     if n != len(ids):   # changed under us: refuse the whole request
         raise Conflict(_l("the selection changed meanwhile; try again"), field="codes")
@@ -400,7 +400,7 @@ def void_batch(batch_id: int, actor=None) -> int:
     """Void every still-available code of a batch; returns how many."""
     batch = get_batch(batch_id)
     n = db.session.execute(
-        update(_codes).where(_codes.c.batch_id == batch_id, _codes.c.status == "available")
+        update(_codes).where(_codes.c.batch_id == batch_id, _codes.c.status == AVAILABLE)
         .values(status="void")).rowcount
     if n:
         adjust_counter({batch.product_id: -n})
@@ -427,7 +427,7 @@ def export_codes(product, out, *, actor, batch_id: int | None = None) -> int:
     ring = keyring()
     aad = code_aad(product.id)
     stmt = (select(_codes.c.id, _codes.c.key_id, _codes.c.secret_ciphertext)
-            .where(_codes.c.product_id == product.id, _codes.c.status == "available")
+            .where(_codes.c.product_id == product.id, _codes.c.status == AVAILABLE)
             .order_by(_codes.c.id))
     if batch_id is not None:
         stmt = stmt.where(_codes.c.batch_id == batch_id)
@@ -472,7 +472,7 @@ def rekey_codes(limit: int | None = None) -> int:
 def count_available(product_id: int) -> int:
     """The true count (a scan of the product's index); the counter should equal it."""
     return db.session.scalar(select(func.count()).select_from(_codes).where(
-        _codes.c.product_id == product_id, _codes.c.status == "available")) or 0
+        _codes.c.product_id == product_id, _codes.c.status == AVAILABLE)) or 0
 
 
 def recount(product_id: int) -> int:
