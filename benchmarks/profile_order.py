@@ -136,10 +136,13 @@ def _count_instructions(orders: int) -> None:
         raise click.ClickException("--instructions needs valgrind (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="kameng-callgrind-") as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                        f"--callgrind-out-file={out}", sys.executable, "-m",
-                        "kameng.benchmarks.profile_order", "--orders", str(orders)],
-                       env={**os.environ, _UNDER_CALLGRIND: "1"}, check=True)
+        run = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                              f"--callgrind-out-file={out}", sys.executable, "-m",
+                              "kameng.benchmarks.profile_order", "--orders", str(orders)],
+                             env={**os.environ, _UNDER_CALLGRIND: "1"})
+        if run.returncode != 0:
+            raise click.ClickException(f"the orders under callgrind failed (exit "
+                                       f"{run.returncode}); their output is above")
         with open(out) as f:
             total = next((int(m.group(1)) for line in f
                           if (m := re.match(r"totals: (\d+)", line))), None)
