@@ -28,7 +28,7 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product
-from kameng.shop.stock.models import AVAILABLE, CardCode, LoopDelivery, StockBatch
+from kameng.shop.stock.models import AVAILABLE, RESERVED, CardCode, LoopDelivery, StockBatch
 
 _codes = CardCode.__table__
 _loops = LoopDelivery.__table__
@@ -213,7 +213,7 @@ def release_expired(now: datetime | None = None) -> int:
 
 def _release(code_filter, loop_filter) -> int:
     product_ids = db.session.execute(
-        update(_codes).where(code_filter, _codes.c.status == "reserved")
+        update(_codes).where(code_filter, _codes.c.status == RESERVED)
         .values(status="available", order_line_id=None, reserved_until=None)
         .returning(_codes.c.product_id)).scalars().all()
     adjust_counter(Counter(product_ids))

@@ -28,11 +28,13 @@ from kameng.core.models import BigId, IdMixin, TimestampMixin, one_of, partial_i
 # code whose order was refunded in full (``void_reason``/``void_ref``): never on sale again
 CODE_STATUSES = ("available", "reserved", "sold", "void")
 BATCH_STATUSES = ("queued", "running", "done", "failed")
-# "available" as an SQL literal, not a parameter, in statements that look for available
-# codes: a prepared statement's generic plan can then use the partial index of available
-# codes (with a parameter, which could be any status, PostgreSQL's generic plan for an
-# order's pick read every code the product ever had and sorted them, once per order)
+# The statuses the partial indexes below select ("available", "reserved") as SQL literals,
+# not parameters, in the statements that look for them: a prepared statement's generic
+# plan can then use the partial index (with a parameter, which could be any status,
+# PostgreSQL's generic plan for an order's pick read every code the product ever had and
+# sorted them, once per order)
 AVAILABLE = literal_column("'available'", String)
+RESERVED = literal_column("'reserved'", String)
 
 
 class StockBatch(IdMixin, TimestampMixin, db.Model):
