@@ -156,24 +156,24 @@ def dispatch_outbox() -> int:
 
 
 def sweep_orders() -> dict:
-    """Expire unpaid orders, free lapsed reservations, re-enqueue paid orders that stall."""
+    """Expire unpaid orders (their codes go back on sale), re-enqueue paid orders that
+    stall. A paid order's codes stay reserved however late its delivery: reservations end
+    with their orders, never by their time alone."""
     from flask import current_app
 
     from kameng.core.jobs import enqueue
     from kameng.core.scoping import all_tenants
     from kameng.sales import services
     from kameng.sales.funding import fill_all_waiting
-    from kameng.shop.stock import allocation
 
     with all_tenants():
         expired = services.expire_orders()
-        released = allocation.release_expired()
         stuck = services.stuck_orders(current_app.config["REDELIVER_AFTER_SECONDS"])
     for tenant_id, order_id in stuck:
         enqueue("fulfilment", "kameng.workers.jobs.fulfil_order", tenant_id, order_id)
     # orders awaiting their shop's funds, in case a retry after a funding was lost
     filled = fill_all_waiting()
-    return {"expired": expired, "released": released, "requeued": len(stuck),
+    return {"expired": expired, "requeued": len(stuck),
             "funded": filled}
 
 

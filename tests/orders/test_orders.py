@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kameng.billing import wallets
 from kameng.billing.ledger.services import InsufficientBalance, check_ledger
@@ -131,3 +131,28 @@ def test_unpaid_order_expires_and_frees_its_codes(app, tree):
     assert services.expire_orders(now=utcnow() + timedelta(hours=1)) == 1
     assert db.session.get(Order, order.id).status == "expired"
     assert available(product.id) == 2
+
+
+def test_a_paid_order_keeps_its_codes_however_late_its_delivery(app, tree):
+    """The periodic sweep never puts a paid order's codes back on sale, however long ago
+    its reservation's time (the unpaid order's deadline) ran out: a worker outage or a
+    backlog must not sell the buyer's code to the next buyer and refund the first."""
+    from kameng.workers.jobs import sweep_orders
+
+    product = card_product(codes=1)
+    fund(tree.star_customer, 10_000)
+    order = services.place_order(tree.star, sku=product.sku, customer=tree.star_customer).order
+    assert order.status == "paid"   # from the wallet; no worker has delivered it yet
+    reserved = CardCode.product_id == product.id
+    db.session.execute(update(CardCode).where(reserved)
+                       .values(reserved_until=utcnow() - timedelta(days=1)))
+    db.session.commit()
+
+    assert sweep_orders()["expired"] == 0
+    assert db.session.scalar(select(CardCode.status).where(reserved)) == "reserved"
+    fund(tree.master_customer, 10_000)
+    with pytest.raises(services.OutOfStock):
+        services.place_order(tree.master, sku=product.sku, customer=tree.master_customer)
+    assert fulfil(order.id).status == "delivered"
+    assert services.order_codes(order) == ["GAME-100-CODE-00000"]
+    assert check_ledger().ok

@@ -28,7 +28,7 @@ from kameng.core.i18n import lazy_gettext as _l
 from kameng.core.models import utcnow
 from kameng.core.txn import in_own_txn
 from kameng.shop.catalog.models import Product
-from kameng.shop.stock.models import AVAILABLE, RESERVED, CardCode, LoopDelivery, StockBatch
+from kameng.shop.stock.models import AVAILABLE, CardCode, LoopDelivery, StockBatch
 
 _codes = CardCode.__table__
 _loops = LoopDelivery.__table__
@@ -193,7 +193,10 @@ def release_codes_in_txn(order_line_id: int) -> int:
 
 def hold_codes_in_txn(order_line_id: int) -> int:
     """Keep a line's reserved codes reserved with no time limit (an order the buyer paid
-    that waits for its shop's funds: the expiry sweep must not put them back on sale)."""
+    that waits for its shop's funds): ``reserved_until`` no longer says when they end.
+    Reservations end with their orders (``release_codes_in_txn`` on expiry or
+    cancellation, ``mark_sold_in_txn`` on delivery), never by their time alone: a paid
+    order keeps its codes however long delivery takes."""
     n = db.session.execute(
         update(_codes).where(_codes.c.order_line_id == order_line_id,
                              _codes.c.status == "reserved")
@@ -205,15 +208,9 @@ def hold_codes_in_txn(order_line_id: int) -> int:
     return n + loops
 
 
-def release_expired(now: datetime | None = None) -> int:
-    """Release every reservation whose time ran out (the periodic sweep calls this)."""
-    now = now or utcnow()
-    return in_own_txn(_release, _codes.c.reserved_until < now, _loops.c.reserved_until < now)
-
-
 def _release(code_filter, loop_filter) -> int:
     product_ids = db.session.execute(
-        update(_codes).where(code_filter, _codes.c.status == RESERVED)
+        update(_codes).where(code_filter, _codes.c.status == "reserved")
         .values(status="available", order_line_id=None, reserved_until=None)
         .returning(_codes.c.product_id)).scalars().all()
     adjust_counter(Counter(product_ids))

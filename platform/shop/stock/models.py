@@ -28,13 +28,12 @@ from kameng.core.models import BigId, IdMixin, TimestampMixin, one_of, partial_i
 # code whose order was refunded in full (``void_reason``/``void_ref``): never on sale again
 CODE_STATUSES = ("available", "reserved", "sold", "void")
 BATCH_STATUSES = ("queued", "running", "done", "failed")
-# The statuses the partial indexes below select ("available", "reserved") as SQL literals,
-# not parameters, in the statements that look for them: a prepared statement's generic
-# plan can then use the partial index (with a parameter, which could be any status,
-# PostgreSQL's generic plan for an order's pick read every code the product ever had and
-# sorted them, once per order)
+# The status a partial index below selects ("available") as an SQL literal, not a
+# parameter, in the statements that look for it: a prepared statement's generic plan can
+# then use the partial index (with a parameter, which could be any status, PostgreSQL's
+# generic plan for an order's pick read every code the product ever had and sorted them,
+# once per order)
 AVAILABLE = literal_column("'available'", String)
-RESERVED = literal_column("'reserved'", String)
 
 
 class StockBatch(IdMixin, TimestampMixin, db.Model):
@@ -73,8 +72,6 @@ class CardCode(IdMixin, db.Model):
         partial_index("ix_card_codes_order_line_id", "order_line_id",
                       where="order_line_id IS NOT NULL"),
         partial_index("ix_card_codes_sold", "product_id", "sold_at", where="sold_at IS NOT NULL"),
-        partial_index("ix_card_codes_reserved_until", "reserved_until",
-                      where="status = 'reserved'"),
         # which key ids codes use (``kameng doctor``, ``keys retire``): index probes,
         # not a scan of millions of codes (``ops.rotation.keys_in_use``)
         Index("ix_card_codes_key_id", "key_id"),

@@ -33,7 +33,6 @@ from kameng.shop.stock.allocation import (  # noqa: F401  (re-exported contract)
     mark_sold_in_txn,
     release_codes,
     release_codes_in_txn,
-    release_expired,
     reserve_codes,
     reserve_codes_in_txn,
 )

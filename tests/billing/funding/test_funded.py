@@ -23,7 +23,6 @@ from kameng.core.models import utcnow
 from kameng.core.scoping import all_tenants
 from kameng.sales import services as orders
 from kameng.shop.pricing import services as pricing
-from kameng.shop.stock import allocation
 from kameng.shop.stock.models import CardCode
 from tests.fakes.epay_gateway import epay_gateway, live_server  # noqa: F401  (fixture)
 from tests.fakes.smtp import smtp  # noqa: F401  (fixture)
@@ -131,7 +130,6 @@ def test_an_own_gateway_order_waits_for_funds_and_is_filled_once_funded(
     run_jobs(app)
     later = utcnow() + timedelta(days=2)
     orders.expire_orders(now=later)
-    allocation.release_expired(now=later)
     db.session.commit()
     assert get_order(order_no).status == "awaiting_funds"
     assert _codes(line_id, "reserved") == 2 and _sold(product.id) == 0
