@@ -194,9 +194,9 @@ def release_codes_in_txn(order_line_id: int) -> int:
 def hold_codes_in_txn(order_line_id: int) -> int:
     """Keep a line's reserved codes reserved with no time limit (an order the buyer paid
     that waits for its shop's funds): ``reserved_until`` no longer says when they end.
-    Reservations end with their orders (``release_codes_in_txn`` on expiry or
-    cancellation, ``mark_sold_in_txn`` on delivery), never by their time alone: a paid
-    order keeps its codes however long delivery takes."""
+    Reservations end with their orders (``release_codes_in_txn`` when an unpaid order
+    expires or an undelivered one is refunded, ``mark_sold_in_txn`` on delivery), never
+    by their time alone: a paid order keeps its codes however long delivery takes."""
     n = db.session.execute(
         update(_codes).where(_codes.c.order_line_id == order_line_id,
                              _codes.c.status == "reserved")
