@@ -540,9 +540,8 @@ def measure_pages(targets: dict[str, Target], requests: int,
                   only: tuple[str, ...] = ()) -> dict[str, dict[str, dict]]:
     """Every page on every database, the requests interleaved (a round requests the page
     once on each, in an order drawn at random) so that the machine's load weighs on both
-    alike, in
-    ``PASSES`` passes over all the pages; each page is warmed twice on each database
-    first. ``{label: {page: stats}}``."""
+    alike, in ``PASSES`` passes over all the pages; each page is warmed twice on each
+    database first. ``{label: {page: stats}}``."""
     from kameng.core.scoping import ALL, set_scope
 
     set_scope(ALL)

@@ -1,12 +1,13 @@
-"""card_codes: drop ix_card_codes_reserved_until, which only a sweep nothing ran read
+"""card_codes: drop ix_card_codes_reserved_until, the index of a sweep that is gone
 
-The index (``reserved_until`` of the reserved codes) served ``release_expired``, a
-sweep that put codes back on sale when their reservation's time ran out. No job or
-command called it, and none should: a paid order keeps its codes reserved, with the
-time its unpaid reservation had, until a worker delivers it, so such a sweep would have
-sold a paid order's codes again after a long delivery. Reservations end with their
-orders (``release_codes_in_txn`` through ``ix_card_codes_order_line_id``). The index was
-one more entry to write for every code an order reserves.
+The index (``reserved_until`` of the reserved codes) served ``release_expired``, which
+the order sweep (``workers.jobs.sweep_orders``) ran every 15 seconds to put codes back
+on sale once their reservation's time ran out. A paid order keeps its codes reserved,
+with the time its unpaid reservation had, until a worker delivers it, so that sweep
+sold a paid order's codes again when its delivery came late; it is gone, and
+reservations end with their orders (``release_codes_in_txn`` through
+``ix_card_codes_order_line_id``). The index was one more entry to write for every code
+an order reserves.
 
 On PostgreSQL ``DROP INDEX CONCURRENTLY`` (outside the migration's transaction), as in
 ``f4_drop_orders_tenant_id``; the downgrade builds it again, concurrently too.
