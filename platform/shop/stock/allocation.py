@@ -187,8 +187,17 @@ def release_codes(order_line_id: int) -> int:
 
 def release_codes_in_txn(order_line_id: int) -> int:
     """Put a line's reserved (unsold) codes back on sale; returns how many."""
-    return _release(_codes.c.order_line_id == order_line_id,
-                    _loops.c.order_line_id == order_line_id)
+    product_ids = db.session.execute(
+        update(_codes).where(_codes.c.order_line_id == order_line_id,
+                             _codes.c.status == "reserved")
+        .values(status="available", order_line_id=None, reserved_until=None)
+        .returning(_codes.c.product_id)).scalars().all()
+    adjust_counter(Counter(product_ids))
+    loops = db.session.execute(
+        delete(_loops).where(_loops.c.order_line_id == order_line_id,
+                             _loops.c.status == "reserved")
+        .returning(_loops.c.quantity)).scalars().all()
+    return len(product_ids) + sum(loops)
 
 
 def hold_codes_in_txn(order_line_id: int) -> int:
@@ -206,18 +215,6 @@ def hold_codes_in_txn(order_line_id: int) -> int:
                              _loops.c.status == "reserved")
         .values(reserved_until=None)).rowcount
     return n + loops
-
-
-def _release(code_filter, loop_filter) -> int:
-    product_ids = db.session.execute(
-        update(_codes).where(code_filter, _codes.c.status == "reserved")
-        .values(status="available", order_line_id=None, reserved_until=None)
-        .returning(_codes.c.product_id)).scalars().all()
-    adjust_counter(Counter(product_ids))
-    loops = db.session.execute(
-        delete(_loops).where(loop_filter, _loops.c.status == "reserved")
-        .returning(_loops.c.quantity)).scalars().all()
-    return len(product_ids) + sum(loops)
 
 
 def mark_sold(order_line_id: int) -> int:

@@ -28,11 +28,10 @@ from kameng.core.models import BigId, IdMixin, TimestampMixin, one_of, partial_i
 # code whose order was refunded in full (``void_reason``/``void_ref``): never on sale again
 CODE_STATUSES = ("available", "reserved", "sold", "void")
 BATCH_STATUSES = ("queued", "running", "done", "failed")
-# The status a partial index below selects ("available") as an SQL literal, not a
-# parameter, in the statements that look for it: a prepared statement's generic plan can
-# then use the partial index (with a parameter, which could be any status, PostgreSQL's
-# generic plan for an order's pick read every code the product ever had and sorted them,
-# once per order)
+# "available" as an SQL literal, not a parameter, in statements that look for available
+# codes: a prepared statement's generic plan can then use the partial index of available
+# codes (with a parameter, which could be any status, PostgreSQL's generic plan for an
+# order's pick read every code the product ever had and sorted them, once per order)
 AVAILABLE = literal_column("'available'", String)
 
 
